@@ -1,0 +1,302 @@
+//! Configuration: one YAML file, every key overridable by a `BERTH_<KEY_PATH>` environment
+//! variable (`http.port` → `BERTH_HTTP_PORT`). The list of keys — and so of variables — is derived
+//! from [`Config`] itself, so the two cannot drift apart.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use yaml_serde::{Mapping, Value};
+
+/// Environment variables that are not configuration keys.
+const NON_KEY_VARIABLES: &[&str] = &["BERTH_CONFIG"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub http: Http,
+    /// Where the SQLite database and the blobs live.
+    pub data_volume: PathBuf,
+    /// The URL clients reach Berth at, when it differs from the address they connected to (behind
+    /// a load balancer or TLS terminator). Used in `Location` headers.
+    pub external_url: Option<String>,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    pub address: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: Http::default(),
+            data_volume: PathBuf::from("./data"),
+            external_url: None,
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            address: "0.0.0.0".to_owned(),
+            port: 5000,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl LogLevel {
+    pub fn as_filter(self) -> tracing::level_filters::LevelFilter {
+        use tracing::level_filters::LevelFilter as L;
+        match self {
+            LogLevel::Error => L::ERROR,
+            LogLevel::Warn => L::WARN,
+            LogLevel::Info => L::INFO,
+            LogLevel::Debug => L::DEBUG,
+            LogLevel::Trace => L::TRACE,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `file` (if any), applies `BERTH_*` variables from `env`, and validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut value = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let v: Value = yaml_serde::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?;
+                match v {
+                    Value::Null => Value::Mapping(Mapping::new()),
+                    v @ Value::Mapping(_) => v,
+                    _ => bail!(
+                        "{}: the configuration must be a mapping of keys",
+                        path.display()
+                    ),
+                }
+            }
+            None => Value::Mapping(Mapping::new()),
+        };
+        let keys = leaf_keys();
+        for (var, raw) in env {
+            let Some(suffix) = var.strip_prefix("BERTH_") else {
+                continue;
+            };
+            if NON_KEY_VARIABLES.contains(&var.as_str()) {
+                continue;
+            }
+            let Some((path, default)) = keys.iter().find(|(path, _)| env_suffix(path) == suffix)
+            else {
+                bail!(
+                    "environment variable {var} names no configuration key (see berth.example.yml)"
+                );
+            };
+            // Numbers and booleans are read as YAML scalars; strings stay verbatim.
+            let parsed = match default {
+                Value::Number(_) | Value::Bool(_) => {
+                    yaml_serde::from_str(&raw).unwrap_or(Value::String(raw))
+                }
+                _ => Value::String(raw),
+            };
+            set_path(&mut value, path, parsed);
+        }
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            anyhow::anyhow!("configuration key `{key}`: {}", e.inner())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.data_volume.as_os_str().is_empty() {
+            bail!("configuration key `data_volume`: must not be empty");
+        }
+        if self.http.address.parse::<std::net::IpAddr>().is_err() {
+            bail!(
+                "configuration key `http.address`: {:?} is not an IP address",
+                self.http.address
+            );
+        }
+        if let Some(url) = &self.external_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("configuration key `external_url`: {url:?} must start with http:// or https://");
+        }
+        Ok(())
+    }
+}
+
+/// Every leaf key of the configuration with its default value, e.g. (["http","port"], 5000).
+fn leaf_keys() -> Vec<(Vec<String>, Value)> {
+    fn walk(prefix: &mut Vec<String>, v: &Value, out: &mut Vec<(Vec<String>, Value)>) {
+        match v {
+            Value::Mapping(m) => {
+                for (k, child) in m {
+                    prefix.push(k.as_str().expect("config keys are strings").to_owned());
+                    walk(prefix, child, out);
+                    prefix.pop();
+                }
+            }
+            leaf => out.push((prefix.clone(), leaf.clone())),
+        }
+    }
+    let defaults = yaml_serde::to_value(Config::default()).expect("default config serializes");
+    let mut out = Vec::new();
+    walk(&mut Vec::new(), &defaults, &mut out);
+    out
+}
+
+fn env_suffix(path: &[String]) -> String {
+    path.join("_").to_uppercase()
+}
+
+fn set_path(root: &mut Value, path: &[String], leaf: Value) {
+    let mut node = root;
+    for (i, key) in path.iter().enumerate() {
+        if !matches!(node, Value::Mapping(_)) {
+            *node = Value::Mapping(Mapping::new());
+        }
+        let Value::Mapping(map) = node else {
+            unreachable!()
+        };
+        let key = Value::String(key.clone());
+        if i == path.len() - 1 {
+            map.insert(key, leaf);
+            return;
+        }
+        node = map.entry(key).or_insert(Value::Mapping(Mapping::new()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_without_file() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.http.port, 5000);
+        assert_eq!(c.data_volume, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let f =
+            file("http:\n  port: 6000\nlog:\n  format: json\nexternal_url: https://reg.example\n");
+        let c = Config::load(
+            Some(f.path()),
+            env(&[
+                ("BERTH_HTTP_PORT", "7000"),
+                ("BERTH_DATA_VOLUME", "/srv/b"),
+                ("PATH", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.http.port, 7000);
+        assert_eq!(c.data_volume, PathBuf::from("/srv/b"));
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.external_url.as_deref(), Some("https://reg.example"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let f = file("http:\n  prot: 1\n");
+        let e = Config::load(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http") && e.contains("prot"), "{e}");
+        let f = file("log:\n  level: loud\n");
+        let e = Config::load(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("log.level"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_HTTP_PORT", "99999")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http.port"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_HTTP_PROT", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("BERTH_HTTP_PROT"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_EXTERNAL_URL", "reg.example")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("external_url"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_HTTP_ADDRESS", "localhost:1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http.address"), "{e}");
+    }
+
+    #[test]
+    fn example_file_is_valid_and_complete() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../berth.example.yml");
+        let c = Config::load(Some(&example), env(&[])).unwrap();
+        assert_eq!(c.http.port, Config::default().http.port);
+        let text = std::fs::read_to_string(&example).unwrap();
+        for (path, _) in leaf_keys() {
+            let last = path.last().unwrap();
+            assert!(
+                text.contains(&format!("{last}:")),
+                "berth.example.yml does not document {}",
+                path.join(".")
+            );
+        }
+    }
+}

@@ -1,0 +1,59 @@
+-- Registry core: repositories, content-addressed blobs linked into repositories, manifests
+-- (stored whole: they are small and served byte-for-byte), tags and upload sessions.
+
+CREATE TABLE repositories (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL UNIQUE,
+    created_at BIGINT  NOT NULL
+);
+
+-- One row per verified blob in storage, whatever the number of repositories using it.
+CREATE TABLE blobs (
+    digest     TEXT   PRIMARY KEY,
+    size       BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+-- A blob is visible in a repository only through a link: pulling by digest never leaks a blob
+-- from a repository the caller cannot read.
+CREATE TABLE repository_blobs (
+    repository_id BIGINT NOT NULL REFERENCES repositories (id),
+    digest        TEXT   NOT NULL REFERENCES blobs (digest),
+    created_at    BIGINT NOT NULL,
+    PRIMARY KEY (repository_id, digest)
+);
+
+CREATE TABLE manifests (
+    repository_id BIGINT NOT NULL REFERENCES repositories (id),
+    digest        TEXT   NOT NULL,
+    media_type    TEXT   NOT NULL,
+    artifact_type TEXT,
+    subject       TEXT,
+    annotations   TEXT,
+    size          BIGINT NOT NULL,
+    content       BLOB   NOT NULL,
+    created_at    BIGINT NOT NULL,
+    PRIMARY KEY (repository_id, digest)
+);
+
+CREATE INDEX manifests_by_subject ON manifests (repository_id, subject) WHERE subject IS NOT NULL;
+
+CREATE TABLE tags (
+    repository_id BIGINT NOT NULL,
+    name          TEXT   NOT NULL,
+    digest        TEXT   NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    PRIMARY KEY (repository_id, name),
+    FOREIGN KEY (repository_id, digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
+);
+
+-- An upload session: `length` bytes received so far and the SHA-256 state after them. Bytes past
+-- `length` in the upload's data file are leftovers of an interrupted request.
+CREATE TABLE uploads (
+    id            TEXT   PRIMARY KEY,
+    repository_id BIGINT NOT NULL REFERENCES repositories (id),
+    length        BIGINT NOT NULL,
+    hash_state    BLOB   NOT NULL,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);

@@ -1,0 +1,200 @@
+use crate::{Meta, MetaError, Result, now};
+
+/// A manifest to store.
+#[derive(Debug)]
+pub struct NewManifest<'a> {
+    pub digest: &'a str,
+    pub media_type: &'a str,
+    pub artifact_type: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    /// The manifest's annotations as JSON, reported in referrers listings.
+    pub annotations: Option<&'a str>,
+    pub content: &'a [u8],
+}
+
+/// Content a manifest references, which must be in the repository with exactly this size.
+#[derive(Debug, Default)]
+pub struct Required<'a> {
+    pub blobs: Vec<(&'a str, i64)>,
+    pub manifests: Vec<(&'a str, i64)>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ManifestRow {
+    pub digest: String,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct Referrer {
+    pub digest: String,
+    pub media_type: String,
+    pub size: i64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+impl Meta {
+    /// Stores a manifest (and points `tag` at it) if everything it references is present, all in
+    /// one transaction: a concurrent delete cannot slip between the check and the insert.
+    pub async fn put_manifest(
+        &self,
+        repo: i64,
+        manifest: &NewManifest<'_>,
+        required: &Required<'_>,
+        tag: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for (digest, declared) in &required.blobs {
+            let actual: Option<i64> = sqlx::query_scalar(
+                "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+                 WHERE rb.repository_id = $1 AND rb.digest = $2",
+            )
+            .bind(repo)
+            .bind(digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+            check_size(digest, *declared, actual).map_err(|e| match e {
+                None => MetaError::MissingBlob(digest.to_string()),
+                Some(e) => e,
+            })?;
+        }
+        for (digest, declared) in &required.manifests {
+            let actual: Option<i64> = sqlx::query_scalar(
+                "SELECT size FROM manifests WHERE repository_id = $1 AND digest = $2",
+            )
+            .bind(repo)
+            .bind(digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+            check_size(digest, *declared, actual).map_err(|e| match e {
+                None => MetaError::MissingManifest(digest.to_string()),
+                Some(e) => e,
+            })?;
+        }
+        let now = now();
+        sqlx::query(
+            "INSERT INTO manifests
+               (repository_id, digest, media_type, artifact_type, subject, annotations, size, content, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repo)
+        .bind(manifest.digest)
+        .bind(manifest.media_type)
+        .bind(manifest.artifact_type)
+        .bind(manifest.subject)
+        .bind(manifest.annotations)
+        .bind(manifest.content.len() as i64)
+        .bind(manifest.content)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+            )
+            .bind(repo)
+            .bind(tag)
+            .bind(manifest.digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn manifest(&self, repo: i64, digest: &str) -> Result<Option<ManifestRow>> {
+        Ok(sqlx::query_as(
+            "SELECT digest, media_type, content FROM manifests WHERE repository_id = $1 AND digest = $2",
+        )
+        .bind(repo)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn tagged_manifest(&self, repo: i64, tag: &str) -> Result<Option<ManifestRow>> {
+        Ok(sqlx::query_as(
+            "SELECT m.digest, m.media_type, m.content FROM tags t
+             JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
+             WHERE t.repository_id = $1 AND t.name = $2",
+        )
+        .bind(repo)
+        .bind(tag)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Deletes a manifest and every tag pointing at it.
+    pub async fn delete_manifest(&self, repo: i64, digest: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a tag; the manifest stays, reachable by digest.
+    pub async fn delete_tag(&self, repo: i64, tag: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
+            .bind(repo)
+            .bind(tag)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Tags of `repo` in lexical order, after `last`.
+    pub async fn list_tags(
+        &self,
+        repo: i64,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+        )
+        .bind(repo)
+        .bind(last.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Manifests of `repo` whose subject is `subject`, optionally of one artifact type.
+    pub async fn referrers(
+        &self,
+        repo: i64,
+        subject: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
+        Ok(sqlx::query_as(
+            "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+             WHERE repository_id = $1 AND subject = $2 AND ($3 IS NULL OR artifact_type = $3)
+             ORDER BY created_at, digest",
+        )
+        .bind(repo)
+        .bind(subject)
+        .bind(artifact_type)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// `Err(None)`: absent; `Err(Some(_))`: present with another size.
+fn check_size(digest: &str, declared: i64, actual: Option<i64>) -> Result<(), Option<MetaError>> {
+    match actual {
+        None => Err(None),
+        Some(actual) if actual != declared => Err(Some(MetaError::SizeMismatch {
+            digest: digest.to_owned(),
+            declared,
+            actual,
+        })),
+        Some(_) => Ok(()),
+    }
+}

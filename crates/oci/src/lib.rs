@@ -1,0 +1,13 @@
+//! OCI vocabulary with no I/O: digests, repository names, references, media types and manifest
+//! parsing/validation. Everything here is pure so it can be unit-tested and fuzzed in isolation.
+
+pub mod digest;
+pub mod manifest;
+pub mod media_type;
+pub mod name;
+pub mod reference;
+
+pub use digest::{Digest, DigestError};
+pub use manifest::{Descriptor, ManifestError, ManifestKind, ParsedManifest};
+pub use name::{NameError, RepoName};
+pub use reference::{Reference, ReferenceError, Tag};

@@ -1,0 +1,198 @@
+//! Blob reads (with `Range`) and deletes.
+
+use std::io::SeekFrom;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_oci::{Digest, RepoName};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use crate::access::{Action, Scope};
+use crate::error::RegistryError;
+use crate::headers::header_str;
+use crate::state::RegistryState;
+
+/// Read buffer for streaming blobs out: large enough for few syscalls, small per connection.
+const READ_BUFFER: usize = 256 * 1024;
+
+pub(crate) fn parse_digest(raw: &str) -> Result<Digest, RegistryError> {
+    raw.parse()
+        .map_err(|e: berth_oci::DigestError| RegistryError::digest_invalid(e.to_string()))
+}
+
+pub(crate) async fn get(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    digest: &str,
+    with_body: bool,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Pull))
+        .await?;
+    let digest = parse_digest(digest)?;
+    let repo = state
+        .meta
+        .repository_id(name.as_str())
+        .await?
+        .ok_or_else(|| RegistryError::blob_unknown(&digest.to_string()))?;
+    let size = state
+        .meta
+        .repository_blob(repo, &digest.to_string())
+        .await?
+        .ok_or_else(|| RegistryError::blob_unknown(&digest.to_string()))? as u64;
+
+    let (status, start, len) = match header_str(headers, "range").map(|r| parse_range(r, size)) {
+        None | Some(RangeSpec::Ignore) => (StatusCode::OK, 0, size),
+        Some(RangeSpec::Satisfiable(start, end)) => {
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        Some(RangeSpec::Unsatisfiable) => {
+            return Err(RegistryError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "BLOB_UNKNOWN",
+                "requested range not satisfiable",
+            )
+            .with_header("content-range", format!("bytes */{size}")));
+        }
+    };
+    let mut response = if with_body {
+        let mut file = state
+            .store
+            .open_blob(&digest)
+            .await
+            .map_err(RegistryError::internal)?;
+        if start > 0 {
+            file.seek(SeekFrom::Start(start))
+                .await
+                .map_err(RegistryError::internal)?;
+        }
+        Body::from_stream(ReaderStream::with_capacity(file.take(len), READ_BUFFER)).into_response()
+    } else {
+        Response::new(Body::empty())
+    };
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_LENGTH, len.into());
+    h.insert(
+        header::CONTENT_TYPE,
+        "application/octet-stream".parse().expect("static"),
+    );
+    h.insert(header::ACCEPT_RANGES, "bytes".parse().expect("static"));
+    h.insert(
+        "docker-content-digest",
+        digest
+            .to_string()
+            .parse()
+            .expect("digest is a header value"),
+    );
+    h.insert(
+        header::ETAG,
+        format!("\"{digest}\"")
+            .parse()
+            .expect("digest is a header value"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        "max-age=31536000".parse().expect("static"),
+    );
+    if status == StatusCode::PARTIAL_CONTENT {
+        let range = format!("bytes {start}-{}/{size}", start + len - 1);
+        h.insert(
+            header::CONTENT_RANGE,
+            range.parse().expect("numbers are a header value"),
+        );
+    }
+    Ok(response)
+}
+
+pub(crate) async fn delete(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    digest: &str,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Delete))
+        .await?;
+    let digest = parse_digest(digest)?.to_string();
+    let repo = state
+        .meta
+        .repository_id(name.as_str())
+        .await?
+        .ok_or_else(|| RegistryError::blob_unknown(&digest))?;
+    if !state.meta.unlink_blob(repo, &digest).await? {
+        return Err(RegistryError::blob_unknown(&digest));
+    }
+    Ok((StatusCode::ACCEPTED, [("docker-content-digest", digest)]).into_response())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RangeSpec {
+    /// Not a single byte range we understand: serve the whole blob (RFC 9110 allows ignoring).
+    Ignore,
+    /// Inclusive byte positions.
+    Satisfiable(u64, u64),
+    Unsatisfiable,
+}
+
+fn parse_range(value: &str, size: u64) -> RangeSpec {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeSpec::Ignore;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Ignore;
+    }
+    let Some((first, last)) = spec.split_once('-') else {
+        return RangeSpec::Ignore;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let parse = |s: &str| s.parse::<u64>().ok();
+    match (first.is_empty(), last.is_empty()) {
+        // bytes=-N: the last N bytes.
+        (true, false) => match parse(last) {
+            Some(0) => RangeSpec::Unsatisfiable,
+            Some(n) if size > 0 => RangeSpec::Satisfiable(size.saturating_sub(n), size - 1),
+            Some(_) => RangeSpec::Unsatisfiable,
+            None => RangeSpec::Ignore,
+        },
+        (false, true) => match parse(first) {
+            Some(f) if f < size => RangeSpec::Satisfiable(f, size - 1),
+            Some(_) => RangeSpec::Unsatisfiable,
+            None => RangeSpec::Ignore,
+        },
+        (false, false) => match (parse(first), parse(last)) {
+            (Some(f), Some(l)) if f > l => RangeSpec::Ignore,
+            (Some(f), Some(_)) if f >= size => RangeSpec::Unsatisfiable,
+            (Some(f), Some(l)) => RangeSpec::Satisfiable(f, l.min(size - 1)),
+            _ => RangeSpec::Ignore,
+        },
+        (true, true) => RangeSpec::Ignore,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeSpec::*;
+        assert_eq!(parse_range("bytes=0-9", 100), Satisfiable(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), Satisfiable(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), Satisfiable(90, 99));
+        assert_eq!(parse_range("bytes=-1000", 100), Satisfiable(0, 99));
+        assert_eq!(parse_range("bytes=50-1000", 100), Satisfiable(50, 99));
+        assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=100-200", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=5-1", 100), Ignore);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ignore);
+        assert_eq!(parse_range("items=0-1", 100), Ignore);
+        assert_eq!(parse_range("bytes=x-1", 100), Ignore);
+    }
+}

@@ -1,0 +1,161 @@
+//! OCI error responses: `{"errors":[{"code","message","detail"}]}` with the spec's codes.
+
+use axum::Json;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// An error a `/v2/` request ends with. Internal failures are logged here and reported without
+/// detail; everything else tells the client exactly what was wrong.
+#[derive(Debug)]
+pub struct RegistryError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    detail: Option<Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl RegistryError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> RegistryError {
+        RegistryError {
+            status,
+            code,
+            message: message.into(),
+            detail: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        if let Ok(v) = HeaderValue::try_from(value) {
+            self.headers.push((HeaderName::from_static(name), v));
+        }
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn blob_unknown(digest: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "BLOB_UNKNOWN",
+            "blob unknown to registry",
+        )
+        .with_detail(json!({ "digest": digest }))
+    }
+    pub fn upload_unknown() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "BLOB_UPLOAD_UNKNOWN",
+            "blob upload unknown to registry",
+        )
+    }
+    pub fn upload_invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", message)
+    }
+    pub fn digest_invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", message)
+    }
+    pub fn manifest_unknown(reference: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            "manifest unknown to registry",
+        )
+        .with_detail(json!({ "reference": reference }))
+    }
+    pub fn manifest_invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", message)
+    }
+    pub fn manifest_blob_unknown(digest: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_BLOB_UNKNOWN",
+            "manifest references a blob unknown to the repository",
+        )
+        .with_detail(json!({ "digest": digest }))
+    }
+    pub fn name_invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "NAME_INVALID", message)
+    }
+    pub fn name_unknown(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "repository name not known to registry",
+        )
+        .with_detail(json!({ "name": name }))
+    }
+    pub fn size_invalid(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, "SIZE_INVALID", message)
+    }
+    pub fn unsupported(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, "UNSUPPORTED", message)
+    }
+    pub fn method_not_allowed(method: &Method) -> Self {
+        Self::unsupported(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {method} is not supported on this endpoint"),
+        )
+    }
+    /// A failure that is the server's fault; `cause` goes to the log, not to the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN",
+            "internal server error",
+        )
+    }
+}
+
+impl From<berth_meta::MetaError> for RegistryError {
+    fn from(e: berth_meta::MetaError) -> Self {
+        RegistryError::internal(e)
+    }
+}
+
+impl From<berth_storage::StorageError> for RegistryError {
+    fn from(e: berth_storage::StorageError) -> Self {
+        use berth_storage::StorageError as S;
+        match e {
+            S::UploadMissing | S::UploadTruncated { .. } => {
+                tracing::error!(error = %e, "upload data lost");
+                RegistryError::upload_unknown()
+            }
+            S::DigestMismatch { expected, actual } => RegistryError::digest_invalid(format!(
+                "provided digest {expected} does not match the content's digest {actual}"
+            ))
+            .with_detail(json!({ "expected": expected, "actual": actual })),
+            S::UnsupportedAlgorithm => RegistryError::digest_invalid(e.to_string()),
+            S::Body(msg) => RegistryError::upload_invalid(format!("reading request body: {msg}")),
+            S::Io(_) => RegistryError::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for RegistryError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(detail) = self.detail {
+            error["detail"] = detail;
+        }
+        let mut response = (self.status, Json(json!({ "errors": [error] }))).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}

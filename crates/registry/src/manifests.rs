@@ -1,0 +1,220 @@
+//! Manifests: push (validated against the repository's content), pull by tag or digest, delete.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_meta::{MetaError, NewManifest, Required};
+use berth_oci::manifest::{self, MAX_MANIFEST_SIZE, ManifestError};
+use berth_oci::{Digest, Reference, RepoName};
+
+use crate::access::{Action, Scope};
+use crate::error::RegistryError;
+use crate::headers::{content_length, header_str};
+use crate::state::RegistryState;
+
+fn too_large() -> RegistryError {
+    RegistryError::size_invalid(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("manifest exceeds {MAX_MANIFEST_SIZE} bytes"),
+    )
+}
+
+pub(crate) async fn put(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    reference: &str,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Push))
+        .await?;
+    let reference = Reference::parse(reference).map_err(|e| match e {
+        berth_oci::ReferenceError::BadDigest(d) => RegistryError::digest_invalid(d.to_string()),
+        e => RegistryError::manifest_invalid(format!("invalid tag: {e}")),
+    })?;
+    if content_length(headers).is_some_and(|l| l > MAX_MANIFEST_SIZE as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, MAX_MANIFEST_SIZE)
+        .await
+        .map_err(|e| {
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            {
+                too_large()
+            } else {
+                RegistryError::manifest_invalid(format!("reading manifest: {e}"))
+            }
+        })?;
+    let parsed =
+        manifest::parse(&bytes, header_str(headers, "content-type")).map_err(|e| match e {
+            ManifestError::TooLarge => too_large(),
+            e => RegistryError::manifest_invalid(e.to_string()),
+        })?;
+    let digest = Digest::sha256_of(&bytes);
+    let tag = match &reference {
+        Reference::Digest(expected) => {
+            if !expected.matches(&bytes) {
+                return Err(RegistryError::digest_invalid(format!(
+                    "manifest digest is {digest}, not {expected}"
+                )));
+            }
+            None
+        }
+        Reference::Tag(tag) => Some(tag.as_str()),
+    };
+    // A manifest addressed by a sha512 digest is stored under that digest.
+    let digest = match &reference {
+        Reference::Digest(d) => d.clone(),
+        Reference::Tag(_) => digest,
+    };
+
+    let digest_str = digest.to_string();
+    let blob_digests: Vec<String> = parsed.blobs.iter().map(|d| d.digest.to_string()).collect();
+    let child_digests: Vec<String> = parsed
+        .children
+        .iter()
+        .map(|d| d.digest.to_string())
+        .collect();
+    let required = Required {
+        blobs: blob_digests
+            .iter()
+            .zip(&parsed.blobs)
+            .map(|(d, desc)| (d.as_str(), desc.size as i64))
+            .collect(),
+        manifests: child_digests
+            .iter()
+            .zip(&parsed.children)
+            .map(|(d, desc)| (d.as_str(), desc.size as i64))
+            .collect(),
+    };
+    let subject = parsed.subject.as_ref().map(|s| s.digest.to_string());
+    let annotations = parsed
+        .annotations
+        .as_ref()
+        .map(|a| serde_json::Value::Object(a.clone()).to_string());
+    let new = NewManifest {
+        digest: &digest_str,
+        media_type: &parsed.media_type,
+        artifact_type: parsed.artifact_type.as_deref(),
+        subject: subject.as_deref(),
+        annotations: annotations.as_deref(),
+        content: &bytes,
+    };
+    let repo = state.meta.ensure_repository(name.as_str()).await?;
+    state
+        .meta
+        .put_manifest(repo, &new, &required, tag)
+        .await
+        .map_err(|e| match e {
+            MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => {
+                RegistryError::manifest_blob_unknown(&d)
+            }
+            MetaError::SizeMismatch { .. } => RegistryError::manifest_invalid(e.to_string()),
+            e => e.into(),
+        })?;
+
+    let mut response = (
+        StatusCode::CREATED,
+        [
+            (
+                "location",
+                state.location(&format!("/v2/{name}/manifests/{digest_str}")),
+            ),
+            ("docker-content-digest", digest_str.clone()),
+            ("content-length", "0".to_owned()),
+        ],
+    )
+        .into_response();
+    if let Some(subject) = subject {
+        response.headers_mut().insert(
+            "oci-subject",
+            subject.parse().expect("digest is a header value"),
+        );
+    }
+    Ok(response)
+}
+
+pub(crate) async fn get(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    reference: &str,
+    with_body: bool,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Pull))
+        .await?;
+    let parsed = lookup_reference(reference)?;
+    let repo = state
+        .meta
+        .repository_id(name.as_str())
+        .await?
+        .ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
+    let row = match &parsed {
+        Reference::Digest(d) => state.meta.manifest(repo, &d.to_string()).await?,
+        Reference::Tag(t) => state.meta.tagged_manifest(repo, t.as_str()).await?,
+    }
+    .ok_or_else(|| RegistryError::manifest_unknown(reference))?;
+    let length = row.content.len();
+    let mut response = if with_body {
+        Response::new(Body::from(row.content))
+    } else {
+        Response::new(Body::empty())
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        row.media_type.parse().map_err(RegistryError::internal)?,
+    );
+    h.insert(header::CONTENT_LENGTH, length.into());
+    h.insert(
+        "docker-content-digest",
+        row.digest.parse().map_err(RegistryError::internal)?,
+    );
+    h.insert(
+        header::ETAG,
+        format!("\"{}\"", row.digest)
+            .parse()
+            .map_err(RegistryError::internal)?,
+    );
+    Ok(response)
+}
+
+pub(crate) async fn delete(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    reference: &str,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Delete))
+        .await?;
+    let parsed = lookup_reference(reference)?;
+    let repo = state
+        .meta
+        .repository_id(name.as_str())
+        .await?
+        .ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
+    let deleted = match &parsed {
+        Reference::Digest(d) => state.meta.delete_manifest(repo, &d.to_string()).await?,
+        Reference::Tag(t) => state.meta.delete_tag(repo, t.as_str()).await?,
+    };
+    if !deleted {
+        return Err(RegistryError::manifest_unknown(reference));
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// A reference to look up: a malformed digest is a bad request; a malformed tag simply names
+/// nothing.
+fn lookup_reference(reference: &str) -> Result<Reference, RegistryError> {
+    Reference::parse(reference).map_err(|e| match e {
+        berth_oci::ReferenceError::BadDigest(d) => RegistryError::digest_invalid(d.to_string()),
+        _ => RegistryError::manifest_unknown(reference),
+    })
+}

@@ -1,0 +1,40 @@
+use std::sync::Arc;
+
+use berth_meta::Meta;
+use berth_storage::BlobStore;
+
+use crate::access::Access;
+use crate::upload_locks::UploadLocks;
+
+/// What every `/v2/` handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct RegistryState {
+    pub meta: Meta,
+    pub store: BlobStore,
+    pub access: Access,
+    pub(crate) upload_locks: Arc<UploadLocks>,
+    /// Prefix of `Location` headers: the externally visible URL, or empty for relative ones.
+    external_url: Arc<str>,
+}
+
+impl RegistryState {
+    pub fn new(
+        meta: Meta,
+        store: BlobStore,
+        access: Access,
+        external_url: Option<&str>,
+    ) -> RegistryState {
+        RegistryState {
+            meta,
+            store,
+            access,
+            upload_locks: Arc::default(),
+            external_url: external_url.unwrap_or("").trim_end_matches('/').into(),
+        }
+    }
+
+    /// A `Location` value for `path` (which starts with `/v2/`).
+    pub(crate) fn location(&self, path: &str) -> String {
+        format!("{}{}", self.external_url, path)
+    }
+}

@@ -1,0 +1,395 @@
+//! Blob uploads: sessions (POST, PATCH, PUT, GET, DELETE), monolithic pushes and cross-repository
+//! mounts. The session's length and hash state live in the metadata store, its bytes in storage,
+//! so a session survives a restart of the server.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_meta::UploadRow;
+use berth_oci::{Digest, RepoName, digest::Algorithm};
+use berth_storage::{HashState, UploadId};
+
+use crate::access::{Action, Scope};
+use crate::blobs::parse_digest;
+use crate::error::RegistryError;
+use crate::headers::{content_length, header_str, upload_range};
+use crate::state::RegistryState;
+
+/// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload, or a new session.
+pub(crate) async fn start(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    query: &HashMap<String, String>,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Push))
+        .await?;
+    if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
+        if let Some(response) = try_mount(state, headers, name, mount, from).await? {
+            return Ok(response);
+        }
+    } else if let Some(digest) = query.get("digest") {
+        let digest = uploadable_digest(digest)?;
+        let repo = state.meta.ensure_repository(name.as_str()).await?;
+        // A one-request upload: its data file exists only for the duration of this request.
+        let id = UploadId::new();
+        state.store.create_upload(&id).await?;
+        let appended = match state
+            .store
+            .append(&id, 0, HashState::new(), body.into_data_stream())
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                state.store.delete_upload(&id).await?;
+                return Err(e.into());
+            }
+        };
+        let size = state
+            .store
+            .commit(&id, appended.length, appended.state, &digest)
+            .await?;
+        state
+            .meta
+            .link_blob(repo, &digest.to_string(), size as i64)
+            .await?;
+        return Ok(blob_created(state, name, &digest));
+    }
+    let repo = state.meta.ensure_repository(name.as_str()).await?;
+    let id = UploadId::new();
+    state.store.create_upload(&id).await?;
+    state
+        .meta
+        .create_upload(id.as_str(), repo, &HashState::new().to_bytes())
+        .await?;
+    Ok(session_response(state, StatusCode::ACCEPTED, name, &id, 0))
+}
+
+/// Links blob `mount` from repository `from` into `name` if the caller may read it there.
+/// `None` means the mount is not possible and a normal upload session should be started.
+async fn try_mount(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    mount: &str,
+    from: &str,
+) -> Result<Option<Response>, RegistryError> {
+    let digest = parse_digest(mount)?;
+    let Ok(from) = RepoName::parse(from) else {
+        return Ok(None);
+    };
+    if state
+        .access
+        .authorize(headers, Scope::Repository(&from, Action::Pull))
+        .await
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let Some(from_repo) = state.meta.repository_id(from.as_str()).await? else {
+        return Ok(None);
+    };
+    let Some(size) = state
+        .meta
+        .repository_blob(from_repo, &digest.to_string())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let repo = state.meta.ensure_repository(name.as_str()).await?;
+    state
+        .meta
+        .link_blob(repo, &digest.to_string(), size)
+        .await?;
+    Ok(Some(blob_created(state, name, &digest)))
+}
+
+/// `PATCH`: appends a chunk. With `Content-Range`, the chunk must start exactly where the session
+/// ends; without, it is appended (streamed upload).
+pub(crate) async fn patch(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    id: &str,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Push))
+        .await?;
+    let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
+    let _lock = state.upload_locks.lock(id.as_str()).await;
+    let upload = load(state, name, &id).await?;
+    let length = append_checked(state, headers, name, &id, &upload, body).await?;
+    Ok(session_response(
+        state,
+        StatusCode::ACCEPTED,
+        name,
+        &id,
+        length,
+    ))
+}
+
+/// `PUT ?digest=`: appends an optional last chunk, verifies the digest and commits the blob.
+pub(crate) async fn finish(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    id: &str,
+    query: &HashMap<String, String>,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Push))
+        .await?;
+    let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
+    let digest = uploadable_digest(
+        query
+            .get("digest")
+            .ok_or_else(|| RegistryError::digest_invalid("digest parameter is required"))?,
+    )?;
+    let _lock = state.upload_locks.lock(id.as_str()).await;
+    let mut upload = load(state, name, &id).await?;
+    if content_length(headers) != Some(0) {
+        let length = append_checked(state, headers, name, &id, &upload, body).await?;
+        upload = load(state, name, &id).await?;
+        debug_assert_eq!(upload.length as u64, length);
+    }
+    let hash = hash_state(&upload)?;
+    match state
+        .store
+        .commit(&id, upload.length as u64, hash, &digest)
+        .await
+    {
+        Ok(size) => {
+            state
+                .meta
+                .finish_upload(
+                    id.as_str(),
+                    upload.repository_id,
+                    &digest.to_string(),
+                    size as i64,
+                )
+                .await?;
+            Ok(blob_created(state, name, &digest))
+        }
+        Err(e) => {
+            // The session's bytes are not the blob the client meant: the session is over.
+            if matches!(e, berth_storage::StorageError::DigestMismatch { .. }) {
+                state.meta.delete_upload(id.as_str()).await?;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// `GET`: where the session stands.
+pub(crate) async fn status(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    id: &str,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Push))
+        .await?;
+    let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
+    let upload = load(state, name, &id).await?;
+    Ok(session_response(
+        state,
+        StatusCode::NO_CONTENT,
+        name,
+        &id,
+        upload.length as u64,
+    ))
+}
+
+/// `DELETE`: cancels the session and frees its data.
+pub(crate) async fn cancel(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    id: &str,
+) -> Result<Response, RegistryError> {
+    state
+        .access
+        .authorize(headers, Scope::Repository(name, Action::Push))
+        .await?;
+    let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
+    let _lock = state.upload_locks.lock(id.as_str()).await;
+    load(state, name, &id).await?;
+    state.meta.delete_upload(id.as_str()).await?;
+    state.store.delete_upload(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The session `id`, which must belong to repository `name`.
+async fn load(
+    state: &RegistryState,
+    name: &RepoName,
+    id: &UploadId,
+) -> Result<UploadRow, RegistryError> {
+    let upload = state
+        .meta
+        .upload(id.as_str())
+        .await?
+        .ok_or_else(RegistryError::upload_unknown)?;
+    let repo = state.meta.repository_id(name.as_str()).await?;
+    if repo != Some(upload.repository_id) {
+        return Err(RegistryError::upload_unknown());
+    }
+    Ok(upload)
+}
+
+fn hash_state(upload: &UploadRow) -> Result<HashState, RegistryError> {
+    HashState::from_bytes(&upload.hash_state)
+        .ok_or_else(|| RegistryError::internal("unreadable upload hash state"))
+}
+
+/// Appends `body` to the session, enforcing `Content-Range`, and records the new length.
+async fn append_checked(
+    state: &RegistryState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    id: &UploadId,
+    upload: &UploadRow,
+    body: Body,
+) -> Result<u64, RegistryError> {
+    let length = upload.length as u64;
+    let out_of_order = || {
+        RegistryError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "BLOB_UPLOAD_INVALID",
+            format!("chunk must start at offset {length}"),
+        )
+        .with_header("range", upload_range(length))
+        .with_header("location", state.location(&session_path(name, id)))
+        .with_header("docker-upload-uuid", id.to_string())
+    };
+    let declared = match header_str(headers, "content-range") {
+        None => None,
+        Some(value) => {
+            let (start, end) = parse_content_range(value).ok_or_else(|| {
+                RegistryError::upload_invalid(format!("malformed Content-Range {value:?}"))
+            })?;
+            if start != length {
+                return Err(out_of_order());
+            }
+            let chunk = end - start + 1;
+            if content_length(headers).is_some_and(|cl| cl != chunk) {
+                return Err(RegistryError::upload_invalid(
+                    "Content-Length does not match Content-Range",
+                ));
+            }
+            Some(chunk)
+        }
+    };
+    let appended = state
+        .store
+        .append(id, length, hash_state(upload)?, body.into_data_stream())
+        .await?;
+    if declared.is_some_and(|d| d != appended.received) {
+        return Err(RegistryError::upload_invalid(format!(
+            "Content-Range announced {} bytes but {} arrived",
+            declared.unwrap_or(0),
+            appended.received
+        )));
+    }
+    let recorded = state
+        .meta
+        .advance_upload(
+            id.as_str(),
+            upload.length,
+            appended.length as i64,
+            &appended.state.to_bytes(),
+        )
+        .await?;
+    if !recorded {
+        return Err(out_of_order());
+    }
+    Ok(appended.length)
+}
+
+/// `start-end` (inclusive), also accepted with a `bytes ` or `bytes=` prefix.
+fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+    let v = value.trim();
+    let v = v
+        .strip_prefix("bytes=")
+        .or_else(|| v.strip_prefix("bytes "))
+        .unwrap_or(v);
+    let v = v.split('/').next()?;
+    let (start, end) = v.split_once('-')?;
+    let (start, end) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    (end >= start).then_some((start, end))
+}
+
+/// A digest the upload path can verify: uploads are hashed with SHA-256 as they stream.
+fn uploadable_digest(raw: &str) -> Result<Digest, RegistryError> {
+    let digest = parse_digest(raw)?;
+    if digest.algorithm() != Algorithm::Sha256 {
+        return Err(RegistryError::digest_invalid(
+            "blob uploads support sha256 digests only",
+        ));
+    }
+    Ok(digest)
+}
+
+fn session_path(name: &RepoName, id: &UploadId) -> String {
+    format!("/v2/{name}/blobs/uploads/{id}")
+}
+
+fn session_response(
+    state: &RegistryState,
+    status: StatusCode,
+    name: &RepoName,
+    id: &UploadId,
+    length: u64,
+) -> Response {
+    (
+        status,
+        [
+            ("location", state.location(&session_path(name, id))),
+            ("range", upload_range(length)),
+            ("docker-upload-uuid", id.to_string()),
+            ("content-length", "0".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+fn blob_created(state: &RegistryState, name: &RepoName, digest: &Digest) -> Response {
+    (
+        StatusCode::CREATED,
+        [
+            (
+                "location",
+                state.location(&format!("/v2/{name}/blobs/{digest}")),
+            ),
+            ("docker-content-digest", digest.to_string()),
+            ("content-length", "0".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(parse_content_range("0-9"), Some((0, 9)));
+        assert_eq!(parse_content_range("bytes 10-19/*"), Some((10, 19)));
+        assert_eq!(parse_content_range("bytes=10-19"), Some((10, 19)));
+        assert_eq!(parse_content_range("9-0"), None);
+        assert_eq!(parse_content_range("x-1"), None);
+        assert_eq!(parse_content_range(""), None);
+    }
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Installs the real registry clients that the end-to-end tests drive (crates/berth/tests):
+#   Debian packages: skopeo, podman, buildah, docker-registry (the reference registry), wrk
+#   PyPI: oras (oras-py, the ORAS Python SDK, 0.2.x)
+# Idempotent, and quick when everything is already there: apt and pip run only for what is
+# missing. Meant for root on Debian 12 (CI and developer machines); no prompts.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+# command -> Debian package that provides it
+declare -A APT_PACKAGE_FOR=(
+    [skopeo]=skopeo
+    [podman]=podman
+    [buildah]=buildah
+    [docker-registry]=docker-registry
+    [wrk]=wrk
+)
+ORAS_PIP_SPEC='oras>=0.2,<0.3'
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo -n env DEBIAN_FRONTEND=noninteractive)
+    else
+        echo "install-test-deps: must run as root (or with sudo) to install packages" >&2
+        exit 1
+    fi
+fi
+
+apt_updated=0
+apt_install() {
+    if [[ $apt_updated -eq 0 ]]; then
+        "${SUDO[@]}" apt-get update -qq
+        apt_updated=1
+    fi
+    # Keep the packages' services from starting here (docker-registry's would listen on :5000):
+    # a policy-rc.d that says no, unless the machine already has one.
+    local policy=/usr/sbin/policy-rc.d added_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+        "${SUDO[@]}" chmod 755 "$policy"
+        added_policy=1
+    fi
+    local status=0
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" || status=$?
+    if [[ $added_policy -eq 1 ]]; then
+        "${SUDO[@]}" rm -f "$policy"
+    fi
+    return "$status"
+}
+
+missing=()
+for cmd in skopeo podman buildah docker-registry wrk; do
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+        missing+=("${APT_PACKAGE_FOR[$cmd]}")
+    fi
+done
+if ! command -v python3 >/dev/null 2>&1; then
+    missing+=(python3 python3-pip)
+fi
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "install-test-deps: installing ${missing[*]}"
+    apt_install "${missing[@]}"
+fi
+
+if ! python3 -c 'import oras' >/dev/null 2>&1; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        echo "install-test-deps: installing python3-pip"
+        apt_install python3-pip
+    fi
+    echo "install-test-deps: installing $ORAS_PIP_SPEC (PyPI)"
+    pip_args=(install --quiet --disable-pip-version-check --no-input)
+    # Debian's own python3 is "externally managed" (PEP 668); a pyenv or venv python is not.
+    if python3 -c 'import os, sys, sysconfig
+sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
+        pip_args+=(--break-system-packages)
+    fi
+    PIP_ROOT_USER_ACTION=ignore "${SUDO[@]}" python3 -m pip "${pip_args[@]}" "$ORAS_PIP_SPEC"
+    python3 -c 'import oras' || {
+        echo "install-test-deps: oras installed but python3 cannot import it" >&2
+        exit 1
+    }
+fi
+
+echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk and oras-py are present"

@@ -56,65 +56,45 @@ pub enum LogFormat {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            http: Http::default(),
-            data_volume: PathBuf::from("./data"),
-            external_url: None,
-            log: Log::default(),
-        }
+        Config { http: Http::default(), data_volume: PathBuf::from("./data"), external_url: None, log: Log::default() }
     }
 }
 
 impl Default for Http {
     fn default() -> Self {
-        Http {
-            address: "0.0.0.0".to_owned(),
-            port: 5000,
-        }
+        Http { address: "0.0.0.0".to_owned(), port: 5000 }
     }
 }
 
 impl Default for Log {
     fn default() -> Self {
-        Log {
-            level: LogLevel::Info,
-            format: LogFormat::Text,
-        }
+        Log { level: LogLevel::Info, format: LogFormat::Text }
     }
 }
 
 impl LogLevel {
-    pub fn as_filter(self) -> tracing::level_filters::LevelFilter {
-        use tracing::level_filters::LevelFilter as L;
+    pub fn as_str(self) -> &'static str {
         match self {
-            LogLevel::Error => L::ERROR,
-            LogLevel::Warn => L::WARN,
-            LogLevel::Info => L::INFO,
-            LogLevel::Debug => L::DEBUG,
-            LogLevel::Trace => L::TRACE,
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
         }
     }
 }
 
 impl Config {
     /// Reads `file` (if any), applies `BERTH_*` variables from `env`, and validates.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> anyhow::Result<Config> {
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Config> {
         let mut value = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let v: Value = yaml_serde::from_str(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let v: Value = yaml_serde::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
                 match v {
                     Value::Null => Value::Mapping(Mapping::new()),
                     v @ Value::Mapping(_) => v,
-                    _ => bail!(
-                        "{}: the configuration must be a mapping of keys",
-                        path.display()
-                    ),
+                    _ => bail!("{}: the configuration must be a mapping of keys", path.display()),
                 }
             }
             None => Value::Mapping(Mapping::new()),
@@ -127,17 +107,12 @@ impl Config {
             if NON_KEY_VARIABLES.contains(&var.as_str()) {
                 continue;
             }
-            let Some((path, default)) = keys.iter().find(|(path, _)| env_suffix(path) == suffix)
-            else {
-                bail!(
-                    "environment variable {var} names no configuration key (see berth.example.yml)"
-                );
+            let Some((path, default)) = keys.iter().find(|(path, _)| env_suffix(path) == suffix) else {
+                bail!("environment variable {var} names no configuration key (see berth.example.yml)");
             };
             // Numbers and booleans are read as YAML scalars; strings stay verbatim.
             let parsed = match default {
-                Value::Number(_) | Value::Bool(_) => {
-                    yaml_serde::from_str(&raw).unwrap_or(Value::String(raw))
-                }
+                Value::Number(_) | Value::Bool(_) => yaml_serde::from_str(&raw).unwrap_or(Value::String(raw)),
                 _ => Value::String(raw),
             };
             set_path(&mut value, path, parsed);
@@ -155,10 +130,7 @@ impl Config {
             bail!("configuration key `data_volume`: must not be empty");
         }
         if self.http.address.parse::<std::net::IpAddr>().is_err() {
-            bail!(
-                "configuration key `http.address`: {:?} is not an IP address",
-                self.http.address
-            );
+            bail!("configuration key `http.address`: {:?} is not an IP address", self.http.address);
         }
         if let Some(url) = &self.external_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -199,9 +171,7 @@ fn set_path(root: &mut Value, path: &[String], leaf: Value) {
         if !matches!(node, Value::Mapping(_)) {
             *node = Value::Mapping(Mapping::new());
         }
-        let Value::Mapping(map) = node else {
-            unreachable!()
-        };
+        let Value::Mapping(map) = node else { unreachable!() };
         let key = Value::String(key.clone());
         if i == path.len() - 1 {
             map.insert(key, leaf);
@@ -216,10 +186,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn file(text: &str) -> tempfile::NamedTempFile {
@@ -237,15 +204,10 @@ mod tests {
 
     #[test]
     fn file_then_environment() {
-        let f =
-            file("http:\n  port: 6000\nlog:\n  format: json\nexternal_url: https://reg.example\n");
+        let f = file("http:\n  port: 6000\nlog:\n  format: json\nexternal_url: https://reg.example\n");
         let c = Config::load(
             Some(f.path()),
-            env(&[
-                ("BERTH_HTTP_PORT", "7000"),
-                ("BERTH_DATA_VOLUME", "/srv/b"),
-                ("PATH", "x"),
-            ]),
+            env(&[("BERTH_HTTP_PORT", "7000"), ("BERTH_DATA_VOLUME", "/srv/b"), ("PATH", "x")]),
         )
         .unwrap();
         assert_eq!(c.http.port, 7000);
@@ -257,30 +219,18 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let f = file("http:\n  prot: 1\n");
-        let e = Config::load(Some(f.path()), env(&[]))
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(Some(f.path()), env(&[])).unwrap_err().to_string();
         assert!(e.contains("http") && e.contains("prot"), "{e}");
         let f = file("log:\n  level: loud\n");
-        let e = Config::load(Some(f.path()), env(&[]))
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(Some(f.path()), env(&[])).unwrap_err().to_string();
         assert!(e.contains("log.level"), "{e}");
-        let e = Config::load(None, env(&[("BERTH_HTTP_PORT", "99999")]))
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(None, env(&[("BERTH_HTTP_PORT", "99999")])).unwrap_err().to_string();
         assert!(e.contains("http.port"), "{e}");
-        let e = Config::load(None, env(&[("BERTH_HTTP_PROT", "1")]))
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(None, env(&[("BERTH_HTTP_PROT", "1")])).unwrap_err().to_string();
         assert!(e.contains("BERTH_HTTP_PROT"), "{e}");
-        let e = Config::load(None, env(&[("BERTH_EXTERNAL_URL", "reg.example")]))
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(None, env(&[("BERTH_EXTERNAL_URL", "reg.example")])).unwrap_err().to_string();
         assert!(e.contains("external_url"), "{e}");
-        let e = Config::load(None, env(&[("BERTH_HTTP_ADDRESS", "localhost:1")]))
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(None, env(&[("BERTH_HTTP_ADDRESS", "localhost:1")])).unwrap_err().to_string();
         assert!(e.contains("http.address"), "{e}");
     }
 
@@ -292,11 +242,7 @@ mod tests {
         let text = std::fs::read_to_string(&example).unwrap();
         for (path, _) in leaf_keys() {
             let last = path.last().unwrap();
-            assert!(
-                text.contains(&format!("{last}:")),
-                "berth.example.yml does not document {}",
-                path.join(".")
-            );
+            assert!(text.contains(&format!("{last}:")), "berth.example.yml does not document {}", path.join("."));
         }
     }
 }

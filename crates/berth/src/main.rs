@@ -8,11 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "berth",
-    version,
-    about = "An enterprise container registry in one binary"
-)]
+#[command(name = "berth", version, about = "An enterprise container registry in one binary")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,10 +31,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config = config::Config::load(config.as_deref(), std::env::vars())?;
             serve::init_logging(&config.log);
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve::serve(config))
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve::serve(config))
         }
     }
 }

@@ -20,7 +20,8 @@ const SQLITE_CONNECTIONS: u32 = 8;
 pub fn init_logging(log: &Log) {
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
-        .with_max_level(log.level.as_filter())
+        // sqlx logs every statement at debug: useful only when asked for explicitly (trace).
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("{},sqlx=warn", log.level.as_str())))
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match log.format {
@@ -32,37 +33,25 @@ pub fn init_logging(log: &Log) {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     let data = &config.data_volume;
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("creating data_volume {}", data.display()))?;
+    std::fs::create_dir_all(data).with_context(|| format!("creating data_volume {}", data.display()))?;
     let meta = Meta::open_sqlite(&data.join("registry.db"), SQLITE_CONNECTIONS)
         .await
         .with_context(|| format!("opening the database in {}", data.display()))?;
     let store = BlobStore::open(data.join("storage"))
         .await
         .with_context(|| format!("opening blob storage in {}", data.display()))?;
-    let state = RegistryState::new(
-        meta.clone(),
-        store,
-        Access::default(),
-        config.external_url.as_deref(),
-    );
-    let app = Router::new()
-        .merge(berth_registry::router(state))
-        .layer(middleware::from_fn(log_request));
+    let state = RegistryState::new(meta.clone(), store, Access::default(), config.external_url.as_deref());
+    let app = Router::new().merge(berth_registry::router(state)).layer(middleware::from_fn(log_request));
 
     let addr = SocketAddr::new(config.http.address.parse()?, config.http.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
         data_volume = %data.display(),
         ready_in_ms = started.elapsed().as_millis() as u64,
         "berth is ready"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     meta.close().await;
     tracing::info!("berth stopped");
     Ok(())

@@ -22,11 +22,7 @@ pub enum MetaError {
     MissingManifest(String),
     /// A descriptor's size disagrees with the stored content.
     #[error("descriptor of {digest} says {declared} bytes but the content has {actual}")]
-    SizeMismatch {
-        digest: String,
-        declared: i64,
-        actual: i64,
-    },
+    SizeMismatch { digest: String, declared: i64, actual: i64 },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database migration: {0}")]
@@ -36,8 +32,5 @@ pub enum MetaError {
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;
 
 pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

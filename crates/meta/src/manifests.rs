@@ -61,13 +61,12 @@ impl Meta {
             })?;
         }
         for (digest, declared) in &required.manifests {
-            let actual: Option<i64> = sqlx::query_scalar(
-                "SELECT size FROM manifests WHERE repository_id = $1 AND digest = $2",
-            )
-            .bind(repo)
-            .bind(digest)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let actual: Option<i64> =
+                sqlx::query_scalar("SELECT size FROM manifests WHERE repository_id = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(digest)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             check_size(digest, *declared, actual).map_err(|e| match e {
                 None => MetaError::MissingManifest(digest.to_string()),
                 Some(e) => e,
@@ -108,13 +107,11 @@ impl Meta {
     }
 
     pub async fn manifest(&self, repo: i64, digest: &str) -> Result<Option<ManifestRow>> {
-        Ok(sqlx::query_as(
-            "SELECT digest, media_type, content FROM manifests WHERE repository_id = $1 AND digest = $2",
-        )
-        .bind(repo)
-        .bind(digest)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as("SELECT digest, media_type, content FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn tagged_manifest(&self, repo: i64, tag: &str) -> Result<Option<ManifestRow>> {
@@ -150,29 +147,17 @@ impl Meta {
     }
 
     /// Tags of `repo` in lexical order, after `last`.
-    pub async fn list_tags(
-        &self,
-        repo: i64,
-        last: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
-        )
-        .bind(repo)
-        .bind(last.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+    pub async fn list_tags(&self, repo: i64, last: Option<&str>, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3")
+            .bind(repo)
+            .bind(last.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Manifests of `repo` whose subject is `subject`, optionally of one artifact type.
-    pub async fn referrers(
-        &self,
-        repo: i64,
-        subject: &str,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Referrer>> {
+    pub async fn referrers(&self, repo: i64, subject: &str, artifact_type: Option<&str>) -> Result<Vec<Referrer>> {
         Ok(sqlx::query_as(
             "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
              WHERE repository_id = $1 AND subject = $2 AND ($3 IS NULL OR artifact_type = $3)
@@ -190,11 +175,9 @@ impl Meta {
 fn check_size(digest: &str, declared: i64, actual: Option<i64>) -> Result<(), Option<MetaError>> {
     match actual {
         None => Err(None),
-        Some(actual) if actual != declared => Err(Some(MetaError::SizeMismatch {
-            digest: digest.to_owned(),
-            declared,
-            actual,
-        })),
+        Some(actual) if actual != declared => {
+            Err(Some(MetaError::SizeMismatch { digest: digest.to_owned(), declared, actual }))
+        }
         Some(_) => Ok(()),
     }
 }

@@ -2,12 +2,10 @@ use crate::{Meta, Result, now};
 
 impl Meta {
     pub async fn repository_id(&self, name: &str) -> Result<Option<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// The repository's id, creating the repository on first use.
@@ -20,12 +18,7 @@ impl Meta {
             .bind(now())
             .execute(&self.pool)
             .await?;
-        Ok(
-            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1").bind(name).fetch_one(&self.pool).await?)
     }
 
     /// Repositories holding at least one manifest, in lexical order, after `last`.
@@ -63,12 +56,11 @@ impl Meta {
 
     /// Removes blob `digest` from `repo`; its bytes stay until garbage collection.
     pub async fn unlink_blob(&self, repo: i64, digest: &str) -> Result<bool> {
-        let done =
-            sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
-                .bind(repo)
-                .bind(digest)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 }

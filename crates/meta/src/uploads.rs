@@ -25,22 +25,14 @@ impl Meta {
     }
 
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>> {
-        Ok(
-            sqlx::query_as("SELECT repository_id, length, hash_state FROM uploads WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as("SELECT repository_id, length, hash_state FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Records progress of an upload, only if nobody else moved it since `old_length` was read.
-    pub async fn advance_upload(
-        &self,
-        id: &str,
-        old_length: i64,
-        new_length: i64,
-        hash_state: &[u8],
-    ) -> Result<bool> {
+    pub async fn advance_upload(&self, id: &str, old_length: i64, new_length: i64, hash_state: &[u8]) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE uploads SET length = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND length = $5",
         )
@@ -55,20 +47,14 @@ impl Meta {
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Ends upload `id` by recording its verified blob and linking it into `repo`, atomically.
     pub async fn finish_upload(&self, id: &str, repo: i64, digest: &str, size: i64) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *tx).await?;
         link_blob_in(&mut tx, repo, digest, size).await?;
         tx.commit().await?;
         Ok(())

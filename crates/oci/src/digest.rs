@@ -55,10 +55,7 @@ impl Digest {
 
     /// Wraps the 32-byte output of a SHA-256 hasher.
     pub fn from_sha256_output(output: &[u8]) -> Digest {
-        Digest {
-            algorithm: Algorithm::Sha256,
-            hex: hex::encode(output),
-        }
+        Digest { algorithm: Algorithm::Sha256, hex: hex::encode(output) }
     }
 
     /// Digest of `bytes` with this digest's algorithm: used to check content against a digest.
@@ -89,25 +86,15 @@ impl FromStr for Digest {
             "sha512" => Algorithm::Sha512,
             "" => return Err(DigestError::Malformed),
             other => {
-                return Err(DigestError::UnsupportedAlgorithm(
-                    other.chars().take(32).collect(),
-                ));
+                return Err(DigestError::UnsupportedAlgorithm(other.chars().take(32).collect()));
             }
         };
         let valid = encoded.len() == algorithm.hex_len()
-            && encoded
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && encoded.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !valid {
-            return Err(DigestError::BadEncoding {
-                algorithm: algorithm.as_str(),
-                len: algorithm.hex_len(),
-            });
+            return Err(DigestError::BadEncoding { algorithm: algorithm.as_str(), len: algorithm.hex_len() });
         }
-        Ok(Digest {
-            algorithm,
-            hex: encoded.to_owned(),
-        })
+        Ok(Digest { algorithm, hex: encoded.to_owned() })
     }
 }
 

@@ -52,9 +52,7 @@ pub struct ParsedManifest {
 pub enum ManifestError {
     #[error("manifest is larger than {MAX_MANIFEST_SIZE} bytes")]
     TooLarge,
-    #[error(
-        "Docker schema1 manifests are not supported; push with schema2 or OCI (e.g. skopeo --format v2s2)"
-    )]
+    #[error("Docker schema1 manifests are not supported; push with schema2 or OCI (e.g. skopeo --format v2s2)")]
     Schema1,
     #[error("manifest is invalid: {0}")]
     Invalid(String),
@@ -93,8 +91,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
     if matches!(content_type, Some(DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED)) {
         return Err(ManifestError::Schema1);
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
     if !value.is_object() {
         return Err(invalid("not a JSON object"));
     }
@@ -108,9 +105,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
 
     let media_type = match (&raw.media_type, content_type) {
         (Some(body), Some(header)) if body != header => {
-            return Err(invalid(format!(
-                "mediaType {body:?} does not match Content-Type {header:?}"
-            )));
+            return Err(invalid(format!("mediaType {body:?} does not match Content-Type {header:?}")));
         }
         (Some(body), _) => body.clone(),
         (None, Some(header)) => header.to_owned(),
@@ -125,17 +120,12 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
         OCI_MANIFEST | DOCKER_MANIFEST => ManifestKind::Image,
         OCI_INDEX | DOCKER_MANIFEST_LIST => ManifestKind::Index,
         other => {
-            return Err(invalid(format!(
-                "unsupported manifest media type {other:?}"
-            )));
+            return Err(invalid(format!("unsupported manifest media type {other:?}")));
         }
     };
     // Docker types always name themselves in the body; an unnamed body claiming to be one is
     // inconsistent.
-    if raw.media_type.is_none()
-        && matches!(kind, ManifestKind::Image | ManifestKind::Index)
-        && media_type.contains("docker")
-    {
+    if raw.media_type.is_none() && matches!(media_type.as_str(), DOCKER_MANIFEST | DOCKER_MANIFEST_LIST) {
         return Err(invalid("Docker manifests must carry mediaType in the body"));
     }
 
@@ -144,31 +134,18 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
             if raw.manifests.is_some() {
                 return Err(invalid("an image manifest cannot have manifests"));
             }
-            let config = raw
-                .config
-                .ok_or_else(|| invalid("image manifest has no config"))?;
-            let layers = raw
-                .layers
-                .ok_or_else(|| invalid("image manifest has no layers"))?;
-            let artifact_type = raw
-                .artifact_type
-                .clone()
-                .or_else(|| Some(config.media_type.clone()));
+            let config = raw.config.ok_or_else(|| invalid("image manifest has no config"))?;
+            let layers = raw.layers.ok_or_else(|| invalid("image manifest has no layers"))?;
+            let artifact_type = raw.artifact_type.clone().or_else(|| Some(config.media_type.clone()));
             let mut blobs = vec![config];
-            blobs.extend(
-                layers
-                    .into_iter()
-                    .filter(|l| !(is_foreign_layer(&l.media_type) && !l.urls.is_empty())),
-            );
+            blobs.extend(layers.into_iter().filter(|l| !is_foreign_layer(&l.media_type) || l.urls.is_empty()));
             (blobs, Vec::new(), artifact_type)
         }
         ManifestKind::Index => {
             if raw.config.is_some() || raw.layers.is_some() {
                 return Err(invalid("an index cannot have config or layers"));
             }
-            let manifests = raw
-                .manifests
-                .ok_or_else(|| invalid("index has no manifests"))?;
+            let manifests = raw.manifests.ok_or_else(|| invalid("index has no manifests"))?;
             (Vec::new(), manifests, raw.artifact_type.clone())
         }
     };
@@ -203,10 +180,7 @@ mod tests {
         let m = parse(image("").as_bytes(), Some(OCI_MANIFEST)).unwrap();
         assert_eq!(m.kind, ManifestKind::Image);
         assert_eq!(m.blobs.len(), 2);
-        assert_eq!(
-            m.artifact_type.as_deref(),
-            Some("application/vnd.oci.image.config.v1+json")
-        );
+        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
         assert!(m.subject.is_none());
     }
 
@@ -233,48 +207,20 @@ mod tests {
 
     #[test]
     fn rejects() {
-        assert_eq!(
-            parse(b"{", None).unwrap_err().to_string().split(':').next(),
-            Some("manifest is invalid")
-        );
+        assert_eq!(parse(b"{", None).unwrap_err().to_string().split(':').next(), Some("manifest is invalid"));
         assert!(matches!(parse(b"[]", None), Err(ManifestError::Invalid(_))));
-        assert!(matches!(
-            parse(image("").as_bytes(), Some(OCI_INDEX)),
-            Err(ManifestError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, None),
-            Err(ManifestError::Schema1)
-        ));
-        assert!(matches!(
-            parse(b"{}", Some(DOCKER_SCHEMA1_SIGNED)),
-            Err(ManifestError::Schema1)
-        ));
-        assert!(matches!(
-            parse(&vec![b' '; MAX_MANIFEST_SIZE + 1], None),
-            Err(ManifestError::TooLarge)
-        ));
+        assert!(matches!(parse(image("").as_bytes(), Some(OCI_INDEX)), Err(ManifestError::Invalid(_))));
+        assert!(matches!(parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, None), Err(ManifestError::Schema1)));
+        assert!(matches!(parse(b"{}", Some(DOCKER_SCHEMA1_SIGNED)), Err(ManifestError::Schema1)));
+        assert!(matches!(parse(&vec![b' '; MAX_MANIFEST_SIZE + 1], None), Err(ManifestError::TooLarge)));
         let bad_digest = image("").replace(D2, "sha256:nothex");
-        assert!(matches!(
-            parse(bad_digest.as_bytes(), None),
-            Err(ManifestError::Invalid(_))
-        ));
+        assert!(matches!(parse(bad_digest.as_bytes(), None), Err(ManifestError::Invalid(_))));
         let negative = image("").replace("\"size\":5", "\"size\":-5");
-        assert!(matches!(
-            parse(negative.as_bytes(), None),
-            Err(ManifestError::Invalid(_))
-        ));
-        let no_config =
-            format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#);
-        assert!(matches!(
-            parse(no_config.as_bytes(), None),
-            Err(ManifestError::Invalid(_))
-        ));
+        assert!(matches!(parse(negative.as_bytes(), None), Err(ManifestError::Invalid(_))));
+        let no_config = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#);
+        assert!(matches!(parse(no_config.as_bytes(), None), Err(ManifestError::Invalid(_))));
         let unknown = r#"{"schemaVersion":2,"mediaType":"application/x-made-up"}"#;
-        assert!(matches!(
-            parse(unknown.as_bytes(), None),
-            Err(ManifestError::Invalid(_))
-        ));
+        assert!(matches!(parse(unknown.as_bytes(), None), Err(ManifestError::Invalid(_))));
     }
 
     #[test]

@@ -32,9 +32,7 @@ impl RepoName {
         }
         for component in s.split('/') {
             if !valid_component(component) {
-                return Err(NameError::BadComponent(
-                    component.chars().take(64).collect(),
-                ));
+                return Err(NameError::BadComponent(component.chars().take(64).collect()));
             }
         }
         Ok(RepoName(s.to_owned()))
@@ -93,18 +91,7 @@ mod tests {
 
     #[test]
     fn accepts_spec_names() {
-        for ok in [
-            "a",
-            "library/alpine",
-            "a/b/c/d",
-            "my-app",
-            "my--app",
-            "a.b",
-            "a_b",
-            "a__b",
-            "0/1",
-            "x9/y-8.z_7",
-        ] {
+        for ok in ["a", "library/alpine", "a/b/c/d", "my-app", "my--app", "a.b", "a_b", "a__b", "0/1", "x9/y-8.z_7"] {
             assert!(RepoName::parse(ok).is_ok(), "{ok:?} refused");
         }
     }
@@ -112,8 +99,8 @@ mod tests {
     #[test]
     fn refuses_bad_names() {
         for bad in [
-            "", "A", "a/", "/a", "a//b", "..", "a/../b", "a/./b", ".a", "a.", "a-", "-a", "a___b",
-            "a..b", "a_-b", "a b", "a%2fb", "a\\b", "é",
+            "", "A", "a/", "/a", "a//b", "..", "a/../b", "a/./b", ".a", "a.", "a-", "-a", "a___b", "a..b", "a_-b",
+            "a b", "a%2fb", "a\\b", "é",
         ] {
             assert!(RepoName::parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -24,11 +24,7 @@ impl Tag {
             && b.len() <= 128
             && word(&b[0])
             && b[1..].iter().all(|x| word(x) || *x == b'.' || *x == b'-');
-        if valid {
-            Ok(Tag(s.to_owned()))
-        } else {
-            Err(ReferenceError::BadTag)
-        }
+        if valid { Ok(Tag(s.to_owned())) } else { Err(ReferenceError::BadTag) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -52,11 +48,7 @@ pub enum Reference {
 impl Reference {
     /// A reference containing `:` is a digest (tags cannot contain one), anything else a tag.
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
-        if s.contains(':') {
-            Ok(Reference::Digest(s.parse()?))
-        } else {
-            Ok(Reference::Tag(Tag::parse(s)?))
-        }
+        if s.contains(':') { Ok(Reference::Digest(s.parse()?)) } else { Ok(Reference::Tag(Tag::parse(s)?)) }
     }
 }
 
@@ -67,10 +59,7 @@ mod tests {
     #[test]
     fn tags_and_digests() {
         assert!(matches!(Reference::parse("latest"), Ok(Reference::Tag(_))));
-        assert!(matches!(
-            Reference::parse("_v1.2-rc"),
-            Ok(Reference::Tag(_))
-        ));
+        assert!(matches!(Reference::parse("_v1.2-rc"), Ok(Reference::Tag(_))));
         assert!(Reference::parse(&"a".repeat(128)).is_ok());
         assert!(Reference::parse(&"a".repeat(129)).is_err());
         assert!(Reference::parse(".hidden").is_err());

@@ -27,11 +27,7 @@ pub struct Access {}
 
 impl Access {
     /// Allows or refuses `scope` for the request carrying `headers`.
-    pub async fn authorize(
-        &self,
-        _headers: &HeaderMap,
-        _scope: Scope<'_>,
-    ) -> Result<(), RegistryError> {
+    pub async fn authorize(&self, _headers: &HeaderMap, _scope: Scope<'_>) -> Result<(), RegistryError> {
         Ok(())
     }
 }

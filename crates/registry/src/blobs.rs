@@ -18,8 +18,7 @@ use crate::state::RegistryState;
 const READ_BUFFER: usize = 256 * 1024;
 
 pub(crate) fn parse_digest(raw: &str) -> Result<Digest, RegistryError> {
-    raw.parse()
-        .map_err(|e: berth_oci::DigestError| RegistryError::digest_invalid(e.to_string()))
+    raw.parse().map_err(|e: berth_oci::DigestError| RegistryError::digest_invalid(e.to_string()))
 }
 
 pub(crate) async fn get(
@@ -29,10 +28,7 @@ pub(crate) async fn get(
     digest: &str,
     with_body: bool,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Pull))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Pull)).await?;
     let digest = parse_digest(digest)?;
     let repo = state
         .meta
@@ -47,9 +43,7 @@ pub(crate) async fn get(
 
     let (status, start, len) = match header_str(headers, "range").map(|r| parse_range(r, size)) {
         None | Some(RangeSpec::Ignore) => (StatusCode::OK, 0, size),
-        Some(RangeSpec::Satisfiable(start, end)) => {
-            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
-        }
+        Some(RangeSpec::Satisfiable(start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
         Some(RangeSpec::Unsatisfiable) => {
             return Err(RegistryError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
@@ -60,15 +54,9 @@ pub(crate) async fn get(
         }
     };
     let mut response = if with_body {
-        let mut file = state
-            .store
-            .open_blob(&digest)
-            .await
-            .map_err(RegistryError::internal)?;
+        let mut file = state.store.open_blob(&digest).await.map_err(RegistryError::internal)?;
         if start > 0 {
-            file.seek(SeekFrom::Start(start))
-                .await
-                .map_err(RegistryError::internal)?;
+            file.seek(SeekFrom::Start(start)).await.map_err(RegistryError::internal)?;
         }
         Body::from_stream(ReaderStream::with_capacity(file.take(len), READ_BUFFER)).into_response()
     } else {
@@ -77,34 +65,14 @@ pub(crate) async fn get(
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::CONTENT_LENGTH, len.into());
-    h.insert(
-        header::CONTENT_TYPE,
-        "application/octet-stream".parse().expect("static"),
-    );
+    h.insert(header::CONTENT_TYPE, "application/octet-stream".parse().expect("static"));
     h.insert(header::ACCEPT_RANGES, "bytes".parse().expect("static"));
-    h.insert(
-        "docker-content-digest",
-        digest
-            .to_string()
-            .parse()
-            .expect("digest is a header value"),
-    );
-    h.insert(
-        header::ETAG,
-        format!("\"{digest}\"")
-            .parse()
-            .expect("digest is a header value"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        "max-age=31536000".parse().expect("static"),
-    );
+    h.insert("docker-content-digest", digest.to_string().parse().expect("digest is a header value"));
+    h.insert(header::ETAG, format!("\"{digest}\"").parse().expect("digest is a header value"));
+    h.insert(header::CACHE_CONTROL, "max-age=31536000".parse().expect("static"));
     if status == StatusCode::PARTIAL_CONTENT {
         let range = format!("bytes {start}-{}/{size}", start + len - 1);
-        h.insert(
-            header::CONTENT_RANGE,
-            range.parse().expect("numbers are a header value"),
-        );
+        h.insert(header::CONTENT_RANGE, range.parse().expect("numbers are a header value"));
     }
     Ok(response)
 }
@@ -115,16 +83,9 @@ pub(crate) async fn delete(
     name: &RepoName,
     digest: &str,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Delete))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Delete)).await?;
     let digest = parse_digest(digest)?.to_string();
-    let repo = state
-        .meta
-        .repository_id(name.as_str())
-        .await?
-        .ok_or_else(|| RegistryError::blob_unknown(&digest))?;
+    let repo = state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::blob_unknown(&digest))?;
     if !state.meta.unlink_blob(repo, &digest).await? {
         return Err(RegistryError::blob_unknown(&digest));
     }

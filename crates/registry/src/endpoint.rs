@@ -21,7 +21,7 @@ pub(crate) enum Endpoint {
 
 impl Endpoint {
     pub(crate) fn parse(path: &str) -> Result<Endpoint, RegistryError> {
-        let rest = path.strip_prefix("/v2").ok_or_else(|| not_found())?;
+        let rest = path.strip_prefix("/v2").ok_or_else(not_found)?;
         let rest = match rest {
             "" | "/" => return Ok(Endpoint::Base),
             r => r.strip_prefix('/').ok_or_else(not_found)?,
@@ -29,18 +29,14 @@ impl Endpoint {
         if rest == "_catalog" {
             return Ok(Endpoint::Catalog);
         }
-        let segments = rest
-            .split('/')
-            .map(percent_decode)
-            .collect::<Result<Vec<_>, _>>()?;
+        let segments = rest.split('/').map(percent_decode).collect::<Result<Vec<_>, _>>()?;
         let n = segments.len();
         let seg = |i: usize| segments[i].as_str();
         let name = |count: usize| -> Result<RepoName, RegistryError> {
             if count == 0 {
                 return Err(not_found());
             }
-            RepoName::parse(&segments[..count].join("/"))
-                .map_err(|e| RegistryError::name_invalid(e.to_string()))
+            RepoName::parse(&segments[..count].join("/")).map_err(|e| RegistryError::name_invalid(e.to_string()))
         };
         if n >= 3 && seg(n - 3) == "blobs" && seg(n - 2) == "uploads" {
             return Ok(if seg(n - 1).is_empty() {
@@ -65,10 +61,7 @@ impl Endpoint {
 }
 
 fn not_found() -> RegistryError {
-    RegistryError::unsupported(
-        StatusCode::NOT_FOUND,
-        "no such endpoint in the distribution API",
-    )
+    RegistryError::unsupported(StatusCode::NOT_FOUND, "no such endpoint in the distribution API")
 }
 
 /// Decodes `%XX` escapes in one path segment. A segment may not decode to anything containing a
@@ -111,43 +104,19 @@ mod tests {
         assert_eq!(Endpoint::parse("/v2/").unwrap(), Base);
         assert_eq!(Endpoint::parse("/v2").unwrap(), Base);
         assert_eq!(Endpoint::parse("/v2/_catalog").unwrap(), Catalog);
-        assert_eq!(
-            Endpoint::parse("/v2/a/b/tags/list").unwrap(),
-            Tags(name("a/b"))
-        );
-        assert_eq!(
-            Endpoint::parse("/v2/a/manifests/latest").unwrap(),
-            Manifest(name("a"), "latest".into())
-        );
-        assert_eq!(
-            Endpoint::parse(&format!("/v2/a/b/c/blobs/{d}")).unwrap(),
-            Blob(name("a/b/c"), d.into())
-        );
-        assert_eq!(
-            Endpoint::parse("/v2/a/blobs/uploads/").unwrap(),
-            UploadStart(name("a"))
-        );
-        assert_eq!(
-            Endpoint::parse("/v2/a/blobs/uploads").unwrap(),
-            UploadStart(name("a"))
-        );
-        assert_eq!(
-            Endpoint::parse("/v2/a/blobs/uploads/xyz").unwrap(),
-            Upload(name("a"), "xyz".into())
-        );
-        assert_eq!(
-            Endpoint::parse(&format!("/v2/a/referrers/{d}")).unwrap(),
-            Referrers(name("a"), d.into())
-        );
+        assert_eq!(Endpoint::parse("/v2/a/b/tags/list").unwrap(), Tags(name("a/b")));
+        assert_eq!(Endpoint::parse("/v2/a/manifests/latest").unwrap(), Manifest(name("a"), "latest".into()));
+        assert_eq!(Endpoint::parse(&format!("/v2/a/b/c/blobs/{d}")).unwrap(), Blob(name("a/b/c"), d.into()));
+        assert_eq!(Endpoint::parse("/v2/a/blobs/uploads/").unwrap(), UploadStart(name("a")));
+        assert_eq!(Endpoint::parse("/v2/a/blobs/uploads").unwrap(), UploadStart(name("a")));
+        assert_eq!(Endpoint::parse("/v2/a/blobs/uploads/xyz").unwrap(), Upload(name("a"), "xyz".into()));
+        assert_eq!(Endpoint::parse(&format!("/v2/a/referrers/{d}")).unwrap(), Referrers(name("a"), d.into()));
         // Keywords may also be name components.
         assert_eq!(
             Endpoint::parse("/v2/manifests/blobs/manifests/v1").unwrap(),
             Manifest(name("manifests/blobs"), "v1".into())
         );
-        assert_eq!(
-            Endpoint::parse("/v2/a/manifests/sha256%3Aabc").unwrap(),
-            Manifest(name("a"), "sha256:abc".into())
-        );
+        assert_eq!(Endpoint::parse("/v2/a/manifests/sha256%3Aabc").unwrap(), Manifest(name("a"), "sha256:abc".into()));
     }
 
     #[test]
@@ -164,9 +133,6 @@ mod tests {
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad:?} accepted");
         }
-        assert_eq!(
-            Endpoint::parse("/v2/A/manifests/x").unwrap_err().status(),
-            StatusCode::BAD_REQUEST
-        );
+        assert_eq!(Endpoint::parse("/v2/A/manifests/x").unwrap_err().status(), StatusCode::BAD_REQUEST);
     }
 }

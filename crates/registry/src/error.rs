@@ -17,18 +17,8 @@ pub struct RegistryError {
 }
 
 impl RegistryError {
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> RegistryError {
-        RegistryError {
-            status,
-            code,
-            message: message.into(),
-            detail: None,
-            headers: Vec::new(),
-        }
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> RegistryError {
+        RegistryError { status, code, message: message.into(), detail: None, headers: Vec::new() }
     }
 
     pub fn with_detail(mut self, detail: Value) -> Self {
@@ -48,19 +38,11 @@ impl RegistryError {
     }
 
     pub fn blob_unknown(digest: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "BLOB_UNKNOWN",
-            "blob unknown to registry",
-        )
-        .with_detail(json!({ "digest": digest }))
+        Self::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry")
+            .with_detail(json!({ "digest": digest }))
     }
     pub fn upload_unknown() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "BLOB_UPLOAD_UNKNOWN",
-            "blob upload unknown to registry",
-        )
+        Self::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
     }
     pub fn upload_invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", message)
@@ -69,12 +51,8 @@ impl RegistryError {
         Self::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", message)
     }
     pub fn manifest_unknown(reference: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "MANIFEST_UNKNOWN",
-            "manifest unknown to registry",
-        )
-        .with_detail(json!({ "reference": reference }))
+        Self::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown to registry")
+            .with_detail(json!({ "reference": reference }))
     }
     pub fn manifest_invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", message)
@@ -91,12 +69,8 @@ impl RegistryError {
         Self::new(StatusCode::BAD_REQUEST, "NAME_INVALID", message)
     }
     pub fn name_unknown(name: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
-            "repository name not known to registry",
-        )
-        .with_detail(json!({ "name": name }))
+        Self::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry")
+            .with_detail(json!({ "name": name }))
     }
     pub fn size_invalid(status: StatusCode, message: impl Into<String>) -> Self {
         Self::new(status, "SIZE_INVALID", message)
@@ -105,19 +79,12 @@ impl RegistryError {
         Self::new(status, "UNSUPPORTED", message)
     }
     pub fn method_not_allowed(method: &Method) -> Self {
-        Self::unsupported(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("method {method} is not supported on this endpoint"),
-        )
+        Self::unsupported(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} is not supported on this endpoint"))
     }
     /// A failure that is the server's fault; `cause` goes to the log, not to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "UNKNOWN",
-            "internal server error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error")
     }
 }
 

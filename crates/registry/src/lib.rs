@@ -45,10 +45,7 @@ async fn dispatch(State(state): State<RegistryState>, req: Request<Body>) -> Res
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    response.headers_mut().insert(
-        "docker-distribution-api-version",
-        HeaderValue::from_static("registry/2.0"),
-    );
+    response.headers_mut().insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
     response
 }
 
@@ -65,40 +62,18 @@ async fn handle(state: &RegistryState, req: Request<Body>) -> Result<Response, R
         }
         (Endpoint::Catalog, Method::GET) => listing::catalog(state, h, &query).await,
         (Endpoint::Tags(name), Method::GET) => listing::tags(state, h, &name, &query).await,
-        (Endpoint::Referrers(name, digest), Method::GET) => {
-            listing::referrers(state, h, &name, &digest, &query).await
-        }
-        (Endpoint::Manifest(name, reference), Method::GET) => {
-            manifests::get(state, h, &name, &reference, true).await
-        }
-        (Endpoint::Manifest(name, reference), Method::HEAD) => {
-            manifests::get(state, h, &name, &reference, false).await
-        }
-        (Endpoint::Manifest(name, reference), Method::PUT) => {
-            manifests::put(state, h, &name, &reference, body).await
-        }
-        (Endpoint::Manifest(name, reference), Method::DELETE) => {
-            manifests::delete(state, h, &name, &reference).await
-        }
-        (Endpoint::Blob(name, digest), Method::GET) => {
-            blobs::get(state, h, &name, &digest, true).await
-        }
-        (Endpoint::Blob(name, digest), Method::HEAD) => {
-            blobs::get(state, h, &name, &digest, false).await
-        }
-        (Endpoint::Blob(name, digest), Method::DELETE) => {
-            blobs::delete(state, h, &name, &digest).await
-        }
-        (Endpoint::UploadStart(name), Method::POST) => {
-            uploads::start(state, h, &name, &query, body).await
-        }
+        (Endpoint::Referrers(name, digest), Method::GET) => listing::referrers(state, h, &name, &digest, &query).await,
+        (Endpoint::Manifest(name, reference), Method::GET) => manifests::get(state, h, &name, &reference, true).await,
+        (Endpoint::Manifest(name, reference), Method::HEAD) => manifests::get(state, h, &name, &reference, false).await,
+        (Endpoint::Manifest(name, reference), Method::PUT) => manifests::put(state, h, &name, &reference, body).await,
+        (Endpoint::Manifest(name, reference), Method::DELETE) => manifests::delete(state, h, &name, &reference).await,
+        (Endpoint::Blob(name, digest), Method::GET) => blobs::get(state, h, &name, &digest, true).await,
+        (Endpoint::Blob(name, digest), Method::HEAD) => blobs::get(state, h, &name, &digest, false).await,
+        (Endpoint::Blob(name, digest), Method::DELETE) => blobs::delete(state, h, &name, &digest).await,
+        (Endpoint::UploadStart(name), Method::POST) => uploads::start(state, h, &name, &query, body).await,
         (Endpoint::Upload(name, id), Method::GET) => uploads::status(state, h, &name, &id).await,
-        (Endpoint::Upload(name, id), Method::PATCH) => {
-            uploads::patch(state, h, &name, &id, body).await
-        }
-        (Endpoint::Upload(name, id), Method::PUT) => {
-            uploads::finish(state, h, &name, &id, &query, body).await
-        }
+        (Endpoint::Upload(name, id), Method::PATCH) => uploads::patch(state, h, &name, &id, body).await,
+        (Endpoint::Upload(name, id), Method::PUT) => uploads::finish(state, h, &name, &id, &query, body).await,
         (Endpoint::Upload(name, id), Method::DELETE) => uploads::cancel(state, h, &name, &id).await,
         (_, method) => Err(RegistryError::method_not_allowed(&method)),
     }

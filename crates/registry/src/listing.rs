@@ -31,10 +31,7 @@ impl Page {
                 )
             })?),
         };
-        Ok(Page {
-            n,
-            last: query.get("last").filter(|l| !l.is_empty()).cloned(),
-        })
+        Ok(Page { n, last: query.get("last").filter(|l| !l.is_empty()).cloned() })
     }
 
     /// Rows to fetch: one more than the page, to learn whether a next page exists.
@@ -50,10 +47,7 @@ impl Page {
         }
         items.truncate(n as usize);
         let last = items.last()?;
-        Some(format!(
-            "<{path}?n={n}&last={}>; rel=\"next\"",
-            url_escape(last)
-        ))
+        Some(format!("<{path}?n={n}&last={}>; rel=\"next\"", url_escape(last)))
     }
 }
 
@@ -77,10 +71,7 @@ pub(crate) async fn catalog(
 ) -> Result<Response, RegistryError> {
     state.access.authorize(headers, Scope::Catalog).await?;
     let page = Page::from_query(query)?;
-    let mut repos = state
-        .meta
-        .list_repositories(page.last.as_deref(), page.fetch_limit())
-        .await?;
+    let mut repos = state.meta.list_repositories(page.last.as_deref(), page.fetch_limit()).await?;
     let link = page.finish(&mut repos, "/v2/_catalog");
     Ok(with_link(json!({ "repositories": repos }), link))
 }
@@ -91,25 +82,13 @@ pub(crate) async fn tags(
     name: &RepoName,
     query: &HashMap<String, String>,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Pull))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Pull)).await?;
     let page = Page::from_query(query)?;
-    let repo = state
-        .meta
-        .repository_id(name.as_str())
-        .await?
-        .ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
-    let mut tags = state
-        .meta
-        .list_tags(repo, page.last.as_deref(), page.fetch_limit())
-        .await?;
+    let repo =
+        state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
+    let mut tags = state.meta.list_tags(repo, page.last.as_deref(), page.fetch_limit()).await?;
     let link = page.finish(&mut tags, &format!("/v2/{name}/tags/list"));
-    Ok(with_link(
-        json!({ "name": name.as_str(), "tags": tags }),
-        link,
-    ))
+    Ok(with_link(json!({ "name": name.as_str(), "tags": tags }), link))
 }
 
 pub(crate) async fn referrers(
@@ -119,20 +98,12 @@ pub(crate) async fn referrers(
     digest: &str,
     query: &HashMap<String, String>,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Pull))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Pull)).await?;
     let subject = parse_digest(digest)?.to_string();
     let artifact_type = query.get("artifactType").filter(|t| !t.is_empty());
     // An unknown repository or subject has no referrers: the spec asks for an empty index.
     let rows = match state.meta.repository_id(name.as_str()).await? {
-        Some(repo) => {
-            state
-                .meta
-                .referrers(repo, &subject, artifact_type.map(String::as_str))
-                .await?
-        }
+        Some(repo) => state.meta.referrers(repo, &subject, artifact_type.map(String::as_str)).await?,
         None => Vec::new(),
     };
     let manifests: Vec<Value> = rows
@@ -142,26 +113,18 @@ pub(crate) async fn referrers(
             if let Some(t) = r.artifact_type {
                 d["artifactType"] = t.into();
             }
-            if let Some(a) = r
-                .annotations
-                .and_then(|a| serde_json::from_str::<Value>(&a).ok())
-            {
+            if let Some(a) = r.annotations.and_then(|a| serde_json::from_str::<Value>(&a).ok()) {
                 d["annotations"] = a;
             }
             d
         })
         .collect();
     let body = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });
-    let mut response = (
-        [(header::CONTENT_TYPE, OCI_INDEX)],
-        serde_json::to_vec(&body).map_err(RegistryError::internal)?,
-    )
-        .into_response();
+    let mut response =
+        ([(header::CONTENT_TYPE, OCI_INDEX)], serde_json::to_vec(&body).map_err(RegistryError::internal)?)
+            .into_response();
     if artifact_type.is_some() {
-        response.headers_mut().insert(
-            "oci-filters-applied",
-            "artifactType".parse().expect("static"),
-        );
+        response.headers_mut().insert("oci-filters-applied", "artifactType".parse().expect("static"));
     }
     Ok(response)
 }

@@ -6,17 +6,16 @@ use axum::response::{IntoResponse, Response};
 use berth_meta::{MetaError, NewManifest, Required};
 use berth_oci::manifest::{self, MAX_MANIFEST_SIZE, ManifestError};
 use berth_oci::{Digest, Reference, RepoName};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 
 use crate::access::{Action, Scope};
 use crate::error::RegistryError;
-use crate::headers::{content_length, header_str};
+use crate::headers::header_str;
 use crate::state::RegistryState;
 
 fn too_large() -> RegistryError {
-    RegistryError::size_invalid(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("manifest exceeds {MAX_MANIFEST_SIZE} bytes"),
-    )
+    RegistryError::size_invalid(StatusCode::PAYLOAD_TOO_LARGE, format!("manifest exceeds {MAX_MANIFEST_SIZE} bytes"))
 }
 
 pub(crate) async fn put(
@@ -26,40 +25,21 @@ pub(crate) async fn put(
     reference: &str,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Push))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
     let reference = Reference::parse(reference).map_err(|e| match e {
         berth_oci::ReferenceError::BadDigest(d) => RegistryError::digest_invalid(d.to_string()),
         e => RegistryError::manifest_invalid(format!("invalid tag: {e}")),
     })?;
-    if content_length(headers).is_some_and(|l| l > MAX_MANIFEST_SIZE as u64) {
-        return Err(too_large());
-    }
-    let bytes = axum::body::to_bytes(body, MAX_MANIFEST_SIZE)
-        .await
-        .map_err(|e| {
-            if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            {
-                too_large()
-            } else {
-                RegistryError::manifest_invalid(format!("reading manifest: {e}"))
-            }
-        })?;
-    let parsed =
-        manifest::parse(&bytes, header_str(headers, "content-type")).map_err(|e| match e {
-            ManifestError::TooLarge => too_large(),
-            e => RegistryError::manifest_invalid(e.to_string()),
-        })?;
+    let bytes = read_manifest_body(body).await?;
+    let parsed = manifest::parse(&bytes, header_str(headers, "content-type")).map_err(|e| match e {
+        ManifestError::TooLarge => too_large(),
+        e => RegistryError::manifest_invalid(e.to_string()),
+    })?;
     let digest = Digest::sha256_of(&bytes);
     let tag = match &reference {
         Reference::Digest(expected) => {
             if !expected.matches(&bytes) {
-                return Err(RegistryError::digest_invalid(format!(
-                    "manifest digest is {digest}, not {expected}"
-                )));
+                return Err(RegistryError::digest_invalid(format!("manifest digest is {digest}, not {expected}")));
             }
             None
         }
@@ -73,28 +53,13 @@ pub(crate) async fn put(
 
     let digest_str = digest.to_string();
     let blob_digests: Vec<String> = parsed.blobs.iter().map(|d| d.digest.to_string()).collect();
-    let child_digests: Vec<String> = parsed
-        .children
-        .iter()
-        .map(|d| d.digest.to_string())
-        .collect();
+    let child_digests: Vec<String> = parsed.children.iter().map(|d| d.digest.to_string()).collect();
     let required = Required {
-        blobs: blob_digests
-            .iter()
-            .zip(&parsed.blobs)
-            .map(|(d, desc)| (d.as_str(), desc.size as i64))
-            .collect(),
-        manifests: child_digests
-            .iter()
-            .zip(&parsed.children)
-            .map(|(d, desc)| (d.as_str(), desc.size as i64))
-            .collect(),
+        blobs: blob_digests.iter().zip(&parsed.blobs).map(|(d, desc)| (d.as_str(), desc.size as i64)).collect(),
+        manifests: child_digests.iter().zip(&parsed.children).map(|(d, desc)| (d.as_str(), desc.size as i64)).collect(),
     };
     let subject = parsed.subject.as_ref().map(|s| s.digest.to_string());
-    let annotations = parsed
-        .annotations
-        .as_ref()
-        .map(|a| serde_json::Value::Object(a.clone()).to_string());
+    let annotations = parsed.annotations.as_ref().map(|a| serde_json::Value::Object(a.clone()).to_string());
     let new = NewManifest {
         digest: &digest_str,
         media_type: &parsed.media_type,
@@ -104,37 +69,52 @@ pub(crate) async fn put(
         content: &bytes,
     };
     let repo = state.meta.ensure_repository(name.as_str()).await?;
-    state
-        .meta
-        .put_manifest(repo, &new, &required, tag)
-        .await
-        .map_err(|e| match e {
-            MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => {
-                RegistryError::manifest_blob_unknown(&d)
-            }
-            MetaError::SizeMismatch { .. } => RegistryError::manifest_invalid(e.to_string()),
-            e => e.into(),
-        })?;
+    state.meta.put_manifest(repo, &new, &required, tag).await.map_err(|e| match e {
+        MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => RegistryError::manifest_blob_unknown(&d),
+        MetaError::SizeMismatch { .. } => RegistryError::manifest_invalid(e.to_string()),
+        e => e.into(),
+    })?;
 
     let mut response = (
         StatusCode::CREATED,
         [
-            (
-                "location",
-                state.location(&format!("/v2/{name}/manifests/{digest_str}")),
-            ),
+            ("location", state.location(&format!("/v2/{name}/manifests/{digest_str}"))),
             ("docker-content-digest", digest_str.clone()),
             ("content-length", "0".to_owned()),
         ],
     )
         .into_response();
     if let Some(subject) = subject {
-        response.headers_mut().insert(
-            "oci-subject",
-            subject.parse().expect("digest is a header value"),
-        );
+        response.headers_mut().insert("oci-subject", subject.parse().expect("digest is a header value"));
     }
     Ok(response)
+}
+
+/// Past this many bytes an oversize manifest's body is no longer drained: the connection is
+/// dropped instead of read to the end.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads a manifest body of at most [`MAX_MANIFEST_SIZE`] bytes. An oversize body is drained (up
+/// to [`DRAIN_LIMIT`]) before answering 413, so the client, still sending, reads the error
+/// instead of a reset connection.
+async fn read_manifest_body(body: Body) -> Result<Bytes, RegistryError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| RegistryError::manifest_invalid(format!("reading manifest: {e}")))?;
+        seen += chunk.len();
+        if seen > DRAIN_LIMIT {
+            break;
+        }
+        if seen <= MAX_MANIFEST_SIZE {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if seen > MAX_MANIFEST_SIZE {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
 }
 
 pub(crate) async fn get(
@@ -144,43 +124,22 @@ pub(crate) async fn get(
     reference: &str,
     with_body: bool,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Pull))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Pull)).await?;
     let parsed = lookup_reference(reference)?;
-    let repo = state
-        .meta
-        .repository_id(name.as_str())
-        .await?
-        .ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
+    let repo =
+        state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
     let row = match &parsed {
         Reference::Digest(d) => state.meta.manifest(repo, &d.to_string()).await?,
         Reference::Tag(t) => state.meta.tagged_manifest(repo, t.as_str()).await?,
     }
     .ok_or_else(|| RegistryError::manifest_unknown(reference))?;
     let length = row.content.len();
-    let mut response = if with_body {
-        Response::new(Body::from(row.content))
-    } else {
-        Response::new(Body::empty())
-    };
+    let mut response = if with_body { Response::new(Body::from(row.content)) } else { Response::new(Body::empty()) };
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        row.media_type.parse().map_err(RegistryError::internal)?,
-    );
+    h.insert(header::CONTENT_TYPE, row.media_type.parse().map_err(RegistryError::internal)?);
     h.insert(header::CONTENT_LENGTH, length.into());
-    h.insert(
-        "docker-content-digest",
-        row.digest.parse().map_err(RegistryError::internal)?,
-    );
-    h.insert(
-        header::ETAG,
-        format!("\"{}\"", row.digest)
-            .parse()
-            .map_err(RegistryError::internal)?,
-    );
+    h.insert("docker-content-digest", row.digest.parse().map_err(RegistryError::internal)?);
+    h.insert(header::ETAG, format!("\"{}\"", row.digest).parse().map_err(RegistryError::internal)?);
     Ok(response)
 }
 
@@ -190,16 +149,10 @@ pub(crate) async fn delete(
     name: &RepoName,
     reference: &str,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Delete))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Delete)).await?;
     let parsed = lookup_reference(reference)?;
-    let repo = state
-        .meta
-        .repository_id(name.as_str())
-        .await?
-        .ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
+    let repo =
+        state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
     let deleted = match &parsed {
         Reference::Digest(d) => state.meta.delete_manifest(repo, &d.to_string()).await?,
         Reference::Tag(t) => state.meta.delete_tag(repo, t.as_str()).await?,

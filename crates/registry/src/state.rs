@@ -18,12 +18,7 @@ pub struct RegistryState {
 }
 
 impl RegistryState {
-    pub fn new(
-        meta: Meta,
-        store: BlobStore,
-        access: Access,
-        external_url: Option<&str>,
-    ) -> RegistryState {
+    pub fn new(meta: Meta, store: BlobStore, access: Access, external_url: Option<&str>) -> RegistryState {
         RegistryState {
             meta,
             store,

@@ -24,11 +24,7 @@ impl UploadLocks {
             locks.entry(id.to_owned()).or_default().clone()
         };
         let guard = lock.lock_owned().await;
-        UploadGuard {
-            locks: self,
-            id: id.to_owned(),
-            guard: Some(guard),
-        }
+        UploadGuard { locks: self, id: id.to_owned(), guard: Some(guard) }
     }
 }
 
@@ -37,10 +33,7 @@ impl Drop for UploadGuard<'_> {
         drop(self.guard.take());
         let mut locks = self.locks.locks.lock().expect("upload lock map poisoned");
         // Only the map still refers to this lock: nobody else holds or waits for it.
-        if locks
-            .get(&self.id)
-            .is_some_and(|l| Arc::strong_count(l) == 1)
-        {
+        if locks.get(&self.id).is_some_and(|l| Arc::strong_count(l) == 1) {
             locks.remove(&self.id);
         }
     }

@@ -25,10 +25,7 @@ pub(crate) async fn start(
     query: &HashMap<String, String>,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Push))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
     if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
         if let Some(response) = try_mount(state, headers, name, mount, from).await? {
             return Ok(response);
@@ -39,34 +36,21 @@ pub(crate) async fn start(
         // A one-request upload: its data file exists only for the duration of this request.
         let id = UploadId::new();
         state.store.create_upload(&id).await?;
-        let appended = match state
-            .store
-            .append(&id, 0, HashState::new(), body.into_data_stream())
-            .await
-        {
+        let appended = match state.store.append(&id, 0, HashState::new(), body.into_data_stream()).await {
             Ok(a) => a,
             Err(e) => {
                 state.store.delete_upload(&id).await?;
                 return Err(e.into());
             }
         };
-        let size = state
-            .store
-            .commit(&id, appended.length, appended.state, &digest)
-            .await?;
-        state
-            .meta
-            .link_blob(repo, &digest.to_string(), size as i64)
-            .await?;
+        let size = state.store.commit(&id, appended.length, appended.state, &digest).await?;
+        state.meta.link_blob(repo, &digest.to_string(), size as i64).await?;
         return Ok(blob_created(state, name, &digest));
     }
     let repo = state.meta.ensure_repository(name.as_str()).await?;
     let id = UploadId::new();
     state.store.create_upload(&id).await?;
-    state
-        .meta
-        .create_upload(id.as_str(), repo, &HashState::new().to_bytes())
-        .await?;
+    state.meta.create_upload(id.as_str(), repo, &HashState::new().to_bytes()).await?;
     Ok(session_response(state, StatusCode::ACCEPTED, name, &id, 0))
 }
 
@@ -83,29 +67,17 @@ async fn try_mount(
     let Ok(from) = RepoName::parse(from) else {
         return Ok(None);
     };
-    if state
-        .access
-        .authorize(headers, Scope::Repository(&from, Action::Pull))
-        .await
-        .is_err()
-    {
+    if state.access.authorize(headers, Scope::Repository(&from, Action::Pull)).await.is_err() {
         return Ok(None);
     }
     let Some(from_repo) = state.meta.repository_id(from.as_str()).await? else {
         return Ok(None);
     };
-    let Some(size) = state
-        .meta
-        .repository_blob(from_repo, &digest.to_string())
-        .await?
-    else {
+    let Some(size) = state.meta.repository_blob(from_repo, &digest.to_string()).await? else {
         return Ok(None);
     };
     let repo = state.meta.ensure_repository(name.as_str()).await?;
-    state
-        .meta
-        .link_blob(repo, &digest.to_string(), size)
-        .await?;
+    state.meta.link_blob(repo, &digest.to_string(), size).await?;
     Ok(Some(blob_created(state, name, &digest)))
 }
 
@@ -118,21 +90,12 @@ pub(crate) async fn patch(
     id: &str,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Push))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let _lock = state.upload_locks.lock(id.as_str()).await;
     let upload = load(state, name, &id).await?;
     let length = append_checked(state, headers, name, &id, &upload, body).await?;
-    Ok(session_response(
-        state,
-        StatusCode::ACCEPTED,
-        name,
-        &id,
-        length,
-    ))
+    Ok(session_response(state, StatusCode::ACCEPTED, name, &id, length))
 }
 
 /// `PUT ?digest=`: appends an optional last chunk, verifies the digest and commits the blob.
@@ -144,15 +107,10 @@ pub(crate) async fn finish(
     query: &HashMap<String, String>,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Push))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let digest = uploadable_digest(
-        query
-            .get("digest")
-            .ok_or_else(|| RegistryError::digest_invalid("digest parameter is required"))?,
+        query.get("digest").ok_or_else(|| RegistryError::digest_invalid("digest parameter is required"))?,
     )?;
     let _lock = state.upload_locks.lock(id.as_str()).await;
     let mut upload = load(state, name, &id).await?;
@@ -162,21 +120,9 @@ pub(crate) async fn finish(
         debug_assert_eq!(upload.length as u64, length);
     }
     let hash = hash_state(&upload)?;
-    match state
-        .store
-        .commit(&id, upload.length as u64, hash, &digest)
-        .await
-    {
+    match state.store.commit(&id, upload.length as u64, hash, &digest).await {
         Ok(size) => {
-            state
-                .meta
-                .finish_upload(
-                    id.as_str(),
-                    upload.repository_id,
-                    &digest.to_string(),
-                    size as i64,
-                )
-                .await?;
+            state.meta.finish_upload(id.as_str(), upload.repository_id, &digest.to_string(), size as i64).await?;
             Ok(blob_created(state, name, &digest))
         }
         Err(e) => {
@@ -196,19 +142,10 @@ pub(crate) async fn status(
     name: &RepoName,
     id: &str,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Push))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let upload = load(state, name, &id).await?;
-    Ok(session_response(
-        state,
-        StatusCode::NO_CONTENT,
-        name,
-        &id,
-        upload.length as u64,
-    ))
+    Ok(session_response(state, StatusCode::NO_CONTENT, name, &id, upload.length as u64))
 }
 
 /// `DELETE`: cancels the session and frees its data.
@@ -218,10 +155,7 @@ pub(crate) async fn cancel(
     name: &RepoName,
     id: &str,
 ) -> Result<Response, RegistryError> {
-    state
-        .access
-        .authorize(headers, Scope::Repository(name, Action::Push))
-        .await?;
+    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let _lock = state.upload_locks.lock(id.as_str()).await;
     load(state, name, &id).await?;
@@ -231,16 +165,8 @@ pub(crate) async fn cancel(
 }
 
 /// The session `id`, which must belong to repository `name`.
-async fn load(
-    state: &RegistryState,
-    name: &RepoName,
-    id: &UploadId,
-) -> Result<UploadRow, RegistryError> {
-    let upload = state
-        .meta
-        .upload(id.as_str())
-        .await?
-        .ok_or_else(RegistryError::upload_unknown)?;
+async fn load(state: &RegistryState, name: &RepoName, id: &UploadId) -> Result<UploadRow, RegistryError> {
+    let upload = state.meta.upload(id.as_str()).await?.ok_or_else(RegistryError::upload_unknown)?;
     let repo = state.meta.repository_id(name.as_str()).await?;
     if repo != Some(upload.repository_id) {
         return Err(RegistryError::upload_unknown());
@@ -249,8 +175,7 @@ async fn load(
 }
 
 fn hash_state(upload: &UploadRow) -> Result<HashState, RegistryError> {
-    HashState::from_bytes(&upload.hash_state)
-        .ok_or_else(|| RegistryError::internal("unreadable upload hash state"))
+    HashState::from_bytes(&upload.hash_state).ok_or_else(|| RegistryError::internal("unreadable upload hash state"))
 }
 
 /// Appends `body` to the session, enforcing `Content-Range`, and records the new length.
@@ -276,25 +201,19 @@ async fn append_checked(
     let declared = match header_str(headers, "content-range") {
         None => None,
         Some(value) => {
-            let (start, end) = parse_content_range(value).ok_or_else(|| {
-                RegistryError::upload_invalid(format!("malformed Content-Range {value:?}"))
-            })?;
+            let (start, end) = parse_content_range(value)
+                .ok_or_else(|| RegistryError::upload_invalid(format!("malformed Content-Range {value:?}")))?;
             if start != length {
                 return Err(out_of_order());
             }
             let chunk = end - start + 1;
             if content_length(headers).is_some_and(|cl| cl != chunk) {
-                return Err(RegistryError::upload_invalid(
-                    "Content-Length does not match Content-Range",
-                ));
+                return Err(RegistryError::upload_invalid("Content-Length does not match Content-Range"));
             }
             Some(chunk)
         }
     };
-    let appended = state
-        .store
-        .append(id, length, hash_state(upload)?, body.into_data_stream())
-        .await?;
+    let appended = state.store.append(id, length, hash_state(upload)?, body.into_data_stream()).await?;
     if declared.is_some_and(|d| d != appended.received) {
         return Err(RegistryError::upload_invalid(format!(
             "Content-Range announced {} bytes but {} arrived",
@@ -304,12 +223,7 @@ async fn append_checked(
     }
     let recorded = state
         .meta
-        .advance_upload(
-            id.as_str(),
-            upload.length,
-            appended.length as i64,
-            &appended.state.to_bytes(),
-        )
+        .advance_upload(id.as_str(), upload.length, appended.length as i64, &appended.state.to_bytes())
         .await?;
     if !recorded {
         return Err(out_of_order());
@@ -320,10 +234,7 @@ async fn append_checked(
 /// `start-end` (inclusive), also accepted with a `bytes ` or `bytes=` prefix.
 fn parse_content_range(value: &str) -> Option<(u64, u64)> {
     let v = value.trim();
-    let v = v
-        .strip_prefix("bytes=")
-        .or_else(|| v.strip_prefix("bytes "))
-        .unwrap_or(v);
+    let v = v.strip_prefix("bytes=").or_else(|| v.strip_prefix("bytes ")).unwrap_or(v);
     let v = v.split('/').next()?;
     let (start, end) = v.split_once('-')?;
     let (start, end) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
@@ -334,9 +245,7 @@ fn parse_content_range(value: &str) -> Option<(u64, u64)> {
 fn uploadable_digest(raw: &str) -> Result<Digest, RegistryError> {
     let digest = parse_digest(raw)?;
     if digest.algorithm() != Algorithm::Sha256 {
-        return Err(RegistryError::digest_invalid(
-            "blob uploads support sha256 digests only",
-        ));
+        return Err(RegistryError::digest_invalid("blob uploads support sha256 digests only"));
     }
     Ok(digest)
 }
@@ -368,10 +277,7 @@ fn blob_created(state: &RegistryState, name: &RepoName, digest: &Digest) -> Resp
     (
         StatusCode::CREATED,
         [
-            (
-                "location",
-                state.location(&format!("/v2/{name}/blobs/{digest}")),
-            ),
+            ("location", state.location(&format!("/v2/{name}/blobs/{digest}"))),
             ("docker-content-digest", digest.to_string()),
             ("content-length", "0".to_owned()),
         ],

@@ -72,11 +72,7 @@ impl BlobStore {
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
-        self.root
-            .join("blobs")
-            .join(digest.algorithm().as_str())
-            .join(&hex[..2])
-            .join(hex)
+        self.root.join("blobs").join(digest.algorithm().as_str()).join(&hex[..2]).join(hex)
     }
 
     fn upload_path(&self, id: &UploadId) -> PathBuf {
@@ -117,10 +113,7 @@ impl BlobStore {
             let mut file = file;
             let actual = file.metadata()?.len();
             if actual < length {
-                return Err(StorageError::UploadTruncated {
-                    expected: length,
-                    actual,
-                });
+                return Err(StorageError::UploadTruncated { expected: length, actual });
             }
             // Cut off what an interrupted request left behind.
             file.set_len(length)?;
@@ -151,17 +144,11 @@ impl BlobStore {
             }
         }
         drop(tx);
-        writer
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))??;
+        writer.await.map_err(|e| io::Error::other(e.to_string()))??;
         if let Some(e) = body_error {
             return Err(StorageError::Body(e));
         }
-        Ok(Appended {
-            received,
-            length: length + received,
-            state,
-        })
+        Ok(Appended { received, length: length + received, state })
     }
 
     /// Verifies upload `id` (of recorded `length` and hash `state`) against `expected` and makes
@@ -178,10 +165,7 @@ impl BlobStore {
         let actual = state.finish();
         if &actual != expected {
             let _ = tokio::fs::remove_file(&path).await;
-            return Err(StorageError::DigestMismatch {
-                expected: expected.clone(),
-                actual,
-            });
+            return Err(StorageError::DigestMismatch { expected: expected.clone(), actual });
         }
         let file = match tokio::fs::OpenOptions::new().write(true).open(&path).await {
             Ok(f) => f,
@@ -192,10 +176,7 @@ impl BlobStore {
         };
         let on_disk = file.metadata().await?.len();
         if on_disk < length {
-            return Err(StorageError::UploadTruncated {
-                expected: length,
-                actual: on_disk,
-            });
+            return Err(StorageError::UploadTruncated { expected: length, actual: on_disk });
         }
         file.set_len(length).await?;
         file.sync_all().await?;
@@ -243,12 +224,7 @@ mod tests {
     use futures_util::stream;
 
     fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, io::Error>> + Unpin {
-        stream::iter(
-            parts
-                .iter()
-                .map(|p| Ok(Bytes::from_static(p)))
-                .collect::<Vec<_>>(),
-        )
+        stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
     }
 
     #[tokio::test]
@@ -257,22 +233,13 @@ mod tests {
         let store = BlobStore::open(dir.path()).await.unwrap();
         let id = UploadId::new();
         store.create_upload(&id).await.unwrap();
-        let a = store
-            .append(&id, 0, HashState::new(), body(&[b"hello ", b"wor"]))
-            .await
-            .unwrap();
+        let a = store.append(&id, 0, HashState::new(), body(&[b"hello ", b"wor"])).await.unwrap();
         assert_eq!((a.received, a.length), (9, 9));
         // Resume from serialized state, as after a restart.
         let state = HashState::from_bytes(&a.state.to_bytes()).unwrap();
-        let b = store
-            .append(&id, a.length, state, body(&[b"ld"]))
-            .await
-            .unwrap();
+        let b = store.append(&id, a.length, state, body(&[b"ld"])).await.unwrap();
         let digest = Digest::sha256_of(b"hello world");
-        assert_eq!(
-            store.commit(&id, b.length, b.state, &digest).await.unwrap(),
-            11
-        );
+        assert_eq!(store.commit(&id, b.length, b.state, &digest).await.unwrap(), 11);
         let content = tokio::fs::read(store.blob_path(&digest)).await.unwrap();
         assert_eq!(content, b"hello world");
         assert!(!store.upload_path(&id).exists());
@@ -284,22 +251,13 @@ mod tests {
         let store = BlobStore::open(dir.path()).await.unwrap();
         let id = UploadId::new();
         store.create_upload(&id).await.unwrap();
-        let a = store
-            .append(&id, 0, HashState::new(), body(&[b"abc"]))
-            .await
-            .unwrap();
+        let a = store.append(&id, 0, HashState::new(), body(&[b"abc"])).await.unwrap();
         // A request that died after writing but before its length was recorded.
         std::fs::write(store.upload_path(&id), b"abcGARBAGE").unwrap();
-        let b = store
-            .append(&id, a.length, a.state, body(&[b"def"]))
-            .await
-            .unwrap();
+        let b = store.append(&id, a.length, a.state, body(&[b"def"])).await.unwrap();
         let digest = Digest::sha256_of(b"abcdef");
         store.commit(&id, b.length, b.state, &digest).await.unwrap();
-        assert_eq!(
-            tokio::fs::read(store.blob_path(&digest)).await.unwrap(),
-            b"abcdef"
-        );
+        assert_eq!(tokio::fs::read(store.blob_path(&digest)).await.unwrap(), b"abcdef");
     }
 
     #[tokio::test]
@@ -308,15 +266,9 @@ mod tests {
         let store = BlobStore::open(dir.path()).await.unwrap();
         let id = UploadId::new();
         store.create_upload(&id).await.unwrap();
-        let a = store
-            .append(&id, 0, HashState::new(), body(&[b"abc"]))
-            .await
-            .unwrap();
+        let a = store.append(&id, 0, HashState::new(), body(&[b"abc"])).await.unwrap();
         let wrong = Digest::sha256_of(b"abd");
-        let err = store
-            .commit(&id, a.length, a.state, &wrong)
-            .await
-            .unwrap_err();
+        let err = store.commit(&id, a.length, a.state, &wrong).await.unwrap_err();
         assert!(matches!(err, StorageError::DigestMismatch { .. }));
         assert!(!store.blob_path(&wrong).exists());
     }

@@ -18,11 +18,7 @@ impl UploadId {
         let uuid = uuid::Uuid::parse_str(s).map_err(|_| UploadIdError)?;
         // Canonical hyphenated lowercase form only: one id, one file.
         let canonical = uuid.hyphenated().to_string();
-        if canonical == s {
-            Ok(UploadId(canonical))
-        } else {
-            Err(UploadIdError)
-        }
+        if canonical == s { Ok(UploadId(canonical)) } else { Err(UploadIdError) }
     }
 
     pub fn as_str(&self) -> &str {

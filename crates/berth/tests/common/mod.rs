@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod layout;
+pub mod registry;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,12 +30,8 @@ impl BerthBuilder {
     }
 
     pub fn start(self) -> Berth {
-        let mut berth = Berth {
-            child: None,
-            port: free_port(),
-            data: tempfile::tempdir().expect("tempdir"),
-            env: self.env,
-        };
+        let mut berth =
+            Berth { child: None, port: free_port(), data: tempfile::tempdir().expect("tempdir"), env: self.env };
         berth.spawn();
         berth
     }
@@ -77,10 +74,7 @@ impl Berth {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "berth exited with {status} before it was ready:\n{}",
-                    self.log()
-                );
+                panic!("berth exited with {status} before it was ready:\n{}", self.log());
             }
             if raw_get_status(self.port, "/v2/") == Some(200) {
                 return;
@@ -123,10 +117,13 @@ impl Berth {
     /// SIGTERM and wait for the process to exit; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        child.wait().expect("wait").success()
+    }
+
+    /// Waits for a process already sent SIGTERM to exit; returns whether it exited successfully.
+    pub fn terminate_wait(&mut self) -> bool {
+        let mut child = self.child.take().expect("running");
         child.wait().expect("wait").success()
     }
 
@@ -147,22 +144,14 @@ impl Drop for Berth {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A minimal HTTP/1.1 GET, so readiness polling needs no async runtime.
 fn raw_get_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     buf.split_whitespace().nth(1)?.parse().ok()
@@ -184,9 +173,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 
 /// Runs a command, panicking with its output if it fails; returns stdout.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(
             "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",

@@ -1,0 +1,99 @@
+//! A thin HTTP client for the distribution API, for tests that speak the protocol directly.
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::sha256_digest;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+
+pub struct Registry {
+    pub http: Client,
+    pub base: String,
+}
+
+impl Registry {
+    pub fn new(base: String) -> Registry {
+        Registry { http: Client::new(), base }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Resolves a `Location` header (relative or absolute) to a URL.
+    pub fn location(&self, r: &Response) -> String {
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        if loc.starts_with("http") { loc } else { self.url(&loc) }
+    }
+
+    /// Monolithic upload; returns the digest.
+    pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = sha256_digest(bytes);
+        let r = self
+            .http
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "push blob: {}", r.text().await.unwrap());
+        digest
+    }
+
+    /// Starts an upload session; returns its URL.
+    pub async fn start_upload(&self, repo: &str) -> String {
+        let r = self.http.post(self.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        self.location(&r)
+    }
+
+    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Response {
+        self.http
+            .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .header("content-type", media_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Pushes a one-layer image (config + layer blobs, manifest under `tag`); returns the
+    /// manifest bytes and digest.
+    pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> (Vec<u8>, String) {
+        let config = serde_json::to_vec(
+            &json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[sha256_digest(layer)]}}),
+        )
+        .unwrap();
+        let config_digest = self.push_blob(repo, &config).await;
+        let layer_digest = self.push_blob(repo, layer).await;
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": layer.len()}],
+        }))
+        .unwrap();
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "push manifest: {}", r.text().await.unwrap());
+        let digest = sha256_digest(&manifest);
+        (manifest, digest)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+/// Asserts `r` is an OCI error response with `status` and `code`; returns the error object.
+pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status, "unexpected status for {}", r.url());
+    let body: Value = r.json().await.expect("error body is JSON");
+    let error = body["errors"][0].clone();
+    assert_eq!(error["code"], code, "unexpected error body {body}");
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error without message: {body}");
+    error
+}

@@ -251,7 +251,8 @@ async fn memory_stays_bounded_for_large_blobs() {
 #[test]
 fn bad_configuration_fails_at_start_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
         ("http:\n  port: 5000\n  prot: 1\n", &[], "prot"),
         ("log:\n  format: xml\n", &[], "log.format"),
         ("", &[("BERTH_HTTP_PORT", "not-a-port")], "http.port"),

@@ -225,12 +225,12 @@ mod tests {
 
     #[test]
     fn foreign_layers_with_urls_need_no_blob() {
-        let extra = format!(r#","annotations":{{"a":"b"}}}}"#);
+        let extra = r#","annotations":{"a":"b"}}"#;
         let body = image("").trim_end_matches('}').to_owned();
         let body = body.replace(
             "\"layers\":[",
             &format!(r#""layers":[{{"mediaType":"{DOCKER_FOREIGN_LAYER}","digest":"{D1}","size":1,"urls":["https://example.invalid/l"]}},"#),
-        ) + &extra;
+        ) + extra;
         let m = parse(body.as_bytes(), None).unwrap();
         assert_eq!(m.blobs.len(), 2);
         assert!(m.annotations.is_some());

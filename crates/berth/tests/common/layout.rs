@@ -2,8 +2,9 @@
 //! which skopeo reads as `oci:DIR:TAG`.
 //!
 //! Layers are real, uncompressed tar archives, so that podman can unpack them; the config is a
-//! valid OCI image config for linux/amd64 whose `rootfs.diff_ids` are the layer digests (equal to
-//! the diff IDs, since the layers are not compressed).
+//! valid OCI image config for linux/amd64 (or the architecture asked for) whose `rootfs.diff_ids`
+//! are the layer digests (equal to the diff IDs, since the layers are not compressed).
+//! [`write_multi_arch`] writes an image index over several such images.
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,10 @@ const CREATED: &str = "2023-11-14T22:13:20Z";
 pub struct Image {
     /// The layout directory.
     pub dir: PathBuf,
+    /// The tag in `index.json`; empty for the images of a [`MultiArch`], which only the index
+    /// names.
     pub tag: String,
+    pub architecture: String,
     /// The manifest's exact bytes, and their digest and size.
     pub manifest: Vec<u8>,
     pub manifest_digest: String,
@@ -55,19 +59,85 @@ impl Image {
 /// (derived from `seed`, so two calls with different seeds share no layer). An image already in
 /// the layout under another tag is kept; one under the same tag is replaced.
 pub fn write_image(dir: &Path, tag: &str, layers: usize, layer_size: usize, seed: u64) -> Image {
+    let mut image = write_image_blobs(dir, "amd64", layers, layer_size, seed);
+    set_tag(dir, tag, MEDIA_TYPE_MANIFEST, &image.manifest_digest, image.manifest_size);
+    image.tag = tag.to_owned();
+    image
+}
+
+/// What [`write_multi_arch`] wrote.
+#[derive(Debug, Clone)]
+pub struct MultiArch {
+    pub dir: PathBuf,
+    pub tag: String,
+    /// The image index's exact bytes, and their digest and size.
+    pub index: Vec<u8>,
+    pub index_digest: String,
+    pub index_size: usize,
+    /// One image per architecture, in the index's order.
+    pub images: Vec<Image>,
+}
+
+impl MultiArch {
+    /// `oci:DIR:TAG`, the skopeo transport reference of the index.
+    pub fn oci_ref(&self) -> String {
+        format!("oci:{}:{}", super::path_str(&self.dir), self.tag)
+    }
+
+    pub fn image(&self, architecture: &str) -> &Image {
+        self.images
+            .iter()
+            .find(|i| i.architecture == architecture)
+            .unwrap_or_else(|| panic!("no {architecture} image in the index"))
+    }
+}
+
+/// Writes a multi-architecture image into the layout at `dir`: one linux image per entry of
+/// `architectures` (as [`write_image`] makes them, each from its own seed), and an OCI image index
+/// over them with their platforms, tagged `tag` in `index.json`.
+pub fn write_multi_arch(
+    dir: &Path,
+    tag: &str,
+    architectures: &[&str],
+    layers: usize,
+    layer_size: usize,
+    seed: u64,
+) -> MultiArch {
+    let images: Vec<Image> = architectures
+        .iter()
+        .enumerate()
+        .map(|(i, arch)| {
+            write_image_blobs(dir, arch, layers, layer_size, seed.wrapping_mul(100).wrapping_add(i as u64))
+        })
+        .collect();
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_INDEX,
+        "manifests": images.iter().map(|image| json!({
+            "mediaType": MEDIA_TYPE_MANIFEST,
+            "digest": image.manifest_digest,
+            "size": image.manifest_size,
+            "platform": { "architecture": image.architecture, "os": "linux" },
+        })).collect::<Vec<_>>(),
+        "annotations": { "org.berth.test.seed": seed.to_string() },
+    });
+    let index = serde_json::to_vec(&index).unwrap();
+    let index_digest = write_blob(dir, &index);
+    set_tag(dir, tag, MEDIA_TYPE_INDEX, &index_digest, index.len());
+    MultiArch { dir: dir.to_path_buf(), tag: tag.to_owned(), index_size: index.len(), index, index_digest, images }
+}
+
+/// Writes the blobs of one image (layers, config, manifest) into the layout at `dir`, untagged.
+fn write_image_blobs(dir: &Path, architecture: &str, layers: usize, layer_size: usize, seed: u64) -> Image {
     std::fs::create_dir_all(dir.join("blobs/sha256")).expect("create layout dir");
-    std::fs::write(
-        dir.join("oci-layout"),
-        json!({ "imageLayoutVersion": OCI_LAYOUT_VERSION }).to_string(),
-    )
-    .expect("write oci-layout");
+    std::fs::write(dir.join("oci-layout"), json!({ "imageLayoutVersion": OCI_LAYOUT_VERSION }).to_string())
+        .expect("write oci-layout");
 
     let mut layer_digests = Vec::with_capacity(layers);
     let mut layer_sizes = Vec::with_capacity(layers);
     let mut history = Vec::with_capacity(layers);
     for i in 0..layers {
-        let content =
-            super::random_bytes(layer_size, seed.wrapping_mul(1000).wrapping_add(i as u64));
+        let content = super::random_bytes(layer_size, seed.wrapping_mul(1000).wrapping_add(i as u64));
         let tar = layer_tar(i, &content);
         layer_digests.push(write_blob(dir, &tar));
         layer_sizes.push(tar.len());
@@ -79,7 +149,7 @@ pub fn write_image(dir: &Path, tag: &str, layers: usize, layer_size: usize, seed
 
     let config = json!({
         "created": CREATED,
-        "architecture": "amd64",
+        "architecture": architecture,
         "os": "linux",
         "config": {
             "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
@@ -109,7 +179,22 @@ pub fn write_image(dir: &Path, tag: &str, layers: usize, layer_size: usize, seed
     let manifest = serde_json::to_vec(&manifest).unwrap();
     let manifest_digest = write_blob(dir, &manifest);
 
-    // index.json: keep the other tags of this layout, replace this one.
+    Image {
+        dir: dir.to_path_buf(),
+        tag: String::new(),
+        architecture: architecture.to_owned(),
+        manifest_size: manifest.len(),
+        manifest,
+        manifest_digest,
+        config_digest,
+        config_size: config.len(),
+        layer_digests,
+        layer_sizes,
+    }
+}
+
+/// Points `tag` in the layout's `index.json` at a manifest or index; other tags are kept.
+fn set_tag(dir: &Path, tag: &str, media_type: &str, digest: &str, size: usize) {
     let index_path = dir.join("index.json");
     let mut entries: Vec<Value> = match std::fs::read(&index_path) {
         Ok(bytes) => {
@@ -120,9 +205,9 @@ pub fn write_image(dir: &Path, tag: &str, layers: usize, layer_size: usize, seed
     };
     entries.retain(|m| m["annotations"][REF_NAME_ANNOTATION] != tag);
     entries.push(json!({
-        "mediaType": MEDIA_TYPE_MANIFEST,
-        "digest": manifest_digest,
-        "size": manifest.len(),
+        "mediaType": media_type,
+        "digest": digest,
+        "size": size,
         "annotations": { REF_NAME_ANNOTATION: tag },
     }));
     let index = json!({
@@ -131,18 +216,6 @@ pub fn write_image(dir: &Path, tag: &str, layers: usize, layer_size: usize, seed
         "manifests": entries,
     });
     std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).expect("write index.json");
-
-    Image {
-        dir: dir.to_path_buf(),
-        tag: tag.to_owned(),
-        manifest_size: manifest.len(),
-        manifest,
-        manifest_digest,
-        config_digest,
-        config_size: config.len(),
-        layer_digests,
-        layer_sizes,
-    }
 }
 
 /// An uncompressed tar holding `layer-I/` and `layer-I/data.bin` with `content`.
@@ -158,9 +231,7 @@ fn layer_tar(i: usize, content: &[u8]) -> Vec<u8> {
     dir.set_gid(0);
     dir.set_mtime(MTIME);
     dir.set_size(0);
-    builder
-        .append_data(&mut dir, &dir_name, std::io::empty())
-        .expect("tar dir");
+    builder.append_data(&mut dir, &dir_name, std::io::empty()).expect("tar dir");
 
     let mut file = tar::Header::new_ustar();
     file.set_entry_type(tar::EntryType::Regular);
@@ -169,9 +240,7 @@ fn layer_tar(i: usize, content: &[u8]) -> Vec<u8> {
     file.set_gid(0);
     file.set_mtime(MTIME);
     file.set_size(content.len() as u64);
-    builder
-        .append_data(&mut file, format!("{dir_name}data.bin"), content)
-        .expect("tar file");
+    builder.append_data(&mut file, format!("{dir_name}data.bin"), content).expect("tar file");
 
     builder.into_inner().expect("finish tar")
 }
@@ -211,12 +280,7 @@ pub fn manifest_descriptor(dir: &Path, tag: &str) -> Value {
 pub fn read_blob(dir: &Path, digest: &str) -> Vec<u8> {
     let path = blob_path(dir, digest);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    assert_eq!(
-        super::sha256_digest(&bytes),
-        digest,
-        "blob {} does not match its digest",
-        path.display()
-    );
+    assert_eq!(super::sha256_digest(&bytes), digest, "blob {} does not match its digest", path.display());
     bytes
 }
 
@@ -237,4 +301,23 @@ pub fn verify_blobs(dir: &Path) -> usize {
         count += 1;
     }
     count
+}
+
+/// The regular files of a layer (an uncompressed tar blob of the layout): path and content.
+pub fn layer_files(dir: &Path, layer_digest: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    use std::io::Read;
+    let blob = read_blob(dir, layer_digest);
+    let mut archive = tar::Archive::new(&blob[..]);
+    let mut files = Vec::new();
+    for entry in archive.entries().expect("layer is a tar") {
+        let mut entry = entry.expect("tar entry");
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path().expect("tar entry path").into_owned();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).expect("read tar entry");
+        files.push((path, content));
+    }
+    files
 }

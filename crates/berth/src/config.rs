@@ -21,7 +21,24 @@ pub struct Config {
     /// a load balancer or TLS terminator). Used in `Location` headers.
     pub external_url: Option<String>,
     pub log: Log,
+    /// Password of the `admin` user created on first start (ignored afterwards).
+    pub admin_password: String,
+    /// Lifetime of registry tokens, in minutes.
+    pub token_expiration: u64,
+    /// Whether anyone may sign up through `POST /api/v2.0/users`.
+    pub self_registration: bool,
+    pub project_creation_restriction: ProjectCreationRestriction,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProjectCreationRestriction {
+    Everyone,
+    AdminOnly,
+}
+
+/// Harbor's well-known default; Berth warns when it is used.
+pub const DEFAULT_ADMIN_PASSWORD: &str = "Harbor12345";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -56,7 +73,16 @@ pub enum LogFormat {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { http: Http::default(), data_volume: PathBuf::from("./data"), external_url: None, log: Log::default() }
+        Config {
+            http: Http::default(),
+            data_volume: PathBuf::from("./data"),
+            external_url: None,
+            log: Log::default(),
+            admin_password: DEFAULT_ADMIN_PASSWORD.to_owned(),
+            token_expiration: 30,
+            self_registration: false,
+            project_creation_restriction: ProjectCreationRestriction::Everyone,
+        }
     }
 }
 
@@ -136,6 +162,12 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             bail!("configuration key `external_url`: {url:?} must start with http:// or https://");
+        }
+        if self.token_expiration == 0 {
+            bail!("configuration key `token_expiration`: must be at least 1 (minutes)");
+        }
+        if let Err(rule) = berth_auth::password::check_rules(&self.admin_password) {
+            bail!("configuration key `admin_password`: {rule}");
         }
         Ok(())
     }

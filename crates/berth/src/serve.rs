@@ -1,18 +1,25 @@
 //! `berth serve`: wiring of storage, metadata and HTTP, and graceful shutdown.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::Request;
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use berth_meta::Meta;
+use berth_api::{ApiState, ProjectCreation, Settings};
+use berth_auth::Auth;
+use berth_meta::{Meta, NewUser};
 use berth_registry::{Access, RegistryState};
 use berth_storage::BlobStore;
 
-use crate::config::{Config, Log, LogFormat};
+use crate::config::{Config, DEFAULT_ADMIN_PASSWORD, Log, LogFormat, ProjectCreationRestriction};
+
+/// The `service` of registry tokens: Harbor's name, which Harbor-aware tools send as is.
+const TOKEN_SERVICE: &str = "harbor-registry";
 
 /// SQLite serializes writers anyway; a few connections let reads proceed beside a write.
 const SQLITE_CONNECTIONS: u32 = 8;
@@ -40,8 +47,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = BlobStore::open(data.join("storage"))
         .await
         .with_context(|| format!("opening blob storage in {}", data.display()))?;
-    let state = RegistryState::new(meta.clone(), store, Access::default(), config.external_url.as_deref());
-    let app = Router::new().merge(berth_registry::router(state)).layer(middleware::from_fn(log_request));
+    bootstrap(&meta, &config).await?;
+    let auth = Arc::new(
+        Auth::new(meta.clone(), TOKEN_SERVICE.to_owned(), Duration::from_secs(config.token_expiration * 60))
+            .await
+            .context("loading the token-signing key")?,
+    );
+    let access = Access::new(auth.clone(), config.external_url.as_deref());
+    let registry = RegistryState::new(meta.clone(), store, access, config.external_url.as_deref());
+    let api = ApiState::new(
+        auth,
+        Settings {
+            self_registration: config.self_registration,
+            project_creation: match config.project_creation_restriction {
+                ProjectCreationRestriction::Everyone => ProjectCreation::Everyone,
+                ProjectCreationRestriction::AdminOnly => ProjectCreation::AdminOnly,
+            },
+            external_url: config.external_url.clone(),
+        },
+    );
+    let app = Router::new()
+        .merge(berth_registry::router(registry))
+        .merge(berth_api::router(api))
+        .layer(middleware::from_fn(log_request));
 
     let addr = SocketAddr::new(config.http.address.parse()?, config.http.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -57,11 +85,47 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn log_request(req: Request, next: Next) -> Response {
+/// First start: the `admin` user (with `admin_password`) and the public `library` project.
+async fn bootstrap(meta: &Meta, config: &Config) -> anyhow::Result<()> {
+    if meta.user_by_name("admin").await?.is_some() {
+        return Ok(());
+    }
+    if config.admin_password == DEFAULT_ADMIN_PASSWORD {
+        tracing::warn!("admin_password is Harbor's well-known default: change it (PUT /api/v2.0/users/1/password)");
+    }
+    let hash = berth_auth::password::hash(&config.admin_password);
+    let admin = meta
+        .create_user(&NewUser {
+            username: "admin",
+            email: None,
+            realname: "system admin",
+            comment: "created on first start",
+            password_hash: &hash,
+            sysadmin: true,
+        })
+        .await?;
+    meta.create_project("library", true, admin).await?;
+    tracing::info!("first start: created user admin and public project library");
+    Ok(())
+}
+
+/// Logs each request, and tags it with an `X-Request-Id` (the client's, or a new one).
+async fn log_request(mut req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let header = HeaderValue::try_from(request_id.as_str()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    req.headers_mut().insert("x-request-id", header.clone());
     let started = Instant::now();
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
+    response.headers_mut().insert("x-request-id", header);
     tracing::info!(
+        request_id,
         %method,
         path,
         status = response.status().as_u16(),

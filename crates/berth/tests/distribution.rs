@@ -8,8 +8,11 @@ use common::{Berth, random_bytes, sha256_digest};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// A server with projects `p` and `z`, and a client authenticated as admin.
 fn setup() -> (Berth, Registry) {
     let berth = Berth::start();
+    berth.create_project("p", false);
+    berth.create_project("z", false);
     let registry = Registry::new(berth.url(""));
     (berth, registry)
 }
@@ -523,20 +526,20 @@ async fn bad_names_and_paths_never_escape_or_500() {
         ("/v2/UPPER/manifests/latest", StatusCode::BAD_REQUEST, "NAME_INVALID"),
         ("/v2/a%2f..%2fb/tags/list", StatusCode::BAD_REQUEST, "NAME_INVALID"),
         ("/v2/-a/tags/list", StatusCode::BAD_REQUEST, "NAME_INVALID"),
-        ("/v2/a/blobs/sha256:..%2f..%2fetc", StatusCode::BAD_REQUEST, "NAME_INVALID"),
-        ("/v2/a/blobs/sha256:..%5c..%5cetc", StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
-        ("/v2/a/blobs/sha256:abc", StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
-        ("/v2/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e", StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
-        ("/v2/a/unknown/endpoint", StatusCode::NOT_FOUND, "UNSUPPORTED"),
+        ("/v2/p/a/blobs/sha256:..%2f..%2fetc", StatusCode::BAD_REQUEST, "NAME_INVALID"),
+        ("/v2/p/a/blobs/sha256:..%5c..%5cetc", StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
+        ("/v2/p/a/blobs/sha256:abc", StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
+        ("/v2/p/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e", StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
+        ("/v2/p/a/unknown/endpoint", StatusCode::NOT_FOUND, "UNSUPPORTED"),
     ] {
         expect_error(r.get(path).await, status, code).await;
     }
-    let long = format!("/v2/{}/tags/list", "a".repeat(256));
+    let long = format!("/v2/p/{}/tags/list", "a".repeat(254));
     expect_error(r.get(&long).await, StatusCode::BAD_REQUEST, "NAME_INVALID").await;
-    let ok_long = format!("/v2/{}/blobs/{d}", "a".repeat(255));
+    let ok_long = format!("/v2/p/{}/blobs/{d}", "a".repeat(253));
     expect_error(r.get(&ok_long).await, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
     // Wrong method.
-    let resp = r.http.post(r.url("/v2/a/tags/list")).send().await.unwrap();
+    let resp = r.http.post(r.url("/v2/p/a/tags/list")).send().await.unwrap();
     expect_error(resp, StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED").await;
     // Nothing was created outside the data folder's storage layout.
     let storage = b.data_dir().join("storage");

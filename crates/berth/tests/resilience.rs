@@ -64,6 +64,7 @@ use futures_util::StreamExt;
 #[tokio::test]
 async fn kill_9_during_chunked_upload_loses_nothing_and_shows_nothing_partial() {
     let mut berth = Berth::start();
+    berth.create_project("crash", false);
     let mut r = Registry::new(berth.url(""));
     // Content that must survive the crash.
     let (manifest, manifest_digest) = r.push_image("crash/app", "stable", &random_bytes(1_000_000, 20)).await;
@@ -136,6 +137,7 @@ async fn kill_9_during_chunked_upload_loses_nothing_and_shows_nothing_partial() 
 #[tokio::test]
 async fn kill_9_during_monolithic_push_leaves_no_blob() {
     let mut berth = Berth::start();
+    berth.create_project("crash", false);
     let mut r = Registry::new(berth.url(""));
     let data = random_bytes(4 * 1024 * 1024, 22);
     let digest = sha256_digest(&data);
@@ -166,6 +168,7 @@ async fn kill_9_during_monolithic_push_leaves_no_blob() {
 #[tokio::test]
 async fn upload_session_survives_restart() {
     let mut berth = Berth::start();
+    berth.create_project("restart", false);
     let mut r = Registry::new(berth.url(""));
     let url = r.start_upload("restart/app").await;
     let p = r.http.patch(&url).body(b"first half, ".to_vec()).send().await.unwrap();
@@ -187,6 +190,7 @@ async fn upload_session_survives_restart() {
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish() {
     let mut berth = Berth::start();
+    berth.create_project("graceful", false);
     let r = Registry::new(berth.url(""));
     let url = r.start_upload("graceful/app").await;
     let data = random_bytes(2 * 1024 * 1024, 23);
@@ -212,6 +216,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
 #[tokio::test]
 async fn memory_stays_bounded_for_large_blobs() {
     let berth = Berth::start();
+    berth.create_project("mem", false);
     let r = Registry::new(berth.url(""));
     const SIZE: usize = 512 * 1024 * 1024;
     const PIECE: usize = 1024 * 1024;

@@ -41,3 +41,11 @@ impl Meta {
         self.pool.close().await;
     }
 }
+
+impl Meta {
+    /// A round trip to the database, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

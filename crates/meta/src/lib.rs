@@ -4,13 +4,20 @@
 //! a check and a write (e.g. "all referenced blobs exist" and "insert the manifest").
 
 mod db;
+mod keys;
 mod manifests;
+mod members;
+mod projects;
 mod repositories;
 mod uploads;
+mod users;
 
 pub use db::Meta;
 pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
+pub use members::Member;
+pub use projects::{Project, ProjectFilter, ProjectVisibility};
 pub use uploads::UploadRow;
+pub use users::{NewUser, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -23,10 +30,26 @@ pub enum MetaError {
     /// A descriptor's size disagrees with the stored content.
     #[error("descriptor of {digest} says {declared} bytes but the content has {actual}")]
     SizeMismatch { digest: String, declared: i64, actual: i64 },
+    /// A unique name is taken.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// Stored data this version cannot read.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl MetaError {
+    /// `Conflict(what)` for a unique-constraint violation, any other error as it is.
+    pub(crate) fn conflict_or(e: sqlx::Error, what: &'static str) -> MetaError {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => MetaError::Conflict(what),
+            _ => MetaError::Db(e),
+        }
+    }
 }
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;

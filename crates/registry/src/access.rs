@@ -1,7 +1,11 @@
-//! The single place every `/v2/` handler asks before acting. Today it grants everything;
-//! authentication and role-based access plug in here without touching the handlers.
+//! The single place every `/v2/` handler asks before acting: who is calling (bearer token, Basic
+//! credentials or nobody) and whether the role policy lets them do it. Refusals carry the
+//! `WWW-Authenticate` challenge that sends clients to the token service.
 
-use axum::http::HeaderMap;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use berth_auth::{Auth, AuthError, Claims, Principal};
 use berth_oci::RepoName;
 
 use crate::error::RegistryError;
@@ -13,6 +17,25 @@ pub enum Action {
     Delete,
 }
 
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Pull => "pull",
+            Action::Push => "push",
+            Action::Delete => "delete",
+        }
+    }
+
+    /// The scope actions a client should ask the token service for.
+    fn challenge_actions(self) -> &'static str {
+        match self {
+            Action::Pull => "pull",
+            Action::Push => "pull,push",
+            Action::Delete => "delete",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
     /// `GET /v2/`: is the caller known at all?
@@ -22,12 +45,151 @@ pub enum Scope<'a> {
     Repository(&'a RepoName, Action),
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Access {}
+impl Scope<'_> {
+    fn challenge(&self) -> Option<String> {
+        match self {
+            Scope::Base => None,
+            Scope::Catalog => Some("registry:catalog:*".to_owned()),
+            Scope::Repository(name, action) => Some(format!("repository:{name}:{}", action.challenge_actions())),
+        }
+    }
+}
+
+/// Who made a `/v2/` request.
+enum Caller {
+    Principal(Principal),
+    Token(Claims),
+}
+
+#[derive(Clone)]
+pub struct Access {
+    auth: Arc<Auth>,
+    external_url: Option<Arc<str>>,
+}
 
 impl Access {
-    /// Allows or refuses `scope` for the request carrying `headers`.
-    pub async fn authorize(&self, _headers: &HeaderMap, _scope: Scope<'_>) -> Result<(), RegistryError> {
-        Ok(())
+    pub fn new(auth: Arc<Auth>, external_url: Option<&str>) -> Access {
+        Access { auth, external_url: external_url.map(|u| u.trim_end_matches('/').into()) }
     }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// Allows or refuses `scope` for the request carrying `headers`.
+    pub async fn authorize(&self, headers: &HeaderMap, scope: Scope<'_>) -> Result<(), RegistryError> {
+        let caller = self.caller(headers, &scope).await?;
+        let allowed = match (&caller, scope) {
+            (Caller::Principal(Principal::Anonymous), Scope::Base) => false,
+            (_, Scope::Base) => true,
+            (Caller::Token(c), Scope::Catalog) => c.grants("registry", "catalog", "*"),
+            (Caller::Principal(p), Scope::Catalog) => p.is_sysadmin(),
+            (Caller::Token(c), Scope::Repository(name, action)) => {
+                c.grants("repository", name.as_str(), action.as_str())
+            }
+            (Caller::Principal(p), Scope::Repository(name, action)) => {
+                match self.auth.project_access(p, project_of(name)).await.map_err(internal)? {
+                    Some(access) => access.registry_actions().contains(&action.as_str()),
+                    // A logged-in user learns the project is missing; anonymous callers are
+                    // asked to log in, so project names do not leak.
+                    None if p.user().is_some() => {
+                        return Err(RegistryError::new(
+                            StatusCode::NOT_FOUND,
+                            "NAME_UNKNOWN",
+                            format!("project {} does not exist", project_of(name)),
+                        ));
+                    }
+                    None => false,
+                }
+            }
+        };
+        if allowed {
+            return Ok(());
+        }
+        match caller {
+            Caller::Principal(Principal::Anonymous) => Err(self.challenge(
+                headers,
+                &scope,
+                RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required"),
+                None,
+            )),
+            Caller::Token(_) => Err(self.challenge(
+                headers,
+                &scope,
+                RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "the token does not grant this access"),
+                Some("insufficient_scope"),
+            )),
+            Caller::Principal(Principal::User(_)) => {
+                Err(RegistryError::new(StatusCode::FORBIDDEN, "DENIED", "requested access to the resource is denied"))
+            }
+        }
+    }
+
+    async fn caller(&self, headers: &HeaderMap, scope: &Scope<'_>) -> Result<Caller, RegistryError> {
+        let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+            return Ok(Caller::Principal(Principal::Anonymous));
+        };
+        let unauthorized = |message: &str, error: Option<&str>| {
+            self.challenge(headers, scope, RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message), error)
+        };
+        if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+            return match self.auth.verify_token(token.trim()) {
+                Ok(claims) => Ok(Caller::Token(claims)),
+                Err(e) => Err(unauthorized(&e.to_string(), Some("invalid_token"))),
+            };
+        }
+        let Some((user, password)) = berth_auth::parse_basic(value) else {
+            return Err(unauthorized("unsupported Authorization header", None));
+        };
+        match self.auth.login(&user, &password).await {
+            Ok(user) => Ok(Caller::Principal(Principal::User(user))),
+            Err(AuthError::BadCredentials) => Err(unauthorized("invalid user name or password", None)),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Adds the `WWW-Authenticate: Bearer` challenge pointing at the token service.
+    fn challenge(
+        &self,
+        headers: &HeaderMap,
+        scope: &Scope<'_>,
+        error: RegistryError,
+        kind: Option<&str>,
+    ) -> RegistryError {
+        let mut value =
+            format!("Bearer realm=\"{}/service/token\",service=\"{}\"", self.base_url(headers), self.auth.service);
+        if let Some(scope) = scope.challenge() {
+            value.push_str(&format!(",scope=\"{scope}\""));
+        }
+        if let Some(kind) = kind {
+            value.push_str(&format!(",error=\"{kind}\""));
+        }
+        error.with_header("www-authenticate", value)
+    }
+
+    /// `external_url` when configured; otherwise the scheme and host the client used.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.external_url {
+            return url.to_string();
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let scheme = match header("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        let host = header("x-forwarded-host").or_else(|| header("host")).unwrap_or("localhost");
+        // A Host header is client input: keep only what a host[:port] may contain.
+        let host: String =
+            host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')).collect();
+        format!("{scheme}://{host}")
+    }
+}
+
+/// The project a repository belongs to: its first path component.
+pub fn project_of(name: &RepoName) -> &str {
+    name.as_str().split('/').next().unwrap_or("")
+}
+
+fn internal(e: impl std::fmt::Display) -> RegistryError {
+    RegistryError::internal(e)
 }

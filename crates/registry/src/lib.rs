@@ -13,6 +13,7 @@ mod headers;
 mod listing;
 mod manifests;
 mod state;
+mod token_service;
 mod upload_locks;
 mod uploads;
 
@@ -37,6 +38,7 @@ pub fn router(state: RegistryState) -> Router {
         .route("/v2/", any(dispatch))
         .route("/v2/{*rest}", any(dispatch))
         .layer(DefaultBodyLimit::disable())
+        .route("/service/token", axum::routing::get(token_service::token))
         .with_state(state)
 }
 

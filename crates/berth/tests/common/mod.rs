@@ -76,7 +76,7 @@ impl Berth {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("berth exited with {status} before it was ready:\n{}", self.log());
             }
-            if raw_get_status(self.port, "/v2/") == Some(200) {
+            if raw_get_status(self.port, "/api/v2.0/ping") == Some(200) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -145,6 +145,57 @@ impl Drop for Berth {
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The `admin` user's credentials on a fresh test server.
+pub const ADMIN: (&str, &str) = ("admin", "Harbor12345");
+
+impl Berth {
+    /// A blocking `/api/v2.0` request with Basic credentials `creds` (or none); returns status and
+    /// body. For set-up steps of tests that otherwise drive command-line clients.
+    pub fn api(&self, method: &str, path: &str, creds: Option<(&str, &str)>, body: Option<&str>) -> (u16, String) {
+        use base64::Engine;
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let mut req = format!("{method} /api/v2.0{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        if let Some((user, password)) = creds {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            req.push_str(&format!("Authorization: Basic {token}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+        s.write_all(req.as_bytes()).expect("send");
+        let mut response = String::new();
+        s.read_to_string(&mut response).expect("receive");
+        let status = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status line");
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// Creates project `name` as admin.
+    pub fn create_project(&self, name: &str, public: bool) {
+        let body = format!(r#"{{"project_name":"{name}","metadata":{{"public":"{public}"}}}}"#);
+        let (status, text) = self.api("POST", "/projects", Some(ADMIN), Some(&body));
+        assert_eq!(status, 201, "creating project {name}: {text}");
+    }
+
+    /// Creates user `name` (password `password`) as admin; returns the user id.
+    pub fn create_user(&self, name: &str, password: &str) -> i64 {
+        let body = format!(
+            r#"{{"username":"{name}","password":"{password}","email":"{name}@example.com","realname":"{name}"}}"#
+        );
+        let (status, text) = self.api("POST", "/users", Some(ADMIN), Some(&body));
+        assert_eq!(status, 201, "creating user {name}: {text}");
+        let (_, user) = self.api("GET", &format!("/users/search?username={name}"), Some(ADMIN), None);
+        let users: serde_json::Value = serde_json::from_str(&user).unwrap();
+        users.as_array().unwrap().iter().find(|u| u["username"] == name).unwrap()["user_id"].as_i64().unwrap()
+    }
+
+    /// Makes user `name` a member of `project` with Harbor role id `role`.
+    pub fn add_member(&self, project: &str, name: &str, role: i64) {
+        let body = format!(r#"{{"role_id":{role},"member_user":{{"username":"{name}"}}}}"#);
+        let (status, text) = self.api("POST", &format!("/projects/{project}/members"), Some(ADMIN), Some(&body));
+        assert_eq!(status, 201, "adding {name} to {project}: {text}");
+    }
 }
 
 /// A minimal HTTP/1.1 GET, so readiness polling needs no async runtime.

@@ -16,8 +16,20 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A client authenticating as `admin` with Basic credentials on every request.
     pub fn new(base: String) -> Registry {
-        Registry { http: Client::new(), base }
+        Registry::with_credentials(base, Some(super::ADMIN))
+    }
+
+    /// A client with the given Basic credentials, or anonymous.
+    pub fn with_credentials(base: String, creds: Option<(&str, &str)>) -> Registry {
+        use base64::Engine;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some((user, password)) = creds {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            headers.insert("authorization", format!("Basic {token}").parse().unwrap());
+        }
+        Registry { http: Client::builder().default_headers(headers).build().unwrap(), base }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,85 @@
+//! Harbor's REST API, `/api/v2.0`: the same paths, JSON field names, status codes and paging
+//! headers as Harbor's own OpenAPI document, so Harbor's tools work unchanged.
+//!
+//! Handlers are grouped by domain (`users`, `projects`, `members`, `system`); every decision
+//! about what a caller may do comes from `berth_auth`, the same policy the registry uses.
+
+mod caller;
+mod error;
+mod members;
+mod page;
+mod projects;
+mod system;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, put};
+use berth_auth::Auth;
+use berth_meta::Meta;
+
+pub use error::ApiError;
+
+/// Who may create projects (`project_creation_restriction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectCreation {
+    Everyone,
+    AdminOnly,
+}
+
+impl ProjectCreation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectCreation::Everyone => "everyone",
+            ProjectCreation::AdminOnly => "adminonly",
+        }
+    }
+}
+
+/// Settings the API reports and enforces.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub self_registration: bool,
+    pub project_creation: ProjectCreation,
+    pub external_url: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) settings: Arc<Settings>,
+}
+
+impl ApiState {
+    pub fn new(auth: Arc<Auth>, settings: Settings) -> ApiState {
+        ApiState { auth, settings: Arc::new(settings) }
+    }
+
+    pub(crate) fn meta(&self) -> &Meta {
+        &self.auth.meta
+    }
+}
+
+/// All `/api/v2.0` routes.
+pub fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .route("/ping", get(system::ping))
+        .route("/systeminfo", get(system::systeminfo))
+        .route("/health", get(system::health))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/current", get(users::current))
+        .route("/users/current/permissions", get(users::current_permissions))
+        .route("/users/search", get(users::search))
+        .route("/users/{user_id}", get(users::get).put(users::update).delete(users::delete))
+        .route("/users/{user_id}/password", put(users::change_password))
+        .route("/users/{user_id}/sysadmin", put(users::set_sysadmin))
+        .route("/projects", get(projects::list).post(projects::create).head(projects::head))
+        .route("/projects/{project}", get(projects::get).put(projects::update).delete(projects::delete))
+        .route("/projects/{project}/summary", get(projects::summary))
+        .route("/projects/{project}/members", get(members::list).post(members::create))
+        .route("/projects/{project}/members/{mid}", get(members::get).put(members::update).delete(members::delete))
+        .fallback(error::not_found)
+        .with_state(state);
+    Router::new().nest("/api/v2.0", api)
+}

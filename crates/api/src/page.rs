@@ -1,0 +1,69 @@
+//! Harbor's paging: `page` (from 1) and `page_size` (default 10, at most 100) in, `X-Total-Count`
+//! and `Link` (prev/next) out.
+
+use axum::Json;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+pub const DEFAULT_PAGE_SIZE: i64 = 10;
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageQuery {
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    pub page: i64,
+    pub size: i64,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<Page, ApiError> {
+        let page = self.page.unwrap_or(1);
+        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if page < 1 {
+            return Err(ApiError::bad_request("page must be 1 or more"));
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(ApiError::bad_request(format!("page_size must be between 1 and {MAX_PAGE_SIZE}")));
+        }
+        Ok(Page { page, size })
+    }
+}
+
+impl Page {
+    pub fn offset(&self) -> i64 {
+        (self.page - 1) * self.size
+    }
+
+    /// A JSON list response with `X-Total-Count` and, where there are neighbours, `Link`.
+    /// `path_and_query` is the request's path and its query without `page`/`page_size`.
+    pub fn respond<T: Serialize>(&self, items: Vec<T>, total: i64, path: &str, query: &str) -> Response {
+        let mut response = Json(items).into_response();
+        let h = response.headers_mut();
+        h.insert("x-total-count", HeaderValue::from(total));
+        let link = |page: i64, rel: &str| {
+            let sep = if query.is_empty() { "" } else { "&" };
+            format!("<{path}?{query}{sep}page={page}&page_size={}>; rel=\"{rel}\"", self.size)
+        };
+        let mut links = Vec::new();
+        if self.page > 1 && self.offset() < total + self.size {
+            links.push(link(self.page - 1, "prev"));
+        }
+        if self.page * self.size < total {
+            links.push(link(self.page + 1, "next"));
+        }
+        if !links.is_empty()
+            && let Ok(v) = HeaderValue::try_from(links.join(" , "))
+        {
+            h.insert("link", v);
+        }
+        response
+    }
+}

@@ -1,0 +1,287 @@
+//! `/projects`: the namespaces repositories live in, public or private.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_auth::time::rfc3339;
+use berth_auth::{ProjectAccess, Role};
+use berth_meta::{Project, ProjectFilter, ProjectVisibility};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::page::PageQuery;
+use crate::{ApiState, ProjectCreation};
+
+type PathRejection = axum::extract::rejection::PathRejection;
+type JsonRejection = axum::extract::rejection::JsonRejection;
+type QueryRejection = axum::extract::rejection::QueryRejection;
+
+/// The project named (or numbered) `key`, as `/projects/{project_name_or_id}` addresses it.
+/// A numeric key is an id unless `by_name` (Harbor's `X-Is-Resource-Name: true`).
+pub(crate) async fn find(state: &ApiState, key: &str, by_name: bool) -> Result<Project, ApiError> {
+    let found = match key.parse::<i64>() {
+        Ok(id) if !by_name => state.meta().project_by_id(id).await?,
+        _ => state.meta().project_by_name(key).await?,
+    };
+    found.ok_or_else(|| ApiError::not_found(format!("project {key} not found")))
+}
+
+/// The project `key` and the caller's access to it. A private project the caller cannot see is
+/// reported as missing, so its existence does not leak.
+pub(crate) async fn find_visible(
+    state: &ApiState,
+    caller: &Caller,
+    key: &str,
+    headers: &HeaderMap,
+) -> Result<(Project, ProjectAccess), ApiError> {
+    let by_name = headers.get("x-is-resource-name").and_then(|v| v.to_str().ok()) == Some("true");
+    let project = find(state, key, by_name).await?;
+    let access = state.auth.access_to(&caller.0, project.id, project.public).await?;
+    if access == ProjectAccess::None {
+        return Err(if caller.0.user().is_some() {
+            ApiError::not_found(format!("project {key} not found"))
+        } else {
+            ApiError::unauthorized()
+        });
+    }
+    Ok((project, access))
+}
+
+/// Refuses with 403 (or 401 for anonymous callers) unless `access` allows `resource`/`action`.
+pub(crate) fn require(caller: &Caller, access: ProjectAccess, resource: &str, action: &str) -> Result<(), ApiError> {
+    if access.allows(resource, action) {
+        Ok(())
+    } else if caller.0.user().is_none() {
+        Err(ApiError::unauthorized())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+fn project_json(p: &Project, access: ProjectAccess) -> Value {
+    let role = match access {
+        ProjectAccess::Member(r) => Some(r.id()),
+        ProjectAccess::Admin => Some(Role::ProjectAdmin.id()),
+        _ => None,
+    };
+    json!({
+        "project_id": p.id,
+        "name": p.name,
+        "owner_id": p.owner_id,
+        "owner_name": p.owner_name,
+        "public": p.public,
+        "metadata": {"public": p.public.to_string()},
+        "repo_count": p.repo_count,
+        "chart_count": 0,
+        "registry_id": 0,
+        "deleted": false,
+        "togglable": true,
+        "current_user_role_id": role.unwrap_or(0),
+        "current_user_role_ids": role.map(|r| vec![r]).unwrap_or_default(),
+        "creation_time": rfc3339(p.created_at),
+        "update_time": rfc3339(p.updated_at),
+    })
+}
+
+/// Harbor's project name rule: lowercase alphanumerics separated by single `.`, `_` or `-`.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = (1..=255).contains(&name.len())
+        && name
+            .split(['.', '_', '-'])
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "project name {name:?} must be 1 to 255 lowercase letters and digits, separated by single '.', '_' or '-'"
+        )))
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct Metadata {
+    #[serde(default)]
+    public: Option<String>,
+}
+
+impl Metadata {
+    fn public(&self) -> Result<Option<bool>, ApiError> {
+        match self.public.as_deref() {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(other) => {
+                Err(ApiError::bad_request(format!("metadata.public must be \"true\" or \"false\", not {other:?}")))
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ProjectReq {
+    project_name: String,
+    #[serde(default)]
+    public: Option<bool>,
+    #[serde(default)]
+    metadata: Metadata,
+    #[serde(default)]
+    storage_limit: Option<i64>,
+    #[serde(default)]
+    registry_id: Option<i64>,
+}
+
+pub(crate) async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Result<Json<ProjectReq>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let user = caller.user()?;
+    if state.settings.project_creation == ProjectCreation::AdminOnly && !user.sysadmin {
+        return Err(ApiError::forbidden().with_message("only system administrators can create projects"));
+    }
+    let Json(req) = body?;
+    check_name(&req.project_name)?;
+    if req.storage_limit.is_some_and(|l| l != -1) {
+        return Err(ApiError::bad_request("storage quotas are not supported yet: storage_limit must be -1 or absent"));
+    }
+    if req.registry_id.is_some_and(|id| id != 0) {
+        return Err(ApiError::bad_request("proxy cache projects are not supported yet: registry_id must be absent"));
+    }
+    let public = req.metadata.public()?.or(req.public).unwrap_or(false);
+    let id = state.meta().create_project(&req.project_name, public, user.id).await?;
+    Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{id}"))]).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HeadQuery {
+    project_name: String,
+}
+
+/// `HEAD /projects?project_name=`: 200 if the name is taken, 404 if not.
+pub(crate) async fn head(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<HeadQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    caller.user()?;
+    let Query(q) = query?;
+    match state.meta().project_by_name(&q.project_name).await? {
+        Some(_) => Ok(StatusCode::OK),
+        None => Err(ApiError::not_found(format!("project {} not found", q.project_name))),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    public: Option<bool>,
+}
+
+/// `GET /projects`: public projects, the caller's own, or all for administrators.
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    paging: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query?;
+    let page = paging?.0.page()?;
+    let visibility = match caller.0.user() {
+        None => ProjectVisibility::PublicOnly,
+        Some(u) if u.sysadmin => ProjectVisibility::All,
+        Some(u) => ProjectVisibility::MemberOrPublic(u.id),
+    };
+    let filter = ProjectFilter { name: q.name.as_deref(), public: q.public };
+    let (projects, total) = state.meta().list_projects(visibility, &filter, page.offset(), page.size).await?;
+    let mut items = Vec::with_capacity(projects.len());
+    for p in &projects {
+        items.push(project_json(p, state.auth.access_to(&caller.0, p.id, p.public).await?));
+    }
+    let mut query = Vec::new();
+    if let Some(n) = &q.name {
+        query.push(format!("name={n}"));
+    }
+    if let Some(p) = q.public {
+        query.push(format!("public={p}"));
+    }
+    Ok(page.respond(items, total, "/api/v2.0/projects", &query.join("&")))
+}
+
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let Path(key) = path?;
+    let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
+    Ok(Json(project_json(&project, access)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ProjectUpdate {
+    #[serde(default)]
+    metadata: Metadata,
+}
+
+pub(crate) async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<ProjectUpdate>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(key) = path?;
+    let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
+    require(&caller, access, "project", "update")?;
+    let Json(req) = body?;
+    if let Some(public) = req.metadata.public()? {
+        state.meta().set_project_public(project.id, public).await?;
+    }
+    Ok(StatusCode::OK)
+}
+
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let Path(key) = path?;
+    let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
+    require(&caller, access, "project", "delete")?;
+    if !state.meta().delete_project(project.id).await? {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            format!("project {} still holds repositories: delete them first", project.name),
+        ));
+    }
+    Ok(StatusCode::OK)
+}
+
+pub(crate) async fn summary(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let Path(key) = path?;
+    let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
+    require(&caller, access, "project", "read")?;
+    let counts = state.meta().member_role_counts(project.id).await?;
+    let count = |role: Role| counts.iter().find(|(r, _)| *r == role.id()).map(|(_, n)| *n).unwrap_or(0);
+    Ok(Json(json!({
+        "repo_count": project.repo_count,
+        "chart_count": 0,
+        "project_admin_count": count(Role::ProjectAdmin),
+        "maintainer_count": count(Role::Maintainer),
+        "developer_count": count(Role::Developer),
+        "guest_count": count(Role::Guest),
+        "limited_guest_count": count(Role::LimitedGuest),
+    })))
+}

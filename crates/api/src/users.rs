@@ -1,0 +1,315 @@
+//! `/users`: local accounts.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_auth::password;
+use berth_auth::time::rfc3339;
+use berth_meta::{NewUser, User};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::page::PageQuery;
+
+pub(crate) fn user_json(u: &User) -> Value {
+    json!({
+        "user_id": u.id,
+        "username": u.username,
+        "email": u.email.clone().unwrap_or_default(),
+        "realname": u.realname,
+        "comment": u.comment,
+        "sysadmin_flag": u.sysadmin,
+        "admin_role_in_auth": false,
+        "creation_time": rfc3339(u.created_at),
+        "update_time": rfc3339(u.updated_at),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserCreation {
+    username: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    realname: String,
+    password: String,
+    #[serde(default)]
+    comment: String,
+}
+
+fn check_username(name: &str) -> Result<(), ApiError> {
+    let bad = name.is_empty()
+        || name.chars().count() > 255
+        || name.chars().any(|c| c.is_control() || c.is_whitespace() || ",\"~#%$:/\\".contains(c))
+        || name.starts_with("robot$");
+    if bad {
+        return Err(ApiError::bad_request(
+            "username must be 1 to 255 characters without spaces or any of , \" ~ # % $ : / \\",
+        ));
+    }
+    Ok(())
+}
+
+fn check_email(email: Option<&str>) -> Result<(), ApiError> {
+    if let Some(e) = email
+        && !e.is_empty()
+        && !(e.len() <= 255 && e.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.')))
+    {
+        return Err(ApiError::bad_request(format!("{e:?} is not an email address")));
+    }
+    Ok(())
+}
+
+/// `POST /users`: a system administrator creates a user; anyone may when self-registration is on.
+pub(crate) async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Result<Json<UserCreation>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    match caller.0.user() {
+        Some(u) if u.sysadmin => {}
+        Some(_) => return Err(ApiError::forbidden()),
+        None if state.settings.self_registration => {}
+        None => return Err(ApiError::unauthorized()),
+    }
+    let Json(req) = body?;
+    check_username(&req.username)?;
+    check_email(req.email.as_deref())?;
+    password::check_rules(&req.password).map_err(ApiError::bad_request)?;
+    let hash = password::hash(&req.password);
+    let email = req.email.as_deref().filter(|e| !e.is_empty());
+    let id = state
+        .meta()
+        .create_user(&NewUser {
+            username: &req.username,
+            email,
+            realname: &req.realname,
+            comment: &req.comment,
+            password_hash: &hash,
+            sysadmin: false,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/users/{id}"))]).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    username: Option<String>,
+}
+
+/// `GET /users`: system administrators only.
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    paging: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require_sysadmin()?;
+    let Query(q) = query?;
+    let page = paging?.0.page()?;
+    let filter = q.username.clone().unwrap_or_default();
+    let (users, total) = state.meta().list_users(&filter, page.offset(), page.size).await?;
+    let query = q.username.map(|u| format!("username={u}")).unwrap_or_default();
+    Ok(page.respond(users.iter().map(user_json).collect(), total, "/api/v2.0/users", &query))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SearchQuery {
+    username: String,
+}
+
+/// `GET /users/search?username=`: any logged-in user may find others by name (to add members).
+pub(crate) async fn search(
+    State(state): State<ApiState>,
+    caller: Caller,
+    paging: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.user()?;
+    let Query(q) = query?;
+    let page = paging?.0.page()?;
+    let (users, total) = state.meta().list_users(&q.username, page.offset(), page.size).await?;
+    let items: Vec<Value> = users.iter().map(|u| json!({"user_id": u.id, "username": u.username})).collect();
+    Ok(page.respond(items, total, "/api/v2.0/users/search", &format!("username={}", q.username)))
+}
+
+pub(crate) async fn current(caller: Caller) -> Result<Json<Value>, ApiError> {
+    Ok(Json(user_json(caller.user()?)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PermissionsQuery {
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    relative: bool,
+}
+
+/// `GET /users/current/permissions?scope=/project/{id}&relative=`: what the caller may do, from
+/// the same policy the registry enforces.
+pub(crate) async fn current_permissions(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<PermissionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query?;
+    let scope = q.scope.unwrap_or_else(|| "/".to_owned());
+    let Some(project) = scope.strip_prefix("/project/") else {
+        // System scope: administrators manage users, projects and configuration.
+        let perms: Vec<Value> = if caller.0.is_sysadmin() {
+            ["user", "project", "configuration", "audit-log", "registry", "replication", "garbage-collection"]
+                .iter()
+                .flat_map(|r| ["create", "read", "update", "delete", "list"].map(|a| (*r, a)))
+                .map(|(r, a)| json!({"resource": if q.relative { r.to_owned() } else { format!("/{r}") }, "action": a}))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        return Ok(Json(Value::Array(perms)));
+    };
+    let project = crate::projects::find(&state, project, false).await?;
+    let access = state.auth.access_to(&caller.0, project.id, project.public).await?;
+    let perms: Vec<Value> = all_project_permissions()
+        .into_iter()
+        .filter(|p| access.allows(p.resource, p.action))
+        .map(|p| {
+            let resource = if q.relative { p.resource.to_owned() } else { format!("{scope}/{}", p.resource) };
+            json!({"resource": resource, "action": p.action})
+        })
+        .collect();
+    Ok(Json(Value::Array(perms)))
+}
+
+/// Every permission any project role can hold.
+fn all_project_permissions() -> Vec<berth_auth::Permission> {
+    berth_auth::policy::permissions(berth_auth::Role::ProjectAdmin)
+}
+
+/// The user `id` if the caller may see it: themselves, or any user for administrators.
+async fn visible_user(state: &ApiState, caller: &Caller, id: i64) -> Result<User, ApiError> {
+    let me = caller.user()?;
+    if me.id != id && !me.sysadmin {
+        return Err(ApiError::forbidden());
+    }
+    state.meta().user_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("user {id} not found")))
+}
+
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = path?;
+    Ok(Json(user_json(&visible_user(&state, &caller, id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Profile {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    realname: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+pub(crate) async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(id) = path?;
+    let user = visible_user(&state, &caller, id).await?;
+    let Json(p) = body?;
+    check_email(p.email.as_deref())?;
+    let email = match p.email {
+        Some(e) if e.is_empty() => None,
+        Some(e) => Some(e),
+        None => user.email,
+    };
+    let realname = p.realname.unwrap_or(user.realname);
+    let comment = p.comment.unwrap_or(user.comment);
+    state.meta().update_user_profile(id, email.as_deref(), &realname, &comment).await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    #[serde(default)]
+    old_password: Option<String>,
+    new_password: String,
+}
+
+/// `PUT /users/{id}/password`: users change their own (giving the old one); administrators may
+/// reset anyone's.
+pub(crate) async fn change_password(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    body: Result<Json<PasswordChange>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(id) = path?;
+    let user = visible_user(&state, &caller, id).await?;
+    let Json(req) = body?;
+    let me = caller.user()?;
+    if me.id == id || !me.sysadmin {
+        let old = req.old_password.as_deref().unwrap_or("");
+        if !password::verify(&user.password_hash, old) {
+            return Err(ApiError::forbidden().with_message("the old password is not correct"));
+        }
+        if old == req.new_password {
+            return Err(ApiError::bad_request("the new password must differ from the old one"));
+        }
+    }
+    password::check_rules(&req.new_password).map_err(ApiError::bad_request)?;
+    state.meta().set_password_hash(id, &password::hash(&req.new_password)).await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SysadminFlag {
+    sysadmin_flag: bool,
+}
+
+pub(crate) async fn set_sysadmin(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    body: Result<Json<SysadminFlag>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let me = caller.require_sysadmin()?;
+    let Path(id) = path?;
+    let Json(req) = body?;
+    if me.id == id {
+        return Err(ApiError::forbidden().with_message("administrators cannot change their own administrator flag"));
+    }
+    state.meta().user_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("user {id} not found")))?;
+    state.meta().set_sysadmin(id, req.sysadmin_flag).await?;
+    Ok(StatusCode::OK)
+}
+
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let me = caller.require_sysadmin()?;
+    let Path(id) = path?;
+    if me.id == id {
+        return Err(ApiError::forbidden().with_message("administrators cannot delete themselves"));
+    }
+    if !state.meta().delete_user(id).await? {
+        return Err(ApiError::not_found(format!("user {id} not found")));
+    }
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,155 @@
+//! Registry bearer tokens (Docker token specification): ES256 JWTs whose `access` claim lists
+//! what the bearer may do. The key pair is generated once and kept in the database, so every
+//! instance signs and verifies with the same key.
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Issuer named in every token.
+pub const ISSUER: &str = "berth-token-issuer";
+
+/// One entry of a token's `access` claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// The user the token was issued to; empty for anonymous.
+    pub sub: String,
+    pub aud: String,
+    pub exp: u64,
+    pub nbf: u64,
+    pub iat: u64,
+    pub jti: String,
+    pub access: Vec<Access>,
+}
+
+impl Claims {
+    /// Whether the token grants `action` on resource `kind:name` (`*` grants every action).
+    pub fn grants(&self, kind: &str, name: &str, action: &str) -> bool {
+        self.access
+            .iter()
+            .any(|a| a.kind == kind && a.name == name && a.actions.iter().any(|x| x == action || x == "*"))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("stored signing key is unreadable")]
+    BadKey,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+pub struct TokenKeys {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+/// A new P-256 key: `(kid, pkcs8 document)`. The kid is derived from the public key.
+pub fn generate_key() -> (String, Vec<u8>) {
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .expect("P-256 key generation")
+        .as_ref()
+        .to_vec();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).expect("generated key parses");
+    (kid_of(pair.public_key().as_ref()), pkcs8)
+}
+
+fn kid_of(public_key: &[u8]) -> String {
+    hex::encode(&Sha256::digest(public_key)[..12])
+}
+
+impl TokenKeys {
+    pub fn from_pkcs8(kid: String, pkcs8: &[u8]) -> Result<TokenKeys, TokenError> {
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(|_| TokenError::BadKey)?;
+        Ok(TokenKeys {
+            kid,
+            encoding: EncodingKey::from_ec_der(pkcs8),
+            decoding: DecodingKey::from_ec_der(pair.public_key().as_ref()),
+        })
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing with a valid key")
+    }
+
+    /// Verifies signature, expiry, not-before, issuer and audience (`service`).
+    pub fn verify(&self, token: &str, service: &str) -> Result<Claims, TokenError> {
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_audience(&[service]);
+        validation.set_issuer(&[ISSUER]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        if header.kid.as_deref() != Some(self.kid.as_str()) {
+            return Err(TokenError::Invalid("unknown signing key".into()));
+        }
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp_offset: i64) -> Claims {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        Claims {
+            iss: ISSUER.into(),
+            sub: "alice".into(),
+            aud: "harbor-registry".into(),
+            exp: (now as i64 + exp_offset) as u64,
+            nbf: now,
+            iat: now,
+            jti: "1".into(),
+            access: vec![Access { kind: "repository".into(), name: "p/app".into(), actions: vec!["pull".into()] }],
+        }
+    }
+
+    #[test]
+    fn sign_verify_and_reject() {
+        let (kid, pkcs8) = generate_key();
+        let keys = TokenKeys::from_pkcs8(kid, &pkcs8).unwrap();
+        let token = keys.sign(&claims(60));
+        let c = keys.verify(&token, "harbor-registry").unwrap();
+        assert!(c.grants("repository", "p/app", "pull"));
+        assert!(!c.grants("repository", "p/app", "push"));
+        assert!(!c.grants("repository", "p/other", "pull"));
+
+        assert!(keys.verify(&token, "other-service").is_err(), "wrong audience");
+        assert!(keys.verify(&keys.sign(&claims(-60)), "harbor-registry").is_err(), "expired");
+        // Tampered payload: swap in a payload granting push.
+        let mut forged = claims(60);
+        forged.access[0].actions.push("push".into());
+        let forged_payload = keys.sign(&forged).split('.').nth(1).unwrap().to_owned();
+        let parts: Vec<&str> = token.split('.').collect();
+        let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+        assert!(keys.verify(&tampered, "harbor-registry").is_err(), "tampered");
+        // Signed by another key.
+        let (kid2, pkcs82) = generate_key();
+        let other = TokenKeys::from_pkcs8(kid2, &pkcs82).unwrap();
+        assert!(keys.verify(&other.sign(&claims(60)), "harbor-registry").is_err(), "foreign key");
+    }
+}

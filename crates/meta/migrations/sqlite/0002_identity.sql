@@ -1,0 +1,46 @@
+-- Identity and access: local users, projects (the namespace a repository's first path component
+-- names), project membership with Harbor's role ids, and the token-signing key shared by every
+-- instance.
+
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT    NOT NULL UNIQUE,
+    email         TEXT    UNIQUE,
+    realname      TEXT    NOT NULL DEFAULT '',
+    comment       TEXT    NOT NULL DEFAULT '',
+    password_hash TEXT    NOT NULL,
+    sysadmin      BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Login throttling: consecutive failures and the time (unix seconds) until which logins are
+    -- refused.
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until  BIGINT  NOT NULL DEFAULT 0,
+    created_at    BIGINT  NOT NULL,
+    updated_at    BIGINT  NOT NULL
+);
+
+CREATE TABLE projects (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL UNIQUE,
+    public     BOOLEAN NOT NULL DEFAULT FALSE,
+    owner_id   BIGINT  NOT NULL REFERENCES users (id),
+    created_at BIGINT  NOT NULL,
+    updated_at BIGINT  NOT NULL
+);
+
+-- role_id: 1 projectAdmin, 2 developer, 3 guest, 4 maintainer, 5 limitedGuest (Harbor's ids).
+CREATE TABLE project_members (
+    id         INTEGER PRIMARY KEY,
+    project_id BIGINT  NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    user_id    BIGINT  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role_id    INTEGER NOT NULL,
+    created_at BIGINT  NOT NULL,
+    updated_at BIGINT  NOT NULL,
+    UNIQUE (project_id, user_id)
+);
+
+-- The key that signs registry tokens: generated once by whichever instance starts first.
+CREATE TABLE signing_keys (
+    kid        TEXT   PRIMARY KEY,
+    pkcs8      BLOB   NOT NULL,
+    created_at BIGINT NOT NULL
+);

@@ -1,0 +1,161 @@
+use crate::{Meta, MetaError, Result, now};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub public: bool,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Repositories holding at least one manifest.
+    pub repo_count: i64,
+}
+
+/// Which projects a listing may show.
+#[derive(Debug, Clone, Copy)]
+pub enum ProjectVisibility {
+    /// Every project (system administrators).
+    All,
+    /// Public projects, and private ones the user is a member of.
+    MemberOrPublic(i64),
+    /// Public projects only (anonymous).
+    PublicOnly,
+}
+
+/// Filters of a project listing.
+#[derive(Debug, Default)]
+pub struct ProjectFilter<'a> {
+    /// Substring of the name.
+    pub name: Option<&'a str>,
+    pub public: Option<bool>,
+}
+
+macro_rules! select_projects {
+    ($($rest:expr),+) => {
+        concat!(
+            "SELECT p.id, p.name, p.public, p.owner_id, u.username AS owner_name, p.created_at, p.updated_at,
+               (SELECT count(*) FROM repositories r
+                WHERE substr(r.name, 1, length(p.name) + 1) = p.name || '/'
+                  AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)) AS repo_count
+             FROM projects p JOIN users u ON u.id = p.owner_id ",
+            $($rest),+
+        )
+    };
+}
+
+/// The listing condition: $1 name substring, $2 public filter (NULL for any), $3 visibility mode
+/// (0 all, 1 member-or-public for user $4, 2 public only).
+macro_rules! visible_projects {
+    () => {
+        "WHERE instr(p.name, $1) > 0
+           AND ($2 IS NULL OR p.public = $2)
+           AND ($3 = 0
+                OR p.public = TRUE
+                OR ($3 = 1 AND EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.user_id = $4)))"
+    };
+}
+
+impl Meta {
+    /// Creates a project owned by `owner`, who becomes its project admin, in one transaction.
+    pub async fn create_project(&self, name: &str, public: bool, owner: i64) -> Result<i64> {
+        let now = now();
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(public)
+        .bind(owner)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| MetaError::conflict_or(e, "project already exists"))?;
+        sqlx::query(
+            "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn project_by_name(&self, name: &str) -> Result<Option<Project>> {
+        const Q: &str = select_projects!("WHERE p.name = $1");
+        Ok(sqlx::query_as(Q).bind(name).fetch_optional(&self.pool).await?)
+    }
+
+    pub async fn project_by_id(&self, id: i64) -> Result<Option<Project>> {
+        const Q: &str = select_projects!("WHERE p.id = $1");
+        Ok(sqlx::query_as(Q).bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    /// One page of projects visible under `visibility`, by name; and the total.
+    pub async fn list_projects(
+        &self,
+        visibility: ProjectVisibility,
+        filter: &ProjectFilter<'_>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Project>, i64)> {
+        let (mode, user) = match visibility {
+            ProjectVisibility::All => (0, 0),
+            ProjectVisibility::MemberOrPublic(user) => (1, user),
+            ProjectVisibility::PublicOnly => (2, 0),
+        };
+        const Q: &str = select_projects!(visible_projects!(), " ORDER BY p.name LIMIT $5 OFFSET $6");
+        const COUNT: &str = concat!("SELECT count(*) FROM projects p ", visible_projects!());
+        let name = filter.name.unwrap_or("");
+        let projects = sqlx::query_as(Q)
+            .bind(name)
+            .bind(filter.public)
+            .bind(mode)
+            .bind(user)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let total = sqlx::query_scalar(COUNT)
+            .bind(name)
+            .bind(filter.public)
+            .bind(mode)
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((projects, total))
+    }
+
+    pub async fn set_project_public(&self, id: i64, public: bool) -> Result<()> {
+        sqlx::query("UPDATE projects SET public = $1, updated_at = $2 WHERE id = $3")
+            .bind(public)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a project that holds no repository with content. `Ok(false)` if it does.
+    pub async fn delete_project(&self, id: i64) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let in_use: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM projects p JOIN repositories r
+                 ON substr(r.name, 1, length(p.name) + 1) = p.name || '/'
+               JOIN manifests m ON m.repository_id = r.id
+               WHERE p.id = $1)",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if in_use {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM projects WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,159 @@
+use crate::{Meta, MetaError, Result, now};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub realname: String,
+    pub comment: String,
+    pub password_hash: String,
+    pub sysadmin: bool,
+    pub failed_logins: i64,
+    pub locked_until: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub realname: &'a str,
+    pub comment: &'a str,
+    pub password_hash: &'a str,
+    pub sysadmin: bool,
+}
+
+/// `SELECT <every user column> FROM users <rest>`, as a literal (sqlx wants `&'static str`).
+macro_rules! select_users {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, username, email, realname, comment, password_hash, sysadmin, failed_logins, locked_until, created_at, updated_at FROM users ",
+            $rest
+        )
+    };
+}
+
+impl Meta {
+    /// Creates a user; `Conflict` if the name or email is taken.
+    pub async fn create_user(&self, u: &NewUser<'_>) -> Result<i64> {
+        let now = now();
+        let id = sqlx::query_scalar(
+            "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(u.username)
+        .bind(u.email)
+        .bind(u.realname)
+        .bind(u.comment)
+        .bind(u.password_hash)
+        .bind(u.sysadmin)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| MetaError::conflict_or(e, "username or email already exists"))?;
+        Ok(id)
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
+        const Q: &str = select_users!("WHERE username = $1");
+        Ok(sqlx::query_as(Q).bind(username).fetch_optional(&self.pool).await?)
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        const Q: &str = select_users!("WHERE id = $1");
+        Ok(sqlx::query_as(Q).bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    /// Users whose name contains `username_filter` (all if empty), by id, one page; and the total.
+    pub async fn list_users(&self, username_filter: &str, offset: i64, limit: i64) -> Result<(Vec<User>, i64)> {
+        const Q: &str = select_users!("WHERE instr(username, $1) > 0 ORDER BY id LIMIT $2 OFFSET $3");
+        let users = sqlx::query_as(Q).bind(username_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = sqlx::query_scalar("SELECT count(*) FROM users WHERE instr(username, $1) > 0")
+            .bind(username_filter)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((users, total))
+    }
+
+    pub async fn update_user_profile(&self, id: i64, email: Option<&str>, realname: &str, comment: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET email = $1, realname = $2, comment = $3, updated_at = $4 WHERE id = $5")
+            .bind(email)
+            .bind(realname)
+            .bind(comment)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| MetaError::conflict_or(e, "email already exists"))?;
+        Ok(())
+    }
+
+    pub async fn set_password_hash(&self, id: i64, hash: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = 0, updated_at = $2 WHERE id = $3",
+        )
+        .bind(hash)
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<()> {
+        sqlx::query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
+            .bind(sysadmin)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a user and their memberships. Projects they own keep existing (ownership is
+    /// informational; access comes from membership).
+    pub async fn delete_user(&self, id: i64) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let admin: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE sysadmin = TRUE AND id <> $1 ORDER BY id LIMIT 1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(admin) = admin {
+            sqlx::query("UPDATE projects SET owner_id = $1 WHERE owner_id = $2")
+                .bind(admin)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Counts a failed login; after `max_failures` consecutive ones the account is locked until
+    /// `lock_until`.
+    pub async fn record_login_failure(&self, id: i64, max_failures: i64, lock_until: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET failed_logins = failed_logins + 1,
+               locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END
+             WHERE id = $3",
+        )
+        .bind(max_failures)
+        .bind(lock_until)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn reset_login_failures(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = $1 AND failed_logins <> 0")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -9,6 +9,8 @@ mod error;
 mod members;
 mod page;
 mod projects;
+mod query;
+mod repositories;
 mod system;
 mod users;
 
@@ -79,6 +81,24 @@ pub fn router(state: ApiState) -> Router {
         .route("/projects/{project}/summary", get(projects::summary))
         .route("/projects/{project}/members", get(members::list).post(members::create))
         .route("/projects/{project}/members/{mid}", get(members::get).put(members::update).delete(members::delete))
+        .route("/projects/{project}/repositories", get(repositories::list))
+        .route(
+            "/projects/{project}/repositories/{repository}",
+            get(repositories::get).put(repositories::update).delete(repositories::delete),
+        )
+        .route("/projects/{project}/repositories/{repository}/artifacts", get(repositories::list_artifacts))
+        .route(
+            "/projects/{project}/repositories/{repository}/artifacts/{reference}",
+            get(repositories::get_artifact).delete(repositories::delete_artifact),
+        )
+        .route(
+            "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags",
+            get(repositories::list_tags).post(repositories::create_tag),
+        )
+        .route(
+            "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
+            axum::routing::delete(repositories::delete_tag),
+        )
         .fallback(error::not_found)
         .with_state(state);
     Router::new().nest("/api/v2.0", api)

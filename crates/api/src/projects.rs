@@ -180,6 +180,8 @@ pub(crate) struct ListQuery {
     name: Option<String>,
     #[serde(default)]
     public: Option<bool>,
+    #[serde(default)]
+    q: Option<String>,
 }
 
 /// `GET /projects`: public projects, the caller's own, or all for administrators.
@@ -196,7 +198,9 @@ pub(crate) async fn list(
         Some(u) if u.sysadmin => ProjectVisibility::All,
         Some(u) => ProjectVisibility::MemberOrPublic(u.id),
     };
-    let filter = ProjectFilter { name: q.name.as_deref(), public: q.public };
+    let q_name = crate::query::Query::parse(q.q.as_deref(), &["name"])?.substring("name")?;
+    let name = q_name.as_deref().or(q.name.as_deref());
+    let filter = ProjectFilter { name, public: q.public };
     let (projects, total) = state.meta().list_projects(visibility, &filter, page.offset(), page.size).await?;
     let mut items = Vec::with_capacity(projects.len());
     for p in &projects {
@@ -208,6 +212,9 @@ pub(crate) async fn list(
     }
     if let Some(p) = q.public {
         query.push(format!("public={p}"));
+    }
+    if let Some(expr) = &q.q {
+        query.push(format!("q={expr}"));
     }
     Ok(page.respond(items, total, "/api/v2.0/projects", &query.join("&")))
 }

@@ -101,6 +101,8 @@ pub(crate) async fn create(
 pub(crate) struct ListQuery {
     #[serde(default)]
     username: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
 }
 
 /// `GET /users`: system administrators only.
@@ -113,9 +115,14 @@ pub(crate) async fn list(
     caller.require_sysadmin()?;
     let Query(q) = query?;
     let page = paging?.0.page()?;
-    let filter = q.username.clone().unwrap_or_default();
+    let from_q = crate::query::Query::parse(q.q.as_deref(), &["username"])?.substring("username")?;
+    let filter = from_q.or(q.username.clone()).unwrap_or_default();
     let (users, total) = state.meta().list_users(&filter, page.offset(), page.size).await?;
-    let query = q.username.map(|u| format!("username={u}")).unwrap_or_default();
+    let query = match (&q.q, &q.username) {
+        (Some(expr), _) => format!("q={expr}"),
+        (None, Some(u)) => format!("username={u}"),
+        (None, None) => String::new(),
+    };
     Ok(page.respond(users.iter().map(user_json).collect(), total, "/api/v2.0/users", &query))
 }
 

@@ -3,6 +3,7 @@
 //! Every operation that must be atomic is one transaction here, so callers cannot interleave
 //! a check and a write (e.g. "all referenced blobs exist" and "insert the manifest").
 
+mod artifacts;
 mod db;
 mod keys;
 mod manifests;
@@ -12,6 +13,7 @@ mod repositories;
 mod uploads;
 mod users;
 
+pub use artifacts::{ArtifactRow, RepositoryRow, TagRow};
 pub use db::Meta;
 pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;

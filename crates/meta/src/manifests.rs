@@ -10,6 +10,8 @@ pub struct NewManifest<'a> {
     /// The manifest's annotations as JSON, reported in referrers listings.
     pub annotations: Option<&'a str>,
     pub content: &'a [u8],
+    /// The manifest's size plus that of every blob it references.
+    pub total_size: i64,
 }
 
 /// Content a manifest references, which must be in the repository with exactly this size.
@@ -75,8 +77,8 @@ impl Meta {
         let now = now();
         sqlx::query(
             "INSERT INTO manifests
-               (repository_id, digest, media_type, artifact_type, subject, annotations, size, content, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               (repository_id, digest, media_type, artifact_type, subject, annotations, size, total_size, content, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (repository_id, digest) DO NOTHING",
         )
         .bind(repo)
@@ -86,6 +88,7 @@ impl Meta {
         .bind(manifest.subject)
         .bind(manifest.annotations)
         .bind(manifest.content.len() as i64)
+        .bind(manifest.total_size)
         .bind(manifest.content)
         .bind(now)
         .execute(&mut *tx)
@@ -102,6 +105,11 @@ impl Meta {
             .execute(&mut *tx)
             .await?;
         }
+        sqlx::query("UPDATE repositories SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(repo)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -13,11 +13,13 @@ impl Meta {
         if let Some(id) = self.repository_id(name).await? {
             return Ok(id);
         }
-        sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO repositories (name, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
         Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1").bind(name).fetch_one(&self.pool).await?)
     }
 

@@ -67,6 +67,7 @@ pub(crate) async fn put(
         subject: subject.as_deref(),
         annotations: annotations.as_deref(),
         content: &bytes,
+        total_size: bytes.len() as i64 + parsed.blobs.iter().map(|b| b.size as i64).sum::<i64>(),
     };
     let repo = state.meta.ensure_repository(name.as_str()).await?;
     state.meta.put_manifest(repo, &new, &required, tag).await.map_err(|e| match e {
@@ -133,6 +134,19 @@ pub(crate) async fn get(
         Reference::Tag(t) => state.meta.tagged_manifest(repo, t.as_str()).await?,
     }
     .ok_or_else(|| RegistryError::manifest_unknown(reference))?;
+    if with_body {
+        // Pull statistics are bookkeeping: written after the response is decided, never failing it.
+        let (meta, digest) = (state.meta.clone(), row.digest.clone());
+        let tag = match &parsed {
+            Reference::Tag(t) => Some(t.as_str().to_owned()),
+            Reference::Digest(_) => None,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = meta.record_pull(repo, &digest, tag.as_deref()).await {
+                tracing::warn!(error = %e, "recording a pull");
+            }
+        });
+    }
     let length = row.content.len();
     let mut response = if with_body { Response::new(Body::from(row.content)) } else { Response::new(Body::empty()) };
     let h = response.headers_mut();

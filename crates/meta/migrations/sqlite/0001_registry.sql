@@ -2,9 +2,12 @@
 -- (stored whole: they are small and served byte-for-byte), tags and upload sessions.
 
 CREATE TABLE repositories (
-    id         INTEGER PRIMARY KEY,
-    name       TEXT    NOT NULL UNIQUE,
-    created_at BIGINT  NOT NULL
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,
+    description TEXT    NOT NULL DEFAULT '',
+    pull_count  BIGINT  NOT NULL DEFAULT 0,
+    created_at  BIGINT  NOT NULL,
+    updated_at  BIGINT  NOT NULL
 );
 
 -- One row per verified blob in storage, whatever the number of repositories using it.
@@ -24,6 +27,7 @@ CREATE TABLE repository_blobs (
 );
 
 CREATE TABLE manifests (
+    id            INTEGER PRIMARY KEY,
     repository_id BIGINT NOT NULL REFERENCES repositories (id),
     digest        TEXT   NOT NULL,
     media_type    TEXT   NOT NULL,
@@ -31,19 +35,24 @@ CREATE TABLE manifests (
     subject       TEXT,
     annotations   TEXT,
     size          BIGINT NOT NULL,
+    -- The manifest plus every blob it references: what the artifact weighs.
+    total_size    BIGINT NOT NULL,
     content       BLOB   NOT NULL,
     created_at    BIGINT NOT NULL,
-    PRIMARY KEY (repository_id, digest)
+    pull_time     BIGINT NOT NULL DEFAULT 0,
+    UNIQUE (repository_id, digest)
 );
 
 CREATE INDEX manifests_by_subject ON manifests (repository_id, subject) WHERE subject IS NOT NULL;
 
 CREATE TABLE tags (
+    id            INTEGER PRIMARY KEY,
     repository_id BIGINT NOT NULL,
     name          TEXT   NOT NULL,
     digest        TEXT   NOT NULL,
     updated_at    BIGINT NOT NULL,
-    PRIMARY KEY (repository_id, name),
+    pull_time     BIGINT NOT NULL DEFAULT 0,
+    UNIQUE (repository_id, name),
     FOREIGN KEY (repository_id, digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
 );
 

@@ -1,0 +1,352 @@
+//! `/projects/{project}/repositories` and their artifacts and tags.
+//!
+//! A repository is addressed by its name without the project prefix; names containing `/` are
+//! URL-encoded twice by Harbor's clients (`a%252Fb`), so the path segment is decoded once more.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_auth::ProjectAccess;
+use berth_auth::time::rfc3339;
+use berth_meta::{ArtifactRow, Project, RepositoryRow};
+use berth_oci::{Reference, Tag};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::page::PageQuery;
+use crate::projects::{find_visible, require};
+
+type PathRejection = axum::extract::rejection::PathRejection;
+type JsonRejection = axum::extract::rejection::JsonRejection;
+type QueryRejection = axum::extract::rejection::QueryRejection;
+
+fn repository_json(r: &RepositoryRow, project_id: i64) -> Value {
+    json!({
+        "id": r.id,
+        "project_id": project_id,
+        "name": r.name,
+        "description": r.description,
+        "artifact_count": r.artifact_count,
+        "pull_count": r.pull_count,
+        "creation_time": rfc3339(r.created_at),
+        "update_time": rfc3339(r.updated_at),
+    })
+}
+
+/// Decodes the double-encoded repository path segment.
+fn decode(segment: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request(format!("invalid repository name {segment:?}"));
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3).ok_or_else(bad)?).map_err(|_| bad())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// The project (visible to the caller) and repository a path names.
+async fn locate(
+    state: &ApiState,
+    caller: &Caller,
+    project: &str,
+    repository: &str,
+    headers: &HeaderMap,
+) -> Result<(Project, ProjectAccess, RepositoryRow), ApiError> {
+    let (project, access) = find_visible(state, caller, project, headers).await?;
+    require(caller, access, "repository", "read")?;
+    let full = format!("{}/{}", project.name, decode(repository)?);
+    let repo = state
+        .meta()
+        .repository(&full)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("repository {full} not found")))?;
+    Ok((project, access, repo))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    q: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    paging: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(key) = path?;
+    let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
+    require(&caller, access, "repository", "list")?;
+    let page = paging?.0.page()?;
+    let Query(q) = query?;
+    let filter = crate::query::Query::parse(q.q.as_deref(), &["name"])?.substring("name")?.unwrap_or_default();
+    let (rows, total) = state.meta().list_repositories_of(&project.name, &filter, page.offset(), page.size).await?;
+    let items = rows.iter().map(|r| repository_json(r, project.id)).collect();
+    let query = q.q.map(|q| format!("q={q}")).unwrap_or_default();
+    Ok(page.respond(items, total, &format!("/api/v2.0/projects/{key}/repositories"), &query))
+}
+
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let Path((project, repository)) = path?;
+    let (project, _, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    Ok(Json(repository_json(&repo, project.id)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RepositoryUpdate {
+    description: String,
+}
+
+pub(crate) async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<RepositoryUpdate>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path((project, repository)) = path?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    require(&caller, access, "repository", "update")?;
+    let Json(req) = body?;
+    state.meta().set_repository_description(repo.id, &req.description).await?;
+    Ok(StatusCode::OK)
+}
+
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let Path((project, repository)) = path?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    require(&caller, access, "repository", "delete")?;
+    state.meta().delete_repository(repo.id).await?;
+    Ok(StatusCode::OK)
+}
+
+/// Harbor's artifact type, from what the manifest says it carries.
+fn artifact_kind(a: &ArtifactRow) -> &'static str {
+    use berth_oci::media_type::*;
+    match (a.media_type.as_str(), a.artifact_type.as_deref()) {
+        (OCI_INDEX | DOCKER_MANIFEST_LIST, _) => "IMAGE",
+        (_, Some("application/vnd.oci.image.config.v1+json" | "application/vnd.docker.container.image.v1+json")) => {
+            "IMAGE"
+        }
+        (_, Some("application/vnd.cncf.helm.config.v1+json")) => "CHART",
+        (_, Some(t)) if t.contains("cnab") => "CNAB",
+        _ => "UNKNOWN",
+    }
+}
+
+async fn artifact_json(
+    state: &ApiState,
+    project_id: i64,
+    repo: &RepositoryRow,
+    a: &ArtifactRow,
+    with_tag: bool,
+) -> Result<Value, ApiError> {
+    let mut v = json!({
+        "id": a.id,
+        "type": artifact_kind(a),
+        "media_type": a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
+        "manifest_media_type": a.media_type,
+        "artifact_type": a.artifact_type,
+        "project_id": project_id,
+        "repository_id": repo.id,
+        "repository_name": repo.name,
+        "digest": a.digest,
+        "size": a.total_size,
+        "push_time": rfc3339(a.created_at),
+        "pull_time": rfc3339(a.pull_time),
+        "annotations": a.annotations.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
+        "labels": [],
+        "extra_attrs": {},
+        "icon": "",
+    });
+    if with_tag {
+        let tags = state.meta().tags_of(repo.id, &a.digest).await?;
+        v["tags"] = tags
+            .iter()
+            .map(|t| {
+                json!({
+                    "id": t.id, "repository_id": repo.id, "artifact_id": a.id, "name": t.name,
+                    "push_time": rfc3339(t.updated_at), "pull_time": rfc3339(t.pull_time), "immutable": false,
+                })
+            })
+            .collect();
+    }
+    // An index refers to its children.
+    if let Ok(parsed) = berth_oci::manifest::parse(&a.content, Some(&a.media_type))
+        && !parsed.children.is_empty()
+    {
+        let mut refs = Vec::new();
+        for child in &parsed.children {
+            let raw: Value = serde_json::from_slice(&a.content).unwrap_or_default();
+            let platform = raw["manifests"]
+                .as_array()
+                .and_then(|m| m.iter().find(|d| d["digest"] == child.digest.to_string()))
+                .map(|d| d["platform"].clone())
+                .unwrap_or(Value::Null);
+            refs.push(json!({
+                "parent_id": a.id,
+                "child_id": state.meta().artifact_id(repo.id, &child.digest.to_string()).await?,
+                "child_digest": child.digest,
+                "platform": platform,
+                "annotations": child.annotations,
+            }));
+        }
+        v["references"] = Value::Array(refs);
+    }
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ArtifactQuery {
+    #[serde(default)]
+    with_tag: Option<bool>,
+}
+
+pub(crate) async fn list_artifacts(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    paging: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<ArtifactQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path((project_key, repository)) = path?;
+    let (project, access, repo) = locate(&state, &caller, &project_key, &repository, &headers).await?;
+    require(&caller, access, "artifact", "list")?;
+    let page = paging?.0.page()?;
+    let with_tag = query?.0.with_tag.unwrap_or(true);
+    let (rows, total) = state.meta().list_artifacts(repo.id, page.offset(), page.size).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for a in &rows {
+        items.push(artifact_json(&state, project.id, &repo, a, with_tag).await?);
+    }
+    let path = format!("/api/v2.0/projects/{project_key}/repositories/{repository}/artifacts");
+    Ok(page.respond(items, total, &path, if with_tag { "" } else { "with_tag=false" }))
+}
+
+/// The artifact a `{reference}` (digest or tag) names.
+async fn artifact(state: &ApiState, repo: &RepositoryRow, reference: &str) -> Result<ArtifactRow, ApiError> {
+    let found = match Reference::parse(reference) {
+        Ok(Reference::Digest(d)) => state.meta().artifact_by_digest(repo.id, &d.to_string()).await?,
+        Ok(Reference::Tag(t)) => state.meta().artifact_by_tag(repo.id, t.as_str()).await?,
+        Err(e) => return Err(ApiError::bad_request(format!("invalid reference {reference:?}: {e}"))),
+    };
+    found.ok_or_else(|| ApiError::not_found(format!("artifact {reference} not found")))
+}
+
+pub(crate) async fn get_artifact(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+    query: Result<Query<ArtifactQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path((project, repository, reference)) = path?;
+    let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    require(&caller, access, "artifact", "read")?;
+    let a = artifact(&state, &repo, &reference).await?;
+    Ok(Json(artifact_json(&state, project.id, &repo, &a, query?.0.with_tag.unwrap_or(true)).await?))
+}
+
+pub(crate) async fn delete_artifact(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let Path((project, repository, reference)) = path?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    require(&caller, access, "artifact", "delete")?;
+    let a = artifact(&state, &repo, &reference).await?;
+    state.meta().delete_manifest(repo.id, &a.digest).await?;
+    Ok(StatusCode::OK)
+}
+
+pub(crate) async fn list_tags(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path((project, repository, reference)) = path?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    require(&caller, access, "tag", "list")?;
+    let a = artifact(&state, &repo, &reference).await?;
+    let tags = state.meta().tags_of(repo.id, &a.digest).await?;
+    let items: Vec<Value> = tags
+        .iter()
+        .map(|t| {
+            json!({"id": t.id, "repository_id": repo.id, "artifact_id": a.id, "name": t.name,
+                   "push_time": rfc3339(t.updated_at), "pull_time": rfc3339(t.pull_time), "immutable": false})
+        })
+        .collect();
+    let total = items.len() as i64;
+    let mut response = Json(items).into_response();
+    response.headers_mut().insert("x-total-count", total.into());
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TagReq {
+    name: String,
+}
+
+pub(crate) async fn create_tag(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<TagReq>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Path((project, repository, reference)) = path?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    require(&caller, access, "tag", "create")?;
+    let Json(req) = body?;
+    let tag = Tag::parse(&req.name).map_err(|e| ApiError::bad_request(format!("invalid tag {:?}: {e}", req.name)))?;
+    let a = artifact(&state, &repo, &reference).await?;
+    state.meta().create_tag(repo.id, tag.as_str(), &a.digest).await?;
+    let location = format!("/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}");
+    Ok((StatusCode::CREATED, [("location", location)]).into_response())
+}
+
+pub(crate) async fn delete_tag(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let Path((project, repository, reference, tag)) = path?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    require(&caller, access, "tag", "delete")?;
+    let a = artifact(&state, &repo, &reference).await?;
+    if !state.meta().tags_of(repo.id, &a.digest).await?.iter().any(|t| t.name == tag) {
+        return Err(ApiError::not_found(format!("tag {tag} not found on {reference}")));
+    }
+    state.meta().delete_tag(repo.id, &tag).await?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,205 @@
+//! Repositories and artifacts as Harbor's API presents them: listings with counts, descriptions,
+//! pull statistics, tags with their times.
+
+use crate::{Meta, MetaError, Result, now};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RepositoryRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub pull_count: i64,
+    pub artifact_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArtifactRow {
+    pub id: i64,
+    pub repository_id: i64,
+    pub digest: String,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+    pub total_size: i64,
+    pub content: Vec<u8>,
+    pub created_at: i64,
+    pub pull_time: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TagRow {
+    pub id: i64,
+    pub name: String,
+    pub digest: String,
+    pub updated_at: i64,
+    pub pull_time: i64,
+}
+
+macro_rules! select_repositories {
+    ($($rest:expr),+) => {
+        concat!(
+            "SELECT r.id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
+               (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id) AS artifact_count
+             FROM repositories r ",
+            $($rest),+
+        )
+    };
+}
+
+macro_rules! select_artifacts {
+    ($($rest:expr),+) => {
+        concat!(
+            "SELECT m.id, m.repository_id, m.digest, m.media_type, m.artifact_type, m.annotations, m.total_size,
+                    m.content, m.created_at, m.pull_time
+             FROM manifests m ",
+            $($rest),+
+        )
+    };
+}
+
+/// Repositories of project $1 (by name) with at least one artifact, name containing $2.
+macro_rules! project_repositories {
+    () => {
+        "WHERE substr(r.name, 1, length($1) + 1) = $1 || '/'
+           AND instr(substr(r.name, length($1) + 2), $2) > 0
+           AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
+    };
+}
+
+impl Meta {
+    /// One page of project `project`'s repositories (by name); and the total.
+    pub async fn list_repositories_of(
+        &self,
+        project: &str,
+        name_filter: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<RepositoryRow>, i64)> {
+        const Q: &str = select_repositories!(project_repositories!(), " ORDER BY r.name LIMIT $3 OFFSET $4");
+        const COUNT: &str = concat!("SELECT count(*) FROM repositories r ", project_repositories!());
+        let rows =
+            sqlx::query_as(Q).bind(project).bind(name_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = sqlx::query_scalar(COUNT).bind(project).bind(name_filter).fetch_one(&self.pool).await?;
+        Ok((rows, total))
+    }
+
+    /// The repository `name` if it holds at least one artifact.
+    pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>> {
+        const Q: &str = select_repositories!(
+            "WHERE r.name = $1 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
+        );
+        Ok(sqlx::query_as(Q).bind(name).fetch_optional(&self.pool).await?)
+    }
+
+    pub async fn set_repository_description(&self, id: i64, description: &str) -> Result<()> {
+        sqlx::query("UPDATE repositories SET description = $1, updated_at = $2 WHERE id = $3")
+            .bind(description)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a repository: its tags, artifacts, blob links and upload sessions. The bytes stay
+    /// until garbage collection.
+    pub async fn delete_repository(&self, id: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for q in [
+            "DELETE FROM tags WHERE repository_id = $1",
+            "DELETE FROM manifests WHERE repository_id = $1",
+            "DELETE FROM repository_blobs WHERE repository_id = $1",
+            "DELETE FROM uploads WHERE repository_id = $1",
+            "DELETE FROM repositories WHERE id = $1",
+        ] {
+            sqlx::query(q).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One page of a repository's artifacts, newest first; and the total.
+    pub async fn list_artifacts(&self, repo: i64, offset: i64, limit: i64) -> Result<(Vec<ArtifactRow>, i64)> {
+        const Q: &str =
+            select_artifacts!("WHERE m.repository_id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT $2 OFFSET $3");
+        let rows = sqlx::query_as(Q).bind(repo).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = sqlx::query_scalar("SELECT count(*) FROM manifests WHERE repository_id = $1")
+            .bind(repo)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rows, total))
+    }
+
+    pub async fn artifact_by_digest(&self, repo: i64, digest: &str) -> Result<Option<ArtifactRow>> {
+        const Q: &str = select_artifacts!("WHERE m.repository_id = $1 AND m.digest = $2");
+        Ok(sqlx::query_as(Q).bind(repo).bind(digest).fetch_optional(&self.pool).await?)
+    }
+
+    pub async fn artifact_by_tag(&self, repo: i64, tag: &str) -> Result<Option<ArtifactRow>> {
+        const Q: &str = select_artifacts!(
+            "JOIN tags t ON t.repository_id = m.repository_id AND t.digest = m.digest WHERE m.repository_id = $1 AND t.name = $2"
+        );
+        Ok(sqlx::query_as(Q).bind(repo).bind(tag).fetch_optional(&self.pool).await?)
+    }
+
+    /// Ids of the artifacts of `repo` with the given digests (children of an index).
+    pub async fn artifact_id(&self, repo: i64, digest: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Tags pointing at artifact `digest`, by name.
+    pub async fn tags_of(&self, repo: i64, digest: &str) -> Result<Vec<TagRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, digest, updated_at, pull_time FROM tags WHERE repository_id = $1 AND digest = $2 ORDER BY name",
+        )
+        .bind(repo)
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Adds tag `name` to an artifact; `Conflict` if the repository already has that tag.
+    pub async fn create_tag(&self, repo: i64, name: &str, digest: &str) -> Result<()> {
+        sqlx::query("INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)")
+            .bind(repo)
+            .bind(name)
+            .bind(digest)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| MetaError::conflict_or(e, "the tag already exists in the repository"))?;
+        Ok(())
+    }
+
+    /// Records a pull of artifact `digest` (through `tag`, if it was pulled by tag).
+    pub async fn record_pull(&self, repo: i64, digest: &str, tag: Option<&str>) -> Result<()> {
+        let now = now();
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE repositories SET pull_count = pull_count + 1 WHERE id = $1")
+            .bind(repo)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE manifests SET pull_time = $1 WHERE repository_id = $2 AND digest = $3")
+            .bind(now)
+            .bind(repo)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(tag) = tag {
+            sqlx::query("UPDATE tags SET pull_time = $1 WHERE repository_id = $2 AND name = $3")
+                .bind(now)
+                .bind(repo)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

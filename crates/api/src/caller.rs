@@ -31,6 +31,6 @@ impl FromRequestParts<ApiState> for Caller {
         };
         let (user, password) =
             berth_auth::parse_basic(value).ok_or_else(|| ApiError::bad_request("unsupported Authorization header"))?;
-        Ok(Caller(Principal::User(state.auth.login(&user, &password).await?)))
+        Ok(Caller(state.auth.login(&user, &password).await?))
     }
 }

@@ -11,6 +11,7 @@ mod page;
 mod projects;
 mod query;
 mod repositories;
+mod robots;
 mod system;
 mod users;
 
@@ -98,6 +99,11 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
             axum::routing::delete(repositories::delete_tag),
+        )
+        .route("/robots", get(robots::list).post(robots::create))
+        .route(
+            "/robots/{robot_id}",
+            get(robots::get).put(robots::update).delete(robots::delete).patch(robots::refresh_secret),
         )
         .fallback(error::not_found)
         .with_state(state);

@@ -55,7 +55,7 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    require(&caller, access, "member", "list")?;
+    require(&caller, &access, "member", "list")?;
     let Query(q) = query?;
     let page = paging?.0.page()?;
     let filter = q.entityname.clone().unwrap_or_default();
@@ -94,7 +94,7 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    require(&caller, access, "member", "create")?;
+    require(&caller, &access, "member", "create")?;
     let Json(req) = body?;
     let role = role(req.role_id)?;
     if req.member_group.is_some() {
@@ -123,7 +123,7 @@ pub(crate) async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let Path((key, mid)) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    require(&caller, access, "member", "read")?;
+    require(&caller, &access, "member", "read")?;
     Ok(Json(member_json(&load(&state, project.id, mid).await?)))
 }
 
@@ -141,7 +141,7 @@ pub(crate) async fn update(
 ) -> Result<StatusCode, ApiError> {
     let Path((key, mid)) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    require(&caller, access, "member", "update")?;
+    require(&caller, &access, "member", "update")?;
     let Json(req) = body?;
     let role = role(req.role_id)?;
     let member = load(&state, project.id, mid).await?;
@@ -160,7 +160,7 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let Path((key, mid)) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    require(&caller, access, "member", "delete")?;
+    require(&caller, &access, "member", "delete")?;
     let member = load(&state, project.id, mid).await?;
     if caller.0.user().is_some_and(|u| u.id == member.user_id) {
         return Err(ApiError::forbidden().with_message("members cannot remove themselves"));

@@ -39,9 +39,9 @@ pub(crate) async fn find_visible(
 ) -> Result<(Project, ProjectAccess), ApiError> {
     let by_name = headers.get("x-is-resource-name").and_then(|v| v.to_str().ok()) == Some("true");
     let project = find(state, key, by_name).await?;
-    let access = state.auth.access_to(&caller.0, project.id, project.public).await?;
+    let access = state.auth.access_to(&caller.0, &project).await?;
     if access == ProjectAccess::None {
-        return Err(if caller.0.user().is_some() {
+        return Err(if caller.0.is_authenticated() {
             ApiError::not_found(format!("project {key} not found"))
         } else {
             ApiError::unauthorized()
@@ -51,10 +51,10 @@ pub(crate) async fn find_visible(
 }
 
 /// Refuses with 403 (or 401 for anonymous callers) unless `access` allows `resource`/`action`.
-pub(crate) fn require(caller: &Caller, access: ProjectAccess, resource: &str, action: &str) -> Result<(), ApiError> {
+pub(crate) fn require(caller: &Caller, access: &ProjectAccess, resource: &str, action: &str) -> Result<(), ApiError> {
     if access.allows(resource, action) {
         Ok(())
-    } else if caller.0.user().is_none() {
+    } else if !caller.0.is_authenticated() {
         Err(ApiError::unauthorized())
     } else {
         Err(ApiError::forbidden())
@@ -204,7 +204,7 @@ pub(crate) async fn list(
     let (projects, total) = state.meta().list_projects(visibility, &filter, page.offset(), page.size).await?;
     let mut items = Vec::with_capacity(projects.len());
     for p in &projects {
-        items.push(project_json(p, state.auth.access_to(&caller.0, p.id, p.public).await?));
+        items.push(project_json(p, state.auth.access_to(&caller.0, p).await?));
     }
     let mut query = Vec::new();
     if let Some(n) = &q.name {
@@ -245,7 +245,7 @@ pub(crate) async fn update(
 ) -> Result<StatusCode, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    require(&caller, access, "project", "update")?;
+    require(&caller, &access, "project", "update")?;
     let Json(req) = body?;
     if let Some(public) = req.metadata.public()? {
         state.meta().set_project_public(project.id, public).await?;
@@ -261,7 +261,7 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    require(&caller, access, "project", "delete")?;
+    require(&caller, &access, "project", "delete")?;
     if !state.meta().delete_project(project.id).await? {
         return Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -279,7 +279,7 @@ pub(crate) async fn summary(
 ) -> Result<Json<Value>, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    require(&caller, access, "project", "read")?;
+    require(&caller, &access, "project", "read")?;
     let counts = state.meta().member_role_counts(project.id).await?;
     let count = |role: Role| counts.iter().find(|(r, _)| *r == role.id()).map(|(_, n)| *n).unwrap_or(0);
     Ok(Json(json!({

@@ -65,7 +65,7 @@ async fn locate(
     headers: &HeaderMap,
 ) -> Result<(Project, ProjectAccess, RepositoryRow), ApiError> {
     let (project, access) = find_visible(state, caller, project, headers).await?;
-    require(caller, access, "repository", "read")?;
+    require(caller, &access, "repository", "read")?;
     let full = format!("{}/{}", project.name, decode(repository)?);
     let repo = state
         .meta()
@@ -91,7 +91,7 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    require(&caller, access, "repository", "list")?;
+    require(&caller, &access, "repository", "list")?;
     let page = paging?.0.page()?;
     let Query(q) = query?;
     let filter = crate::query::Query::parse(q.q.as_deref(), &["name"])?.substring("name")?.unwrap_or_default();
@@ -126,7 +126,7 @@ pub(crate) async fn update(
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository)) = path?;
     let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, access, "repository", "update")?;
+    require(&caller, &access, "repository", "update")?;
     let Json(req) = body?;
     state.meta().set_repository_description(repo.id, &req.description).await?;
     Ok(StatusCode::OK)
@@ -140,7 +140,7 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository)) = path?;
     let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, access, "repository", "delete")?;
+    require(&caller, &access, "repository", "delete")?;
     state.meta().delete_repository(repo.id).await?;
     Ok(StatusCode::OK)
 }
@@ -237,7 +237,7 @@ pub(crate) async fn list_artifacts(
 ) -> Result<Response, ApiError> {
     let Path((project_key, repository)) = path?;
     let (project, access, repo) = locate(&state, &caller, &project_key, &repository, &headers).await?;
-    require(&caller, access, "artifact", "list")?;
+    require(&caller, &access, "artifact", "list")?;
     let page = paging?.0.page()?;
     let with_tag = query?.0.with_tag.unwrap_or(true);
     let (rows, total) = state.meta().list_artifacts(repo.id, page.offset(), page.size).await?;
@@ -268,7 +268,7 @@ pub(crate) async fn get_artifact(
 ) -> Result<Json<Value>, ApiError> {
     let Path((project, repository, reference)) = path?;
     let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, access, "artifact", "read")?;
+    require(&caller, &access, "artifact", "read")?;
     let a = artifact(&state, &repo, &reference).await?;
     Ok(Json(artifact_json(&state, project.id, &repo, &a, query?.0.with_tag.unwrap_or(true)).await?))
 }
@@ -281,7 +281,7 @@ pub(crate) async fn delete_artifact(
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository, reference)) = path?;
     let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, access, "artifact", "delete")?;
+    require(&caller, &access, "artifact", "delete")?;
     let a = artifact(&state, &repo, &reference).await?;
     state.meta().delete_manifest(repo.id, &a.digest).await?;
     Ok(StatusCode::OK)
@@ -295,7 +295,7 @@ pub(crate) async fn list_tags(
 ) -> Result<Response, ApiError> {
     let Path((project, repository, reference)) = path?;
     let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, access, "tag", "list")?;
+    require(&caller, &access, "tag", "list")?;
     let a = artifact(&state, &repo, &reference).await?;
     let tags = state.meta().tags_of(repo.id, &a.digest).await?;
     let items: Vec<Value> = tags
@@ -325,7 +325,7 @@ pub(crate) async fn create_tag(
 ) -> Result<Response, ApiError> {
     let Path((project, repository, reference)) = path?;
     let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, access, "tag", "create")?;
+    require(&caller, &access, "tag", "create")?;
     let Json(req) = body?;
     let tag = Tag::parse(&req.name).map_err(|e| ApiError::bad_request(format!("invalid tag {:?}: {e}", req.name)))?;
     let a = artifact(&state, &repo, &reference).await?;
@@ -342,7 +342,7 @@ pub(crate) async fn delete_tag(
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository, reference, tag)) = path?;
     let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, access, "tag", "delete")?;
+    require(&caller, &access, "tag", "delete")?;
     let a = artifact(&state, &repo, &reference).await?;
     if !state.meta().tags_of(repo.id, &a.digest).await?.iter().any(|t| t.name == tag) {
         return Err(ApiError::not_found(format!("tag {tag} not found on {reference}")));

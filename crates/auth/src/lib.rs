@@ -4,6 +4,7 @@
 
 pub mod password;
 pub mod policy;
+pub mod robots;
 pub mod time;
 pub mod token;
 
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_meta::{Meta, MetaError, User};
+use berth_meta::{Meta, MetaError, Project, User};
 use sha2::{Digest, Sha256};
 
 pub use policy::{Permission, ProjectAccess, Role};
@@ -40,14 +41,20 @@ pub enum AuthError {
 pub enum Principal {
     Anonymous,
     User(User),
+    Robot(robots::RobotIdentity),
 }
 
 impl Principal {
     pub fn user(&self) -> Option<&User> {
         match self {
             Principal::User(u) => Some(u),
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::Robot(_) => None,
         }
+    }
+
+    /// Whether anyone at all is logged in (a user or a robot).
+    pub fn is_authenticated(&self) -> bool {
+        !matches!(self, Principal::Anonymous)
     }
 
     pub fn is_sysadmin(&self) -> bool {
@@ -55,7 +62,11 @@ impl Principal {
     }
 
     pub fn name(&self) -> &str {
-        self.user().map(|u| u.username.as_str()).unwrap_or("")
+        match self {
+            Principal::User(u) => &u.username,
+            Principal::Robot(r) => &r.robot.name,
+            Principal::Anonymous => "",
+        }
     }
 }
 
@@ -77,20 +88,48 @@ impl Auth {
         Ok(Auth { meta, keys, service, token_lifetime, verified: Mutex::default() })
     }
 
-    /// Checks a user name and password, with throttling: after [`MAX_FAILED_LOGINS`]
-    /// consecutive failures the account refuses every password for [`LOCK_DURATION`].
-    pub async fn login(&self, username: &str, password: &str) -> Result<User, AuthError> {
+    /// Checks a user name (or robot name) and password (or robot secret), with throttling: after
+    /// [`MAX_FAILED_LOGINS`] consecutive failures a user account refuses every password for
+    /// [`LOCK_DURATION`].
+    pub async fn login(&self, username: &str, password: &str) -> Result<Principal, AuthError> {
         let key: [u8; 32] =
             Sha256::new().chain_update(username).chain_update([0]).chain_update(password).finalize().into();
         let cached = self.verified.lock().expect("cache poisoned").get(&key).cloned();
         if let Some((id, hash, at)) = cached
             && at.elapsed() < CREDENTIAL_CACHE_TTL
-            && let Some(user) = self.meta.user_by_id(id).await?
-            && user.password_hash == hash
-            && user.locked_until <= now()
         {
-            return Ok(user);
+            if username.starts_with(robots::PREFIX) {
+                if let Some(robot) = self.meta.robot_by_id(id).await?
+                    && robot.secret_hash == hash
+                    && let Ok(identity) = robots::RobotIdentity::usable(robot)
+                {
+                    return Ok(Principal::Robot(identity));
+                }
+            } else if let Some(user) = self.meta.user_by_id(id).await?
+                && user.password_hash == hash
+                && user.locked_until <= now()
+            {
+                return Ok(Principal::User(user));
+            }
         }
+        let (principal, id, hash) = if username.starts_with(robots::PREFIX) {
+            let identity = self.robot_login(username, password).await?;
+            let (id, hash) = (identity.robot.id, identity.robot.secret_hash.clone());
+            (Principal::Robot(identity), id, hash)
+        } else {
+            let user = self.user_login(username, password).await?;
+            let (id, hash) = (user.id, user.password_hash.clone());
+            (Principal::User(user), id, hash)
+        };
+        let mut cache = self.verified.lock().expect("cache poisoned");
+        if cache.len() >= CREDENTIAL_CACHE_MAX {
+            cache.retain(|_, (_, _, at)| at.elapsed() < CREDENTIAL_CACHE_TTL);
+        }
+        cache.insert(key, (id, hash, Instant::now()));
+        Ok(principal)
+    }
+
+    async fn user_login(&self, username: &str, password: &str) -> Result<User, AuthError> {
         let Some(user) = self.meta.user_by_name(username).await? else {
             // Same cost as a real check, so timing does not reveal which names exist.
             password::verify(&DUMMY_HASH, password);
@@ -107,12 +146,22 @@ impl Auth {
             return Err(AuthError::BadCredentials);
         }
         self.meta.reset_login_failures(user.id).await?;
-        let mut cache = self.verified.lock().expect("cache poisoned");
-        if cache.len() >= CREDENTIAL_CACHE_MAX {
-            cache.retain(|_, (_, _, at)| at.elapsed() < CREDENTIAL_CACHE_TTL);
-        }
-        cache.insert(key, (user.id, user.password_hash.clone(), Instant::now()));
         Ok(user)
+    }
+
+    async fn robot_login(&self, name: &str, secret: &str) -> Result<robots::RobotIdentity, AuthError> {
+        let Some(robot) = self.meta.robot_by_name(name).await? else {
+            password::verify(&DUMMY_HASH, secret);
+            return Err(AuthError::BadCredentials);
+        };
+        if !password::verify(&robot.secret_hash, secret) {
+            tracing::warn!(robot = %name, "robot login failed");
+            return Err(AuthError::BadCredentials);
+        }
+        robots::RobotIdentity::usable(robot).map_err(|why| {
+            tracing::warn!(robot = %name, why, "robot login refused");
+            AuthError::BadCredentials
+        })
     }
 
     /// What `principal` may do in project `project` (by name); `None` if there is no such project.
@@ -122,25 +171,29 @@ impl Auth {
         project: &str,
     ) -> Result<Option<ProjectAccess>, AuthError> {
         let Some(p) = self.meta.project_by_name(project).await? else { return Ok(None) };
-        Ok(Some(self.access_to(principal, p.id, p.public).await?))
+        Ok(Some(self.access_to(principal, &p).await?))
     }
 
     /// What `principal` may do in the project `project_id`.
-    pub async fn access_to(
-        &self,
-        principal: &Principal,
-        project_id: i64,
-        public: bool,
-    ) -> Result<ProjectAccess, AuthError> {
+    pub async fn access_to(&self, principal: &Principal, project: &Project) -> Result<ProjectAccess, AuthError> {
         if principal.is_sysadmin() {
             return Ok(ProjectAccess::Admin);
         }
-        if let Some(user) = principal.user()
-            && let Some(role) = self.meta.member_role(project_id, user.id).await?.and_then(Role::from_id)
-        {
-            return Ok(ProjectAccess::Member(role));
+        match principal {
+            Principal::User(user) => {
+                if let Some(role) = self.meta.member_role(project.id, user.id).await?.and_then(Role::from_id) {
+                    return Ok(ProjectAccess::Member(role));
+                }
+            }
+            Principal::Robot(robot) => {
+                let granted = robot.granted_in(&project.name);
+                if !granted.is_empty() {
+                    return Ok(ProjectAccess::Robot(granted));
+                }
+            }
+            Principal::Anonymous => {}
         }
-        Ok(if public { ProjectAccess::PublicReader } else { ProjectAccess::None })
+        Ok(if project.public { ProjectAccess::PublicReader } else { ProjectAccess::None })
     }
 
     /// Signs a token for `principal` granting `access`.

@@ -119,30 +119,33 @@ pub fn permissions(role: Role) -> Vec<Permission> {
 }
 
 /// What a caller may do in one project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProjectAccess {
     /// System administrator: everything.
     Admin,
     Member(Role),
     /// Not a member, but the project is public: pull and read.
     PublicReader,
+    /// A robot account: exactly the (resource, action) pairs it was given for this project.
+    Robot(Vec<(String, String)>),
     None,
 }
 
 impl ProjectAccess {
-    pub fn allows(self, resource: &str, action: &str) -> bool {
+    pub fn allows(&self, resource: &str, action: &str) -> bool {
         match self {
             ProjectAccess::Admin => true,
             ProjectAccess::Member(role) => {
-                permissions(role).iter().any(|p| p.resource == resource && p.action == action)
+                permissions(*role).iter().any(|p| p.resource == resource && p.action == action)
             }
             ProjectAccess::PublicReader => LIMITED_GUEST.iter().any(|p| p.resource == resource && p.action == action),
+            ProjectAccess::Robot(granted) => granted.iter().any(|(r, a)| r == resource && a == action),
             ProjectAccess::None => false,
         }
     }
 
     /// Registry actions (`pull`, `push`, `delete`, `*`) this access grants on a repository.
-    pub fn registry_actions(self) -> Vec<&'static str> {
+    pub fn registry_actions(&self) -> Vec<&'static str> {
         let mut actions = Vec::new();
         if self.allows("repository", "pull") {
             actions.push("pull");
@@ -150,7 +153,7 @@ impl ProjectAccess {
         if self.allows("repository", "push") {
             actions.push("push");
         }
-        if self.allows("repository", "delete") {
+        if self.allows("repository", "delete") || self.allows("artifact", "delete") {
             actions.push("delete");
         }
         if matches!(self, ProjectAccess::Admin | ProjectAccess::Member(Role::ProjectAdmin)) {
@@ -175,6 +178,8 @@ mod tests {
         assert_eq!(m(Role::LimitedGuest).registry_actions(), ["pull"]);
         assert_eq!(PublicReader.registry_actions(), ["pull"]);
         assert!(None.registry_actions().is_empty());
+        let robot = Robot(vec![("repository".into(), "pull".into()), ("artifact".into(), "delete".into())]);
+        assert_eq!(robot.registry_actions(), ["pull", "delete"]);
         assert!(m(Role::Guest).allows("member", "list"));
         assert!(!m(Role::LimitedGuest).allows("member", "list"));
         assert!(!m(Role::LimitedGuest).allows("log", "list"));

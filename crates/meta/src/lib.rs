@@ -10,6 +10,7 @@ mod manifests;
 mod members;
 mod projects;
 mod repositories;
+mod robots;
 mod uploads;
 mod users;
 
@@ -18,6 +19,7 @@ pub use db::Meta;
 pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectVisibility};
+pub use robots::{NewRobot, Robot};
 pub use uploads::UploadRow;
 pub use users::{NewUser, User};
 

@@ -92,7 +92,7 @@ impl Access {
                     Some(access) => access.registry_actions().contains(&action.as_str()),
                     // A logged-in user learns the project is missing; anonymous callers are
                     // asked to log in, so project names do not leak.
-                    None if p.user().is_some() => {
+                    None if p.is_authenticated() => {
                         return Err(RegistryError::new(
                             StatusCode::NOT_FOUND,
                             "NAME_UNKNOWN",
@@ -119,7 +119,7 @@ impl Access {
                 RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "the token does not grant this access"),
                 Some("insufficient_scope"),
             )),
-            Caller::Principal(Principal::User(_)) => {
+            Caller::Principal(Principal::User(_) | Principal::Robot(_)) => {
                 Err(RegistryError::new(StatusCode::FORBIDDEN, "DENIED", "requested access to the resource is denied"))
             }
         }
@@ -142,7 +142,7 @@ impl Access {
             return Err(unauthorized("unsupported Authorization header", None));
         };
         match self.auth.login(&user, &password).await {
-            Ok(user) => Ok(Caller::Principal(Principal::User(user))),
+            Ok(principal) => Ok(Caller::Principal(principal)),
             Err(AuthError::BadCredentials) => Err(unauthorized("invalid user name or password", None)),
             Err(e) => Err(internal(e)),
         }

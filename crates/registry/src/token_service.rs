@@ -27,7 +27,7 @@ pub(crate) async fn token(
                 return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "only Basic credentials are accepted here");
             };
             match auth.login(&user, &password).await {
-                Ok(user) => Principal::User(user),
+                Ok(principal) => principal,
                 Err(AuthError::BadCredentials) => {
                     return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid user name or password");
                 }

@@ -44,3 +44,22 @@ CREATE TABLE signing_keys (
     pkcs8      BLOB   NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- Robot accounts: `robot$<name>` (system level) or `robot$<project>+<name>` (project level).
+-- permissions: JSON [{kind, namespace, access:[{resource, action}]}], as Harbor's API takes it.
+CREATE TABLE robots (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,
+    description TEXT    NOT NULL DEFAULT '',
+    level       TEXT    NOT NULL,
+    project_id  BIGINT  REFERENCES projects (id) ON DELETE CASCADE,
+    secret_hash TEXT    NOT NULL,
+    disabled    BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Unix seconds, or -1 for never.
+    expires_at  BIGINT  NOT NULL,
+    duration    BIGINT  NOT NULL,
+    permissions TEXT    NOT NULL,
+    creator     TEXT    NOT NULL,
+    created_at  BIGINT  NOT NULL,
+    updated_at  BIGINT  NOT NULL
+);

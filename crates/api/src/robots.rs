@@ -1,0 +1,334 @@
+//! `/robots`: robot accounts for CI and other machines, system- or project-level, with explicit
+//! permissions. The secret is shown once, at creation or refresh; only its hash is stored.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_auth::robots::{PREFIX, RobotPermission, generate_secret};
+use berth_auth::time::rfc3339;
+use berth_auth::{ProjectAccess, Role, password};
+use berth_meta::{NewRobot, Robot};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::page::PageQuery;
+use crate::projects::require;
+
+type PathRejection = axum::extract::rejection::PathRejection;
+type JsonRejection = axum::extract::rejection::JsonRejection;
+type QueryRejection = axum::extract::rejection::QueryRejection;
+
+fn robot_json(r: &Robot) -> Value {
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "level": r.level,
+        "duration": r.duration,
+        "disable": r.disabled,
+        "editable": true,
+        "expires_at": r.expires_at,
+        "permissions": serde_json::from_str::<Value>(&r.permissions).unwrap_or(Value::Array(Vec::new())),
+        "creator": r.creator,
+        "creation_time": rfc3339(r.created_at),
+        "update_time": rfc3339(r.updated_at),
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RobotReq {
+    name: String,
+    #[serde(default)]
+    description: String,
+    level: String,
+    #[serde(default)]
+    duration: Option<i64>,
+    #[serde(default)]
+    disable: bool,
+    #[serde(default)]
+    secret: Option<String>,
+    permissions: Vec<RobotPermission>,
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = (1..=255).contains(&name.len())
+        && name
+            .split(['.', '_', '-'])
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "robot name {name:?} must be lowercase letters and digits, separated by single '.', '_' or '-'"
+        )))
+    }
+}
+
+/// `expires_at` for `duration` days from now (-1: never).
+fn expiry(duration: i64) -> Result<i64, ApiError> {
+    match duration {
+        -1 => Ok(-1),
+        d if (1..=36_500).contains(&d) => Ok(berth_auth::now() + d * 86_400),
+        d => Err(ApiError::bad_request(format!("duration {d} must be -1 (never expires) or 1 to 36500 days"))),
+    }
+}
+
+/// Validates permissions for a robot of `level` and checks the caller may grant them. Returns the
+/// project of a project-level robot.
+async fn check_permissions(
+    state: &ApiState,
+    caller: &Caller,
+    level: &str,
+    permissions: &[RobotPermission],
+) -> Result<Option<berth_meta::Project>, ApiError> {
+    let grantable = berth_auth::policy::permissions(Role::ProjectAdmin);
+    for p in permissions {
+        if p.kind != "project" {
+            return Err(ApiError::bad_request(format!(
+                "permission kind {:?} is not supported: use \"project\"",
+                p.kind
+            )));
+        }
+        for a in &p.access {
+            if !grantable.iter().any(|g| g.resource == a.resource && g.action == a.action) {
+                return Err(ApiError::bad_request(format!("unknown permission {}:{}", a.resource, a.action)));
+            }
+            if a.effect.as_deref().is_some_and(|e| e != "allow") {
+                return Err(ApiError::bad_request("only effect \"allow\" is supported"));
+            }
+        }
+    }
+    match level {
+        "system" => {
+            caller.require_sysadmin()?;
+            for p in permissions.iter().filter(|p| p.namespace != "*") {
+                state
+                    .meta()
+                    .project_by_name(&p.namespace)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(format!("project {} not found", p.namespace)))?;
+            }
+            Ok(None)
+        }
+        "project" => {
+            let [p] = permissions else {
+                return Err(ApiError::bad_request("a project robot has exactly one permission, for its project"));
+            };
+            let headers = HeaderMap::new();
+            let (project, access) = crate::projects::find_visible(state, caller, &p.namespace, &headers).await?;
+            require(caller, &access, "robot", "create")?;
+            // Nobody grants what they do not have.
+            if let Some(a) = p.access.iter().find(|a| !access.allows(&a.resource, &a.action)) {
+                return Err(ApiError::forbidden()
+                    .with_message(format!("cannot grant {}:{} you do not hold", a.resource, a.action)));
+            }
+            Ok(Some(project))
+        }
+        other => Err(ApiError::bad_request(format!("level {other:?} must be \"system\" or \"project\""))),
+    }
+}
+
+pub(crate) async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Result<Json<RobotReq>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let creator = caller.user()?.username.clone();
+    let Json(req) = body?;
+    check_name(&req.name)?;
+    let project = check_permissions(&state, &caller, &req.level, &req.permissions).await?;
+    let duration = req.duration.unwrap_or(-1);
+    let expires_at = expiry(duration)?;
+    let secret = match req.secret {
+        Some(s) => {
+            password::check_rules(&s).map_err(ApiError::bad_request)?;
+            s
+        }
+        None => generate_secret(),
+    };
+    let name = match &project {
+        Some(p) => format!("{PREFIX}{}+{}", p.name, req.name),
+        None => format!("{PREFIX}{}", req.name),
+    };
+    let permissions = serde_json::to_string(&req.permissions).map_err(ApiError::internal)?;
+    let hash = password::hash(&secret);
+    let id = state
+        .meta()
+        .create_robot(&NewRobot {
+            name: &name,
+            description: &req.description,
+            level: &req.level,
+            project_id: project.as_ref().map(|p| p.id),
+            secret_hash: &hash,
+            disabled: req.disable,
+            expires_at,
+            duration,
+            permissions: &permissions,
+            creator: &creator,
+        })
+        .await?;
+    let robot = state.meta().robot_by_id(id).await?.ok_or_else(|| ApiError::internal("robot vanished"))?;
+    let body = json!({
+        "id": id, "name": name, "secret": secret,
+        "creation_time": rfc3339(robot.created_at), "expires_at": expires_at,
+    });
+    Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/robots/{id}"))], Json(body)).into_response())
+}
+
+/// The robot `id` if the caller may act on it with `action`: system administrators always;
+/// project administrators for their project's robots.
+async fn robot_for(state: &ApiState, caller: &Caller, id: i64, action: &str) -> Result<Robot, ApiError> {
+    caller.user()?;
+    let robot =
+        state.meta().robot_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("robot {id} not found")))?;
+    if caller.0.is_sysadmin() {
+        return Ok(robot);
+    }
+    let Some(project_id) = robot.project_id else { return Err(ApiError::forbidden()) };
+    let project =
+        state.meta().project_by_id(project_id).await?.ok_or_else(|| ApiError::not_found("project not found"))?;
+    let access = state.auth.access_to(&caller.0, &project).await?;
+    if access == ProjectAccess::None {
+        return Err(ApiError::not_found(format!("robot {id} not found")));
+    }
+    require(caller, &access, "robot", action)?;
+    Ok(robot)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    q: Option<String>,
+}
+
+/// `GET /robots`: all robots for administrators; a project's (`q=Level=project,ProjectID=N`) for
+/// those who may list its robots.
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    paging: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.user()?;
+    let page = paging?.0.page()?;
+    let Query(q) = query?;
+    let parsed = crate::query::Query::parse(q.q.as_deref(), &["name", "Level", "ProjectID"])?;
+    let project = match parsed.get("ProjectID") {
+        Some(crate::query::Term::Exact(id)) => {
+            Some(id.parse::<i64>().map_err(|_| ApiError::bad_request(format!("ProjectID {id:?} is not a number")))?)
+        }
+        Some(_) => return Err(ApiError::bad_request("ProjectID supports exact matching only")),
+        None => None,
+    };
+    match project {
+        Some(id) => {
+            let p = state
+                .meta()
+                .project_by_id(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("project {id} not found")))?;
+            let access = state.auth.access_to(&caller.0, &p).await?;
+            require(&caller, &access, "robot", "list")?;
+        }
+        None => {
+            caller.require_sysadmin()?;
+        }
+    }
+    let name = parsed.substring("name")?.unwrap_or_default();
+    let (robots, total) = state.meta().list_robots(project, &name, page.offset(), page.size).await?;
+    let query = q.q.map(|q| format!("q={q}")).unwrap_or_default();
+    Ok(page.respond(robots.iter().map(robot_json).collect(), total, "/api/v2.0/robots", &query))
+}
+
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = path?;
+    Ok(Json(robot_json(&robot_for(&state, &caller, id, "read").await?)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RobotUpdate {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    duration: Option<i64>,
+    #[serde(default)]
+    disable: Option<bool>,
+    #[serde(default)]
+    permissions: Option<Vec<RobotPermission>>,
+}
+
+pub(crate) async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, PathRejection>,
+    body: Result<Json<RobotUpdate>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(id) = path?;
+    let robot = robot_for(&state, &caller, id, "update").await?;
+    let Json(req) = body?;
+    let permissions = match &req.permissions {
+        Some(p) => {
+            let project = check_permissions(&state, &caller, &robot.level, p).await?;
+            if project.map(|p| p.id) != robot.project_id {
+                return Err(ApiError::bad_request("a project robot's permission must stay on its project"));
+            }
+            serde_json::to_string(p).map_err(ApiError::internal)?
+        }
+        None => robot.permissions.clone(),
+    };
+    let (duration, expires_at) = match req.duration {
+        Some(d) if d != robot.duration => (d, expiry(d)?),
+        _ => (robot.duration, robot.expires_at),
+    };
+    let description = req.description.unwrap_or(robot.description);
+    state
+        .meta()
+        .update_robot(id, &description, req.disable.unwrap_or(robot.disabled), duration, expires_at, &permissions)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct SecretReq {
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+/// `PATCH /robots/{id}`: a new secret (the given one, or a generated one), returned once.
+pub(crate) async fn refresh_secret(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, PathRejection>,
+    body: Result<Json<SecretReq>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = path?;
+    robot_for(&state, &caller, id, "update").await?;
+    let secret = match body?.0.secret {
+        Some(s) => {
+            password::check_rules(&s).map_err(ApiError::bad_request)?;
+            s
+        }
+        None => generate_secret(),
+    };
+    state.meta().set_robot_secret(id, &password::hash(&secret)).await?;
+    Ok(Json(json!({ "secret": secret })))
+}
+
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(id) = path?;
+    robot_for(&state, &caller, id, "delete").await?;
+    state.meta().delete_robot(id).await?;
+    Ok(StatusCode::OK)
+}

@@ -7,7 +7,8 @@ use berth_auth::Principal;
 use crate::ApiState;
 use crate::error::ApiError;
 
-pub(crate) struct Caller(pub Principal);
+/// The caller and their address (for the audit log).
+pub(crate) struct Caller(pub Principal, pub String);
 
 impl Caller {
     /// The logged-in user, or 401.
@@ -26,11 +27,15 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        let ip = berth_auth::client_ip(forwarded, peer);
         let Some(value) = parts.headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-            return Ok(Caller(Principal::Anonymous));
+            return Ok(Caller(Principal::Anonymous, ip));
         };
         let (user, password) =
             berth_auth::parse_basic(value).ok_or_else(|| ApiError::bad_request("unsupported Authorization header"))?;
-        Ok(Caller(state.auth.login(&user, &password).await?))
+        let principal = state.auth.login(&user, &password, &ip).await?;
+        Ok(Caller(principal, ip))
     }
 }

@@ -4,6 +4,7 @@
 //! Handlers are grouped by domain (`users`, `projects`, `members`, `system`); every decision
 //! about what a caller may do comes from `berth_auth`, the same policy the registry uses.
 
+mod audit;
 mod caller;
 mod error;
 mod members;
@@ -105,6 +106,8 @@ pub fn router(state: ApiState) -> Router {
             "/robots/{robot_id}",
             get(robots::get).put(robots::update).delete(robots::delete).patch(robots::refresh_secret),
         )
+        .route("/audit-logs", get(audit::list))
+        .route("/projects/{project}/logs", get(audit::project_logs))
         .fallback(error::not_found)
         .with_state(state);
     Router::new().nest("/api/v2.0", api)

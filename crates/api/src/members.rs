@@ -108,6 +108,7 @@ pub(crate) async fn create(
     }
     .ok_or_else(|| ApiError::not_found("user not found"))?;
     let id = state.meta().add_member(project.id, user.id, role.id()).await?;
+    crate::audit::record(&state, &caller, Some(project.id), &user.username, "member", "create").await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{key}/members/{id}"))]).into_response())
 }
 
@@ -149,6 +150,7 @@ pub(crate) async fn update(
         return Err(ApiError::forbidden().with_message("members cannot change their own role"));
     }
     state.meta().set_member_role(project.id, mid, role.id()).await?;
+    crate::audit::record(&state, &caller, Some(project.id), &member.username, "member", "update").await?;
     Ok(StatusCode::OK)
 }
 
@@ -166,5 +168,6 @@ pub(crate) async fn delete(
         return Err(ApiError::forbidden().with_message("members cannot remove themselves"));
     }
     state.meta().delete_member(project.id, mid).await?;
+    crate::audit::record(&state, &caller, Some(project.id), &member.username, "member", "delete").await?;
     Ok(StatusCode::OK)
 }

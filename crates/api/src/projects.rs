@@ -152,6 +152,7 @@ pub(crate) async fn create(
     }
     let public = req.metadata.public()?.or(req.public).unwrap_or(false);
     let id = state.meta().create_project(&req.project_name, public, user.id).await?;
+    crate::audit::record(&state, &caller, Some(id), &req.project_name, "project", "create").await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{id}"))]).into_response())
 }
 
@@ -249,6 +250,7 @@ pub(crate) async fn update(
     let Json(req) = body?;
     if let Some(public) = req.metadata.public()? {
         state.meta().set_project_public(project.id, public).await?;
+        crate::audit::record(&state, &caller, Some(project.id), &project.name, "project", "update").await?;
     }
     Ok(StatusCode::OK)
 }
@@ -268,6 +270,7 @@ pub(crate) async fn delete(
             format!("project {} still holds repositories: delete them first", project.name),
         ));
     }
+    crate::audit::record(&state, &caller, None, &project.name, "project", "delete").await?;
     Ok(StatusCode::OK)
 }
 

@@ -139,9 +139,10 @@ pub(crate) async fn delete(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "repository", "delete")?;
     state.meta().delete_repository(repo.id).await?;
+    crate::audit::record(&state, &caller, Some(project.id), &repo.name, "repository", "delete").await?;
     Ok(StatusCode::OK)
 }
 
@@ -280,10 +281,12 @@ pub(crate) async fn delete_artifact(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository, reference)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "artifact", "delete")?;
     let a = artifact(&state, &repo, &reference).await?;
     state.meta().delete_manifest(repo.id, &a.digest).await?;
+    let resource = format!("{}@{}", repo.name, a.digest);
+    crate::audit::record(&state, &caller, Some(project.id), &resource, "artifact", "delete").await?;
     Ok(StatusCode::OK)
 }
 
@@ -324,12 +327,14 @@ pub(crate) async fn create_tag(
     body: Result<Json<TagReq>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Path((project, repository, reference)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    let (project_row, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "tag", "create")?;
     let Json(req) = body?;
     let tag = Tag::parse(&req.name).map_err(|e| ApiError::bad_request(format!("invalid tag {:?}: {e}", req.name)))?;
     let a = artifact(&state, &repo, &reference).await?;
     state.meta().create_tag(repo.id, tag.as_str(), &a.digest).await?;
+    let resource = format!("{}:{tag}", repo.name);
+    crate::audit::record(&state, &caller, Some(project_row.id), &resource, "tag", "create").await?;
     let location = format!("/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}");
     Ok((StatusCode::CREATED, [("location", location)]).into_response())
 }
@@ -341,12 +346,14 @@ pub(crate) async fn delete_tag(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository, reference, tag)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    let (project_row, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "tag", "delete")?;
     let a = artifact(&state, &repo, &reference).await?;
     if !state.meta().tags_of(repo.id, &a.digest).await?.iter().any(|t| t.name == tag) {
         return Err(ApiError::not_found(format!("tag {tag} not found on {reference}")));
     }
     state.meta().delete_tag(repo.id, &tag).await?;
+    let resource = format!("{}:{tag}", repo.name);
+    crate::audit::record(&state, &caller, Some(project_row.id), &resource, "tag", "delete").await?;
     Ok(StatusCode::OK)
 }

@@ -172,6 +172,7 @@ pub(crate) async fn create(
         })
         .await?;
     let robot = state.meta().robot_by_id(id).await?.ok_or_else(|| ApiError::internal("robot vanished"))?;
+    crate::audit::record(&state, &caller, robot.project_id, &name, "robot", "create").await?;
     let body = json!({
         "id": id, "name": name, "secret": secret,
         "creation_time": rfc3339(robot.created_at), "expires_at": expires_at,
@@ -310,7 +311,8 @@ pub(crate) async fn refresh_secret(
     body: Result<Json<SecretReq>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = path?;
-    robot_for(&state, &caller, id, "update").await?;
+    let robot = robot_for(&state, &caller, id, "update").await?;
+    crate::audit::record(&state, &caller, robot.project_id, &robot.name, "robot", "update").await?;
     let secret = match body?.0.secret {
         Some(s) => {
             password::check_rules(&s).map_err(ApiError::bad_request)?;
@@ -328,7 +330,8 @@ pub(crate) async fn delete(
     path: Result<Path<i64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = path?;
-    robot_for(&state, &caller, id, "delete").await?;
+    let robot = robot_for(&state, &caller, id, "delete").await?;
     state.meta().delete_robot(id).await?;
+    crate::audit::record(&state, &caller, robot.project_id, &robot.name, "robot", "delete").await?;
     Ok(StatusCode::OK)
 }

@@ -94,6 +94,7 @@ pub(crate) async fn create(
             sysadmin: false,
         })
         .await?;
+    crate::audit::record(&state, &caller, None, &req.username, "user", "create").await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/users/{id}"))]).into_response())
 }
 
@@ -279,6 +280,7 @@ pub(crate) async fn change_password(
     }
     password::check_rules(&req.new_password).map_err(ApiError::bad_request)?;
     state.meta().set_password_hash(id, &password::hash(&req.new_password)).await?;
+    crate::audit::record(&state, &caller, None, &user.username, "user", "update").await?;
     Ok(StatusCode::OK)
 }
 
@@ -300,8 +302,9 @@ pub(crate) async fn set_sysadmin(
     if me.id == id {
         return Err(ApiError::forbidden().with_message("administrators cannot change their own administrator flag"));
     }
-    state.meta().user_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("user {id} not found")))?;
+    let user = state.meta().user_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("user {id} not found")))?;
     state.meta().set_sysadmin(id, req.sysadmin_flag).await?;
+    crate::audit::record(&state, &caller, None, &user.username, "user", "update").await?;
     Ok(StatusCode::OK)
 }
 
@@ -315,8 +318,8 @@ pub(crate) async fn delete(
     if me.id == id {
         return Err(ApiError::forbidden().with_message("administrators cannot delete themselves"));
     }
-    if !state.meta().delete_user(id).await? {
-        return Err(ApiError::not_found(format!("user {id} not found")));
-    }
+    let user = state.meta().user_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("user {id} not found")))?;
+    state.meta().delete_user(id).await?;
+    crate::audit::record(&state, &caller, None, &user.username, "user", "delete").await?;
     Ok(StatusCode::OK)
 }

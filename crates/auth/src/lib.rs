@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_meta::{Meta, MetaError, Project, User};
+use berth_meta::{AuditEntry, Meta, MetaError, Project, User};
 use sha2::{Digest, Sha256};
 
 pub use policy::{Permission, ProjectAccess, Role};
@@ -91,7 +91,7 @@ impl Auth {
     /// Checks a user name (or robot name) and password (or robot secret), with throttling: after
     /// [`MAX_FAILED_LOGINS`] consecutive failures a user account refuses every password for
     /// [`LOCK_DURATION`].
-    pub async fn login(&self, username: &str, password: &str) -> Result<Principal, AuthError> {
+    pub async fn login(&self, username: &str, password: &str, source_ip: &str) -> Result<Principal, AuthError> {
         let key: [u8; 32] =
             Sha256::new().chain_update(username).chain_update([0]).chain_update(password).finalize().into();
         let cached = self.verified.lock().expect("cache poisoned").get(&key).cloned();
@@ -112,14 +112,31 @@ impl Auth {
                 return Ok(Principal::User(user));
             }
         }
-        let (principal, id, hash) = if username.starts_with(robots::PREFIX) {
-            let identity = self.robot_login(username, password).await?;
-            let (id, hash) = (identity.robot.id, identity.robot.secret_hash.clone());
-            (Principal::Robot(identity), id, hash)
+        let attempt = if username.starts_with(robots::PREFIX) {
+            self.robot_login(username, password).await.map(Principal::Robot)
         } else {
-            let user = self.user_login(username, password).await?;
-            let (id, hash) = (user.id, user.password_hash.clone());
-            (Principal::User(user), id, hash)
+            self.user_login(username, password).await.map(Principal::User)
+        };
+        let principal = match attempt {
+            Err(AuthError::BadCredentials) => {
+                let resource_type = if username.starts_with(robots::PREFIX) { "robot" } else { "user" };
+                let entry = AuditEntry {
+                    project_id: None,
+                    username,
+                    resource: username,
+                    resource_type,
+                    operation: "login_failed",
+                    source_ip,
+                };
+                self.meta.audit(&entry).await?;
+                return Err(AuthError::BadCredentials);
+            }
+            other => other?,
+        };
+        let (id, hash) = match &principal {
+            Principal::Robot(r) => (r.robot.id, r.robot.secret_hash.clone()),
+            Principal::User(u) => (u.id, u.password_hash.clone()),
+            Principal::Anonymous => unreachable!("a login yields a user or a robot"),
         };
         let mut cache = self.verified.lock().expect("cache poisoned");
         if cache.len() >= CREDENTIAL_CACHE_MAX {
@@ -233,4 +250,16 @@ pub fn parse_basic(value: &str) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
+}
+
+/// The client's address for the audit log: the first `X-Forwarded-For` entry when a proxy set
+/// one, else the connection's peer.
+pub fn client_ip(forwarded_for: Option<&str>, peer: Option<std::net::IpAddr>) -> String {
+    forwarded_for
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_owned)
+        .or_else(|| peer.map(|p| p.to_string()))
+        .unwrap_or_default()
 }

@@ -28,6 +28,8 @@ pub struct Config {
     /// Whether anyone may sign up through `POST /api/v2.0/users`.
     pub self_registration: bool,
     pub project_creation_restriction: ProjectCreationRestriction,
+    /// Audit records older than this many days are purged.
+    pub audit_log_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +84,7 @@ impl Default for Config {
             token_expiration: 30,
             self_registration: false,
             project_creation_restriction: ProjectCreationRestriction::Everyone,
+            audit_log_retention_days: 90,
         }
     }
 }
@@ -162,6 +165,11 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             bail!("configuration key `external_url`: {url:?} must start with http:// or https://");
+        }
+        if self.audit_log_retention_days == 0 {
+            bail!(
+                "configuration key `audit_log_retention_days`: must be at least 1 (the log must not grow without bound)"
+            );
         }
         if self.token_expiration == 0 {
             bail!("configuration key `token_expiration`: must be at least 1 (minutes)");

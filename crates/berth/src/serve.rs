@@ -79,6 +79,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ready_in_ms = started.elapsed().as_millis() as u64,
         "berth is ready"
     );
+    tokio::spawn(purge_audit_log(meta.clone(), Duration::from_secs(config.audit_log_retention_days * 86_400)));
+    // Peer addresses feed the audit log's source_ip.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     meta.close().await;
     tracing::info!("berth stopped");
@@ -107,6 +110,20 @@ async fn bootstrap(meta: &Meta, config: &Config) -> anyhow::Result<()> {
     meta.create_project("library", true, admin).await?;
     tracing::info!("first start: created user admin and public project library");
     Ok(())
+}
+
+/// Deletes audit records past the retention period, at start and then hourly.
+async fn purge_audit_log(meta: Meta, retention: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let before = berth_auth::now() - retention.as_secs() as i64;
+        match meta.purge_audit(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "purged audit records past retention"),
+            Err(e) => tracing::warn!(error = %e, "purging the audit log"),
+        }
+    }
 }
 
 /// Logs each request, and tags it with an `X-Request-Id` (the client's, or a new one).

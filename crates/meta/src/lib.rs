@@ -4,6 +4,7 @@
 //! a check and a write (e.g. "all referenced blobs exist" and "insert the manifest").
 
 mod artifacts;
+mod audit;
 mod db;
 mod keys;
 mod manifests;
@@ -15,6 +16,7 @@ mod uploads;
 mod users;
 
 pub use artifacts::{ArtifactRow, RepositoryRow, TagRow};
+pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use db::Meta;
 pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;

@@ -159,3 +159,10 @@ impl Meta {
         Ok(true)
     }
 }
+
+impl Meta {
+    /// The id of project `name`, without the listing's counts.
+    pub async fn project_id(&self, name: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT id FROM projects WHERE name = $1").bind(name).fetch_optional(&self.pool).await?)
+    }
+}

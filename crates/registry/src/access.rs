@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use berth_auth::{Auth, AuthError, Claims, Principal};
 use berth_oci::RepoName;
@@ -76,9 +77,11 @@ impl Access {
         &self.auth
     }
 
-    /// Allows or refuses `scope` for the request carrying `headers`.
-    pub async fn authorize(&self, headers: &HeaderMap, scope: Scope<'_>) -> Result<(), RegistryError> {
-        let caller = self.caller(headers, &scope).await?;
+    /// Allows or refuses `scope` for request `req`; on success, the caller's name for the audit
+    /// log (`anonymous` when nobody logged in).
+    pub async fn authorize(&self, req: &Parts, scope: Scope<'_>) -> Result<String, RegistryError> {
+        let headers = &req.headers;
+        let caller = self.caller(req, &scope).await?;
         let allowed = match (&caller, scope) {
             (Caller::Principal(Principal::Anonymous), Scope::Base) => false,
             (_, Scope::Base) => true,
@@ -104,7 +107,12 @@ impl Access {
             }
         };
         if allowed {
-            return Ok(());
+            return Ok(match &caller {
+                Caller::Principal(Principal::Anonymous) => "anonymous".to_owned(),
+                Caller::Principal(p) => p.name().to_owned(),
+                Caller::Token(c) if c.sub.is_empty() => "anonymous".to_owned(),
+                Caller::Token(c) => c.sub.clone(),
+            });
         }
         match caller {
             Caller::Principal(Principal::Anonymous) => Err(self.challenge(
@@ -125,7 +133,8 @@ impl Access {
         }
     }
 
-    async fn caller(&self, headers: &HeaderMap, scope: &Scope<'_>) -> Result<Caller, RegistryError> {
+    async fn caller(&self, req: &Parts, scope: &Scope<'_>) -> Result<Caller, RegistryError> {
+        let headers = &req.headers;
         let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
             return Ok(Caller::Principal(Principal::Anonymous));
         };
@@ -141,7 +150,7 @@ impl Access {
         let Some((user, password)) = berth_auth::parse_basic(value) else {
             return Err(unauthorized("unsupported Authorization header", None));
         };
-        match self.auth.login(&user, &password).await {
+        match self.auth.login(&user, &password, &client_ip(req)).await {
             Ok(principal) => Ok(Caller::Principal(principal)),
             Err(AuthError::BadCredentials) => Err(unauthorized("invalid user name or password", None)),
             Err(e) => Err(internal(e)),
@@ -183,6 +192,13 @@ impl Access {
             host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')).collect();
         format!("{scheme}://{host}")
     }
+}
+
+/// The client's address, for the audit log.
+pub fn client_ip(req: &Parts) -> String {
+    let forwarded = req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let peer = req.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    berth_auth::client_ip(forwarded, peer)
 }
 
 /// The project a repository belongs to: its first path component.

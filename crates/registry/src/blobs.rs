@@ -3,7 +3,8 @@
 use std::io::SeekFrom;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_oci::{Digest, RepoName};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -23,12 +24,12 @@ pub(crate) fn parse_digest(raw: &str) -> Result<Digest, RegistryError> {
 
 pub(crate) async fn get(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     digest: &str,
     with_body: bool,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Pull)).await?;
+    state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let digest = parse_digest(digest)?;
     let repo = state
         .meta
@@ -41,7 +42,7 @@ pub(crate) async fn get(
         .await?
         .ok_or_else(|| RegistryError::blob_unknown(&digest.to_string()))? as u64;
 
-    let (status, start, len) = match header_str(headers, "range").map(|r| parse_range(r, size)) {
+    let (status, start, len) = match header_str(&req.headers, "range").map(|r| parse_range(r, size)) {
         None | Some(RangeSpec::Ignore) => (StatusCode::OK, 0, size),
         Some(RangeSpec::Satisfiable(start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
         Some(RangeSpec::Unsatisfiable) => {
@@ -79,11 +80,11 @@ pub(crate) async fn get(
 
 pub(crate) async fn delete(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     digest: &str,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Delete)).await?;
+    state.access.authorize(req, Scope::Repository(name, Action::Delete)).await?;
     let digest = parse_digest(digest)?.to_string();
     let repo = state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::blob_unknown(&digest))?;
     if !state.meta.unlink_blob(repo, &digest).await? {

@@ -6,6 +6,7 @@
 //! anything, and every error is an [`error::RegistryError`] rendered as OCI error JSON.
 
 pub mod access;
+mod audit;
 mod blobs;
 mod endpoint;
 pub mod error;
@@ -56,7 +57,7 @@ async fn handle(state: &RegistryState, req: Request<Body>) -> Result<Response, R
     let method = req.method().clone();
     let (parts, body) = req.into_parts();
     let query = headers::query(&parts.uri);
-    let h = &parts.headers;
+    let h = &parts;
     match (endpoint, method) {
         (Endpoint::Base, Method::GET | Method::HEAD) => {
             state.access.authorize(h, access::Scope::Base).await?;

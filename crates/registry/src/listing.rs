@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_oci::RepoName;
 use berth_oci::media_type::OCI_INDEX;
@@ -66,10 +67,10 @@ fn with_link(body: Value, link: Option<String>) -> Response {
 
 pub(crate) async fn catalog(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     query: &HashMap<String, String>,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Catalog).await?;
+    state.access.authorize(req, Scope::Catalog).await?;
     let page = Page::from_query(query)?;
     let mut repos = state.meta.list_repositories(page.last.as_deref(), page.fetch_limit()).await?;
     let link = page.finish(&mut repos, "/v2/_catalog");
@@ -78,11 +79,11 @@ pub(crate) async fn catalog(
 
 pub(crate) async fn tags(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     query: &HashMap<String, String>,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Pull)).await?;
+    state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let page = Page::from_query(query)?;
     let repo =
         state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
@@ -93,12 +94,12 @@ pub(crate) async fn tags(
 
 pub(crate) async fn referrers(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     digest: &str,
     query: &HashMap<String, String>,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Pull)).await?;
+    state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let subject = parse_digest(digest)?.to_string();
     let artifact_type = query.get("artifactType").filter(|t| !t.is_empty());
     // An unknown repository or subject has no referrers: the spec asks for an empty index.

@@ -1,7 +1,8 @@
 //! Manifests: push (validated against the repository's content), pull by tag or digest, delete.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_meta::{MetaError, NewManifest, Required};
 use berth_oci::manifest::{self, MAX_MANIFEST_SIZE, ManifestError};
@@ -10,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::access::{Action, Scope};
+use crate::audit::{self, Event};
 use crate::error::RegistryError;
 use crate::headers::header_str;
 use crate::state::RegistryState;
@@ -20,18 +22,18 @@ fn too_large() -> RegistryError {
 
 pub(crate) async fn put(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     reference: &str,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
+    let operator = state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     let reference = Reference::parse(reference).map_err(|e| match e {
         berth_oci::ReferenceError::BadDigest(d) => RegistryError::digest_invalid(d.to_string()),
         e => RegistryError::manifest_invalid(format!("invalid tag: {e}")),
     })?;
     let bytes = read_manifest_body(body).await?;
-    let parsed = manifest::parse(&bytes, header_str(headers, "content-type")).map_err(|e| match e {
+    let parsed = manifest::parse(&bytes, header_str(&req.headers, "content-type")).map_err(|e| match e {
         ManifestError::TooLarge => too_large(),
         e => RegistryError::manifest_invalid(e.to_string()),
     })?;
@@ -76,6 +78,11 @@ pub(crate) async fn put(
         e => e.into(),
     })?;
 
+    let resource = match &reference {
+        Reference::Tag(t) => format!("{name}:{t}"),
+        Reference::Digest(d) => format!("{name}@{d}"),
+    };
+    audit::record(state, req, name, Event { operator, resource, resource_type: "artifact", operation: "create" }, None);
     let mut response = (
         StatusCode::CREATED,
         [
@@ -120,12 +127,12 @@ async fn read_manifest_body(body: Body) -> Result<Bytes, RegistryError> {
 
 pub(crate) async fn get(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     reference: &str,
     with_body: bool,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Pull)).await?;
+    let operator = state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let parsed = lookup_reference(reference)?;
     let repo =
         state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
@@ -135,17 +142,13 @@ pub(crate) async fn get(
     }
     .ok_or_else(|| RegistryError::manifest_unknown(reference))?;
     if with_body {
-        // Pull statistics are bookkeeping: written after the response is decided, never failing it.
-        let (meta, digest) = (state.meta.clone(), row.digest.clone());
         let tag = match &parsed {
             Reference::Tag(t) => Some(t.as_str().to_owned()),
             Reference::Digest(_) => None,
         };
-        tokio::spawn(async move {
-            if let Err(e) = meta.record_pull(repo, &digest, tag.as_deref()).await {
-                tracing::warn!(error = %e, "recording a pull");
-            }
-        });
+        let resource = format!("{name}:{reference}");
+        let event = Event { operator, resource, resource_type: "artifact", operation: "pull" };
+        audit::record(state, req, name, event, Some((repo, row.digest.clone(), tag)));
     }
     let length = row.content.len();
     let mut response = if with_body { Response::new(Body::from(row.content)) } else { Response::new(Body::empty()) };
@@ -159,11 +162,11 @@ pub(crate) async fn get(
 
 pub(crate) async fn delete(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     reference: &str,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Delete)).await?;
+    let operator = state.access.authorize(req, Scope::Repository(name, Action::Delete)).await?;
     let parsed = lookup_reference(reference)?;
     let repo =
         state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
@@ -174,6 +177,11 @@ pub(crate) async fn delete(
     if !deleted {
         return Err(RegistryError::manifest_unknown(reference));
     }
+    let (resource, resource_type) = match &parsed {
+        Reference::Tag(t) => (format!("{name}:{t}"), "tag"),
+        Reference::Digest(d) => (format!("{name}@{d}"), "artifact"),
+    };
+    audit::record(state, req, name, Event { operator, resource, resource_type, operation: "delete" }, None);
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -4,21 +4,23 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use berth_auth::token::Access as Grant;
 use berth_auth::{AuthError, Principal};
 use berth_oci::RepoName;
 use serde_json::json;
 
-use crate::access::project_of;
+use crate::access::{client_ip, project_of};
 use crate::state::RegistryState;
 
 pub(crate) async fn token(
     State(state): State<RegistryState>,
-    headers: HeaderMap,
+    req: Parts,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
+    let headers = &req.headers;
     let auth = state.access.auth();
     let principal = match headers.get("authorization").and_then(|v| v.to_str().ok()) {
         None => Principal::Anonymous,
@@ -26,7 +28,7 @@ pub(crate) async fn token(
             let Some((user, password)) = berth_auth::parse_basic(value) else {
                 return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "only Basic credentials are accepted here");
             };
-            match auth.login(&user, &password).await {
+            match auth.login(&user, &password, &client_ip(&req)).await {
                 Ok(principal) => principal,
                 Err(AuthError::BadCredentials) => {
                     return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid user name or password");

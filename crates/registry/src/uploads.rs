@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use berth_meta::UploadRow;
 use berth_oci::{Digest, RepoName, digest::Algorithm};
@@ -20,14 +21,14 @@ use crate::state::RegistryState;
 /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload, or a new session.
 pub(crate) async fn start(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     query: &HashMap<String, String>,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
+    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
-        if let Some(response) = try_mount(state, headers, name, mount, from).await? {
+        if let Some(response) = try_mount(state, req, name, mount, from).await? {
             return Ok(response);
         }
     } else if let Some(digest) = query.get("digest") {
@@ -58,7 +59,7 @@ pub(crate) async fn start(
 /// `None` means the mount is not possible and a normal upload session should be started.
 async fn try_mount(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     mount: &str,
     from: &str,
@@ -67,7 +68,7 @@ async fn try_mount(
     let Ok(from) = RepoName::parse(from) else {
         return Ok(None);
     };
-    if state.access.authorize(headers, Scope::Repository(&from, Action::Pull)).await.is_err() {
+    if state.access.authorize(req, Scope::Repository(&from, Action::Pull)).await.is_err() {
         return Ok(None);
     }
     let Some(from_repo) = state.meta.repository_id(from.as_str()).await? else {
@@ -85,37 +86,37 @@ async fn try_mount(
 /// ends; without, it is appended (streamed upload).
 pub(crate) async fn patch(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     id: &str,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
+    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let _lock = state.upload_locks.lock(id.as_str()).await;
     let upload = load(state, name, &id).await?;
-    let length = append_checked(state, headers, name, &id, &upload, body).await?;
+    let length = append_checked(state, req, name, &id, &upload, body).await?;
     Ok(session_response(state, StatusCode::ACCEPTED, name, &id, length))
 }
 
 /// `PUT ?digest=`: appends an optional last chunk, verifies the digest and commits the blob.
 pub(crate) async fn finish(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     id: &str,
     query: &HashMap<String, String>,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
+    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let digest = uploadable_digest(
         query.get("digest").ok_or_else(|| RegistryError::digest_invalid("digest parameter is required"))?,
     )?;
     let _lock = state.upload_locks.lock(id.as_str()).await;
     let mut upload = load(state, name, &id).await?;
-    if content_length(headers) != Some(0) {
-        let length = append_checked(state, headers, name, &id, &upload, body).await?;
+    if content_length(&req.headers) != Some(0) {
+        let length = append_checked(state, req, name, &id, &upload, body).await?;
         upload = load(state, name, &id).await?;
         debug_assert_eq!(upload.length as u64, length);
     }
@@ -138,11 +139,11 @@ pub(crate) async fn finish(
 /// `GET`: where the session stands.
 pub(crate) async fn status(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     id: &str,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
+    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let upload = load(state, name, &id).await?;
     Ok(session_response(state, StatusCode::NO_CONTENT, name, &id, upload.length as u64))
@@ -151,11 +152,11 @@ pub(crate) async fn status(
 /// `DELETE`: cancels the session and frees its data.
 pub(crate) async fn cancel(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     id: &str,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(headers, Scope::Repository(name, Action::Push)).await?;
+    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let _lock = state.upload_locks.lock(id.as_str()).await;
     load(state, name, &id).await?;
@@ -181,7 +182,7 @@ fn hash_state(upload: &UploadRow) -> Result<HashState, RegistryError> {
 /// Appends `body` to the session, enforcing `Content-Range`, and records the new length.
 async fn append_checked(
     state: &RegistryState,
-    headers: &HeaderMap,
+    req: &Parts,
     name: &RepoName,
     id: &UploadId,
     upload: &UploadRow,
@@ -198,7 +199,7 @@ async fn append_checked(
         .with_header("location", state.location(&session_path(name, id)))
         .with_header("docker-upload-uuid", id.to_string())
     };
-    let declared = match header_str(headers, "content-range") {
+    let declared = match header_str(&req.headers, "content-range") {
         None => None,
         Some(value) => {
             let (start, end) = parse_content_range(value)
@@ -207,7 +208,7 @@ async fn append_checked(
                 return Err(out_of_order());
             }
             let chunk = end - start + 1;
-            if content_length(headers).is_some_and(|cl| cl != chunk) {
+            if content_length(&req.headers).is_some_and(|cl| cl != chunk) {
                 return Err(RegistryError::upload_invalid("Content-Length does not match Content-Range"));
             }
             Some(chunk)

@@ -11,6 +11,7 @@ mod members;
 mod page;
 mod projects;
 mod query;
+mod quotas;
 mod repositories;
 mod robots;
 mod system;
@@ -107,6 +108,8 @@ pub fn router(state: ApiState) -> Router {
             get(robots::get).put(robots::update).delete(robots::delete).patch(robots::refresh_secret),
         )
         .route("/audit-logs", get(audit::list))
+        .route("/quotas", get(quotas::list))
+        .route("/quotas/{id}", get(quotas::get).put(quotas::update))
         .route("/projects/{project}/logs", get(audit::project_logs))
         .fallback(error::not_found)
         .with_state(state);

@@ -144,14 +144,18 @@ pub(crate) async fn create(
     }
     let Json(req) = body?;
     check_name(&req.project_name)?;
-    if req.storage_limit.is_some_and(|l| l != -1) {
-        return Err(ApiError::bad_request("storage quotas are not supported yet: storage_limit must be -1 or absent"));
+    let storage_limit = req.storage_limit.unwrap_or(-1);
+    if storage_limit < -1 || storage_limit == 0 {
+        return Err(ApiError::bad_request("storage_limit must be -1 (unlimited) or a positive number of bytes"));
+    }
+    if storage_limit != -1 && !user.sysadmin {
+        return Err(ApiError::forbidden().with_message("only system administrators can set a storage quota"));
     }
     if req.registry_id.is_some_and(|id| id != 0) {
         return Err(ApiError::bad_request("proxy cache projects are not supported yet: registry_id must be absent"));
     }
     let public = req.metadata.public()?.or(req.public).unwrap_or(false);
-    let id = state.meta().create_project(&req.project_name, public, user.id).await?;
+    let id = state.meta().create_project(&req.project_name, public, user.id, storage_limit).await?;
     crate::audit::record(&state, &caller, Some(id), &req.project_name, "project", "create").await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{id}"))]).into_response())
 }
@@ -293,5 +297,9 @@ pub(crate) async fn summary(
         "developer_count": count(Role::Developer),
         "guest_count": count(Role::Guest),
         "limited_guest_count": count(Role::LimitedGuest),
+        "quota": {
+            "hard": {"storage": project.storage_limit},
+            "used": {"storage": state.meta().project_usage(&project.name).await?},
+        },
     })))
 }

@@ -107,7 +107,7 @@ async fn bootstrap(meta: &Meta, config: &Config) -> anyhow::Result<()> {
             sysadmin: true,
         })
         .await?;
-    meta.create_project("library", true, admin).await?;
+    meta.create_project("library", true, admin, -1).await?;
     tracing::info!("first start: created user admin and public project library");
     Ok(())
 }

@@ -36,6 +36,11 @@ pub enum MetaError {
     /// A descriptor's size disagrees with the stored content.
     #[error("descriptor of {digest} says {declared} bytes but the content has {actual}")]
     SizeMismatch { digest: String, declared: i64, actual: i64 },
+    /// The push would take the project past its storage quota.
+    #[error(
+        "adding {adding} bytes to project {project} (using {usage} of its {limit}-byte quota) would exceed its storage quota"
+    )]
+    QuotaExceeded { project: String, limit: i64, usage: i64, adding: i64 },
     /// A unique name is taken.
     #[error("{0}")]
     Conflict(&'static str),

@@ -7,6 +7,7 @@ pub struct Project {
     pub public: bool,
     pub owner_id: i64,
     pub owner_name: String,
+    pub storage_limit: i64,
     pub created_at: i64,
     pub updated_at: i64,
     /// Repositories holding at least one manifest.
@@ -35,7 +36,7 @@ pub struct ProjectFilter<'a> {
 macro_rules! select_projects {
     ($($rest:expr),+) => {
         concat!(
-            "SELECT p.id, p.name, p.public, p.owner_id, u.username AS owner_name, p.created_at, p.updated_at,
+            "SELECT p.id, p.name, p.public, p.owner_id, u.username AS owner_name, p.storage_limit, p.created_at, p.updated_at,
                (SELECT count(*) FROM repositories r
                 WHERE substr(r.name, 1, length(p.name) + 1) = p.name || '/'
                   AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)) AS repo_count
@@ -59,15 +60,17 @@ macro_rules! visible_projects {
 
 impl Meta {
     /// Creates a project owned by `owner`, who becomes its project admin, in one transaction.
-    pub async fn create_project(&self, name: &str, public: bool, owner: i64) -> Result<i64> {
+    pub async fn create_project(&self, name: &str, public: bool, owner: i64, storage_limit: i64) -> Result<i64> {
         let now = now();
         let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            "INSERT INTO projects (name, public, owner_id, storage_limit, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
         )
         .bind(name)
         .bind(public)
         .bind(owner)
+        .bind(storage_limit)
         .bind(now)
         .fetch_one(&mut *tx)
         .await
@@ -165,4 +168,61 @@ impl Meta {
     pub async fn project_id(&self, name: &str) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar("SELECT id FROM projects WHERE name = $1").bind(name).fetch_optional(&self.pool).await?)
     }
+}
+
+/// Bytes used by project $1 (by name): each distinct blob and manifest counted once.
+pub(crate) const PROJECT_USAGE: &str = "
+    SELECT COALESCE((SELECT sum(b.size) FROM blobs b WHERE b.digest IN (
+               SELECT rb.digest FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+               WHERE substr(r.name, 1, length($1) + 1) = $1 || '/')), 0)
+         + COALESCE((SELECT sum(size) FROM (
+               SELECT DISTINCT m.digest, m.size FROM manifests m JOIN repositories r ON r.id = m.repository_id
+               WHERE substr(r.name, 1, length($1) + 1) = $1 || '/') AS distinct_manifests), 0)";
+
+impl Meta {
+    /// Storage used by project `name`, computed from its content: exact whatever pushes run
+    /// concurrently.
+    pub async fn project_usage(&self, name: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(PROJECT_USAGE).bind(name).fetch_one(&self.pool).await?)
+    }
+
+    pub async fn set_storage_limit(&self, id: i64, limit: i64) -> Result<()> {
+        sqlx::query("UPDATE projects SET storage_limit = $1, updated_at = $2 WHERE id = $3")
+            .bind(limit)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Refuses, inside a write transaction, to add `adding` bytes to repository `repo`'s project
+/// when that would pass its storage limit. Writers are serialized by the transaction, so two
+/// concurrent pushes cannot both slip under the limit.
+pub(crate) async fn check_quota(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    repo: i64,
+    adding: i64,
+) -> Result<()> {
+    if adding == 0 {
+        return Ok(());
+    }
+    let project: Option<(String, i64)> = sqlx::query_as(
+        "SELECT p.name, p.storage_limit FROM repositories r JOIN projects p
+           ON substr(r.name, 1, length(p.name) + 1) = p.name || '/'
+         WHERE r.id = $1",
+    )
+    .bind(repo)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((name, limit)) = project else { return Ok(()) };
+    if limit < 0 {
+        return Ok(());
+    }
+    let usage: i64 = sqlx::query_scalar(PROJECT_USAGE).bind(&name).fetch_one(&mut **tx).await?;
+    if usage + adding > limit {
+        return Err(MetaError::QuotaExceeded { project: name, limit, usage, adding });
+    }
+    Ok(())
 }

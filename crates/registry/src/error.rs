@@ -78,6 +78,9 @@ impl RegistryError {
     pub fn unsupported(status: StatusCode, message: impl Into<String>) -> Self {
         Self::new(status, "UNSUPPORTED", message)
     }
+    pub fn quota_exceeded(e: &berth_meta::MetaError) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "DENIED", e.to_string())
+    }
     pub fn method_not_allowed(method: &Method) -> Self {
         Self::unsupported(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} is not supported on this endpoint"))
     }
@@ -90,7 +93,10 @@ impl RegistryError {
 
 impl From<berth_meta::MetaError> for RegistryError {
     fn from(e: berth_meta::MetaError) -> Self {
-        RegistryError::internal(e)
+        match e {
+            berth_meta::MetaError::QuotaExceeded { .. } => RegistryError::quota_exceeded(&e),
+            e => RegistryError::internal(e),
+        }
     }
 }
 

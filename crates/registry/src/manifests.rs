@@ -75,6 +75,7 @@ pub(crate) async fn put(
     state.meta.put_manifest(repo, &new, &required, tag).await.map_err(|e| match e {
         MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => RegistryError::manifest_blob_unknown(&d),
         MetaError::SizeMismatch { .. } => RegistryError::manifest_invalid(e.to_string()),
+        MetaError::QuotaExceeded { .. } => RegistryError::quota_exceeded(&e),
         e => e.into(),
     })?;
 

@@ -23,6 +23,9 @@ CREATE TABLE projects (
     name       TEXT    NOT NULL UNIQUE,
     public     BOOLEAN NOT NULL DEFAULT FALSE,
     owner_id   BIGINT  NOT NULL REFERENCES users (id),
+    -- Storage quota in bytes; -1 for none. Usage is computed from the content, never counted
+    -- in a row every push would have to lock.
+    storage_limit BIGINT NOT NULL DEFAULT -1,
     created_at BIGINT  NOT NULL,
     updated_at BIGINT  NOT NULL
 );

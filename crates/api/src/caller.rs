@@ -1,6 +1,7 @@
 //! The caller of an API request, from Basic credentials (anonymous without).
 
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::request::Parts;
 use berth_auth::Principal;
 
@@ -27,15 +28,48 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
-        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-        let ip = berth_auth::client_ip(forwarded, peer);
+        let ip = client_ip(parts);
         let Some(value) = parts.headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-            return Ok(Caller(Principal::Anonymous, ip));
+            return session_caller(parts, state, ip).await;
         };
         let (user, password) =
             berth_auth::parse_basic(value).ok_or_else(|| ApiError::bad_request("unsupported Authorization header"))?;
         let principal = state.auth.login(&user, &password, &ip).await?;
         Ok(Caller(principal, ip))
     }
+}
+
+/// The caller of a request without an `Authorization` header: the user of its session cookie,
+/// or anonymous. A state-changing request on a session must carry the session's CSRF token.
+async fn session_caller(parts: &Parts, state: &ApiState, ip: String) -> Result<Caller, ApiError> {
+    let Some(token) = crate::sessions::session_cookie(&parts.headers) else {
+        return Ok(Caller(Principal::Anonymous, ip));
+    };
+    let Some((user, csrf)) = state.auth.session(token).await? else {
+        // An expired or unknown session is simply no session.
+        return Ok(Caller(Principal::Anonymous, ip));
+    };
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let presented = parts.headers.get(crate::sessions::CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if !safe && presented != Some(csrf.as_str()) {
+        return Err(ApiError::forbidden().with_message("missing or wrong X-Harbor-CSRF-Token for this session"));
+    }
+    Ok(Caller(Principal::User(user), ip))
+}
+
+/// The client's address alone, for handlers that authenticate by themselves.
+pub(crate) struct ClientIp(pub String);
+
+impl FromRequestParts<ApiState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &ApiState) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+fn client_ip(parts: &Parts) -> String {
+    let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    berth_auth::client_ip(forwarded, peer)
 }

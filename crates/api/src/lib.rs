@@ -14,6 +14,8 @@ mod query;
 mod quotas;
 mod repositories;
 mod robots;
+mod search;
+mod sessions;
 mod system;
 mod users;
 
@@ -107,11 +109,17 @@ pub fn router(state: ApiState) -> Router {
             "/robots/{robot_id}",
             get(robots::get).put(robots::update).delete(robots::delete).patch(robots::refresh_secret),
         )
+        .route("/search", get(search::search))
+        .route("/statistics", get(search::statistics))
         .route("/audit-logs", get(audit::list))
         .route("/quotas", get(quotas::list))
         .route("/quotas/{id}", get(quotas::get).put(quotas::update))
         .route("/projects/{project}/logs", get(audit::project_logs))
         .fallback(error::not_found)
+        .with_state(state.clone());
+    let portal_auth = Router::new()
+        .route("/c/login", axum::routing::post(sessions::login))
+        .route("/c/log_out", get(sessions::logout).post(sessions::logout))
         .with_state(state);
-    Router::new().nest("/api/v2.0", api)
+    Router::new().nest("/api/v2.0", api).merge(portal_auth)
 }

@@ -61,7 +61,7 @@ pub(crate) fn require(caller: &Caller, access: &ProjectAccess, resource: &str, a
     }
 }
 
-fn project_json(p: &Project, access: ProjectAccess) -> Value {
+pub(crate) fn project_json(p: &Project, access: ProjectAccess) -> Value {
     let role = match access {
         ProjectAccess::Member(r) => Some(r.id()),
         ProjectAccess::Admin => Some(Role::ProjectAdmin.id()),
@@ -189,6 +189,15 @@ pub(crate) struct ListQuery {
     q: Option<String>,
 }
 
+/// Which projects `caller` may see.
+pub(crate) fn visibility(caller: &Caller) -> ProjectVisibility {
+    match caller.0.user() {
+        None => ProjectVisibility::PublicOnly,
+        Some(u) if u.sysadmin => ProjectVisibility::All,
+        Some(u) => ProjectVisibility::MemberOrPublic(u.id),
+    }
+}
+
 /// `GET /projects`: public projects, the caller's own, or all for administrators.
 pub(crate) async fn list(
     State(state): State<ApiState>,
@@ -198,11 +207,7 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
     let page = paging?.0.page()?;
-    let visibility = match caller.0.user() {
-        None => ProjectVisibility::PublicOnly,
-        Some(u) if u.sysadmin => ProjectVisibility::All,
-        Some(u) => ProjectVisibility::MemberOrPublic(u.id),
-    };
+    let visibility = visibility(&caller);
     let q_name = crate::query::Query::parse(q.q.as_deref(), &["name"])?.substring("name")?;
     let name = q_name.as_deref().or(q.name.as_deref());
     let filter = ProjectFilter { name, public: q.public };

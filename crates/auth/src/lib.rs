@@ -263,3 +263,32 @@ pub fn client_ip(forwarded_for: Option<&str>, peer: Option<std::net::IpAddr>) ->
         .or_else(|| peer.map(|p| p.to_string()))
         .unwrap_or_default()
 }
+
+/// How long a browser session lasts after login.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+
+impl Auth {
+    /// Opens a browser session for `user`: returns the cookie value and the CSRF token. Only the
+    /// cookie's hash is stored.
+    pub async fn open_session(&self, user: &User) -> Result<(String, String), AuthError> {
+        let token = robots::generate_secret() + &robots::generate_secret();
+        let csrf = robots::generate_secret();
+        let expires_at = now() + SESSION_LIFETIME.as_secs() as i64;
+        self.meta.create_session(&session_id(&token), user.id, &csrf, expires_at).await?;
+        Ok((token, csrf))
+    }
+
+    /// The user and CSRF token of the session whose cookie value is `token`.
+    pub async fn session(&self, token: &str) -> Result<Option<(User, String)>, AuthError> {
+        let Some(session) = self.meta.session(&session_id(token)).await? else { return Ok(None) };
+        Ok(self.meta.user_by_id(session.user_id).await?.map(|u| (u, session.csrf_token)))
+    }
+
+    pub async fn close_session(&self, token: &str) -> Result<(), AuthError> {
+        Ok(self.meta.delete_session(&session_id(token)).await?)
+    }
+}
+
+fn session_id(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

@@ -270,6 +270,40 @@ async fn role_matrix() {
         };
         assert_eq!(add, expected, "{user} add member");
 
+        // Logs, robots, whole repositories.
+        let logs = api.status(Method::GET, "/projects/secret/logs", None).await;
+        let may_read_logs = role > 0 && role != 5;
+        let expected = if may_read_logs {
+            StatusCode::OK
+        } else if role > 0 {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(logs, expected, "{user} read logs");
+        let robot = json!({"name": format!("bot{i}"), "level": "project",
+            "permissions": [{"kind": "project", "namespace": "secret", "access": [{"resource": "repository", "action": "pull"}]}]});
+        let created = api.status(Method::POST, "/robots", Some(robot)).await;
+        let expected = if add_members {
+            StatusCode::CREATED
+        } else if role > 0 {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(created, expected, "{user} create robot");
+        let doomed = format!("doomed{i}");
+        admin.push_image(&format!("secret/{doomed}"), "v1", &random_bytes(16, 200 + i as u64)).await;
+        let removed = api.status(Method::DELETE, &format!("/projects/secret/repositories/{doomed}"), None).await;
+        let expected = if delete {
+            StatusCode::OK
+        } else if role > 0 {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(removed, expected, "{user} delete repository");
+
         // The permissions API answers from the same policy.
         let project_id = api_project_id(&berth, "secret").await;
         let perms = Api::new(&berth, Some((user, PASSWORD)))
@@ -669,4 +703,89 @@ async fn system_endpoints_and_conventions() {
     assert_eq!(r.headers()["x-request-id"], "abc-123");
     let r = anon.call(Method::GET, "/ping", None).await;
     assert!(!r.headers()["x-request-id"].is_empty());
+}
+
+#[tokio::test]
+async fn browser_sessions_with_csrf() {
+    let berth = Berth::start();
+    let http = reqwest::Client::new();
+    let login = |password: &str| {
+        http.post(berth.url("/c/login")).form(&[("principal", "admin"), ("password", password)]).send()
+    };
+    assert_eq!(login("Wrong1234").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let r = login("Harbor12345").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let sid = cookie.split(';').next().unwrap().to_owned();
+    let csrf = r.headers()["x-harbor-csrf-token"].to_str().unwrap().to_owned();
+
+    let me = http.get(berth.url("/api/v2.0/users/current")).header("cookie", &sid).send().await.unwrap();
+    assert_eq!(me.json::<Value>().await.unwrap()["username"], "admin");
+    // A state change on the session needs the CSRF token.
+    let create = |token: Option<&str>, name: &str| {
+        let mut req =
+            http.post(berth.url("/api/v2.0/projects")).header("cookie", &sid).json(&json!({"project_name": name}));
+        if let Some(t) = token {
+            req = req.header("x-harbor-csrf-token", t);
+        }
+        req.send()
+    };
+    harbor_error(create(None, "viaportal").await.unwrap(), StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    harbor_error(create(Some("forged"), "viaportal").await.unwrap(), StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    assert_eq!(create(Some(&csrf), "viaportal").await.unwrap().status(), StatusCode::CREATED);
+
+    // Sessions live in the database: a restarted server still knows them.
+    let mut berth = berth;
+    berth.restart();
+    let me =
+        reqwest::Client::new().get(berth.url("/api/v2.0/users/current")).header("cookie", &sid).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let out = reqwest::Client::new().get(berth.url("/c/log_out")).header("cookie", &sid).send().await.unwrap();
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    let me =
+        reqwest::Client::new().get(berth.url("/api/v2.0/users/current")).header("cookie", &sid).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    // Robots have no portal.
+    let r = reqwest::Client::new()
+        .post(berth.url("/c/login"))
+        .form(&[("principal", "robot$x"), ("password", "Whatever1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn search_and_statistics_show_only_what_the_caller_may_see() {
+    let berth = Berth::start();
+    berth.create_project("secret", false);
+    let admin = Registry::new(berth.url(""));
+    admin.push_image("secret/app", "v1", &random_bytes(10, 7)).await;
+    admin.push_image("library/app", "v1", &random_bytes(10, 8)).await;
+    berth.create_user("u", PASSWORD);
+    let user = Api::new(&berth, Some(("u", PASSWORD)));
+    let found = user.json("/search?q=app").await;
+    let repos: Vec<&str> =
+        found["repository"].as_array().unwrap().iter().map(|r| r["repository_name"].as_str().unwrap()).collect();
+    assert_eq!(repos, ["library/app"]);
+    let found = Api::new(&berth, Some(ADMIN)).json("/search?q=sec").await;
+    assert_eq!(found["project"][0]["name"], "secret");
+    assert_eq!(found["repository"][0]["repository_name"], "secret/app");
+
+    let stats = user.json("/statistics").await;
+    assert_eq!(stats["total_project_count"], 1);
+    assert_eq!(stats["public_repo_count"], 1);
+    assert_eq!(stats["private_repo_count"], 0);
+    assert!(stats.get("total_storage_consumption").is_none());
+    let stats = Api::new(&berth, Some(ADMIN)).json("/statistics").await;
+    assert_eq!(stats["total_project_count"], 2);
+    assert_eq!(stats["total_repo_count"], 2);
+    assert!(stats["total_storage_consumption"].as_i64().unwrap() > 0);
+    harbor_error(
+        Api::new(&berth, None).call(Method::GET, "/statistics", None).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+    )
+    .await;
 }

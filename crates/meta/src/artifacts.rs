@@ -203,3 +203,64 @@ impl Meta {
         Ok(())
     }
 }
+
+/// A repository found by search, with its project.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FoundRepository {
+    pub project_id: i64,
+    pub project_name: String,
+    pub project_public: bool,
+    pub name: String,
+    pub pull_count: i64,
+    pub artifact_count: i64,
+}
+
+/// Repositories with content whose name contains $1, in projects visible under mode $2 (0 all,
+/// 1 member-or-public for user $3, 2 public only).
+macro_rules! visible_repositories {
+    () => {
+        "FROM repositories r JOIN projects p ON substr(r.name, 1, length(p.name) + 1) = p.name || '/'
+         WHERE instr(r.name, $1) > 0
+           AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+           AND ($2 = 0 OR p.public = TRUE
+                OR ($2 = 1 AND EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.user_id = $3)))"
+    };
+}
+
+impl Meta {
+    pub async fn search_repositories(
+        &self,
+        name: &str,
+        visibility: crate::ProjectVisibility,
+        limit: i64,
+    ) -> Result<Vec<FoundRepository>> {
+        const Q: &str = concat!(
+            "SELECT p.id AS project_id, p.name AS project_name, p.public AS project_public, r.name, r.pull_count,
+                    (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id) AS artifact_count ",
+            visible_repositories!(),
+            " ORDER BY r.name LIMIT $4"
+        );
+        let (mode, user) = visibility.mode();
+        Ok(sqlx::query_as(Q).bind(name).bind(mode).bind(user).bind(limit).fetch_all(&self.pool).await?)
+    }
+
+    /// `(public, private)` counts of repositories visible under `visibility`.
+    pub async fn repository_counts(&self, visibility: crate::ProjectVisibility) -> Result<(i64, i64)> {
+        const Q: &str = concat!(
+            "SELECT COALESCE(sum(CASE WHEN p.public THEN 1 ELSE 0 END), 0), COALESCE(sum(CASE WHEN p.public THEN 0 ELSE 1 END), 0) ",
+            visible_repositories!()
+        );
+        let (mode, user) = visibility.mode();
+        Ok(sqlx::query_as(Q).bind("").bind(mode).bind(user).fetch_one(&self.pool).await?)
+    }
+
+    /// Bytes of every blob and manifest stored, each counted once.
+    pub async fn total_storage(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE((SELECT sum(size) FROM blobs), 0)
+                  + COALESCE((SELECT sum(size) FROM (SELECT DISTINCT digest, size FROM manifests) AS d), 0)",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}

@@ -12,16 +12,18 @@ mod members;
 mod projects;
 mod repositories;
 mod robots;
+mod sessions;
 mod uploads;
 mod users;
 
-pub use artifacts::{ArtifactRow, RepositoryRow, TagRow};
+pub use artifacts::{ArtifactRow, FoundRepository, RepositoryRow, TagRow};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use db::Meta;
 pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectVisibility};
 pub use robots::{NewRobot, Robot};
+pub use sessions::SessionRow;
 pub use uploads::UploadRow;
 pub use users::{NewUser, User};
 

@@ -25,6 +25,17 @@ pub enum ProjectVisibility {
     PublicOnly,
 }
 
+impl ProjectVisibility {
+    /// The `(mode, user)` pair the SQL conditions take: 0 all, 1 member-or-public, 2 public.
+    pub(crate) fn mode(self) -> (i64, i64) {
+        match self {
+            ProjectVisibility::All => (0, 0),
+            ProjectVisibility::MemberOrPublic(user) => (1, user),
+            ProjectVisibility::PublicOnly => (2, 0),
+        }
+    }
+}
+
 /// Filters of a project listing.
 #[derive(Debug, Default)]
 pub struct ProjectFilter<'a> {
@@ -105,11 +116,7 @@ impl Meta {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Project>, i64)> {
-        let (mode, user) = match visibility {
-            ProjectVisibility::All => (0, 0),
-            ProjectVisibility::MemberOrPublic(user) => (1, user),
-            ProjectVisibility::PublicOnly => (2, 0),
-        };
+        let (mode, user) = visibility.mode();
         const Q: &str = select_projects!(visible_projects!(), " ORDER BY p.name LIMIT $5 OFFSET $6");
         const COUNT: &str = concat!("SELECT count(*) FROM projects p ", visible_projects!());
         let name = filter.name.unwrap_or("");

@@ -121,6 +121,11 @@ impl Access {
                 RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required"),
                 None,
             )),
+            Caller::Token(_) if self.missing_project(&scope).await? => Err(RegistryError::new(
+                StatusCode::NOT_FOUND,
+                "NAME_UNKNOWN",
+                format!("project {} does not exist", scope_project(&scope).unwrap_or_default()),
+            )),
             Caller::Token(_) => Err(self.challenge(
                 headers,
                 &scope,
@@ -130,6 +135,15 @@ impl Access {
             Caller::Principal(Principal::User(_) | Principal::Robot(_)) => {
                 Err(RegistryError::new(StatusCode::FORBIDDEN, "DENIED", "requested access to the resource is denied"))
             }
+        }
+    }
+
+    /// Whether `scope` names a repository whose project does not exist (to say so, rather than
+    /// that the token falls short).
+    async fn missing_project(&self, scope: &Scope<'_>) -> Result<bool, RegistryError> {
+        match scope_project(scope) {
+            Some(project) => Ok(self.auth.meta.project_id(project).await.map_err(internal)?.is_none()),
+            None => Ok(false),
         }
     }
 
@@ -199,6 +213,13 @@ pub fn client_ip(req: &Parts) -> String {
     let forwarded = req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let peer = req.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     berth_auth::client_ip(forwarded, peer)
+}
+
+fn scope_project<'a>(scope: &Scope<'a>) -> Option<&'a str> {
+    match scope {
+        Scope::Repository(name, _) => Some(project_of(name)),
+        _ => None,
+    }
 }
 
 /// The project a repository belongs to: its first path component.

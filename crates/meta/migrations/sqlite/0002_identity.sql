@@ -66,3 +66,13 @@ CREATE TABLE robots (
     created_at  BIGINT  NOT NULL,
     updated_at  BIGINT  NOT NULL
 );
+
+-- Browser sessions: any instance serves any session. `id` is the SHA-256 of the cookie value,
+-- so the table never holds a usable session token.
+CREATE TABLE sessions (
+    id         TEXT   PRIMARY KEY,
+    user_id    BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    csrf_token TEXT   NOT NULL,
+    expires_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);

@@ -91,6 +91,14 @@ fn apply_query<'a>(q: &'a crate::query::Query, filter: &mut AuditFilter<'a>) -> 
     Ok(())
 }
 
+fn audit_sort(paging: &PageQuery) -> Result<berth_meta::Sort, ApiError> {
+    paging.sort(
+        &[("op_time", "op_time"), ("username", "username"), ("operation", "operation"), ("resource", "resource")],
+        &[("op_time", true)],
+        "id DESC",
+    )
+}
+
 const LOG_KEYS: &[&str] = &["username", "resource", "resource_type", "operation", "op_time"];
 
 /// `GET /audit-logs`: everything for administrators; other users see the logs of the projects
@@ -102,12 +110,14 @@ pub(crate) async fn list(
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
-    let page = paging?.0.page()?;
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = audit_sort(&paging)?;
     let Query(lq) = query?;
     let q = crate::query::Query::parse(lq.q.as_deref(), LOG_KEYS)?;
     let mut filter = AuditFilter { visible_to: (!user.sysadmin).then_some(user.id), ..Default::default() };
     apply_query(&q, &mut filter)?;
-    let (rows, total) = state.meta().list_audit(&filter, page.offset(), page.size).await?;
+    let (rows, total) = state.meta().list_audit(&filter, &sort, page.offset(), page.size).await?;
     let query = lq.q.as_ref().map(|q| format!("q={q}")).unwrap_or_default();
     Ok(page.respond(rows.iter().map(log_json).collect(), total, "/api/v2.0/audit-logs", &query))
 }
@@ -124,12 +134,14 @@ pub(crate) async fn project_logs(
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
     require(&caller, &access, "log", "list")?;
-    let page = paging?.0.page()?;
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = audit_sort(&paging)?;
     let Query(lq) = query?;
     let q = crate::query::Query::parse(lq.q.as_deref(), LOG_KEYS)?;
     let mut filter = AuditFilter { project_id: Some(project.id), ..Default::default() };
     apply_query(&q, &mut filter)?;
-    let (rows, total) = state.meta().list_audit(&filter, page.offset(), page.size).await?;
+    let (rows, total) = state.meta().list_audit(&filter, &sort, page.offset(), page.size).await?;
     let query = lq.q.as_ref().map(|q| format!("q={q}")).unwrap_or_default();
     Ok(page.respond(rows.iter().map(log_json).collect(), total, &format!("/api/v2.0/projects/{key}/logs"), &query))
 }

@@ -78,6 +78,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/users/current", get(users::current))
         .route("/users/current/permissions", get(users::current_permissions))
         .route("/users/search", get(users::search))
+        .route("/permissions", get(users::grantable_permissions))
         .route("/users/{user_id}", get(users::get).put(users::update).delete(users::delete))
         .route("/users/{user_id}/password", put(users::change_password))
         .route("/users/{user_id}/sysadmin", put(users::set_sysadmin))

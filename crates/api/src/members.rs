@@ -57,9 +57,11 @@ pub(crate) async fn list(
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
     require(&caller, &access, "member", "list")?;
     let Query(q) = query?;
-    let page = paging?.0.page()?;
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = paging.sort(&[("entity_name", "u.username"), ("role_id", "m.role_id")], &[("m.id", false)], "m.id")?;
     let filter = q.entityname.clone().unwrap_or_default();
-    let (members, total) = state.meta().list_members(project.id, &filter, page.offset(), page.size).await?;
+    let (members, total) = state.meta().list_members(project.id, &filter, &sort, page.offset(), page.size).await?;
     let query = q.entityname.map(|n| format!("entityname={n}")).unwrap_or_default();
     Ok(page.respond(
         members.iter().map(member_json).collect(),

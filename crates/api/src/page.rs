@@ -15,12 +15,15 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 pub(crate) struct PageQuery {
     page: Option<i64>,
     page_size: Option<i64>,
+    sort: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Page {
     pub page: i64,
     pub size: i64,
+    /// `sort=` as given, carried into `Link` headers.
+    sort: Option<String>,
 }
 
 impl PageQuery {
@@ -33,7 +36,17 @@ impl PageQuery {
         if !(1..=MAX_PAGE_SIZE).contains(&size) {
             return Err(ApiError::bad_request(format!("page_size must be between 1 and {MAX_PAGE_SIZE}")));
         }
-        Ok(Page { page, size })
+        Ok(Page { page, size, sort: self.sort.clone() })
+    }
+
+    /// The `sort=` order over `allowed` (`(field, column)`), else `default`, then `tiebreak`.
+    pub fn sort(
+        &self,
+        allowed: &[(&str, &'static str)],
+        default: &[(&'static str, bool)],
+        tiebreak: &'static str,
+    ) -> Result<berth_meta::Sort, ApiError> {
+        berth_meta::Sort::parse(self.sort.as_deref(), allowed, default, tiebreak).map_err(ApiError::bad_request)
     }
 }
 
@@ -48,6 +61,11 @@ impl Page {
         let mut response = Json(items).into_response();
         let h = response.headers_mut();
         h.insert("x-total-count", HeaderValue::from(total));
+        let query = match &self.sort {
+            Some(sort) if query.is_empty() => format!("sort={sort}"),
+            Some(sort) => format!("{query}&sort={sort}"),
+            None => query.to_owned(),
+        };
         let link = |page: i64, rel: &str| {
             let sep = if query.is_empty() { "" } else { "&" };
             format!("<{path}?{query}{sep}page={page}&page_size={}>; rel=\"{rel}\"", self.size)

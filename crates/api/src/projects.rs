@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::time::rfc3339;
 use berth_auth::{ProjectAccess, Role};
-use berth_meta::{Project, ProjectFilter, ProjectVisibility};
+use berth_meta::{Project, ProjectFilter, ProjectVisibility, Sort};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -206,12 +206,18 @@ pub(crate) async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
-    let page = paging?.0.page()?;
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = paging.sort(
+        &[("name", "p.name"), ("creation_time", "p.created_at"), ("update_time", "p.updated_at")],
+        &[("p.name", false)],
+        "p.id",
+    )?;
     let visibility = visibility(&caller);
     let q_name = crate::query::Query::parse(q.q.as_deref(), &["name"])?.substring("name")?;
     let name = q_name.as_deref().or(q.name.as_deref());
     let filter = ProjectFilter { name, public: q.public };
-    let (projects, total) = state.meta().list_projects(visibility, &filter, page.offset(), page.size).await?;
+    let (projects, total) = state.meta().list_projects(visibility, &filter, &sort, page.offset(), page.size).await?;
     let mut items = Vec::with_capacity(projects.len());
     for p in &projects {
         items.push(project_json(p, state.auth.access_to(&caller.0, p).await?));
@@ -307,4 +313,9 @@ pub(crate) async fn summary(
             "used": {"storage": state.meta().project_usage(&project.name).await?},
         },
     })))
+}
+
+/// Projects by name: the order of listings that offer no `sort=`.
+pub(crate) fn by_name() -> Sort {
+    Sort::parse(None, &[], &[("p.name", false)], "p.id").expect("a default order always parses")
 }

@@ -64,7 +64,13 @@ pub(crate) async fn list(
         None => {
             let (projects, total) = state
                 .meta()
-                .list_projects(ProjectVisibility::All, &ProjectFilter::default(), page.offset(), page.size)
+                .list_projects(
+                    ProjectVisibility::All,
+                    &ProjectFilter::default(),
+                    &crate::projects::by_name(),
+                    page.offset(),
+                    page.size,
+                )
                 .await?;
             for p in &projects {
                 items.push(quota_json(&state, p).await?);

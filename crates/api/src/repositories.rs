@@ -92,10 +92,22 @@ pub(crate) async fn list(
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
     require(&caller, &access, "repository", "list")?;
-    let page = paging?.0.page()?;
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = paging.sort(
+        &[
+            ("name", "r.name"),
+            ("creation_time", "r.created_at"),
+            ("update_time", "r.updated_at"),
+            ("pull_count", "r.pull_count"),
+        ],
+        &[("r.name", false)],
+        "r.id",
+    )?;
     let Query(q) = query?;
     let filter = crate::query::Query::parse(q.q.as_deref(), &["name"])?.substring("name")?.unwrap_or_default();
-    let (rows, total) = state.meta().list_repositories_of(&project.name, &filter, page.offset(), page.size).await?;
+    let (rows, total) =
+        state.meta().list_repositories_of(&project.name, &filter, &sort, page.offset(), page.size).await?;
     let items = rows.iter().map(|r| repository_json(r, project.id)).collect();
     let query = q.q.map(|q| format!("q={q}")).unwrap_or_default();
     Ok(page.respond(items, total, &format!("/api/v2.0/projects/{key}/repositories"), &query))
@@ -239,9 +251,20 @@ pub(crate) async fn list_artifacts(
     let Path((project_key, repository)) = path?;
     let (project, access, repo) = locate(&state, &caller, &project_key, &repository, &headers).await?;
     require(&caller, &access, "artifact", "list")?;
-    let page = paging?.0.page()?;
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = paging.sort(
+        &[
+            ("push_time", "m.created_at"),
+            ("pull_time", "m.pull_time"),
+            ("size", "m.total_size"),
+            ("digest", "m.digest"),
+        ],
+        &[("m.created_at", true)],
+        "m.id DESC",
+    )?;
     let with_tag = query?.0.with_tag.unwrap_or(true);
-    let (rows, total) = state.meta().list_artifacts(repo.id, page.offset(), page.size).await?;
+    let (rows, total) = state.meta().list_artifacts(repo.id, &sort, page.offset(), page.size).await?;
     let mut items = Vec::with_capacity(rows.len());
     for a in &rows {
         items.push(artifact_json(&state, project.id, &repo, a, with_tag).await?);

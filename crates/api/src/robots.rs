@@ -215,7 +215,9 @@ pub(crate) async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.user()?;
-    let page = paging?.0.page()?;
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = paging.sort(&[("name", "name"), ("creation_time", "created_at")], &[("id", false)], "id")?;
     let Query(q) = query?;
     let parsed = crate::query::Query::parse(q.q.as_deref(), &["name", "Level", "ProjectID"])?;
     let project = match parsed.get("ProjectID") {
@@ -240,7 +242,7 @@ pub(crate) async fn list(
         }
     }
     let name = parsed.substring("name")?.unwrap_or_default();
-    let (robots, total) = state.meta().list_robots(project, &name, page.offset(), page.size).await?;
+    let (robots, total) = state.meta().list_robots(project, &name, &sort, page.offset(), page.size).await?;
     let query = q.q.map(|q| format!("q={q}")).unwrap_or_default();
     Ok(page.respond(robots.iter().map(robot_json).collect(), total, "/api/v2.0/robots", &query))
 }

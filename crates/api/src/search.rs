@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::projects::{project_json, visibility};
+use crate::projects::{by_name, project_json, visibility};
 
 /// Most results of each kind one search returns.
 const SEARCH_LIMIT: i64 = 100;
@@ -27,7 +27,7 @@ pub(crate) async fn search(
     let Query(q) = query?;
     let visible = visibility(&caller);
     let filter = ProjectFilter { name: Some(&q.q), public: None };
-    let (projects, _) = state.meta().list_projects(visible, &filter, 0, SEARCH_LIMIT).await?;
+    let (projects, _) = state.meta().list_projects(visible, &filter, &by_name(), 0, SEARCH_LIMIT).await?;
     let mut found_projects = Vec::with_capacity(projects.len());
     for p in &projects {
         found_projects.push(project_json(p, state.auth.access_to(&caller.0, p).await?));
@@ -56,8 +56,8 @@ pub(crate) async fn statistics(State(state): State<ApiState>, caller: Caller) ->
     let visible = visibility(&caller);
     let public = ProjectFilter { name: None, public: Some(true) };
     let private = ProjectFilter { name: None, public: Some(false) };
-    let (_, public_projects) = state.meta().list_projects(visible, &public, 0, 1).await?;
-    let (_, private_projects) = state.meta().list_projects(visible, &private, 0, 1).await?;
+    let (_, public_projects) = state.meta().list_projects(visible, &public, &by_name(), 0, 1).await?;
+    let (_, private_projects) = state.meta().list_projects(visible, &private, &by_name(), 0, 1).await?;
     let (public_repos, private_repos) = state.meta().repository_counts(visible).await?;
     let mut stats = json!({
         "public_project_count": public_projects,

@@ -98,6 +98,9 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/users/{id}"))]).into_response())
 }
 
+const USER_SORT: &[(&str, &str)] =
+    &[("username", "username"), ("creation_time", "created_at"), ("update_time", "updated_at")];
+
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
     #[serde(default)]
@@ -115,10 +118,12 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     caller.require_sysadmin()?;
     let Query(q) = query?;
-    let page = paging?.0.page()?;
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = paging.sort(USER_SORT, &[("id", false)], "id")?;
     let from_q = crate::query::Query::parse(q.q.as_deref(), &["username"])?.substring("username")?;
     let filter = from_q.or(q.username.clone()).unwrap_or_default();
-    let (users, total) = state.meta().list_users(&filter, page.offset(), page.size).await?;
+    let (users, total) = state.meta().list_users(&filter, &sort, page.offset(), page.size).await?;
     let query = match (&q.q, &q.username) {
         (Some(expr), _) => format!("q={expr}"),
         (None, Some(u)) => format!("username={u}"),
@@ -141,8 +146,10 @@ pub(crate) async fn search(
 ) -> Result<Response, ApiError> {
     caller.user()?;
     let Query(q) = query?;
-    let page = paging?.0.page()?;
-    let (users, total) = state.meta().list_users(&q.username, page.offset(), page.size).await?;
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = paging.sort(USER_SORT, &[("id", false)], "id")?;
+    let (users, total) = state.meta().list_users(&q.username, &sort, page.offset(), page.size).await?;
     let items: Vec<Value> = users.iter().map(|u| json!({"user_id": u.id, "username": u.username})).collect();
     Ok(page.respond(items, total, "/api/v2.0/users/search", &format!("username={}", q.username)))
 }
@@ -322,4 +329,14 @@ pub(crate) async fn delete(
     state.meta().delete_user(id).await?;
     crate::audit::record(&state, &caller, None, &user.username, "user", "delete").await?;
     Ok(StatusCode::OK)
+}
+
+/// `GET /permissions`: what robot accounts can be given, at system and project level, from the
+/// policy table itself.
+pub(crate) async fn grantable_permissions(caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.user()?;
+    let project: Vec<Value> =
+        all_project_permissions().iter().map(|p| json!({"resource": p.resource, "action": p.action})).collect();
+    let system: Vec<Value> = if caller.0.is_sysadmin() { project.clone() } else { Vec::new() };
+    Ok(Json(json!({ "system": system, "project": project })))
 }

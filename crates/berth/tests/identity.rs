@@ -789,3 +789,77 @@ async fn search_and_statistics_show_only_what_the_caller_may_see() {
     )
     .await;
 }
+
+/// Tokens signed with the server's real key but expired, or for another audience, are refused.
+/// The key is read from the database the way a second instance would.
+#[tokio::test]
+async fn expired_and_wrong_audience_tokens_are_refused() {
+    let berth = Berth::start();
+    let meta = berth_meta::Meta::open_sqlite(&berth.data_dir().join("registry.db"), 1).await.unwrap();
+    let (kid, pkcs8) = meta.signing_key(|| panic!("the server made the key at start")).await.unwrap();
+    let keys = berth_auth::TokenKeys::from_pkcs8(kid, &pkcs8).unwrap();
+    let now = berth_auth::now() as u64;
+    let claims = |aud: &str, iat: u64, exp: u64| berth_auth::Claims {
+        iss: berth_auth::token::ISSUER.into(),
+        sub: "admin".into(),
+        aud: aud.into(),
+        exp,
+        nbf: iat,
+        iat,
+        jti: "t".into(),
+        access: vec![berth_auth::token::Access {
+            kind: "repository".into(),
+            name: "library/app".into(),
+            actions: vec!["pull".into(), "push".into()],
+        }],
+    };
+    let valid = keys.sign(&claims("harbor-registry", now, now + 60));
+    assert_eq!(bearer(berth.url(""), &valid).get("/v2/").await.status(), StatusCode::OK, "control: a good token works");
+    for (what, token) in [
+        ("expired", keys.sign(&claims("harbor-registry", now - 3600, now - 1800))),
+        ("wrong audience", keys.sign(&claims("another-registry", now, now + 60))),
+        ("not yet valid", keys.sign(&claims("harbor-registry", now + 600, now + 900))),
+    ] {
+        let r = bearer(berth.url(""), &token).get("/v2/library/app/tags/list").await;
+        assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"), "{what}");
+        expect_error(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    }
+}
+
+#[tokio::test]
+async fn lists_sort_as_asked() {
+    let berth = Berth::start();
+    for name in ["bravo", "alpha", "charlie"] {
+        berth.create_project(name, false);
+    }
+    let admin = Api::new(&berth, Some(ADMIN));
+    let names =
+        |v: Value| v.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert_eq!(names(admin.json("/projects").await), ["alpha", "bravo", "charlie", "library"]);
+    assert_eq!(names(admin.json("/projects?sort=-name").await), ["library", "charlie", "bravo", "alpha"]);
+    assert_eq!(names(admin.json("/projects?sort=-creation_time,name&page_size=2").await).len(), 2);
+    let r = admin.call(Method::GET, "/projects?sort=-name&page_size=1", None).await;
+    assert!(r.headers()["link"].to_str().unwrap().contains("sort=-name"));
+    harbor_error(
+        admin.call(Method::GET, "/projects?sort=owner_id", None).await,
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+    )
+    .await;
+    harbor_error(
+        admin.call(Method::GET, "/projects?sort=name;drop", None).await,
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+    )
+    .await;
+    for (i, user) in ["zed", "amy"].iter().enumerate() {
+        berth.create_user(user, &format!("Passw0rd{i}"));
+    }
+    let users = admin.json("/users?sort=username").await;
+    let order: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(order, ["admin", "amy", "zed"]);
+    let perms = admin.json("/permissions").await;
+    assert!(
+        perms["project"].as_array().unwrap().iter().any(|p| p["resource"] == "repository" && p["action"] == "push")
+    );
+}

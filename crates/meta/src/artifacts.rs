@@ -1,7 +1,9 @@
 //! Repositories and artifacts as Harbor's API presents them: listings with counts, descriptions,
 //! pull statistics, tags with their times.
 
-use crate::{Meta, MetaError, Result, now};
+use sqlx::AssertSqlSafe;
+
+use crate::{Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RepositoryRow {
@@ -74,13 +76,20 @@ impl Meta {
         &self,
         project: &str,
         name_filter: &str,
+        sort: &Sort,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<RepositoryRow>, i64)> {
-        const Q: &str = select_repositories!(project_repositories!(), " ORDER BY r.name LIMIT $3 OFFSET $4");
+        const Q: &str = select_repositories!(project_repositories!());
+        let q = format!("{Q} ORDER BY {} LIMIT $3 OFFSET $4", sort.sql());
         const COUNT: &str = concat!("SELECT count(*) FROM repositories r ", project_repositories!());
-        let rows =
-            sqlx::query_as(Q).bind(project).bind(name_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let rows = sqlx::query_as(AssertSqlSafe(q))
+            .bind(project)
+            .bind(name_filter)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
         let total = sqlx::query_scalar(COUNT).bind(project).bind(name_filter).fetch_one(&self.pool).await?;
         Ok((rows, total))
     }
@@ -121,10 +130,16 @@ impl Meta {
     }
 
     /// One page of a repository's artifacts, newest first; and the total.
-    pub async fn list_artifacts(&self, repo: i64, offset: i64, limit: i64) -> Result<(Vec<ArtifactRow>, i64)> {
-        const Q: &str =
-            select_artifacts!("WHERE m.repository_id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT $2 OFFSET $3");
-        let rows = sqlx::query_as(Q).bind(repo).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+    pub async fn list_artifacts(
+        &self,
+        repo: i64,
+        sort: &Sort,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ArtifactRow>, i64)> {
+        const Q: &str = select_artifacts!("WHERE m.repository_id = $1");
+        let q = format!("{Q} ORDER BY {} LIMIT $2 OFFSET $3", sort.sql());
+        let rows = sqlx::query_as(AssertSqlSafe(q)).bind(repo).bind(limit).bind(offset).fetch_all(&self.pool).await?;
         let total = sqlx::query_scalar("SELECT count(*) FROM manifests WHERE repository_id = $1")
             .bind(repo)
             .fetch_one(&self.pool)

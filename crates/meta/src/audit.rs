@@ -1,4 +1,6 @@
-use crate::{Meta, Result, now};
+use sqlx::AssertSqlSafe;
+
+use crate::{Meta, Result, Sort, now};
 
 /// One audit record to write.
 #[derive(Debug, Clone)]
@@ -71,12 +73,18 @@ impl Meta {
     }
 
     /// One page of audit records, newest first; and the total.
-    pub async fn list_audit(&self, f: &AuditFilter<'_>, offset: i64, limit: i64) -> Result<(Vec<AuditRow>, i64)> {
+    pub async fn list_audit(
+        &self,
+        f: &AuditFilter<'_>,
+        sort: &Sort,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuditRow>, i64)> {
         const Q: &str = concat!(
             "SELECT id, project_id, username, resource, resource_type, operation, source_ip, op_time FROM audit_logs ",
-            audit_where!(),
-            " ORDER BY op_time DESC, id DESC LIMIT $9 OFFSET $10"
+            audit_where!()
         );
+        let q = format!("{Q} ORDER BY {} LIMIT $9 OFFSET $10", sort.sql());
         const COUNT: &str = concat!("SELECT count(*) FROM audit_logs ", audit_where!());
         macro_rules! bind_filter {
             ($q:expr) => {
@@ -90,7 +98,8 @@ impl Meta {
                     .bind(f.to)
             };
         }
-        let rows = bind_filter!(sqlx::query_as(Q)).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let rows =
+            bind_filter!(sqlx::query_as(AssertSqlSafe(q))).bind(limit).bind(offset).fetch_all(&self.pool).await?;
         let total = bind_filter!(sqlx::query_scalar(COUNT)).fetch_one(&self.pool).await?;
         Ok((rows, total))
     }

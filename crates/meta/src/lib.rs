@@ -13,6 +13,7 @@ mod projects;
 mod repositories;
 mod robots;
 mod sessions;
+mod sort;
 mod uploads;
 mod users;
 
@@ -24,6 +25,7 @@ pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectVisibility};
 pub use robots::{NewRobot, Robot};
 pub use sessions::SessionRow;
+pub use sort::Sort;
 pub use uploads::UploadRow;
 pub use users::{NewUser, User};
 

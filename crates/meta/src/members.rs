@@ -1,4 +1,6 @@
-use crate::{Meta, MetaError, Result, now};
+use sqlx::AssertSqlSafe;
+
+use crate::{Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Member {
@@ -41,13 +43,19 @@ impl Meta {
         &self,
         project: i64,
         name_filter: &str,
+        sort: &Sort,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Member>, i64)> {
-        const Q: &str =
-            select_members!("WHERE m.project_id = $1 AND instr(u.username, $2) > 0 ORDER BY m.id LIMIT $3 OFFSET $4");
-        let members =
-            sqlx::query_as(Q).bind(project).bind(name_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        const Q: &str = select_members!("WHERE m.project_id = $1 AND instr(u.username, $2) > 0");
+        let q = format!("{Q} ORDER BY {} LIMIT $3 OFFSET $4", sort.sql());
+        let members = sqlx::query_as(AssertSqlSafe(q))
+            .bind(project)
+            .bind(name_filter)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
         let total = sqlx::query_scalar(
             "SELECT count(*) FROM project_members m JOIN users u ON u.id = m.user_id
              WHERE m.project_id = $1 AND instr(u.username, $2) > 0",

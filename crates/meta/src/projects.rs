@@ -1,4 +1,6 @@
-use crate::{Meta, MetaError, Result, now};
+use sqlx::AssertSqlSafe;
+
+use crate::{Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Project {
@@ -113,14 +115,16 @@ impl Meta {
         &self,
         visibility: ProjectVisibility,
         filter: &ProjectFilter<'_>,
+        sort: &Sort,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Project>, i64)> {
         let (mode, user) = visibility.mode();
-        const Q: &str = select_projects!(visible_projects!(), " ORDER BY p.name LIMIT $5 OFFSET $6");
+        const Q: &str = select_projects!(visible_projects!());
+        let q = format!("{Q} ORDER BY {} LIMIT $5 OFFSET $6", sort.sql());
         const COUNT: &str = concat!("SELECT count(*) FROM projects p ", visible_projects!());
         let name = filter.name.unwrap_or("");
-        let projects = sqlx::query_as(Q)
+        let projects = sqlx::query_as(AssertSqlSafe(q))
             .bind(name)
             .bind(filter.public)
             .bind(mode)

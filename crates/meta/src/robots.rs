@@ -1,4 +1,6 @@
-use crate::{Meta, MetaError, Result, now};
+use sqlx::AssertSqlSafe;
+
+use crate::{Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Robot {
@@ -81,14 +83,20 @@ impl Meta {
         &self,
         project: Option<i64>,
         name_filter: &str,
+        sort: &Sort,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Robot>, i64)> {
-        const Q: &str =
-            select_robots!("WHERE ($1 = 0 OR project_id = $1) AND instr(name, $2) > 0 ORDER BY id LIMIT $3 OFFSET $4");
+        const Q: &str = select_robots!("WHERE ($1 = 0 OR project_id = $1) AND instr(name, $2) > 0");
+        let q = format!("{Q} ORDER BY {} LIMIT $3 OFFSET $4", sort.sql());
         let project = project.unwrap_or(0);
-        let rows =
-            sqlx::query_as(Q).bind(project).bind(name_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let rows = sqlx::query_as(AssertSqlSafe(q))
+            .bind(project)
+            .bind(name_filter)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
         let total =
             sqlx::query_scalar("SELECT count(*) FROM robots WHERE ($1 = 0 OR project_id = $1) AND instr(name, $2) > 0")
                 .bind(project)

@@ -1,4 +1,6 @@
-use crate::{Meta, MetaError, Result, now};
+use sqlx::AssertSqlSafe;
+
+use crate::{Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
@@ -67,9 +69,21 @@ impl Meta {
     }
 
     /// Users whose name contains `username_filter` (all if empty), by id, one page; and the total.
-    pub async fn list_users(&self, username_filter: &str, offset: i64, limit: i64) -> Result<(Vec<User>, i64)> {
-        const Q: &str = select_users!("WHERE instr(username, $1) > 0 ORDER BY id LIMIT $2 OFFSET $3");
-        let users = sqlx::query_as(Q).bind(username_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+    pub async fn list_users(
+        &self,
+        username_filter: &str,
+        sort: &Sort,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<User>, i64)> {
+        const Q: &str = select_users!("WHERE instr(username, $1) > 0");
+        let q = format!("{Q} ORDER BY {} LIMIT $2 OFFSET $3", sort.sql());
+        let users = sqlx::query_as(AssertSqlSafe(q))
+            .bind(username_filter)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
         let total = sqlx::query_scalar("SELECT count(*) FROM users WHERE instr(username, $1) > 0")
             .bind(username_filter)
             .fetch_one(&self.pool)

@@ -19,10 +19,26 @@ async fn purge_removes_only_records_past_retention() {
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert_eq!(meta.purge_audit(now - 60).await.unwrap(), 0, "records of the last minute are kept");
-    let (_, total) = meta.list_audit(&AuditFilter::default(), 0, 10).await.unwrap();
+    let (_, total) = meta
+        .list_audit(
+            &AuditFilter::default(),
+            &berth_meta::Sort::parse(None, &[], &[("op_time", true)], "id").unwrap(),
+            0,
+            10,
+        )
+        .await
+        .unwrap();
     assert_eq!(total, 3);
     assert_eq!(meta.purge_audit(now + 60).await.unwrap(), 3);
-    let (rows, total) = meta.list_audit(&AuditFilter::default(), 0, 10).await.unwrap();
+    let (rows, total) = meta
+        .list_audit(
+            &AuditFilter::default(),
+            &berth_meta::Sort::parse(None, &[], &[("op_time", true)], "id").unwrap(),
+            0,
+            10,
+        )
+        .await
+        .unwrap();
     assert!(rows.is_empty());
     assert_eq!(total, 0);
 }

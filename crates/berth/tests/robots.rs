@@ -109,6 +109,13 @@ async fn project_robot_gets_exactly_its_permissions() {
     let robot = Registry::with_credentials(berth.url(""), Some((&name, &new_secret)));
     expect_error(robot.get("/v2/").await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     assert_eq!(api(&berth, owner, Method::GET, &format!("/robots/{id}"), None).await.status(), StatusCode::NOT_FOUND);
+
+    // Nothing secret reached the log (which runs at debug level in tests).
+    let log = berth.log();
+    for secret in [secret.as_str(), new_secret.as_str(), "Passw0rdX", "Harbor12345"] {
+        assert!(!log.contains(secret), "{secret} appears in the log");
+    }
+    assert!(log.contains("robot$ci+builder"), "the log is the server's: {log}");
 }
 
 #[tokio::test]

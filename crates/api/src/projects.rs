@@ -39,7 +39,7 @@ pub(crate) async fn find_visible(
 ) -> Result<(Project, ProjectAccess), ApiError> {
     let by_name = headers.get("x-is-resource-name").and_then(|v| v.to_str().ok()) == Some("true");
     let project = find(state, key, by_name).await?;
-    let access = state.auth.access_to(&caller.0, &project).await?;
+    let access = state.auth.access_to(&caller.0, &project.key()).await?;
     if access == ProjectAccess::None {
         return Err(if caller.0.is_authenticated() {
             ApiError::not_found(format!("project {key} not found"))
@@ -220,7 +220,7 @@ pub(crate) async fn list(
     let (projects, total) = state.meta().list_projects(visibility, &filter, &sort, page.offset(), page.size).await?;
     let mut items = Vec::with_capacity(projects.len());
     for p in &projects {
-        items.push(project_json(p, state.auth.access_to(&caller.0, p).await?));
+        items.push(project_json(p, state.auth.access_to(&caller.0, &p.key()).await?));
     }
     let mut query = Vec::new();
     if let Some(n) = &q.name {

@@ -192,7 +192,7 @@ async fn robot_for(state: &ApiState, caller: &Caller, id: i64, action: &str) -> 
     let Some(project_id) = robot.project_id else { return Err(ApiError::forbidden()) };
     let project =
         state.meta().project_by_id(project_id).await?.ok_or_else(|| ApiError::not_found("project not found"))?;
-    let access = state.auth.access_to(&caller.0, &project).await?;
+    let access = state.auth.access_to(&caller.0, &project.key()).await?;
     if access == ProjectAccess::None {
         return Err(ApiError::not_found(format!("robot {id} not found")));
     }
@@ -234,7 +234,7 @@ pub(crate) async fn list(
                 .project_by_id(id)
                 .await?
                 .ok_or_else(|| ApiError::not_found(format!("project {id} not found")))?;
-            let access = state.auth.access_to(&caller.0, &p).await?;
+            let access = state.auth.access_to(&caller.0, &p.key()).await?;
             require(&caller, &access, "robot", "list")?;
         }
         None => {

@@ -189,7 +189,7 @@ pub(crate) async fn current_permissions(
         return Ok(Json(Value::Array(perms)));
     };
     let project = crate::projects::find(&state, project, false).await?;
-    let access = state.auth.access_to(&caller.0, &project).await?;
+    let access = state.auth.access_to(&caller.0, &project.key()).await?;
     let perms: Vec<Value> = all_project_permissions()
         .into_iter()
         .filter(|p| access.allows(p.resource, p.action))

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_meta::{AuditEntry, Meta, MetaError, Project, User};
+use berth_meta::{AuditEntry, Meta, MetaError, ProjectKey, User};
 use sha2::{Digest, Sha256};
 
 pub use policy::{Permission, ProjectAccess, Role};
@@ -187,12 +187,12 @@ impl Auth {
         principal: &Principal,
         project: &str,
     ) -> Result<Option<ProjectAccess>, AuthError> {
-        let Some(p) = self.meta.project_by_name(project).await? else { return Ok(None) };
+        let Some(p) = self.meta.project_key(project).await? else { return Ok(None) };
         Ok(Some(self.access_to(principal, &p).await?))
     }
 
     /// What `principal` may do in the project `project_id`.
-    pub async fn access_to(&self, principal: &Principal, project: &Project) -> Result<ProjectAccess, AuthError> {
+    pub async fn access_to(&self, principal: &Principal, project: &ProjectKey) -> Result<ProjectAccess, AuthError> {
         if principal.is_sysadmin() {
             return Ok(ProjectAccess::Admin);
         }

@@ -191,32 +191,6 @@ impl Meta {
             .map_err(|e| MetaError::conflict_or(e, "the tag already exists in the repository"))?;
         Ok(())
     }
-
-    /// Records a pull of artifact `digest` (through `tag`, if it was pulled by tag).
-    pub async fn record_pull(&self, repo: i64, digest: &str, tag: Option<&str>) -> Result<()> {
-        let now = now();
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE repositories SET pull_count = pull_count + 1 WHERE id = $1")
-            .bind(repo)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE manifests SET pull_time = $1 WHERE repository_id = $2 AND digest = $3")
-            .bind(now)
-            .bind(repo)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(tag) = tag {
-            sqlx::query("UPDATE tags SET pull_time = $1 WHERE repository_id = $2 AND name = $3")
-                .bind(now)
-                .bind(repo)
-                .bind(tag)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
 /// A repository found by search, with its project.

@@ -110,3 +110,62 @@ impl Meta {
         Ok(done.rows_affected())
     }
 }
+
+/// A registry event to record: an audit entry naming its project, and for pulls the artifact
+/// pulled `(repository id, digest, tag)`.
+#[derive(Debug, Clone)]
+pub struct RegistryEvent {
+    pub project: String,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: &'static str,
+    pub operation: &'static str,
+    pub source_ip: String,
+    pub op_time: i64,
+    pub pull: Option<(i64, String, Option<String>)>,
+}
+
+impl Meta {
+    /// Records a batch of registry events (audit rows and pull statistics) in one transaction:
+    /// one commit for many pulls instead of one each.
+    pub async fn record_registry_events(&self, events: &[RegistryEvent]) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO audit_logs (project_id, username, resource, resource_type, operation, source_ip, op_time)
+                 VALUES ((SELECT id FROM projects WHERE name = $1), $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&e.project)
+            .bind(&e.username)
+            .bind(&e.resource)
+            .bind(e.resource_type)
+            .bind(e.operation)
+            .bind(&e.source_ip)
+            .bind(e.op_time)
+            .execute(&mut *tx)
+            .await?;
+            if let Some((repo, digest, tag)) = &e.pull {
+                sqlx::query("UPDATE repositories SET pull_count = pull_count + 1 WHERE id = $1")
+                    .bind(repo)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE manifests SET pull_time = $1 WHERE repository_id = $2 AND digest = $3")
+                    .bind(e.op_time)
+                    .bind(repo)
+                    .bind(digest)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(tag) = tag {
+                    sqlx::query("UPDATE tags SET pull_time = $1 WHERE repository_id = $2 AND name = $3")
+                        .bind(e.op_time)
+                        .bind(repo)
+                        .bind(tag)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

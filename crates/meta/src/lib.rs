@@ -18,11 +18,11 @@ mod uploads;
 mod users;
 
 pub use artifacts::{ArtifactRow, FoundRepository, RepositoryRow, TagRow};
-pub use audit::{AuditEntry, AuditFilter, AuditRow};
+pub use audit::{AuditEntry, AuditFilter, AuditRow, RegistryEvent};
 pub use db::Meta;
 pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
-pub use projects::{Project, ProjectFilter, ProjectVisibility};
+pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};
 pub use robots::{NewRobot, Robot};
 pub use sessions::SessionRow;
 pub use sort::Sort;

@@ -16,6 +16,20 @@ pub struct Project {
     pub repo_count: i64,
 }
 
+/// What access decisions need of a project: cheap to load on every request.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProjectKey {
+    pub id: i64,
+    pub name: String,
+    pub public: bool,
+}
+
+impl Project {
+    pub fn key(&self) -> ProjectKey {
+        ProjectKey { id: self.id, name: self.name.clone(), public: self.public }
+    }
+}
+
 /// Which projects a listing may show.
 #[derive(Debug, Clone, Copy)]
 pub enum ProjectVisibility {
@@ -236,4 +250,14 @@ pub(crate) async fn check_quota(
         return Err(MetaError::QuotaExceeded { project: name, limit, usage, adding });
     }
     Ok(())
+}
+
+impl Meta {
+    /// The project `name`'s key, without the listing's counts: for access checks.
+    pub async fn project_key(&self, name: &str) -> Result<Option<ProjectKey>> {
+        Ok(sqlx::query_as("SELECT id, name, public FROM projects WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
 }

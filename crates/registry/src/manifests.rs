@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::access::{Action, Scope};
-use crate::audit::{self, Event};
+use crate::audit::Event;
 use crate::error::RegistryError;
 use crate::headers::header_str;
 use crate::state::RegistryState;
@@ -83,7 +83,12 @@ pub(crate) async fn put(
         Reference::Tag(t) => format!("{name}:{t}"),
         Reference::Digest(d) => format!("{name}@{d}"),
     };
-    audit::record(state, req, name, Event { operator, resource, resource_type: "artifact", operation: "create" }, None);
+    state.recorder.record(
+        req,
+        name,
+        Event { operator, resource, resource_type: "artifact", operation: "create" },
+        None,
+    );
     let mut response = (
         StatusCode::CREATED,
         [
@@ -149,7 +154,7 @@ pub(crate) async fn get(
         };
         let resource = format!("{name}:{reference}");
         let event = Event { operator, resource, resource_type: "artifact", operation: "pull" };
-        audit::record(state, req, name, event, Some((repo, row.digest.clone(), tag)));
+        state.recorder.record(req, name, event, Some((repo, row.digest.clone(), tag)));
     }
     let length = row.content.len();
     let mut response = if with_body { Response::new(Body::from(row.content)) } else { Response::new(Body::empty()) };
@@ -182,7 +187,7 @@ pub(crate) async fn delete(
         Reference::Tag(t) => (format!("{name}:{t}"), "tag"),
         Reference::Digest(d) => (format!("{name}@{d}"), "artifact"),
     };
-    audit::record(state, req, name, Event { operator, resource, resource_type, operation: "delete" }, None);
+    state.recorder.record(req, name, Event { operator, resource, resource_type, operation: "delete" }, None);
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -4,6 +4,7 @@ use berth_meta::Meta;
 use berth_storage::BlobStore;
 
 use crate::access::Access;
+use crate::audit::Recorder;
 use crate::upload_locks::UploadLocks;
 
 /// What every `/v2/` handler shares. Cheap to clone.
@@ -13,13 +14,16 @@ pub struct RegistryState {
     pub store: BlobStore,
     pub access: Access,
     pub(crate) upload_locks: Arc<UploadLocks>,
+    pub(crate) recorder: Recorder,
     /// Prefix of `Location` headers: the externally visible URL, or empty for relative ones.
     external_url: Arc<str>,
 }
 
 impl RegistryState {
+    /// Must be called on a Tokio runtime: it starts the audit writer.
     pub fn new(meta: Meta, store: BlobStore, access: Access, external_url: Option<&str>) -> RegistryState {
         RegistryState {
+            recorder: Recorder::start(meta.clone()),
             meta,
             store,
             access,

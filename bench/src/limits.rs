@@ -1,0 +1,87 @@
+//! The machine's limits, measured in the same run: SHA-256 on one core (with the `sha2` code Berth
+//! hashes uploads with), sequential disk write with fsync and read, and loopback HTTP throughput
+//! of a trivial in-memory file server.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::Plan;
+
+/// Bytes per second.
+pub struct Limits {
+    pub sha256: f64,
+    pub disk_write: f64,
+    pub disk_read: f64,
+    pub loopback_http: f64,
+}
+
+impl Limits {
+    /// What bounds a push: hashing or writing, whichever is slower.
+    pub fn push(&self) -> f64 {
+        self.sha256.min(self.disk_write)
+    }
+
+    /// What bounds a pull: reading or moving the bytes over loopback HTTP.
+    pub fn pull(&self) -> f64 {
+        self.disk_read.min(self.loopback_http)
+    }
+}
+
+pub async fn measure(plan: &Plan, work: &Path) -> anyhow::Result<Limits> {
+    let size = plan.big_blob;
+    let data = crate::workloads::random(size, 1);
+
+    let started = Instant::now();
+    let digest = Sha256::digest(&data);
+    let sha256 = size as f64 / started.elapsed().as_secs_f64();
+    std::hint::black_box(digest);
+
+    let path = work.join("disk-probe");
+    let started = Instant::now();
+    {
+        let mut f = std::fs::File::create(&path)?;
+        for chunk in data.chunks(4 * 1024 * 1024) {
+            f.write_all(chunk)?;
+        }
+        f.sync_all()?;
+    }
+    let disk_write = size as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    {
+        let mut f = std::fs::File::open(&path)?;
+        let mut buf = vec![0u8; 4 * 1024 * 1024];
+        while f.read(&mut buf)? > 0 {}
+    }
+    let disk_read = size as f64 / started.elapsed().as_secs_f64();
+    std::fs::remove_file(&path)?;
+
+    let loopback_http = loopback(Bytes::from(data)).await?;
+    Ok(Limits { sha256, disk_write, disk_read, loopback_http })
+}
+
+/// Throughput of one GET of `data` from an in-memory axum server on 127.0.0.1.
+async fn loopback(data: Bytes) -> anyhow::Result<f64> {
+    let size = data.len();
+    let app = axum::Router::new().route("/blob", axum::routing::get(move || async move { data.clone() }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    let mut best = 0.0f64;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut r = client.get(format!("http://{addr}/blob")).send().await?;
+        let mut got = 0;
+        while let Some(chunk) = r.chunk().await? {
+            got += chunk.len();
+        }
+        anyhow::ensure!(got == size, "loopback server sent {got} of {size} bytes");
+        best = best.max(size as f64 / started.elapsed().as_secs_f64());
+    }
+    server.abort();
+    Ok(best)
+}

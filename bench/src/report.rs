@@ -20,7 +20,7 @@ fn median(v: &[f64]) -> f64 {
         return f64::NAN;
     }
     let mid = s.len() / 2;
-    if s.len() % 2 == 0 { (s[mid - 1] + s[mid]) / 2.0 } else { s[mid] }
+    if s.len().is_multiple_of(2) { (s[mid - 1] + s[mid]) / 2.0 } else { s[mid] }
 }
 
 fn spread(v: &[f64]) -> String {

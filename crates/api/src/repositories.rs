@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::ProjectAccess;
 use berth_auth::time::rfc3339;
-use berth_meta::{ArtifactRow, Project, RepositoryRow};
+use berth_meta::{ArtifactRow, Project, RepositoryRow, TagRow};
 use berth_oci::{Reference, Tag};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -172,12 +172,15 @@ fn artifact_kind(a: &ArtifactRow) -> &'static str {
     }
 }
 
+/// `tags`: the artifact's tags when the caller already loaded them (listings load a whole page
+/// at once), or `None` to load them here.
 async fn artifact_json(
     state: &ApiState,
     project_id: i64,
     repo: &RepositoryRow,
     a: &ArtifactRow,
     with_tag: bool,
+    tags: Option<Vec<&TagRow>>,
 ) -> Result<Value, ApiError> {
     let mut v = json!({
         "id": a.id,
@@ -198,7 +201,14 @@ async fn artifact_json(
         "icon": "",
     });
     if with_tag {
-        let tags = state.meta().tags_of(repo.id, &a.digest).await?;
+        let loaded;
+        let tags = match tags {
+            Some(t) => t,
+            None => {
+                loaded = state.meta().tags_of(repo.id, &a.digest).await?;
+                loaded.iter().collect()
+            }
+        };
         v["tags"] = tags
             .iter()
             .map(|t| {
@@ -265,9 +275,13 @@ pub(crate) async fn list_artifacts(
     )?;
     let with_tag = query?.0.with_tag.unwrap_or(true);
     let (rows, total) = state.meta().list_artifacts(repo.id, &sort, page.offset(), page.size).await?;
+    // The page's tags in one query rather than one per artifact.
+    let digests: Vec<&str> = rows.iter().map(|a| a.digest.as_str()).collect();
+    let tags = if with_tag { state.meta().tags_of_many(repo.id, &digests).await? } else { Vec::new() };
     let mut items = Vec::with_capacity(rows.len());
     for a in &rows {
-        items.push(artifact_json(&state, project.id, &repo, a, with_tag).await?);
+        let mine = tags.iter().filter(|t| t.digest == a.digest).collect();
+        items.push(artifact_json(&state, project.id, &repo, a, with_tag, Some(mine)).await?);
     }
     let path = format!("/api/v2.0/projects/{project_key}/repositories/{repository}/artifacts");
     Ok(page.respond(items, total, &path, if with_tag { "" } else { "with_tag=false" }))
@@ -294,7 +308,7 @@ pub(crate) async fn get_artifact(
     let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "artifact", "read")?;
     let a = artifact(&state, &repo, &reference).await?;
-    Ok(Json(artifact_json(&state, project.id, &repo, &a, query?.0.with_tag.unwrap_or(true)).await?))
+    Ok(Json(artifact_json(&state, project.id, &repo, &a, query?.0.with_tag.unwrap_or(true), None).await?))
 }
 
 pub(crate) async fn delete_artifact(

@@ -179,6 +179,25 @@ impl Meta {
         .await?)
     }
 
+    /// Tags of several artifacts at once (one query for a whole listing page), by name.
+    pub async fn tags_of_many(&self, repo: i64, digests: &[&str]) -> Result<Vec<TagRow>> {
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only placeholders are formatted into the statement; the digests are bound.
+        let placeholders: Vec<String> = (0..digests.len()).map(|i| format!("${}", i + 2)).collect();
+        let q = format!(
+            "SELECT id, name, digest, updated_at, pull_time FROM tags
+             WHERE repository_id = $1 AND digest IN ({}) ORDER BY name",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as(AssertSqlSafe(q)).bind(repo);
+        for d in digests {
+            query = query.bind(*d);
+        }
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
     /// Adds tag `name` to an artifact; `Conflict` if the repository already has that tag.
     pub async fn create_tag(&self, repo: i64, name: &str, digest: &str) -> Result<()> {
         sqlx::query("INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)")

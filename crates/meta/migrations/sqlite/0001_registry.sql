@@ -44,6 +44,8 @@ CREATE TABLE manifests (
 );
 
 CREATE INDEX manifests_by_subject ON manifests (repository_id, subject) WHERE subject IS NOT NULL;
+-- Artifact listings, newest first.
+CREATE INDEX manifests_by_time ON manifests (repository_id, created_at, id);
 
 CREATE TABLE tags (
     id            INTEGER PRIMARY KEY,
@@ -55,6 +57,9 @@ CREATE TABLE tags (
     UNIQUE (repository_id, name),
     FOREIGN KEY (repository_id, digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
 );
+
+-- The tags of one artifact (listings), and the cascade when a manifest is deleted.
+CREATE INDEX tags_by_digest ON tags (repository_id, digest);
 
 -- An upload session: `length` bytes received so far and the SHA-256 state after them. Bytes past
 -- `length` in the upload's data file are leftovers of an interrupted request.

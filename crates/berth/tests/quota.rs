@@ -2,20 +2,11 @@
 
 mod common;
 
+use common::registry::api_as as api;
 use common::registry::*;
 use common::{ADMIN, Berth, random_bytes, sha256_digest};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn api(berth: &Berth, creds: (&str, &str), method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .request(method, berth.url(&format!("/api/v2.0{path}")))
-        .basic_auth(creds.0, Some(creds.1));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.unwrap()
-}
 
 async fn create_limited(berth: &Berth, name: &str, limit: i64) -> i64 {
     let r =

@@ -109,3 +109,19 @@ pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value 
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error without message: {body}");
     error
 }
+
+/// One `/api/v2.0` request as `creds`.
+pub async fn api_as(
+    berth: &super::Berth,
+    creds: (&str, &str),
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut req =
+        Client::new().request(method, berth.url(&format!("/api/v2.0{path}"))).basic_auth(creds.0, Some(creds.1));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}

@@ -23,6 +23,7 @@ pub struct Required<'a> {
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct ManifestRow {
+    pub repository_id: i64,
     pub digest: String,
     pub media_type: String,
     pub content: Vec<u8>,
@@ -127,21 +128,28 @@ impl Meta {
         Ok(())
     }
 
-    pub async fn manifest(&self, repo: i64, digest: &str) -> Result<Option<ManifestRow>> {
-        Ok(sqlx::query_as("SELECT digest, media_type, content FROM manifests WHERE repository_id = $1 AND digest = $2")
-            .bind(repo)
-            .bind(digest)
-            .fetch_optional(&self.pool)
-            .await?)
+    /// Manifest `digest` of the repository named `repository`: one query, as pulls need it.
+    pub async fn manifest(&self, repository: &str, digest: &str) -> Result<Option<ManifestRow>> {
+        Ok(sqlx::query_as(
+            "SELECT m.repository_id, m.digest, m.media_type, m.content FROM manifests m
+             JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = $1 AND m.digest = $2",
+        )
+        .bind(repository)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
-    pub async fn tagged_manifest(&self, repo: i64, tag: &str) -> Result<Option<ManifestRow>> {
+    /// The manifest tag `tag` of the repository named `repository` points at.
+    pub async fn tagged_manifest(&self, repository: &str, tag: &str) -> Result<Option<ManifestRow>> {
         Ok(sqlx::query_as(
-            "SELECT m.digest, m.media_type, m.content FROM tags t
+            "SELECT m.repository_id, m.digest, m.media_type, m.content FROM repositories r
+             JOIN tags t ON t.repository_id = r.id
              JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
-             WHERE t.repository_id = $1 AND t.name = $2",
+             WHERE r.name = $1 AND t.name = $2",
         )
-        .bind(repo)
+        .bind(repository)
         .bind(tag)
         .fetch_optional(&self.pool)
         .await?)

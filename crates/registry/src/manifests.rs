@@ -140,13 +140,18 @@ pub(crate) async fn get(
 ) -> Result<Response, RegistryError> {
     let operator = state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let parsed = lookup_reference(reference)?;
-    let repo =
-        state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
-    let row = match &parsed {
-        Reference::Digest(d) => state.meta.manifest(repo, &d.to_string()).await?,
-        Reference::Tag(t) => state.meta.tagged_manifest(repo, t.as_str()).await?,
-    }
-    .ok_or_else(|| RegistryError::manifest_unknown(reference))?;
+    let found = match &parsed {
+        Reference::Digest(d) => state.meta.manifest(name.as_str(), &d.to_string()).await?,
+        Reference::Tag(t) => state.meta.tagged_manifest(name.as_str(), t.as_str()).await?,
+    };
+    let Some(row) = found else {
+        // Only a miss pays for telling an unknown repository from an unknown manifest.
+        return Err(match state.meta.repository_id(name.as_str()).await? {
+            None => RegistryError::name_unknown(name.as_str()),
+            Some(_) => RegistryError::manifest_unknown(reference),
+        });
+    };
+    let repo = row.repository_id;
     if with_body {
         let tag = match &parsed {
             Reference::Tag(t) => Some(t.as_str().to_owned()),

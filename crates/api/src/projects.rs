@@ -86,13 +86,17 @@ pub(crate) fn project_json(p: &Project, access: ProjectAccess) -> Value {
     })
 }
 
-/// Harbor's project name rule: lowercase alphanumerics separated by single `.`, `_` or `-`.
-fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=255).contains(&name.len())
+/// Harbor's rule for project (and robot) names: 1 to 255 lowercase alphanumerics separated by
+/// single `.`, `_` or `-`.
+pub(crate) fn is_lowercase_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
         && name
             .split(['.', '_', '-'])
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-    if ok {
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if is_lowercase_name(name) {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(

@@ -39,21 +39,8 @@ fn repository_json(r: &RepositoryRow, project_id: i64) -> Value {
 
 /// Decodes the double-encoded repository path segment.
 fn decode(segment: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::bad_request(format!("invalid repository name {segment:?}"));
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3).ok_or_else(bad)?).map_err(|_| bad())?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| bad())
+    berth_oci::escape::percent_decode(segment)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid repository name {segment:?}")))
 }
 
 /// The project (visible to the caller) and repository a path names.

@@ -55,11 +55,7 @@ pub(crate) struct RobotReq {
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=255).contains(&name.len())
-        && name
-            .split(['.', '_', '-'])
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-    if ok {
+    if crate::projects::is_lowercase_name(name) {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(

@@ -1,3 +1,4 @@
+use crate::projects::Addition;
 use crate::{Meta, MetaError, Result, now};
 
 /// A manifest to store.
@@ -75,19 +76,8 @@ impl Meta {
                 Some(e) => e,
             })?;
         }
-        let known: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
-                            JOIN repositories mine ON mine.id = $1
-                            WHERE m.digest = $2
-                              AND substr(r.name, 1, instr(mine.name, '/')) = substr(mine.name, 1, instr(mine.name, '/')))",
-        )
-        .bind(repo)
-        .bind(manifest.digest)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !known {
-            crate::projects::check_quota(&mut tx, repo, manifest.content.len() as i64).await?;
-        }
+        let size = manifest.content.len() as i64;
+        crate::projects::check_quota(&mut tx, repo, Addition::Manifest, manifest.digest, size).await?;
         let now = now();
         sqlx::query(
             "INSERT INTO manifests

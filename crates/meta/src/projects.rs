@@ -222,12 +222,22 @@ impl Meta {
     }
 }
 
-/// Refuses, inside a write transaction, to add `adding` bytes to repository `repo`'s project
-/// when that would pass its storage limit. Writers are serialized by the transaction, so two
-/// concurrent pushes cannot both slip under the limit.
+/// What a push adds to a project's storage.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Addition {
+    Blob,
+    Manifest,
+}
+
+/// Refuses, inside a write transaction, to add content `digest` of `adding` bytes to repository
+/// `repo`'s project when that would pass its storage limit. Content the project already holds
+/// (in any of its repositories) adds nothing. Writers are serialized by the transaction, so two
+/// concurrent pushes cannot both slip under the limit. Projects without a limit pay one query.
 pub(crate) async fn check_quota(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     repo: i64,
+    what: Addition,
+    digest: &str,
     adding: i64,
 ) -> Result<()> {
     if adding == 0 {
@@ -243,6 +253,20 @@ pub(crate) async fn check_quota(
     .await?;
     let Some((name, limit)) = project else { return Ok(()) };
     if limit < 0 {
+        return Ok(());
+    }
+    let held: &str = match what {
+        Addition::Blob => {
+            "SELECT EXISTS (SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+                            WHERE rb.digest = $2 AND substr(r.name, 1, length($1) + 1) = $1 || '/')"
+        }
+        Addition::Manifest => {
+            "SELECT EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                            WHERE m.digest = $2 AND substr(r.name, 1, length($1) + 1) = $1 || '/')"
+        }
+    };
+    let already_held: bool = sqlx::query_scalar(held).bind(&name).bind(digest).fetch_one(&mut **tx).await?;
+    if already_held {
         return Ok(());
     }
     let usage: i64 = sqlx::query_scalar(PROJECT_USAGE).bind(&name).fetch_one(&mut **tx).await?;

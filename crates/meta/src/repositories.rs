@@ -1,3 +1,4 @@
+use crate::projects::Addition;
 use crate::{Meta, Result, now};
 
 impl Meta {
@@ -74,20 +75,7 @@ pub(crate) async fn link_blob_in(
     size: i64,
 ) -> Result<()> {
     let now = now();
-    // Only bytes new to the project count against its quota.
-    let in_project: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-                        JOIN repositories mine ON mine.id = $1
-                        WHERE rb.digest = $2
-                          AND substr(r.name, 1, instr(mine.name, '/')) = substr(mine.name, 1, instr(mine.name, '/')))",
-    )
-    .bind(repo)
-    .bind(digest)
-    .fetch_one(&mut **tx)
-    .await?;
-    if !in_project {
-        crate::projects::check_quota(tx, repo, size).await?;
-    }
+    crate::projects::check_quota(tx, repo, Addition::Blob, digest, size).await?;
     sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
         .bind(digest)
         .bind(size)

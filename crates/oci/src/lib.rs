@@ -2,6 +2,7 @@
 //! parsing/validation. Everything here is pure so it can be unit-tested and fuzzed in isolation.
 
 pub mod digest;
+pub mod escape;
 pub mod manifest;
 pub mod media_type;
 pub mod name;

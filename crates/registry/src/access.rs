@@ -91,7 +91,7 @@ impl Access {
                 c.grants("repository", name.as_str(), action.as_str())
             }
             (Caller::Principal(p), Scope::Repository(name, action)) => {
-                match self.auth.project_access(p, project_of(name)).await.map_err(internal)? {
+                match self.auth.project_access(p, project_of(name)).await.map_err(RegistryError::internal)? {
                     Some(access) => access.registry_actions().contains(&action.as_str()),
                     // A logged-in user learns the project is missing; anonymous callers are
                     // asked to log in, so project names do not leak.
@@ -142,7 +142,7 @@ impl Access {
     /// that the token falls short).
     async fn missing_project(&self, scope: &Scope<'_>) -> Result<bool, RegistryError> {
         match scope_project(scope) {
-            Some(project) => Ok(self.auth.meta.project_id(project).await.map_err(internal)?.is_none()),
+            Some(project) => Ok(self.auth.meta.project_id(project).await.map_err(RegistryError::internal)?.is_none()),
             None => Ok(false),
         }
     }
@@ -167,7 +167,7 @@ impl Access {
         match self.auth.login(&user, &password, &client_ip(req)).await {
             Ok(principal) => Ok(Caller::Principal(principal)),
             Err(AuthError::BadCredentials) => Err(unauthorized("invalid user name or password", None)),
-            Err(e) => Err(internal(e)),
+            Err(e) => Err(RegistryError::internal(e)),
         }
     }
 
@@ -225,8 +225,4 @@ fn scope_project<'a>(scope: &Scope<'a>) -> Option<&'a str> {
 /// The project a repository belongs to: its first path component.
 pub fn project_of(name: &RepoName) -> &str {
     name.as_str().split('/').next().unwrap_or("")
-}
-
-fn internal(e: impl std::fmt::Display) -> RegistryError {
-    RegistryError::internal(e)
 }

@@ -64,29 +64,12 @@ fn not_found() -> RegistryError {
     RegistryError::unsupported(StatusCode::NOT_FOUND, "no such endpoint in the distribution API")
 }
 
-/// Decodes `%XX` escapes in one path segment. A segment may not decode to anything containing a
-/// slash or invalid UTF-8: names are matched segment by segment.
+/// Decodes one path segment. It may not decode to anything containing a slash or invalid UTF-8:
+/// names are matched segment by segment.
 fn percent_decode(segment: &str) -> Result<String, RegistryError> {
-    if !segment.contains('%') {
-        return Ok(segment.to_owned());
-    }
-    let bad = || RegistryError::name_invalid("invalid percent-encoding in path");
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
-            let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let s = String::from_utf8(out).map_err(|_| bad())?;
-    if s.contains('/') { Err(bad()) } else { Ok(s) }
+    berth_oci::escape::percent_decode(segment)
+        .filter(|s| !s.contains('/'))
+        .ok_or_else(|| RegistryError::name_invalid("invalid percent-encoding in path"))
 }
 
 #[cfg(test)]

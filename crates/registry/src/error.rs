@@ -112,7 +112,6 @@ impl From<berth_storage::StorageError> for RegistryError {
                 "provided digest {expected} does not match the content's digest {actual}"
             ))
             .with_detail(json!({ "expected": expected, "actual": actual })),
-            S::UnsupportedAlgorithm => RegistryError::digest_invalid(e.to_string()),
             S::Body(msg) => RegistryError::upload_invalid(format!("reading request body: {msg}")),
             S::Io(_) => RegistryError::internal(e),
         }

@@ -37,20 +37,17 @@ pub(crate) async fn put(
         ManifestError::TooLarge => too_large(),
         e => RegistryError::manifest_invalid(e.to_string()),
     })?;
-    let digest = Digest::sha256_of(&bytes);
-    let tag = match &reference {
+    // Stored under the digest it was pushed by (sha256 or sha512), else under its sha256: the
+    // bytes are hashed once on the way in (and again only to explain a mismatch).
+    let (digest, tag) = match &reference {
         Reference::Digest(expected) => {
             if !expected.matches(&bytes) {
-                return Err(RegistryError::digest_invalid(format!("manifest digest is {digest}, not {expected}")));
+                let actual = Digest::sha256_of(&bytes);
+                return Err(RegistryError::digest_invalid(format!("manifest digest is {actual}, not {expected}")));
             }
-            None
+            (expected.clone(), None)
         }
-        Reference::Tag(tag) => Some(tag.as_str()),
-    };
-    // A manifest addressed by a sha512 digest is stored under that digest.
-    let digest = match &reference {
-        Reference::Digest(d) => d.clone(),
-        Reference::Tag(_) => digest,
+        Reference::Tag(tag) => (Digest::sha256_of(&bytes), Some(tag.as_str())),
     };
 
     let digest_str = digest.to_string();

@@ -34,8 +34,6 @@ pub enum StorageError {
     UploadTruncated { expected: u64, actual: u64 },
     #[error("content digest {actual} does not match {expected}")]
     DigestMismatch { expected: Digest, actual: Digest },
-    #[error("only sha256 digests can be computed on upload")]
-    UnsupportedAlgorithm,
     #[error("request body: {0}")]
     Body(String),
     #[error("storage I/O: {0}")]

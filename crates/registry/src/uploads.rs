@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use berth_meta::UploadRow;
 use berth_oci::{Digest, RepoName, digest::Algorithm};
-use berth_storage::{HashState, UploadId};
+use berth_storage::{Appended, HashState, UploadId};
 
 use crate::access::{Action, Scope};
 use crate::blobs::parse_digest;
@@ -95,8 +95,8 @@ pub(crate) async fn patch(
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let _lock = state.upload_locks.lock(id.as_str()).await;
     let upload = load(state, name, &id).await?;
-    let length = append_checked(state, req, name, &id, &upload, body).await?;
-    Ok(session_response(state, StatusCode::ACCEPTED, name, &id, length))
+    let appended = append_checked(state, req, name, &id, &upload, body).await?;
+    Ok(session_response(state, StatusCode::ACCEPTED, name, &id, appended.length))
 }
 
 /// `PUT ?digest=`: appends an optional last chunk, verifies the digest and commits the blob.
@@ -114,14 +114,16 @@ pub(crate) async fn finish(
         query.get("digest").ok_or_else(|| RegistryError::digest_invalid("digest parameter is required"))?,
     )?;
     let _lock = state.upload_locks.lock(id.as_str()).await;
-    let mut upload = load(state, name, &id).await?;
-    if content_length(&req.headers) != Some(0) {
-        let length = append_checked(state, req, name, &id, &upload, body).await?;
-        upload = load(state, name, &id).await?;
-        debug_assert_eq!(upload.length as u64, length);
-    }
-    let hash = hash_state(&upload)?;
-    match state.store.commit(&id, upload.length as u64, hash, &digest).await {
+    let upload = load(state, name, &id).await?;
+    // The last chunk, if any, comes with the PUT; either way the session's length and hash state
+    // are then known without reading them back.
+    let (length, hash) = if content_length(&req.headers) != Some(0) {
+        let appended = append_checked(state, req, name, &id, &upload, body).await?;
+        (appended.length, appended.state)
+    } else {
+        (upload.length as u64, hash_state(&upload)?)
+    };
+    match state.store.commit(&id, length, hash, &digest).await {
         Ok(size) => {
             state.meta.finish_upload(id.as_str(), upload.repository_id, &digest.to_string(), size as i64).await?;
             Ok(blob_created(state, name, &digest))
@@ -179,7 +181,8 @@ fn hash_state(upload: &UploadRow) -> Result<HashState, RegistryError> {
     HashState::from_bytes(&upload.hash_state).ok_or_else(|| RegistryError::internal("unreadable upload hash state"))
 }
 
-/// Appends `body` to the session, enforcing `Content-Range`, and records the new length.
+/// Appends `body` to the session, enforcing `Content-Range`, records the new length and returns
+/// it with the hash state after it.
 async fn append_checked(
     state: &RegistryState,
     req: &Parts,
@@ -187,7 +190,7 @@ async fn append_checked(
     id: &UploadId,
     upload: &UploadRow,
     body: Body,
-) -> Result<u64, RegistryError> {
+) -> Result<Appended, RegistryError> {
     let length = upload.length as u64;
     let out_of_order = || {
         RegistryError::new(
@@ -229,7 +232,7 @@ async fn append_checked(
     if !recorded {
         return Err(out_of_order());
     }
-    Ok(appended.length)
+    Ok(appended)
 }
 
 /// `start-end` (inclusive), also accepted with a `bytes ` or `bytes=` prefix.

@@ -37,13 +37,16 @@ impl Meta {
         .await?)
     }
 
-    /// Size of blob `digest` if it is linked into repository `repo`.
-    pub async fn repository_blob(&self, repo: i64, digest: &str) -> Result<Option<i64>> {
+    /// Size of blob `digest` if it is linked into the repository named `repository`: one query,
+    /// as blob reads need it.
+    pub async fn repository_blob(&self, repository: &str, digest: &str) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
-            "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
-             WHERE rb.repository_id = $1 AND rb.digest = $2",
+            "SELECT b.size FROM repositories r
+             JOIN repository_blobs rb ON rb.repository_id = r.id
+             JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = $1 AND rb.digest = $2",
         )
-        .bind(repo)
+        .bind(repository)
         .bind(digest)
         .fetch_optional(&self.pool)
         .await?)

@@ -31,14 +31,9 @@ pub(crate) async fn get(
 ) -> Result<Response, RegistryError> {
     state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let digest = parse_digest(digest)?;
-    let repo = state
-        .meta
-        .repository_id(name.as_str())
-        .await?
-        .ok_or_else(|| RegistryError::blob_unknown(&digest.to_string()))?;
     let size = state
         .meta
-        .repository_blob(repo, &digest.to_string())
+        .repository_blob(name.as_str(), &digest.to_string())
         .await?
         .ok_or_else(|| RegistryError::blob_unknown(&digest.to_string()))? as u64;
 

@@ -71,10 +71,7 @@ async fn try_mount(
     if state.access.authorize(req, Scope::Repository(&from, Action::Pull)).await.is_err() {
         return Ok(None);
     }
-    let Some(from_repo) = state.meta.repository_id(from.as_str()).await? else {
-        return Ok(None);
-    };
-    let Some(size) = state.meta.repository_blob(from_repo, &digest.to_string()).await? else {
+    let Some(size) = state.meta.repository_blob(from.as_str(), &digest.to_string()).await? else {
         return Ok(None);
     };
     let repo = state.meta.ensure_repository(name.as_str()).await?;

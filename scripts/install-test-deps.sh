@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the real registry clients that the end-to-end tests drive (crates/berth/tests):
-#   Debian packages: skopeo, podman, buildah, docker-registry (the reference registry), wrk
+# Installs the real clients and servers that the tests drive (crates/*/tests):
+#   Debian packages: skopeo, podman, buildah, docker-registry (the reference registry), wrk,
+#                    nginx (the load balancer of the HA test) and iproute2 (its `ss`),
+#                    PostgreSQL (server and psql)
 #   PyPI: oras (oras-py, the ORAS Python SDK, 0.2.x)
+#   crates.io: garage (the S3-compatible server; built once per machine, ~15 minutes)
 # Idempotent, and quick when everything is already there: apt and pip run only for what is
 # missing. Meant for root on Debian 12 (CI and developer machines); no prompts.
 set -euo pipefail
@@ -15,6 +18,10 @@ declare -A APT_PACKAGE_FOR=(
     [buildah]=buildah
     [docker-registry]=docker-registry
     [wrk]=wrk
+    [nginx]=nginx
+    [ss]=iproute2
+    [psql]=postgresql-client
+    [pg_ctlcluster]=postgresql
 )
 ORAS_PIP_SPEC='oras>=0.2,<0.3'
 
@@ -52,8 +59,9 @@ apt_install() {
 }
 
 missing=()
-for cmd in skopeo podman buildah docker-registry wrk; do
-    if ! command -v "$cmd" >/dev/null 2>&1; then
+for cmd in skopeo podman buildah docker-registry wrk nginx ss psql pg_ctlcluster; do
+    # nginx and the PostgreSQL tools live in sbin or under /usr/lib/postgresql on Debian.
+    if ! command -v "$cmd" >/dev/null 2>&1 && ! [[ -x /usr/sbin/$cmd ]]; then
         missing+=("${APT_PACKAGE_FOR[$cmd]}")
     fi
 done
@@ -84,4 +92,11 @@ sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNA
     }
 fi
 
-echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk and oras-py are present"
+# Garage, the S3-compatible server of the storage and HA tests: a Rust program on crates.io, run
+# as a separate process (AGPL: never linked into Berth). Built once, kept in ~/.cargo/bin.
+if ! command -v garage >/dev/null 2>&1 && ! [[ -x $HOME/.cargo/bin/garage ]]; then
+    echo "install-test-deps: building garage (cargo install garage --locked; about 15 minutes)"
+    cargo install garage --locked --quiet
+fi
+
+echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, nginx, PostgreSQL, garage and oras-py are present"

@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_auth::time::{parse_rfc3339ish, rfc3339};
-use berth_meta::{AuditEntry, AuditFilter, AuditRow};
+use berth_meta::{AuditEntry, AuditFilter, AuditRow, Event};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,7 +18,38 @@ use crate::query::Term;
 type PathRejection = axum::extract::rejection::PathRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
 
-/// Records that `caller` did `operation` to `resource`.
+/// The event of `caller` doing `operation` to `resource` in repository `repository` of
+/// `project`, for the change's own transaction.
+pub(crate) fn event(
+    caller: &Caller,
+    project: &str,
+    (resource, resource_type, operation): (String, &'static str, &'static str),
+    repository: &str,
+    digest: Option<&str>,
+    tag: Option<&str>,
+) -> Event {
+    Event {
+        project: project.to_owned(),
+        username: username(caller).to_owned(),
+        resource,
+        resource_type,
+        operation,
+        source_ip: caller.1.clone(),
+        op_time: berth_auth::now(),
+        repository: Some(repository.to_owned()),
+        digest: digest.map(str::to_owned),
+        tag: tag.map(str::to_owned),
+    }
+}
+
+fn username(caller: &Caller) -> &str {
+    match caller.0.name() {
+        "" => "anonymous",
+        name => name,
+    }
+}
+
+/// Records that `caller` did `operation` to `resource`, right after the change.
 pub(crate) async fn record(
     state: &ApiState,
     caller: &Caller,
@@ -27,11 +58,8 @@ pub(crate) async fn record(
     resource_type: &str,
     operation: &str,
 ) -> Result<(), ApiError> {
-    let username = match caller.0.name() {
-        "" => "anonymous",
-        name => name,
-    };
-    let entry = AuditEntry { project_id, username, resource, resource_type, operation, source_ip: &caller.1 };
+    let entry =
+        AuditEntry { project_id, username: username(caller), resource, resource_type, operation, source_ip: &caller.1 };
     state.meta().audit(&entry).await?;
     Ok(())
 }

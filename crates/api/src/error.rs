@@ -51,6 +51,7 @@ impl ApiError {
             StatusCode::CONFLICT => "CONFLICT",
             StatusCode::PRECONDITION_FAILED => "PRECONDITION",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+            StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
             _ => "INTERNAL_SERVER_ERROR",
         }
     }

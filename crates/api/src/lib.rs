@@ -7,6 +7,7 @@
 mod audit;
 mod caller;
 mod error;
+mod jobservice;
 mod members;
 mod page;
 mod projects;
@@ -25,6 +26,7 @@ use axum::Router;
 use axum::routing::{get, put};
 use berth_auth::Auth;
 use berth_meta::Meta;
+use berth_storage::BlobStore;
 
 pub use error::ApiError;
 
@@ -56,11 +58,12 @@ pub struct Settings {
 pub struct ApiState {
     pub(crate) auth: Arc<Auth>,
     pub(crate) settings: Arc<Settings>,
+    pub(crate) store: BlobStore,
 }
 
 impl ApiState {
-    pub fn new(auth: Arc<Auth>, settings: Settings) -> ApiState {
-        ApiState { auth, settings: Arc::new(settings) }
+    pub fn new(auth: Arc<Auth>, settings: Settings, store: BlobStore) -> ApiState {
+        ApiState { auth, settings: Arc::new(settings), store }
     }
 
     pub(crate) fn meta(&self) -> &Meta {
@@ -74,6 +77,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/ping", get(system::ping))
         .route("/systeminfo", get(system::systeminfo))
         .route("/health", get(system::health))
+        .route("/health/ready", get(system::ready))
         .route("/users", get(users::list).post(users::create))
         .route("/users/current", get(users::current))
         .route("/users/current/permissions", get(users::current_permissions))
@@ -113,6 +117,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/search", get(search::search))
         .route("/statistics", get(search::statistics))
         .route("/audit-logs", get(audit::list))
+        .route("/jobservice/pools", get(jobservice::pools))
+        .route("/jobservice/pools/{pool_id}/workers", get(jobservice::workers))
+        .route("/jobservice/jobs", get(jobservice::list_jobs))
+        .route("/jobservice/jobs/{job_id}", get(jobservice::get_job).put(jobservice::stop_job))
+        .route("/jobservice/jobs/{job_id}/log", get(jobservice::job_log))
+        .route("/jobservice/queues", get(jobservice::queues))
+        .route("/jobservice/queues/{job_type}", put(jobservice::queue_action))
         .route("/quotas", get(quotas::list))
         .route("/quotas/{id}", get(quotas::get).put(quotas::update))
         .route("/projects/{project}/logs", get(audit::project_logs))

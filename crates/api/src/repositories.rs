@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
+use crate::audit::event;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -140,8 +141,8 @@ pub(crate) async fn delete(
     let Path((project, repository)) = path?;
     let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "repository", "delete")?;
-    state.meta().delete_repository(repo.id).await?;
-    crate::audit::record(&state, &caller, Some(project.id), &repo.name, "repository", "delete").await?;
+    let event = event(&caller, &project.name, (repo.name.clone(), "repository", "delete"), &repo.name, None, None);
+    state.meta().delete_repository(repo.id, &event).await?;
     Ok(StatusCode::OK)
 }
 
@@ -308,9 +309,9 @@ pub(crate) async fn delete_artifact(
     let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "artifact", "delete")?;
     let a = artifact(&state, &repo, &reference).await?;
-    state.meta().delete_manifest(repo.id, &a.digest).await?;
     let resource = format!("{}@{}", repo.name, a.digest);
-    crate::audit::record(&state, &caller, Some(project.id), &resource, "artifact", "delete").await?;
+    let event = event(&caller, &project.name, (resource, "artifact", "delete"), &repo.name, Some(&a.digest), None);
+    state.meta().delete_manifest(repo.id, &a.digest, &event).await?;
     Ok(StatusCode::OK)
 }
 
@@ -356,9 +357,10 @@ pub(crate) async fn create_tag(
     let Json(req) = body?;
     let tag = Tag::parse(&req.name).map_err(|e| ApiError::bad_request(format!("invalid tag {:?}: {e}", req.name)))?;
     let a = artifact(&state, &repo, &reference).await?;
-    state.meta().create_tag(repo.id, tag.as_str(), &a.digest).await?;
     let resource = format!("{}:{tag}", repo.name);
-    crate::audit::record(&state, &caller, Some(project_row.id), &resource, "tag", "create").await?;
+    let event =
+        event(&caller, &project_row.name, (resource, "tag", "create"), &repo.name, Some(&a.digest), Some(tag.as_str()));
+    state.meta().create_tag(repo.id, tag.as_str(), &a.digest, &event).await?;
     let location = format!("/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}");
     Ok((StatusCode::CREATED, [("location", location)]).into_response())
 }
@@ -376,8 +378,8 @@ pub(crate) async fn delete_tag(
     if !state.meta().tags_of(repo.id, &a.digest).await?.iter().any(|t| t.name == tag) {
         return Err(ApiError::not_found(format!("tag {tag} not found on {reference}")));
     }
-    state.meta().delete_tag(repo.id, &tag).await?;
     let resource = format!("{}:{tag}", repo.name);
-    crate::audit::record(&state, &caller, Some(project_row.id), &resource, "tag", "delete").await?;
+    let event = event(&caller, &project_row.name, (resource, "tag", "delete"), &repo.name, Some(&a.digest), Some(&tag));
+    state.meta().delete_tag(repo.id, &tag, &event).await?;
     Ok(StatusCode::OK)
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use berth_storage::S3Config;
 use serde::{Deserialize, Serialize};
 use yaml_serde::{Mapping, Value};
 
@@ -30,6 +31,36 @@ pub struct Config {
     pub project_creation_restriction: ProjectCreationRestriction,
     /// Audit records older than this many days are purged.
     pub audit_log_retention_days: u64,
+    pub database: Database,
+    pub storage: Storage,
+}
+
+/// Where metadata lives: SQLite in `data_volume` (default) or a PostgreSQL server shared by
+/// every instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    /// Empty for SQLite (`<data_volume>/registry.db`), or `postgres://user:password@host:port/db`.
+    pub url: String,
+    /// Upper bound of this instance's connection pool (N instances open at most N times this).
+    pub max_connections: u32,
+}
+
+/// Where blobs live: the `storage/` folder of `data_volume` (default) or an S3-compatible bucket.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// An S3-compatible bucket; used when `bucket` is set.
+    pub s3: S3Config,
+    /// Serve blob downloads as `307` redirects to presigned URLs of the bucket (S3 only), so the
+    /// bytes flow from the store to the client without passing through Berth.
+    pub redirect: bool,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database { url: String::new(), max_connections: 16 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +116,8 @@ impl Default for Config {
             self_registration: false,
             project_creation_restriction: ProjectCreationRestriction::Everyone,
             audit_log_retention_days: 90,
+            database: Database::default(),
+            storage: Storage::default(),
         }
     }
 }
@@ -173,6 +206,24 @@ impl Config {
         }
         if self.token_expiration == 0 {
             bail!("configuration key `token_expiration`: must be at least 1 (minutes)");
+        }
+        let url = &self.database.url;
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!("configuration key `database.url`: must be empty (SQLite in data_volume) or a postgres:// URL");
+        }
+        if self.database.max_connections == 0 || self.database.max_connections > 1000 {
+            bail!("configuration key `database.max_connections`: must be between 1 and 1000");
+        }
+        let s3 = &self.storage.s3;
+        if !s3.bucket.is_empty() {
+            if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
+                bail!("configuration key `storage.s3.endpoint`: {:?} must be an http:// or https:// URL", s3.endpoint);
+            }
+            if s3.access_key.is_empty() || s3.secret_key.is_empty() {
+                bail!("configuration key `storage.s3.access_key`: the bucket needs an access key and a secret key");
+            }
+        } else if self.storage.redirect {
+            bail!("configuration key `storage.redirect`: needs S3 storage (storage.s3.bucket)");
         }
         if let Err(rule) = berth_auth::password::check_rules(&self.admin_password) {
             bail!("configuration key `admin_password`: {rule}");
@@ -272,6 +323,16 @@ mod tests {
         assert!(e.contains("external_url"), "{e}");
         let e = Config::load(None, env(&[("BERTH_HTTP_ADDRESS", "localhost:1")])).unwrap_err().to_string();
         assert!(e.contains("http.address"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_DATABASE_URL", "mysql://x")])).unwrap_err().to_string();
+        assert!(e.contains("database.url"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_DATABASE_MAX_CONNECTIONS", "0")])).unwrap_err().to_string();
+        assert!(e.contains("database.max_connections"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_STORAGE_S3_BUCKET", "b"), ("BERTH_STORAGE_S3_ENDPOINT", "s3.local")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("storage.s3.endpoint"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_STORAGE_REDIRECT", "true")])).unwrap_err().to_string();
+        assert!(e.contains("storage.redirect"), "{e}");
     }
 
     #[test]

@@ -12,17 +12,67 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use berth_api::{ApiState, ProjectCreation, Settings};
 use berth_auth::Auth;
-use berth_meta::{Meta, NewUser};
+use berth_jobs::{JobContext, Runner};
+use berth_meta::{Meta, MetaError, NewUser};
 use berth_registry::{Access, RegistryState};
 use berth_storage::BlobStore;
+use tokio::sync::Notify;
 
 use crate::config::{Config, DEFAULT_ADMIN_PASSWORD, Log, LogFormat, ProjectCreationRestriction};
 
 /// The `service` of registry tokens: Harbor's name, which Harbor-aware tools send as is.
 const TOKEN_SERVICE: &str = "harbor-registry";
 
+/// Jobs one instance runs at once.
+const JOB_WORKERS: usize = 4;
+
 /// SQLite serializes writers anyway; a few connections let reads proceed beside a write.
 const SQLITE_CONNECTIONS: u32 = 8;
+
+/// The `storage/` folder of `data_volume`, or the S3 bucket of `storage.s3`.
+async fn open_store(config: &Config) -> anyhow::Result<BlobStore> {
+    let s3 = &config.storage.s3;
+    if s3.bucket.is_empty() {
+        let root = config.data_volume.join("storage");
+        return BlobStore::open_filesystem(&root)
+            .await
+            .with_context(|| format!("opening blob storage in {}", root.display()));
+    }
+    // Keys stay out of the message; the bucket and endpoint say which settings to check.
+    BlobStore::open_s3(s3)
+        .await
+        .with_context(|| format!("opening S3 bucket {:?} at {} (storage.s3)", s3.bucket, s3.endpoint))
+}
+
+/// SQLite in `data_volume`, or the shared PostgreSQL database (migrated under its lock).
+async fn open_database(config: &Config) -> anyhow::Result<Meta> {
+    let max = config.database.max_connections;
+    if config.database.url.is_empty() {
+        let path = config.data_volume.join("registry.db");
+        return Meta::open_sqlite(&path, max.min(SQLITE_CONNECTIONS))
+            .await
+            .with_context(|| format!("opening the database {}", path.display()));
+    }
+    // The URL may hold a password: messages show where, never with what.
+    let server = without_secrets(&config.database.url);
+    tracing::info!(server, "connecting to PostgreSQL (database.url)");
+    Meta::open_postgres(&config.database.url, max)
+        .await
+        .with_context(|| format!("connecting to the PostgreSQL database of database.url ({server})"))
+}
+
+/// A `postgres://` URL reduced to `postgres://user@host:port/database`: no password, and no query
+/// parameters (which may carry one too). The user part ends at the last `@`, so a password with
+/// unescaped `/`, `?` or `#` is still cut out whole.
+fn without_secrets(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (user, location) = match rest.rsplit_once('@') {
+        Some((userinfo, location)) => (userinfo.split(':').next().unwrap_or_default(), location),
+        None => ("", rest),
+    };
+    let location = location.split(['?', '#']).next().unwrap_or_default();
+    if user.is_empty() { format!("{scheme}://{location}") } else { format!("{scheme}://{user}@{location}") }
+}
 
 pub fn init_logging(log: &Log) {
     use std::io::IsTerminal;
@@ -41,12 +91,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     let data = &config.data_volume;
     std::fs::create_dir_all(data).with_context(|| format!("creating data_volume {}", data.display()))?;
-    let meta = Meta::open_sqlite(&data.join("registry.db"), SQLITE_CONNECTIONS)
-        .await
-        .with_context(|| format!("opening the database in {}", data.display()))?;
-    let store = BlobStore::open(data.join("storage"))
-        .await
-        .with_context(|| format!("opening blob storage in {}", data.display()))?;
+    let meta = open_database(&config).await?;
+    let store = open_store(&config).await?;
     bootstrap(&meta, &config).await?;
     let auth = Arc::new(
         Auth::new(meta.clone(), TOKEN_SERVICE.to_owned(), Duration::from_secs(config.token_expiration * 60))
@@ -54,7 +100,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .context("loading the token-signing key")?,
     );
     let access = Access::new(auth.clone(), config.external_url.as_deref());
-    let registry = RegistryState::new(meta.clone(), store, access, config.external_url.as_deref());
+    let registry = RegistryState::new(
+        meta.clone(),
+        store.clone(),
+        access,
+        config.external_url.as_deref(),
+        config.storage.redirect,
+    );
     let api = ApiState::new(
         auth,
         Settings {
@@ -65,6 +117,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             },
             external_url: config.external_url.clone(),
         },
+        store.clone(),
     );
     let app = Router::new()
         .merge(berth_registry::router(registry))
@@ -79,10 +132,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ready_in_ms = started.elapsed().as_millis() as u64,
         "berth is ready"
     );
-    tokio::spawn(purge_audit_log(meta.clone(), Duration::from_secs(config.audit_log_retention_days * 86_400)));
+    let stop_jobs = Arc::new(Notify::new());
+    let retention = Duration::from_secs(config.audit_log_retention_days * 86_400);
+    let jobs = tokio::spawn(job_runner(&meta, retention).run(stop_jobs.clone()));
+    tokio::spawn(schedule_periodic_jobs(meta.clone()));
     // Peer addresses feed the audit log's source_ip.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Claim no more jobs; one still running is taken again by an instance once its lease ends.
+    stop_jobs.notify_waiters();
+    let _ = jobs.await;
     meta.close().await;
     tracing::info!("berth stopped");
     Ok(())
@@ -97,31 +156,53 @@ async fn bootstrap(meta: &Meta, config: &Config) -> anyhow::Result<()> {
         tracing::warn!("admin_password is Harbor's well-known default: change it (PUT /api/v2.0/users/1/password)");
     }
     let hash = berth_auth::password::hash(&config.admin_password);
-    let admin = meta
-        .create_user(&NewUser {
-            username: "admin",
-            email: None,
-            realname: "system admin",
-            comment: "created on first start",
-            password_hash: &hash,
-            sysadmin: true,
-        })
-        .await?;
-    meta.create_project("library", true, admin, -1).await?;
+    let admin = NewUser {
+        username: "admin",
+        email: None,
+        realname: "system admin",
+        comment: "created on first start",
+        password_hash: &hash,
+        sysadmin: true,
+    };
+    // Instances started together on an empty shared database all get here; one insert wins and
+    // the others find the name taken, which is as good.
+    let admin = match meta.create_user(&admin).await {
+        Ok(id) => id,
+        Err(MetaError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    match meta.create_project("library", true, admin, -1).await {
+        Ok(_) | Err(MetaError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     tracing::info!("first start: created user admin and public project library");
     Ok(())
 }
 
-/// Deletes audit records past the retention period, at start and then hourly.
-async fn purge_audit_log(meta: Meta, retention: Duration) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+/// The kind of the job that deletes audit records (events) past the retention period.
+const PURGE_AUDIT_LOG: &str = "PURGE_AUDIT_LOG";
+
+/// This instance's job workers, with the handler of every job kind Berth runs.
+fn job_runner(meta: &Meta, retention: Duration) -> Runner {
+    let id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    Runner::new(meta.clone(), id, JOB_WORKERS).handle(PURGE_AUDIT_LOG, move |job: JobContext| async move {
+        let before = berth_auth::now() - retention.as_secs() as i64;
+        let purged = job.meta().purge_audit(before).await.map_err(|e| e.to_string())?;
+        job.log(format!("purged {purged} audit records older than {} days", retention.as_secs() / 86_400)).await;
+        Ok(())
+    })
+}
+
+/// Schedules the periodic jobs: one audit purge per hour, cluster-wide (the hour is the job's
+/// unique key, so every instance may schedule it and it is enqueued once).
+async fn schedule_periodic_jobs(meta: Meta) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let before = berth_auth::now() - retention.as_secs() as i64;
-        match meta.purge_audit(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(records = n, "purged audit records past retention"),
-            Err(e) => tracing::warn!(error = %e, "purging the audit log"),
+        let now = berth_auth::now();
+        let key = format!("{PURGE_AUDIT_LOG}@{}", now / 3600);
+        if let Err(e) = meta.enqueue_job(PURGE_AUDIT_LOG, "{}", Some(&key), 3, now).await {
+            tracing::warn!(error = %e, "scheduling the audit log purge");
         }
     }
 }
@@ -170,4 +251,23 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_secrets;
+
+    #[test]
+    fn database_urls_lose_their_secrets() {
+        let cases = [
+            ("postgres://berth:s3cret@db.example:5432/berth", "postgres://berth@db.example:5432/berth"),
+            ("postgresql://berth:s3:cr@t@db/berth?sslmode=require", "postgresql://berth@db/berth"),
+            ("postgres://db.example/berth?password=s3cret", "postgres://db.example/berth"),
+            ("postgres://berth@127.0.0.1", "postgres://berth@127.0.0.1"),
+            ("postgres://berth:a/b?c#d@db:5432/berth", "postgres://berth@db:5432/berth"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(without_secrets(url), shown);
+        }
+    }
 }

@@ -795,7 +795,7 @@ async fn search_and_statistics_show_only_what_the_caller_may_see() {
 #[tokio::test]
 async fn expired_and_wrong_audience_tokens_are_refused() {
     let berth = Berth::start();
-    let meta = berth_meta::Meta::open_sqlite(&berth.data_dir().join("registry.db"), 1).await.unwrap();
+    let meta = berth.meta().await;
     let (kid, pkcs8) = meta.signing_key(|| panic!("the server made the key at start")).await.unwrap();
     let keys = berth_auth::TokenKeys::from_pkcs8(kid, &pkcs8).unwrap();
     let now = berth_auth::now() as u64;

@@ -1,9 +1,9 @@
 //! Repositories and artifacts as Harbor's API presents them: listings with counts, descriptions,
 //! pull statistics, tags with their times.
 
-use sqlx::AssertSqlSafe;
-
-use crate::{Meta, MetaError, Result, Sort, now};
+use crate::db::{LockScope, query, query_as, query_scalar};
+use crate::events::insert_event;
+use crate::{Event, Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RepositoryRow {
@@ -83,14 +83,8 @@ impl Meta {
         const Q: &str = select_repositories!(project_repositories!());
         let q = format!("{Q} ORDER BY {} LIMIT $3 OFFSET $4", sort.sql());
         const COUNT: &str = concat!("SELECT count(*) FROM repositories r ", project_repositories!());
-        let rows = sqlx::query_as(AssertSqlSafe(q))
-            .bind(project)
-            .bind(name_filter)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        let total = sqlx::query_scalar(COUNT).bind(project).bind(name_filter).fetch_one(&self.pool).await?;
+        let rows = query_as(q).bind(project).bind(name_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = query_scalar(COUNT).bind(project).bind(name_filter).fetch_one(&self.pool).await?;
         Ok((rows, total))
     }
 
@@ -99,11 +93,11 @@ impl Meta {
         const Q: &str = select_repositories!(
             "WHERE r.name = $1 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
         );
-        Ok(sqlx::query_as(Q).bind(name).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(name).fetch_optional(&self.pool).await?)
     }
 
     pub async fn set_repository_description(&self, id: i64, description: &str) -> Result<()> {
-        sqlx::query("UPDATE repositories SET description = $1, updated_at = $2 WHERE id = $3")
+        query("UPDATE repositories SET description = $1, updated_at = $2 WHERE id = $3")
             .bind(description)
             .bind(now())
             .bind(id)
@@ -112,10 +106,10 @@ impl Meta {
         Ok(())
     }
 
-    /// Deletes a repository: its tags, artifacts, blob links and upload sessions. The bytes stay
-    /// until garbage collection.
-    pub async fn delete_repository(&self, id: i64) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+    /// Deletes a repository: its tags, artifacts, blob links and upload sessions, recording
+    /// `event` with the change. The bytes stay until garbage collection.
+    pub async fn delete_repository(&self, id: i64, event: &Event) -> Result<()> {
+        let mut tx = self.write_tx(LockScope::Repository(id)).await?;
         for q in [
             "DELETE FROM tags WHERE repository_id = $1",
             "DELETE FROM manifests WHERE repository_id = $1",
@@ -123,8 +117,9 @@ impl Meta {
             "DELETE FROM uploads WHERE repository_id = $1",
             "DELETE FROM repositories WHERE id = $1",
         ] {
-            sqlx::query(q).bind(id).execute(&mut *tx).await?;
+            query(q).bind(id).execute(&mut tx).await?;
         }
+        insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -139,8 +134,8 @@ impl Meta {
     ) -> Result<(Vec<ArtifactRow>, i64)> {
         const Q: &str = select_artifacts!("WHERE m.repository_id = $1");
         let q = format!("{Q} ORDER BY {} LIMIT $2 OFFSET $3", sort.sql());
-        let rows = sqlx::query_as(AssertSqlSafe(q)).bind(repo).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        let total = sqlx::query_scalar("SELECT count(*) FROM manifests WHERE repository_id = $1")
+        let rows = query_as(q).bind(repo).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = query_scalar("SELECT count(*) FROM manifests WHERE repository_id = $1")
             .bind(repo)
             .fetch_one(&self.pool)
             .await?;
@@ -149,19 +144,19 @@ impl Meta {
 
     pub async fn artifact_by_digest(&self, repo: i64, digest: &str) -> Result<Option<ArtifactRow>> {
         const Q: &str = select_artifacts!("WHERE m.repository_id = $1 AND m.digest = $2");
-        Ok(sqlx::query_as(Q).bind(repo).bind(digest).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(repo).bind(digest).fetch_optional(&self.pool).await?)
     }
 
     pub async fn artifact_by_tag(&self, repo: i64, tag: &str) -> Result<Option<ArtifactRow>> {
         const Q: &str = select_artifacts!(
             "JOIN tags t ON t.repository_id = m.repository_id AND t.digest = m.digest WHERE m.repository_id = $1 AND t.name = $2"
         );
-        Ok(sqlx::query_as(Q).bind(repo).bind(tag).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(repo).bind(tag).fetch_optional(&self.pool).await?)
     }
 
     /// Ids of the artifacts of `repo` with the given digests (children of an index).
     pub async fn artifact_id(&self, repo: i64, digest: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
+        Ok(query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
             .bind(repo)
             .bind(digest)
             .fetch_optional(&self.pool)
@@ -170,7 +165,7 @@ impl Meta {
 
     /// Tags pointing at artifact `digest`, by name.
     pub async fn tags_of(&self, repo: i64, digest: &str) -> Result<Vec<TagRow>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT id, name, digest, updated_at, pull_time FROM tags WHERE repository_id = $1 AND digest = $2 ORDER BY name",
         )
         .bind(repo)
@@ -191,23 +186,27 @@ impl Meta {
              WHERE repository_id = $1 AND digest IN ({}) ORDER BY name",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query_as(AssertSqlSafe(q)).bind(repo);
+        let mut query = query_as(q).bind(repo);
         for d in digests {
             query = query.bind(*d);
         }
         Ok(query.fetch_all(&self.pool).await?)
     }
 
-    /// Adds tag `name` to an artifact; `Conflict` if the repository already has that tag.
-    pub async fn create_tag(&self, repo: i64, name: &str, digest: &str) -> Result<()> {
-        sqlx::query("INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)")
+    /// Adds tag `name` to an artifact, recording `event` with the change; `Conflict` if the
+    /// repository already has that tag.
+    pub async fn create_tag(&self, repo: i64, name: &str, digest: &str, event: &Event) -> Result<()> {
+        let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
+        query("INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)")
             .bind(repo)
             .bind(name)
             .bind(digest)
             .bind(now())
-            .execute(&self.pool)
+            .execute(&mut tx)
             .await
             .map_err(|e| MetaError::conflict_or(e, "the tag already exists in the repository"))?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -249,7 +248,7 @@ impl Meta {
             " ORDER BY r.name LIMIT $4"
         );
         let (mode, user) = visibility.mode();
-        Ok(sqlx::query_as(Q).bind(name).bind(mode).bind(user).bind(limit).fetch_all(&self.pool).await?)
+        Ok(query_as(Q).bind(name).bind(mode).bind(user).bind(limit).fetch_all(&self.pool).await?)
     }
 
     /// `(public, private)` counts of repositories visible under `visibility`.
@@ -259,14 +258,14 @@ impl Meta {
             visible_repositories!()
         );
         let (mode, user) = visibility.mode();
-        Ok(sqlx::query_as(Q).bind("").bind(mode).bind(user).fetch_one(&self.pool).await?)
+        Ok(query_as(Q).bind("").bind(mode).bind(user).fetch_one(&self.pool).await?)
     }
 
     /// Bytes of every blob and manifest stored, each counted once.
     pub async fn total_storage(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE((SELECT sum(size) FROM blobs), 0)
-                  + COALESCE((SELECT sum(size) FROM (SELECT DISTINCT digest, size FROM manifests) AS d), 0)",
+        Ok(query_scalar(
+            "SELECT CAST(COALESCE((SELECT sum(size) FROM blobs), 0)
+                  + COALESCE((SELECT sum(size) FROM (SELECT DISTINCT digest, size FROM manifests) AS d), 0) AS BIGINT)",
         )
         .fetch_one(&self.pool)
         .await?)

@@ -1,15 +1,42 @@
+//! The database: SQLite (embedded default) or PostgreSQL (scale-out), behind one query API.
+//!
+//! Every statement in this crate is written once, in the SQL both engines accept (`$n`
+//! placeholders, `ON CONFLICT`, `RETURNING`; the few SQLite functions PostgreSQL lacks are defined
+//! by its migrations). [`query`], [`query_as`] and [`query_scalar`] collect the bound values and,
+//! when the statement runs, hand them to the engine the store was opened on; rows are decoded by
+//! each engine's own driver, so types keep their native meaning (a `BOOLEAN` is a `bool` on both).
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection};
 
 use crate::Result;
 
 /// The metadata store. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
 pub struct Meta {
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: Pool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 impl Meta {
@@ -25,27 +52,290 @@ impl Meta {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Meta { pool })
+        Ok(Meta { pool: Pool::Sqlite(pool) })
     }
 
-    /// A write transaction that takes SQLite's write lock up front, so a read-then-write inside it
-    /// never fails with SQLITE_BUSY on lock upgrade.
-    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Connects to the PostgreSQL database at `url` with at most `max_connections` connections
+    /// and applies pending migrations. The migrator holds a PostgreSQL advisory lock while it
+    /// runs, so instances starting together migrate once, one after the other.
+    pub async fn open_postgres(url: &str, max_connections: u32) -> Result<Meta> {
+        let options = PgConnectOptions::from_str(url)?.application_name("berth");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Meta { pool: Pool::Postgres(pool) })
     }
-}
 
-impl Meta {
-    /// Waits for connections to be returned and closes them (clean checkpoint of the WAL).
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// A transaction for a read-then-write that must not interleave with another writer of the
+    /// same data (a quota check and the insert it allows; "every referenced blob exists" and the
+    /// manifest insert). SQLite takes its database-wide write lock up front (`BEGIN IMMEDIATE`,
+    /// so the upgrade never fails with SQLITE_BUSY); PostgreSQL takes a transaction-scoped
+    /// advisory lock on `scope` only, so pushes to different projects do not wait for each other.
+    pub(crate) async fn write_tx(&self, scope: LockScope<'_>) -> Result<Tx> {
+        match &self.pool {
+            Pool::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let lock = match scope {
+                    LockScope::Repository(id) => sqlx::query(
+                        "SELECT pg_advisory_xact_lock(hashtext('project:' || split_part(name, '/', 1)))
+                         FROM repositories WHERE id = $1",
+                    )
+                    .bind(id),
+                    LockScope::ProjectId(id) => sqlx::query(
+                        "SELECT pg_advisory_xact_lock(hashtext('project:' || name)) FROM projects WHERE id = $1",
+                    )
+                    .bind(id),
+                    LockScope::Project(name) => {
+                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('project:' || $1))").bind(name)
+                    }
+                    LockScope::Named(name) => {
+                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('named:' || $1))").bind(name)
+                    }
+                    LockScope::None => return Ok(Tx::Postgres(tx)),
+                };
+                lock.execute(&mut *tx).await?;
+                Ok(Tx::Postgres(tx))
+            }
+        }
+    }
+
+    /// Waits for connections to be returned and closes them (SQLite: clean checkpoint of the WAL).
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
     }
-}
 
-impl Meta {
     /// A round trip to the database, for health checks.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+/// What a write transaction must exclude concurrent writers of (see [`Meta::write_tx`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LockScope<'a> {
+    /// The project of the repository with this id.
+    Repository(i64),
+    /// The project with this name.
+    Project(&'a str),
+    /// The project with this id.
+    ProjectId(i64),
+    /// A named piece of global state (the signing key, the user table).
+    Named(&'static str),
+    /// Nothing beyond the rows the transaction writes (SQLite still takes its write lock up front).
+    None,
+}
+
+/// An open transaction on either engine; dropped without `commit`, it rolls back.
+pub(crate) enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Where a statement runs: a pool, or an open transaction.
+pub(crate) enum Exec<'e> {
+    SqlitePool(&'e SqlitePool),
+    PgPool(&'e PgPool),
+    Sqlite(&'e mut SqliteConnection),
+    Postgres(&'e mut PgConnection),
+}
+
+impl<'e> From<&'e Pool> for Exec<'e> {
+    fn from(pool: &'e Pool) -> Exec<'e> {
+        match pool {
+            Pool::Sqlite(p) => Exec::SqlitePool(p),
+            Pool::Postgres(p) => Exec::PgPool(p),
+        }
+    }
+}
+
+impl<'e> From<&'e mut Tx> for Exec<'e> {
+    fn from(tx: &'e mut Tx) -> Exec<'e> {
+        match tx {
+            Tx::Sqlite(t) => Exec::Sqlite(&mut *t),
+            Tx::Postgres(t) => Exec::Postgres(&mut *t),
+        }
+    }
+}
+
+/// A value bound to a statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(Option<i64>),
+    Bool(Option<bool>),
+    Text(Option<String>),
+    Bytes(Vec<u8>),
+}
+
+pub(crate) trait IntoArg {
+    fn into_arg(self) -> Arg;
+}
+
+macro_rules! into_arg {
+    ($variant:ident: $($t:ty => |$v:ident| $e:expr),+ $(,)?) => {
+        $(impl IntoArg for $t {
+            fn into_arg(self) -> Arg {
+                let $v = self;
+                Arg::$variant($e)
+            }
+        })+
+    };
+}
+
+into_arg!(Int: i64 => |v| Some(v), Option<i64> => |v| v, &i64 => |v| Some(*v), &Option<i64> => |v| *v);
+into_arg!(Bool: bool => |v| Some(v), Option<bool> => |v| v);
+into_arg!(Text:
+    &str => |v| Some(v.to_owned()),
+    String => |v| Some(v),
+    &String => |v| Some(v.clone()),
+    &&str => |v| Some((*v).to_owned()),
+    Option<&str> => |v| v.map(str::to_owned),
+    Option<String> => |v| v,
+    &Option<String> => |v| v.clone(),
+);
+into_arg!(Bytes: &[u8] => |v| v.to_vec(), Vec<u8> => |v| v, &Vec<u8> => |v| v.clone());
+
+/// A statement with its bound values, not yet sent.
+pub(crate) struct Statement<O> {
+    sql: Cow<'static, str>,
+    args: Vec<Arg>,
+    output: PhantomData<fn() -> O>,
+}
+
+/// The outcome of a statement that returns no rows.
+pub(crate) struct Done(u64);
+
+impl Done {
+    pub(crate) fn rows_affected(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A statement whose rows are not read.
+pub(crate) fn query(sql: impl Into<Cow<'static, str>>) -> Statement<()> {
+    Statement { sql: sql.into(), args: Vec::new(), output: PhantomData }
+}
+
+/// A statement whose rows decode into `O` (a `FromRow` struct or a tuple).
+pub(crate) fn query_as<O>(sql: impl Into<Cow<'static, str>>) -> Statement<O> {
+    Statement { sql: sql.into(), args: Vec::new(), output: PhantomData }
+}
+
+/// A statement whose rows are one column each, decoding into `T`.
+pub(crate) fn query_scalar<T>(sql: impl Into<Cow<'static, str>>) -> Scalar<T> {
+    Scalar(query_as(sql))
+}
+
+/// Binds `args` to a statement of either engine (the two arms differ only in types).
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for arg in $args {
+            q = match arg {
+                Arg::Int(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Bytes(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+/// Runs `$method` of the statement on whichever engine `$exec` is, decoding rows as `$O`.
+macro_rules! run_as {
+    ($self:ident, $exec:expr, $O:ty, $method:ident) => {{
+        let sql = AssertSqlSafe($self.sql);
+        match $exec.into() {
+            Exec::SqlitePool(p) => bind_all!(sqlx::query_as::<Sqlite, $O>(sql), $self.args).$method(p).await,
+            Exec::PgPool(p) => bind_all!(sqlx::query_as::<Postgres, $O>(sql), $self.args).$method(p).await,
+            Exec::Sqlite(c) => bind_all!(sqlx::query_as::<Sqlite, $O>(sql), $self.args).$method(c).await,
+            Exec::Postgres(c) => bind_all!(sqlx::query_as::<Postgres, $O>(sql), $self.args).$method(c).await,
+        }
+    }};
+}
+
+impl<O> Statement<O> {
+    pub(crate) fn bind(mut self, value: impl IntoArg) -> Self {
+        self.args.push(value.into_arg());
+        self
+    }
+
+    pub(crate) async fn execute<'e>(self, exec: impl Into<Exec<'e>>) -> Result<Done, sqlx::Error> {
+        let sql = AssertSqlSafe(self.sql);
+        let rows = match exec.into() {
+            Exec::SqlitePool(p) => bind_all!(sqlx::query::<Sqlite>(sql), self.args).execute(p).await?.rows_affected(),
+            Exec::PgPool(p) => bind_all!(sqlx::query::<Postgres>(sql), self.args).execute(p).await?.rows_affected(),
+            Exec::Sqlite(c) => bind_all!(sqlx::query::<Sqlite>(sql), self.args).execute(c).await?.rows_affected(),
+            Exec::Postgres(c) => bind_all!(sqlx::query::<Postgres>(sql), self.args).execute(c).await?.rows_affected(),
+        };
+        Ok(Done(rows))
+    }
+}
+
+/// Row types both engines can decode.
+pub(crate) trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+impl<O: Row> Statement<O> {
+    pub(crate) async fn fetch_one<'e>(self, exec: impl Into<Exec<'e>>) -> Result<O, sqlx::Error> {
+        run_as!(self, exec, O, fetch_one)
+    }
+
+    pub(crate) async fn fetch_optional<'e>(self, exec: impl Into<Exec<'e>>) -> Result<Option<O>, sqlx::Error> {
+        run_as!(self, exec, O, fetch_optional)
+    }
+
+    pub(crate) async fn fetch_all<'e>(self, exec: impl Into<Exec<'e>>) -> Result<Vec<O>, sqlx::Error> {
+        run_as!(self, exec, O, fetch_all)
+    }
+}
+
+/// A statement whose rows are one column each (see [`query_scalar`]).
+pub(crate) struct Scalar<T>(Statement<(T,)>);
+
+impl<T> Scalar<T> {
+    pub(crate) fn bind(self, value: impl IntoArg) -> Self {
+        Scalar(self.0.bind(value))
+    }
+}
+
+impl<T> Scalar<T>
+where
+    (T,): Row,
+{
+    pub(crate) async fn fetch_one<'e>(self, exec: impl Into<Exec<'e>>) -> Result<T, sqlx::Error> {
+        Ok(self.0.fetch_one(exec).await?.0)
+    }
+
+    pub(crate) async fn fetch_optional<'e>(self, exec: impl Into<Exec<'e>>) -> Result<Option<T>, sqlx::Error> {
+        Ok(self.0.fetch_optional(exec).await?.map(|(v,)| v))
+    }
+
+    pub(crate) async fn fetch_all<'e>(self, exec: impl Into<Exec<'e>>) -> Result<Vec<T>, sqlx::Error> {
+        Ok(self.0.fetch_all(exec).await?.into_iter().map(|(v,)| v).collect())
     }
 }

@@ -4,8 +4,9 @@
 //! a check and a write (e.g. "all referenced blobs exist" and "insert the manifest").
 
 mod artifacts;
-mod audit;
 mod db;
+mod events;
+mod jobs;
 mod keys;
 mod manifests;
 mod members;
@@ -18,8 +19,9 @@ mod uploads;
 mod users;
 
 pub use artifacts::{ArtifactRow, FoundRepository, RepositoryRow, TagRow};
-pub use audit::{AuditEntry, AuditFilter, AuditRow, RegistryEvent};
-pub use db::Meta;
+pub use db::{Backend, Meta};
+pub use events::{AuditEntry, AuditFilter, AuditRow, Cursor, Event, EventRow, RegistryEvent};
+pub use jobs::{ClaimedJob, JobRow, QueueRow, WorkerRow};
 pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};

@@ -1,5 +1,7 @@
+use crate::db::{LockScope, query, query_as, query_scalar};
+use crate::events::insert_event;
 use crate::projects::Addition;
-use crate::{Meta, MetaError, Result, now};
+use crate::{Event, Meta, MetaError, Result, now};
 
 /// A manifest to store.
 #[derive(Debug)]
@@ -40,24 +42,26 @@ pub struct Referrer {
 }
 
 impl Meta {
-    /// Stores a manifest (and points `tag` at it) if everything it references is present, all in
-    /// one transaction: a concurrent delete cannot slip between the check and the insert.
+    /// Stores a manifest (and points `tag` at it) if everything it references is present, with
+    /// its `event`, all in one transaction: a concurrent delete cannot slip between the check and
+    /// the insert, and the event exists exactly when the push does.
     pub async fn put_manifest(
         &self,
         repo: i64,
         manifest: &NewManifest<'_>,
         required: &Required<'_>,
         tag: Option<&str>,
+        event: &Event,
     ) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
         for (digest, declared) in &required.blobs {
-            let actual: Option<i64> = sqlx::query_scalar(
+            let actual: Option<i64> = query_scalar(
                 "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
                  WHERE rb.repository_id = $1 AND rb.digest = $2",
             )
             .bind(repo)
             .bind(digest)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
             check_size(digest, *declared, actual).map_err(|e| match e {
                 None => MetaError::MissingBlob(digest.to_string()),
@@ -66,10 +70,10 @@ impl Meta {
         }
         for (digest, declared) in &required.manifests {
             let actual: Option<i64> =
-                sqlx::query_scalar("SELECT size FROM manifests WHERE repository_id = $1 AND digest = $2")
+                query_scalar("SELECT size FROM manifests WHERE repository_id = $1 AND digest = $2")
                     .bind(repo)
                     .bind(digest)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut tx)
                     .await?;
             check_size(digest, *declared, actual).map_err(|e| match e {
                 None => MetaError::MissingManifest(digest.to_string()),
@@ -79,7 +83,7 @@ impl Meta {
         let size = manifest.content.len() as i64;
         crate::projects::check_quota(&mut tx, repo, Addition::Manifest, manifest.digest, size).await?;
         let now = now();
-        sqlx::query(
+        query(
             "INSERT INTO manifests
                (repository_id, digest, media_type, artifact_type, subject, annotations, size, total_size, content, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -95,10 +99,10 @@ impl Meta {
         .bind(manifest.total_size)
         .bind(manifest.content)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if let Some(tag) = tag {
-            sqlx::query(
+            query(
                 "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
             )
@@ -106,21 +110,18 @@ impl Meta {
             .bind(tag)
             .bind(manifest.digest)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
-        sqlx::query("UPDATE repositories SET updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(repo)
-            .execute(&mut *tx)
-            .await?;
+        query("UPDATE repositories SET updated_at = $1 WHERE id = $2").bind(now).bind(repo).execute(&mut tx).await?;
+        insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Manifest `digest` of the repository named `repository`: one query, as pulls need it.
     pub async fn manifest(&self, repository: &str, digest: &str) -> Result<Option<ManifestRow>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT m.repository_id, m.digest, m.media_type, m.content FROM manifests m
              JOIN repositories r ON r.id = m.repository_id
              WHERE r.name = $1 AND m.digest = $2",
@@ -133,7 +134,7 @@ impl Meta {
 
     /// The manifest tag `tag` of the repository named `repository` points at.
     pub async fn tagged_manifest(&self, repository: &str, tag: &str) -> Result<Option<ManifestRow>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT m.repository_id, m.digest, m.media_type, m.content FROM repositories r
              JOIN tags t ON t.repository_id = r.id
              JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
@@ -145,29 +146,43 @@ impl Meta {
         .await?)
     }
 
-    /// Deletes a manifest and every tag pointing at it.
-    pub async fn delete_manifest(&self, repo: i64, digest: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+    /// Deletes a manifest and every tag pointing at it, recording `event` with the change.
+    pub async fn delete_manifest(&self, repo: i64, digest: &str, event: &Event) -> Result<bool> {
+        // Under the repository's write lock: an index being stored that references this manifest
+        // checks its presence in the same critical section.
+        let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
+        let done = query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
             .bind(repo)
             .bind(digest)
-            .execute(&self.pool)
+            .execute(&mut tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
-    /// Deletes a tag; the manifest stays, reachable by digest.
-    pub async fn delete_tag(&self, repo: i64, tag: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
+    /// Deletes a tag, recording `event` with the change; the manifest stays, reachable by digest.
+    pub async fn delete_tag(&self, repo: i64, tag: &str, event: &Event) -> Result<bool> {
+        let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
+        let done = query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
             .bind(repo)
             .bind(tag)
-            .execute(&self.pool)
+            .execute(&mut tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Tags of `repo` in lexical order, after `last`.
     pub async fn list_tags(&self, repo: i64, last: Option<&str>, limit: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3")
+        Ok(query_scalar("SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3")
             .bind(repo)
             .bind(last.unwrap_or(""))
             .bind(limit)
@@ -177,7 +192,7 @@ impl Meta {
 
     /// Manifests of `repo` whose subject is `subject`, optionally of one artifact type.
     pub async fn referrers(&self, repo: i64, subject: &str, artifact_type: Option<&str>) -> Result<Vec<Referrer>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
              WHERE repository_id = $1 AND subject = $2 AND ($3 IS NULL OR artifact_type = $3)
              ORDER BY created_at, digest",

@@ -1,5 +1,4 @@
-use sqlx::AssertSqlSafe;
-
+use crate::db::{query, query_as, query_scalar};
 use crate::{Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -24,7 +23,7 @@ macro_rules! select_members {
 impl Meta {
     pub async fn add_member(&self, project: i64, user: i64, role: i64) -> Result<i64> {
         let now = now();
-        let id = sqlx::query_scalar(
+        let id = query_scalar(
             "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $4) RETURNING id",
         )
@@ -49,14 +48,9 @@ impl Meta {
     ) -> Result<(Vec<Member>, i64)> {
         const Q: &str = select_members!("WHERE m.project_id = $1 AND instr(u.username, $2) > 0");
         let q = format!("{Q} ORDER BY {} LIMIT $3 OFFSET $4", sort.sql());
-        let members = sqlx::query_as(AssertSqlSafe(q))
-            .bind(project)
-            .bind(name_filter)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        let total = sqlx::query_scalar(
+        let members =
+            query_as(q).bind(project).bind(name_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = query_scalar(
             "SELECT count(*) FROM project_members m JOIN users u ON u.id = m.user_id
              WHERE m.project_id = $1 AND instr(u.username, $2) > 0",
         )
@@ -69,12 +63,12 @@ impl Meta {
 
     pub async fn member(&self, project: i64, member_id: i64) -> Result<Option<Member>> {
         const Q: &str = select_members!("WHERE m.project_id = $1 AND m.id = $2");
-        Ok(sqlx::query_as(Q).bind(project).bind(member_id).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(project).bind(member_id).fetch_optional(&self.pool).await?)
     }
 
     /// The role of `user` in `project`, if a member.
     pub async fn member_role(&self, project: i64, user: i64) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT role_id FROM project_members WHERE project_id = $1 AND user_id = $2")
+        Ok(query_scalar("SELECT role_id FROM project_members WHERE project_id = $1 AND user_id = $2")
             .bind(project)
             .bind(user)
             .fetch_optional(&self.pool)
@@ -82,19 +76,18 @@ impl Meta {
     }
 
     pub async fn set_member_role(&self, project: i64, member_id: i64, role: i64) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE project_members SET role_id = $1, updated_at = $2 WHERE project_id = $3 AND id = $4")
-                .bind(role)
-                .bind(now())
-                .bind(project)
-                .bind(member_id)
-                .execute(&self.pool)
-                .await?;
+        let done = query("UPDATE project_members SET role_id = $1, updated_at = $2 WHERE project_id = $3 AND id = $4")
+            .bind(role)
+            .bind(now())
+            .bind(project)
+            .bind(member_id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn delete_member(&self, project: i64, member_id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND id = $2")
+        let done = query("DELETE FROM project_members WHERE project_id = $1 AND id = $2")
             .bind(project)
             .bind(member_id)
             .execute(&self.pool)
@@ -106,7 +99,7 @@ impl Meta {
 impl Meta {
     /// `(role_id, member count)` for each role present in `project`.
     pub async fn member_role_counts(&self, project: i64) -> Result<Vec<(i64, i64)>> {
-        Ok(sqlx::query_as("SELECT role_id, count(*) FROM project_members WHERE project_id = $1 GROUP BY role_id")
+        Ok(query_as("SELECT role_id, count(*) FROM project_members WHERE project_id = $1 GROUP BY role_id")
             .bind(project)
             .fetch_all(&self.pool)
             .await?)

@@ -1,5 +1,4 @@
-use sqlx::AssertSqlSafe;
-
+use crate::db::{LockScope, Tx, query, query_as, query_scalar};
 use crate::{Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -89,8 +88,8 @@ impl Meta {
     /// Creates a project owned by `owner`, who becomes its project admin, in one transaction.
     pub async fn create_project(&self, name: &str, public: bool, owner: i64, storage_limit: i64) -> Result<i64> {
         let now = now();
-        let mut tx = self.write_tx().await?;
-        let id: i64 = sqlx::query_scalar(
+        let mut tx = self.write_tx(LockScope::Project(name)).await?;
+        let id: i64 = query_scalar(
             "INSERT INTO projects (name, public, owner_id, storage_limit, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
         )
@@ -99,16 +98,16 @@ impl Meta {
         .bind(owner)
         .bind(storage_limit)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await
         .map_err(|e| MetaError::conflict_or(e, "project already exists"))?;
-        sqlx::query(
+        query(
             "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)",
         )
         .bind(id)
         .bind(owner)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(id)
@@ -116,12 +115,12 @@ impl Meta {
 
     pub async fn project_by_name(&self, name: &str) -> Result<Option<Project>> {
         const Q: &str = select_projects!("WHERE p.name = $1");
-        Ok(sqlx::query_as(Q).bind(name).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(name).fetch_optional(&self.pool).await?)
     }
 
     pub async fn project_by_id(&self, id: i64) -> Result<Option<Project>> {
         const Q: &str = select_projects!("WHERE p.id = $1");
-        Ok(sqlx::query_as(Q).bind(id).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(id).fetch_optional(&self.pool).await?)
     }
 
     /// One page of projects visible under `visibility`, by name; and the total.
@@ -138,7 +137,7 @@ impl Meta {
         let q = format!("{Q} ORDER BY {} LIMIT $5 OFFSET $6", sort.sql());
         const COUNT: &str = concat!("SELECT count(*) FROM projects p ", visible_projects!());
         let name = filter.name.unwrap_or("");
-        let projects = sqlx::query_as(AssertSqlSafe(q))
+        let projects = query_as(q)
             .bind(name)
             .bind(filter.public)
             .bind(mode)
@@ -147,18 +146,13 @@ impl Meta {
             .bind(offset)
             .fetch_all(&self.pool)
             .await?;
-        let total = sqlx::query_scalar(COUNT)
-            .bind(name)
-            .bind(filter.public)
-            .bind(mode)
-            .bind(user)
-            .fetch_one(&self.pool)
-            .await?;
+        let total =
+            query_scalar(COUNT).bind(name).bind(filter.public).bind(mode).bind(user).fetch_one(&self.pool).await?;
         Ok((projects, total))
     }
 
     pub async fn set_project_public(&self, id: i64, public: bool) -> Result<()> {
-        sqlx::query("UPDATE projects SET public = $1, updated_at = $2 WHERE id = $3")
+        query("UPDATE projects SET public = $1, updated_at = $2 WHERE id = $3")
             .bind(public)
             .bind(now())
             .bind(id)
@@ -169,20 +163,20 @@ impl Meta {
 
     /// Deletes a project that holds no repository with content. `Ok(false)` if it does.
     pub async fn delete_project(&self, id: i64) -> Result<bool> {
-        let mut tx = self.write_tx().await?;
-        let in_use: bool = sqlx::query_scalar(
+        let mut tx = self.write_tx(LockScope::ProjectId(id)).await?;
+        let in_use: bool = query_scalar(
             "SELECT EXISTS (SELECT 1 FROM projects p JOIN repositories r
                  ON substr(r.name, 1, length(p.name) + 1) = p.name || '/'
                JOIN manifests m ON m.repository_id = r.id
                WHERE p.id = $1)",
         )
         .bind(id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         if in_use {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM projects WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        query("DELETE FROM projects WHERE id = $1").bind(id).execute(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -191,28 +185,29 @@ impl Meta {
 impl Meta {
     /// The id of project `name`, without the listing's counts.
     pub async fn project_id(&self, name: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT id FROM projects WHERE name = $1").bind(name).fetch_optional(&self.pool).await?)
+        Ok(query_scalar("SELECT id FROM projects WHERE name = $1").bind(name).fetch_optional(&self.pool).await?)
     }
 }
 
-/// Bytes used by project $1 (by name): each distinct blob and manifest counted once.
+/// Bytes used by project $1 (by name): each distinct blob and manifest counted once. (The CAST:
+/// PostgreSQL sums BIGINTs into NUMERIC.)
 pub(crate) const PROJECT_USAGE: &str = "
-    SELECT COALESCE((SELECT sum(b.size) FROM blobs b WHERE b.digest IN (
+    SELECT CAST(COALESCE((SELECT sum(b.size) FROM blobs b WHERE b.digest IN (
                SELECT rb.digest FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
                WHERE substr(r.name, 1, length($1) + 1) = $1 || '/')), 0)
          + COALESCE((SELECT sum(size) FROM (
                SELECT DISTINCT m.digest, m.size FROM manifests m JOIN repositories r ON r.id = m.repository_id
-               WHERE substr(r.name, 1, length($1) + 1) = $1 || '/') AS distinct_manifests), 0)";
+               WHERE substr(r.name, 1, length($1) + 1) = $1 || '/') AS distinct_manifests), 0) AS BIGINT)";
 
 impl Meta {
     /// Storage used by project `name`, computed from its content: exact whatever pushes run
     /// concurrently.
     pub async fn project_usage(&self, name: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(PROJECT_USAGE).bind(name).fetch_one(&self.pool).await?)
+        Ok(query_scalar(PROJECT_USAGE).bind(name).fetch_one(&self.pool).await?)
     }
 
     pub async fn set_storage_limit(&self, id: i64, limit: i64) -> Result<()> {
-        sqlx::query("UPDATE projects SET storage_limit = $1, updated_at = $2 WHERE id = $3")
+        query("UPDATE projects SET storage_limit = $1, updated_at = $2 WHERE id = $3")
             .bind(limit)
             .bind(now())
             .bind(id)
@@ -233,23 +228,17 @@ pub(crate) enum Addition {
 /// `repo`'s project when that would pass its storage limit. Content the project already holds
 /// (in any of its repositories) adds nothing. Writers are serialized by the transaction, so two
 /// concurrent pushes cannot both slip under the limit. Projects without a limit pay one query.
-pub(crate) async fn check_quota(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    repo: i64,
-    what: Addition,
-    digest: &str,
-    adding: i64,
-) -> Result<()> {
+pub(crate) async fn check_quota(tx: &mut Tx, repo: i64, what: Addition, digest: &str, adding: i64) -> Result<()> {
     if adding == 0 {
         return Ok(());
     }
-    let project: Option<(String, i64)> = sqlx::query_as(
+    let project: Option<(String, i64)> = query_as(
         "SELECT p.name, p.storage_limit FROM repositories r JOIN projects p
            ON substr(r.name, 1, length(p.name) + 1) = p.name || '/'
          WHERE r.id = $1",
     )
     .bind(repo)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some((name, limit)) = project else { return Ok(()) };
     if limit < 0 {
@@ -265,11 +254,11 @@ pub(crate) async fn check_quota(
                             WHERE m.digest = $2 AND substr(r.name, 1, length($1) + 1) = $1 || '/')"
         }
     };
-    let already_held: bool = sqlx::query_scalar(held).bind(&name).bind(digest).fetch_one(&mut **tx).await?;
+    let already_held: bool = query_scalar(held).bind(&name).bind(digest).fetch_one(&mut *tx).await?;
     if already_held {
         return Ok(());
     }
-    let usage: i64 = sqlx::query_scalar(PROJECT_USAGE).bind(&name).fetch_one(&mut **tx).await?;
+    let usage: i64 = query_scalar(PROJECT_USAGE).bind(&name).fetch_one(&mut *tx).await?;
     if usage + adding > limit {
         return Err(MetaError::QuotaExceeded { project: name, limit, usage, adding });
     }
@@ -279,7 +268,7 @@ pub(crate) async fn check_quota(
 impl Meta {
     /// The project `name`'s key, without the listing's counts: for access checks.
     pub async fn project_key(&self, name: &str) -> Result<Option<ProjectKey>> {
-        Ok(sqlx::query_as("SELECT id, name, public FROM projects WHERE name = $1")
+        Ok(query_as("SELECT id, name, public FROM projects WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?)

@@ -1,12 +1,10 @@
+use crate::db::{LockScope, Tx, query, query_scalar};
 use crate::projects::Addition;
 use crate::{Meta, Result, now};
 
 impl Meta {
     pub async fn repository_id(&self, name: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(query_scalar("SELECT id FROM repositories WHERE name = $1").bind(name).fetch_optional(&self.pool).await?)
     }
 
     /// The repository's id, creating the repository on first use.
@@ -14,19 +12,19 @@ impl Meta {
         if let Some(id) = self.repository_id(name).await? {
             return Ok(id);
         }
-        sqlx::query(
+        query(
             "INSERT INTO repositories (name, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(now())
         .execute(&self.pool)
         .await?;
-        Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1").bind(name).fetch_one(&self.pool).await?)
+        Ok(query_scalar("SELECT id FROM repositories WHERE name = $1").bind(name).fetch_one(&self.pool).await?)
     }
 
     /// Repositories holding at least one manifest, in lexical order, after `last`.
     pub async fn list_repositories(&self, last: Option<&str>, limit: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT name FROM repositories r
              WHERE name > $1 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
              ORDER BY name LIMIT $2",
@@ -40,7 +38,7 @@ impl Meta {
     /// Size of blob `digest` if it is linked into the repository named `repository`: one query,
     /// as blob reads need it.
     pub async fn repository_blob(&self, repository: &str, digest: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT b.size FROM repositories r
              JOIN repository_blobs rb ON rb.repository_id = r.id
              JOIN blobs b ON b.digest = rb.digest
@@ -54,7 +52,7 @@ impl Meta {
 
     /// Records a verified blob and links it into `repo` (both idempotent).
     pub async fn link_blob(&self, repo: i64, digest: &str, size: i64) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
         link_blob_in(&mut tx, repo, digest, size).await?;
         tx.commit().await?;
         Ok(())
@@ -62,37 +60,36 @@ impl Meta {
 
     /// Removes blob `digest` from `repo`; its bytes stay until garbage collection.
     pub async fn unlink_blob(&self, repo: i64, digest: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+        // Under the repository's write lock: a manifest being stored that references this blob checks its presence in the same
+        // critical section.
+        let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
+        let done = query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
             .bind(repo)
             .bind(digest)
-            .execute(&self.pool)
+            .execute(&mut tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }
 
-pub(crate) async fn link_blob_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    repo: i64,
-    digest: &str,
-    size: i64,
-) -> Result<()> {
+pub(crate) async fn link_blob_in(tx: &mut Tx, repo: i64, digest: &str, size: i64) -> Result<()> {
     let now = now();
     crate::projects::check_quota(tx, repo, Addition::Blob, digest, size).await?;
-    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+    query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
         .bind(digest)
         .bind(size)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    query(
         "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
          ON CONFLICT (repository_id, digest) DO NOTHING",
     )
     .bind(repo)
     .bind(digest)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

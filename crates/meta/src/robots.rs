@@ -1,5 +1,4 @@
-use sqlx::AssertSqlSafe;
-
+use crate::db::{query, query_as, query_scalar};
 use crate::{Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -46,7 +45,7 @@ macro_rules! select_robots {
 impl Meta {
     pub async fn create_robot(&self, r: &NewRobot<'_>) -> Result<i64> {
         let now = now();
-        let id = sqlx::query_scalar(
+        let id = query_scalar(
             "INSERT INTO robots (name, description, level, project_id, secret_hash, disabled, expires_at, duration,
                                  permissions, creator, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
@@ -70,12 +69,12 @@ impl Meta {
 
     pub async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>> {
         const Q: &str = select_robots!("WHERE name = $1");
-        Ok(sqlx::query_as(Q).bind(name).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(name).fetch_optional(&self.pool).await?)
     }
 
     pub async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>> {
         const Q: &str = select_robots!("WHERE id = $1");
-        Ok(sqlx::query_as(Q).bind(id).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(id).fetch_optional(&self.pool).await?)
     }
 
     /// One page of robots, all ($1 = 0) or those of project $1, name containing $2; and the total.
@@ -90,15 +89,9 @@ impl Meta {
         const Q: &str = select_robots!("WHERE ($1 = 0 OR project_id = $1) AND instr(name, $2) > 0");
         let q = format!("{Q} ORDER BY {} LIMIT $3 OFFSET $4", sort.sql());
         let project = project.unwrap_or(0);
-        let rows = sqlx::query_as(AssertSqlSafe(q))
-            .bind(project)
-            .bind(name_filter)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = query_as(q).bind(project).bind(name_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
         let total =
-            sqlx::query_scalar("SELECT count(*) FROM robots WHERE ($1 = 0 OR project_id = $1) AND instr(name, $2) > 0")
+            query_scalar("SELECT count(*) FROM robots WHERE ($1 = 0 OR project_id = $1) AND instr(name, $2) > 0")
                 .bind(project)
                 .bind(name_filter)
                 .fetch_one(&self.pool)
@@ -116,7 +109,7 @@ impl Meta {
         expires_at: i64,
         permissions: &str,
     ) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE robots SET description = $1, disabled = $2, duration = $3, expires_at = $4, permissions = $5,
                                updated_at = $6 WHERE id = $7",
         )
@@ -133,7 +126,7 @@ impl Meta {
     }
 
     pub async fn set_robot_secret(&self, id: i64, secret_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE robots SET secret_hash = $1, updated_at = $2 WHERE id = $3")
+        query("UPDATE robots SET secret_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(secret_hash)
             .bind(now())
             .bind(id)
@@ -143,7 +136,7 @@ impl Meta {
     }
 
     pub async fn delete_robot(&self, id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM robots WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let done = query("DELETE FROM robots WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 }

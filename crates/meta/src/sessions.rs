@@ -1,3 +1,4 @@
+use crate::db::{query, query_as};
 use crate::{Meta, Result, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -11,23 +12,21 @@ impl Meta {
     pub async fn create_session(&self, id: &str, user: i64, csrf_token: &str, expires_at: i64) -> Result<()> {
         let now = now();
         // Expired sessions go whenever a new one comes, so the table stays small.
-        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, csrf_token, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(user)
-        .bind(csrf_token)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
+        query("INSERT INTO sessions (id, user_id, csrf_token, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(user)
+            .bind(csrf_token)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// The unexpired session `id`.
     pub async fn session(&self, id: &str) -> Result<Option<SessionRow>> {
-        Ok(sqlx::query_as("SELECT user_id, csrf_token, expires_at FROM sessions WHERE id = $1 AND expires_at >= $2")
+        Ok(query_as("SELECT user_id, csrf_token, expires_at FROM sessions WHERE id = $1 AND expires_at >= $2")
             .bind(id)
             .bind(now())
             .fetch_optional(&self.pool)
@@ -35,7 +34,7 @@ impl Meta {
     }
 
     pub async fn delete_session(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+        query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 }

@@ -1,3 +1,4 @@
+use crate::db::{LockScope, query, query_as};
 use crate::repositories::link_blob_in;
 use crate::{Meta, Result, now};
 
@@ -6,18 +7,21 @@ pub struct UploadRow {
     pub repository_id: i64,
     pub length: i64,
     pub hash_state: Vec<u8>,
+    /// The blob store's own state of the session (opaque here).
+    pub store_state: Vec<u8>,
 }
 
 impl Meta {
-    pub async fn create_upload(&self, id: &str, repo: i64, hash_state: &[u8]) -> Result<()> {
+    pub async fn create_upload(&self, id: &str, repo: i64, hash_state: &[u8], store_state: &[u8]) -> Result<()> {
         let now = now();
-        sqlx::query(
-            "INSERT INTO uploads (id, repository_id, length, hash_state, created_at, updated_at)
-             VALUES ($1, $2, 0, $3, $4, $4)",
+        query(
+            "INSERT INTO uploads (id, repository_id, length, hash_state, store_state, created_at, updated_at)
+             VALUES ($1, $2, 0, $3, $4, $5, $5)",
         )
         .bind(id)
         .bind(repo)
         .bind(hash_state)
+        .bind(store_state)
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -25,19 +29,29 @@ impl Meta {
     }
 
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>> {
-        Ok(sqlx::query_as("SELECT repository_id, length, hash_state FROM uploads WHERE id = $1")
+        Ok(query_as("SELECT repository_id, length, hash_state, store_state FROM uploads WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
     }
 
-    /// Records progress of an upload, only if nobody else moved it since `old_length` was read.
-    pub async fn advance_upload(&self, id: &str, old_length: i64, new_length: i64, hash_state: &[u8]) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE uploads SET length = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND length = $5",
+    /// Records progress of an upload, only if nobody else moved it since `old_length` was read
+    /// (two instances appending to one session: one wins, the other's bytes are never used).
+    pub async fn advance_upload(
+        &self,
+        id: &str,
+        old_length: i64,
+        new_length: i64,
+        hash_state: &[u8],
+        store_state: &[u8],
+    ) -> Result<bool> {
+        let done = query(
+            "UPDATE uploads SET length = $1, hash_state = $2, store_state = $3, updated_at = $4
+             WHERE id = $5 AND length = $6",
         )
         .bind(new_length)
         .bind(hash_state)
+        .bind(store_state)
         .bind(now())
         .bind(id)
         .bind(old_length)
@@ -47,14 +61,40 @@ impl Meta {
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let done = query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Gives request `owner` the right to write to session `id` until `until`, if no other
+    /// request holds it (or its lease ran out). `false`: held by another, or no such session.
+    pub async fn lease_upload(&self, id: &str, owner: &str, until: i64) -> Result<bool> {
+        let done = query(
+            "UPDATE uploads SET lease_owner = $1, lease_until = $2
+             WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
+        )
+        .bind(owner)
+        .bind(until)
+        .bind(id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives up `owner`'s lease on session `id` (no-op if it is not theirs any more).
+    pub async fn release_upload(&self, id: &str, owner: &str) -> Result<()> {
+        query("UPDATE uploads SET lease_owner = NULL, lease_until = 0 WHERE id = $1 AND lease_owner = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Ends upload `id` by recording its verified blob and linking it into `repo`, atomically.
     pub async fn finish_upload(&self, id: &str, repo: i64, digest: &str, size: i64) -> Result<()> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
+        query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut tx).await?;
         link_blob_in(&mut tx, repo, digest, size).await?;
         tx.commit().await?;
         Ok(())

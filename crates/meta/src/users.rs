@@ -1,5 +1,4 @@
-use sqlx::AssertSqlSafe;
-
+use crate::db::{LockScope, query, query_as, query_scalar};
 use crate::{Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -41,7 +40,7 @@ impl Meta {
     /// Creates a user; `Conflict` if the name or email is taken.
     pub async fn create_user(&self, u: &NewUser<'_>) -> Result<i64> {
         let now = now();
-        let id = sqlx::query_scalar(
+        let id = query_scalar(
             "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
         )
@@ -60,12 +59,12 @@ impl Meta {
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
         const Q: &str = select_users!("WHERE username = $1");
-        Ok(sqlx::query_as(Q).bind(username).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(username).fetch_optional(&self.pool).await?)
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
         const Q: &str = select_users!("WHERE id = $1");
-        Ok(sqlx::query_as(Q).bind(id).fetch_optional(&self.pool).await?)
+        Ok(query_as(Q).bind(id).fetch_optional(&self.pool).await?)
     }
 
     /// Users whose name contains `username_filter` (all if empty), by id, one page; and the total.
@@ -78,13 +77,8 @@ impl Meta {
     ) -> Result<(Vec<User>, i64)> {
         const Q: &str = select_users!("WHERE instr(username, $1) > 0");
         let q = format!("{Q} ORDER BY {} LIMIT $2 OFFSET $3", sort.sql());
-        let users = sqlx::query_as(AssertSqlSafe(q))
-            .bind(username_filter)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        let total = sqlx::query_scalar("SELECT count(*) FROM users WHERE instr(username, $1) > 0")
+        let users = query_as(q).bind(username_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = query_scalar("SELECT count(*) FROM users WHERE instr(username, $1) > 0")
             .bind(username_filter)
             .fetch_one(&self.pool)
             .await?;
@@ -92,7 +86,7 @@ impl Meta {
     }
 
     pub async fn update_user_profile(&self, id: i64, email: Option<&str>, realname: &str, comment: &str) -> Result<()> {
-        sqlx::query("UPDATE users SET email = $1, realname = $2, comment = $3, updated_at = $4 WHERE id = $5")
+        query("UPDATE users SET email = $1, realname = $2, comment = $3, updated_at = $4 WHERE id = $5")
             .bind(email)
             .bind(realname)
             .bind(comment)
@@ -105,7 +99,7 @@ impl Meta {
     }
 
     pub async fn set_password_hash(&self, id: i64, hash: &str) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = 0, updated_at = $2 WHERE id = $3",
         )
         .bind(hash)
@@ -117,7 +111,7 @@ impl Meta {
     }
 
     pub async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<()> {
-        sqlx::query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
+        query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
             .bind(sysadmin)
             .bind(now())
             .bind(id)
@@ -129,20 +123,20 @@ impl Meta {
     /// Deletes a user and their memberships. Projects they own keep existing (ownership is
     /// informational; access comes from membership).
     pub async fn delete_user(&self, id: i64) -> Result<bool> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write_tx(LockScope::None).await?;
         let admin: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE sysadmin = TRUE AND id <> $1 ORDER BY id LIMIT 1")
+            query_scalar("SELECT id FROM users WHERE sysadmin = TRUE AND id <> $1 ORDER BY id LIMIT 1")
                 .bind(id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?;
         if let Some(admin) = admin {
-            sqlx::query("UPDATE projects SET owner_id = $1 WHERE owner_id = $2")
+            query("UPDATE projects SET owner_id = $1 WHERE owner_id = $2")
                 .bind(admin)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
-        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        let done = query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -150,7 +144,7 @@ impl Meta {
     /// Counts a failed login; after `max_failures` consecutive ones the account is locked until
     /// `lock_until`.
     pub async fn record_login_failure(&self, id: i64, max_failures: i64, lock_until: i64) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE users SET failed_logins = failed_logins + 1,
                locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END
              WHERE id = $3",
@@ -164,7 +158,7 @@ impl Meta {
     }
 
     pub async fn reset_login_failures(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = $1 AND failed_logins <> 0")
+        query("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = $1 AND failed_logins <> 0")
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -1,12 +1,14 @@
-//! Audit records and pull statistics for registry operations. They are bookkeeping: queued once
+//! Events of registry operations. A push or delete writes its event in the transaction of the
+//! change ([`event`] builds it). Pulls change nothing but statistics: their events are queued once
 //! the response is decided and written in batches by one background task, so a burst of pulls
-//! costs one transaction per batch instead of one write each, and a slow database never slows
-//! a pull. Up to one batch window of records can be lost if the process is killed.
+//! costs one transaction per batch instead of one write each, and a slow database never slows a
+//! pull. Up to one batch window of pull events can be lost if the process is killed.
 
 use std::time::Duration;
 
 use axum::http::request::Parts;
 use berth_meta::{Meta, RegistryEvent};
+use berth_oci::Digest;
 use berth_oci::RepoName;
 use tokio::sync::mpsc;
 
@@ -19,11 +21,28 @@ const BATCH: usize = 1_000;
 /// How long an event may wait for companions before its batch is written.
 const WINDOW: Duration = Duration::from_millis(200);
 
-pub(crate) struct Event {
-    pub operator: String,
-    pub resource: String,
-    pub resource_type: &'static str,
-    pub operation: &'static str,
+/// The event of `operation` by `operator` on `resource` in repository `name`, about artifact
+/// `digest` and/or `tag`.
+pub(crate) fn event(
+    req: &Parts,
+    name: &RepoName,
+    operator: String,
+    (resource, resource_type, operation): (String, &'static str, &'static str),
+    digest: Option<&Digest>,
+    tag: Option<&str>,
+) -> berth_meta::Event {
+    berth_meta::Event {
+        project: project_of(name).to_owned(),
+        username: operator,
+        resource,
+        resource_type,
+        operation,
+        source_ip: client_ip(req),
+        op_time: berth_auth::now(),
+        repository: Some(name.to_string()),
+        digest: digest.map(Digest::to_string),
+        tag: tag.map(str::to_owned),
+    }
 }
 
 /// The queue of registry events and its writer.
@@ -41,24 +60,9 @@ impl Recorder {
         Recorder { meta, tx }
     }
 
-    /// Queues `event` on repository `name`; for a pull, `(repository id, digest, tag)`.
-    pub(crate) fn record(
-        &self,
-        req: &Parts,
-        name: &RepoName,
-        event: Event,
-        pull: Option<(i64, String, Option<String>)>,
-    ) {
-        let e = RegistryEvent {
-            project: project_of(name).to_owned(),
-            username: event.operator,
-            resource: event.resource,
-            resource_type: event.resource_type,
-            operation: event.operation,
-            source_ip: client_ip(req),
-            op_time: berth_auth::now(),
-            pull,
-        };
+    /// Queues the event of a pull from repository `repo`, to be written with its statistics.
+    pub(crate) fn record_pull(&self, event: berth_meta::Event, repo: i64) {
+        let e = RegistryEvent { event, pulled_from: Some(repo) };
         if let Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) = self.tx.try_send(e) {
             let meta = self.meta.clone();
             tokio::spawn(async move { write(&meta, &[e]).await });
@@ -84,6 +88,6 @@ async fn write_batches(meta: Meta, mut rx: mpsc::Receiver<RegistryEvent>) {
 
 async fn write(meta: &Meta, events: &[RegistryEvent]) {
     if let Err(e) = meta.record_registry_events(events).await {
-        tracing::warn!(error = %e, events = events.len(), "audit records and pull statistics not written");
+        tracing::warn!(error = %e, events = events.len(), "pull events and statistics not written");
     }
 }

@@ -1,22 +1,18 @@
 //! Blob reads (with `Range`) and deletes.
 
-use std::io::SeekFrom;
-
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_oci::{Digest, RepoName};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use crate::access::{Action, Scope};
 use crate::error::RegistryError;
 use crate::headers::header_str;
 use crate::state::RegistryState;
 
-/// Read buffer for streaming blobs out: large enough for few syscalls, small per connection.
-const READ_BUFFER: usize = 256 * 1024;
+/// How long a redirect to the bucket stays valid: long enough to start a slow download.
+const REDIRECT_TTL: std::time::Duration = std::time::Duration::from_secs(20 * 60);
 
 pub(crate) fn parse_digest(raw: &str) -> Result<Digest, RegistryError> {
     raw.parse().map_err(|e: berth_oci::DigestError| RegistryError::digest_invalid(e.to_string()))
@@ -49,12 +45,15 @@ pub(crate) async fn get(
             .with_header("content-range", format!("bytes */{size}")));
         }
     };
+    if with_body
+        && state.redirect_blobs
+        && let Some(url) = state.store.presigned_blob_url(&digest, REDIRECT_TTL).await?
+    {
+        // The bytes come from the bucket itself; the presigned URL honours Range too.
+        return Ok((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response());
+    }
     let mut response = if with_body {
-        let mut file = state.store.open_blob(&digest).await.map_err(RegistryError::internal)?;
-        if start > 0 {
-            file.seek(SeekFrom::Start(start)).await.map_err(RegistryError::internal)?;
-        }
-        Body::from_stream(ReaderStream::with_capacity(file.take(len), READ_BUFFER)).into_response()
+        Body::from_stream(state.store.read_blob(&digest, start, len).await?).into_response()
     } else {
         Response::new(Body::empty())
     };

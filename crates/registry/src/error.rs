@@ -113,7 +113,12 @@ impl From<berth_storage::StorageError> for RegistryError {
             ))
             .with_detail(json!({ "expected": expected, "actual": actual })),
             S::Body(msg) => RegistryError::upload_invalid(format!("reading request body: {msg}")),
-            S::Io(_) => RegistryError::internal(e),
+            S::BlobMissing(digest) => {
+                tracing::error!(%digest, "blob bytes missing from storage");
+                RegistryError::blob_unknown(&digest.to_string())
+            }
+            S::TooLarge { .. } => RegistryError::size_invalid(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            S::Io(_) | S::Backend(_) => RegistryError::internal(e),
         }
     }
 }

@@ -15,7 +15,7 @@ mod listing;
 mod manifests;
 mod state;
 mod token_service;
-mod upload_locks;
+mod upload_lease;
 mod uploads;
 
 use axum::Router;

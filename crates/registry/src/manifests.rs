@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::access::{Action, Scope};
-use crate::audit::Event;
+use crate::audit::event;
 use crate::error::RegistryError;
 use crate::headers::header_str;
 use crate::state::RegistryState;
@@ -68,24 +68,19 @@ pub(crate) async fn put(
         content: &bytes,
         total_size: bytes.len() as i64 + parsed.blobs.iter().map(|b| b.size as i64).sum::<i64>(),
     };
+    let resource = match &reference {
+        Reference::Tag(t) => format!("{name}:{t}"),
+        Reference::Digest(d) => format!("{name}@{d}"),
+    };
+    let event = event(req, name, operator, (resource, "artifact", "create"), Some(&digest), tag);
     let repo = state.meta.ensure_repository(name.as_str()).await?;
-    state.meta.put_manifest(repo, &new, &required, tag).await.map_err(|e| match e {
+    state.meta.put_manifest(repo, &new, &required, tag, &event).await.map_err(|e| match e {
         MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => RegistryError::manifest_blob_unknown(&d),
         MetaError::SizeMismatch { .. } => RegistryError::manifest_invalid(e.to_string()),
         MetaError::QuotaExceeded { .. } => RegistryError::quota_exceeded(&e),
         e => e.into(),
     })?;
 
-    let resource = match &reference {
-        Reference::Tag(t) => format!("{name}:{t}"),
-        Reference::Digest(d) => format!("{name}@{d}"),
-    };
-    state.recorder.record(
-        req,
-        name,
-        Event { operator, resource, resource_type: "artifact", operation: "create" },
-        None,
-    );
     let mut response = (
         StatusCode::CREATED,
         [
@@ -151,12 +146,14 @@ pub(crate) async fn get(
     let repo = row.repository_id;
     if with_body {
         let tag = match &parsed {
-            Reference::Tag(t) => Some(t.as_str().to_owned()),
+            Reference::Tag(t) => Some(t.as_str()),
             Reference::Digest(_) => None,
         };
+        let digest = row.digest.parse().map_err(RegistryError::internal)?;
         let resource = format!("{name}:{reference}");
-        let event = Event { operator, resource, resource_type: "artifact", operation: "pull" };
-        state.recorder.record(req, name, event, Some((repo, row.digest.clone(), tag)));
+        state
+            .recorder
+            .record_pull(event(req, name, operator, (resource, "artifact", "pull"), Some(&digest), tag), repo);
     }
     let length = row.content.len();
     let mut response = if with_body { Response::new(Body::from(row.content)) } else { Response::new(Body::empty()) };
@@ -179,17 +176,18 @@ pub(crate) async fn delete(
     let repo =
         state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
     let deleted = match &parsed {
-        Reference::Digest(d) => state.meta.delete_manifest(repo, &d.to_string()).await?,
-        Reference::Tag(t) => state.meta.delete_tag(repo, t.as_str()).await?,
+        Reference::Digest(d) => {
+            let e = event(req, name, operator, (format!("{name}@{d}"), "artifact", "delete"), Some(d), None);
+            state.meta.delete_manifest(repo, &d.to_string(), &e).await?
+        }
+        Reference::Tag(t) => {
+            let e = event(req, name, operator, (format!("{name}:{t}"), "tag", "delete"), None, Some(t.as_str()));
+            state.meta.delete_tag(repo, t.as_str(), &e).await?
+        }
     };
     if !deleted {
         return Err(RegistryError::manifest_unknown(reference));
     }
-    let (resource, resource_type) = match &parsed {
-        Reference::Tag(t) => (format!("{name}:{t}"), "tag"),
-        Reference::Digest(d) => (format!("{name}@{d}"), "artifact"),
-    };
-    state.recorder.record(req, name, Event { operator, resource, resource_type, operation: "delete" }, None);
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -5,7 +5,6 @@ use berth_storage::BlobStore;
 
 use crate::access::Access;
 use crate::audit::Recorder;
-use crate::upload_locks::UploadLocks;
 
 /// What every `/v2/` handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -13,21 +12,28 @@ pub struct RegistryState {
     pub meta: Meta,
     pub store: BlobStore,
     pub access: Access,
-    pub(crate) upload_locks: Arc<UploadLocks>,
     pub(crate) recorder: Recorder,
+    /// Answer blob downloads with a redirect to the store (S3 presigned URLs).
+    pub(crate) redirect_blobs: bool,
     /// Prefix of `Location` headers: the externally visible URL, or empty for relative ones.
     external_url: Arc<str>,
 }
 
 impl RegistryState {
     /// Must be called on a Tokio runtime: it starts the audit writer.
-    pub fn new(meta: Meta, store: BlobStore, access: Access, external_url: Option<&str>) -> RegistryState {
+    pub fn new(
+        meta: Meta,
+        store: BlobStore,
+        access: Access,
+        external_url: Option<&str>,
+        redirect_blobs: bool,
+    ) -> RegistryState {
         RegistryState {
             recorder: Recorder::start(meta.clone()),
             meta,
             store,
             access,
-            upload_locks: Arc::default(),
+            redirect_blobs,
             external_url: external_url.unwrap_or("").trim_end_matches('/').into(),
         }
     }

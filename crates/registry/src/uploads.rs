@@ -10,13 +10,14 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use berth_meta::UploadRow;
 use berth_oci::{Digest, RepoName, digest::Algorithm};
-use berth_storage::{Appended, HashState, UploadId};
+use berth_storage::{Appended, HashState, UploadId, UploadProgress};
 
 use crate::access::{Action, Scope};
 use crate::blobs::parse_digest;
 use crate::error::RegistryError;
 use crate::headers::{content_length, header_str, upload_range};
 use crate::state::RegistryState;
+use crate::upload_lease::UploadLease;
 
 /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload, or a new session.
 pub(crate) async fn start(
@@ -36,22 +37,22 @@ pub(crate) async fn start(
         let repo = state.meta.ensure_repository(name.as_str()).await?;
         // A one-request upload: its data file exists only for the duration of this request.
         let id = UploadId::new();
-        state.store.create_upload(&id).await?;
-        let appended = match state.store.append(&id, 0, HashState::new(), body.into_data_stream()).await {
+        let progress = state.store.create_upload(&id).await?;
+        let appended = match state.store.append(&id, progress.clone(), body.into_data_stream()).await {
             Ok(a) => a,
             Err(e) => {
-                state.store.delete_upload(&id).await?;
+                state.store.delete_upload(&id, &progress).await?;
                 return Err(e.into());
             }
         };
-        let size = state.store.commit(&id, appended.length, appended.state, &digest).await?;
+        let size = state.store.commit(&id, appended.progress, &digest).await?;
         state.meta.link_blob(repo, &digest.to_string(), size as i64).await?;
         return Ok(blob_created(state, name, &digest));
     }
     let repo = state.meta.ensure_repository(name.as_str()).await?;
     let id = UploadId::new();
-    state.store.create_upload(&id).await?;
-    state.meta.create_upload(id.as_str(), repo, &HashState::new().to_bytes()).await?;
+    let progress = state.store.create_upload(&id).await?;
+    state.meta.create_upload(id.as_str(), repo, &progress.hash.to_bytes(), &progress.backend).await?;
     Ok(session_response(state, StatusCode::ACCEPTED, name, &id, 0))
 }
 
@@ -90,10 +91,10 @@ pub(crate) async fn patch(
 ) -> Result<Response, RegistryError> {
     state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
-    let _lock = state.upload_locks.lock(id.as_str()).await;
+    let _lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
     let upload = load(state, name, &id).await?;
     let appended = append_checked(state, req, name, &id, &upload, body).await?;
-    Ok(session_response(state, StatusCode::ACCEPTED, name, &id, appended.length))
+    Ok(session_response(state, StatusCode::ACCEPTED, name, &id, appended.progress.length))
 }
 
 /// `PUT ?digest=`: appends an optional last chunk, verifies the digest and commits the blob.
@@ -110,17 +111,16 @@ pub(crate) async fn finish(
     let digest = uploadable_digest(
         query.get("digest").ok_or_else(|| RegistryError::digest_invalid("digest parameter is required"))?,
     )?;
-    let _lock = state.upload_locks.lock(id.as_str()).await;
+    let _lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
     let upload = load(state, name, &id).await?;
     // The last chunk, if any, comes with the PUT; either way the session's length and hash state
     // are then known without reading them back.
-    let (length, hash) = if content_length(&req.headers) != Some(0) {
-        let appended = append_checked(state, req, name, &id, &upload, body).await?;
-        (appended.length, appended.state)
+    let progress = if content_length(&req.headers) != Some(0) {
+        append_checked(state, req, name, &id, &upload, body).await?.progress
     } else {
-        (upload.length as u64, hash_state(&upload)?)
+        progress_of(&upload)?
     };
-    match state.store.commit(&id, length, hash, &digest).await {
+    match state.store.commit(&id, progress, &digest).await {
         Ok(size) => {
             state.meta.finish_upload(id.as_str(), upload.repository_id, &digest.to_string(), size as i64).await?;
             Ok(blob_created(state, name, &digest))
@@ -157,10 +157,10 @@ pub(crate) async fn cancel(
 ) -> Result<Response, RegistryError> {
     state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
-    let _lock = state.upload_locks.lock(id.as_str()).await;
-    load(state, name, &id).await?;
+    let _lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
+    let upload = load(state, name, &id).await?;
     state.meta.delete_upload(id.as_str()).await?;
-    state.store.delete_upload(&id).await?;
+    state.store.delete_upload(&id, &progress_of(&upload)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -174,8 +174,11 @@ async fn load(state: &RegistryState, name: &RepoName, id: &UploadId) -> Result<U
     Ok(upload)
 }
 
-fn hash_state(upload: &UploadRow) -> Result<HashState, RegistryError> {
-    HashState::from_bytes(&upload.hash_state).ok_or_else(|| RegistryError::internal("unreadable upload hash state"))
+/// Where the session stands, as the blob store needs it to continue.
+fn progress_of(upload: &UploadRow) -> Result<UploadProgress, RegistryError> {
+    let hash = HashState::from_bytes(&upload.hash_state)
+        .ok_or_else(|| RegistryError::internal("unreadable upload hash state"))?;
+    Ok(UploadProgress { length: upload.length as u64, hash, backend: upload.store_state.clone() })
 }
 
 /// Appends `body` to the session, enforcing `Content-Range`, records the new length and returns
@@ -214,7 +217,7 @@ async fn append_checked(
             Some(chunk)
         }
     };
-    let appended = state.store.append(id, length, hash_state(upload)?, body.into_data_stream()).await?;
+    let appended = state.store.append(id, progress_of(upload)?, body.into_data_stream()).await?;
     if declared.is_some_and(|d| d != appended.received) {
         return Err(RegistryError::upload_invalid(format!(
             "Content-Range announced {} bytes but {} arrived",
@@ -222,9 +225,10 @@ async fn append_checked(
             appended.received
         )));
     }
+    let new = &appended.progress;
     let recorded = state
         .meta
-        .advance_upload(id.as_str(), upload.length, appended.length as i64, &appended.state.to_bytes())
+        .advance_upload(id.as_str(), upload.length, new.length as i64, &new.hash.to_bytes(), &new.backend)
         .await?;
     if !recorded {
         return Err(out_of_order());

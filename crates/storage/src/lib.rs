@@ -1,30 +1,43 @@
-//! Blob storage on the local file system.
+//! Blob storage: content-addressed blobs and resumable upload sessions, on the local file system
+//! or on S3-compatible object storage. One type, [`BlobStore`], chosen at open time; the rest of
+//! Berth does not know which backend it talks to.
 //!
-//! Layout under the storage root:
+//! Layout, the same under a filesystem root and under an S3 key prefix:
 //! - `blobs/<algorithm>/<first two hex>/<hex>`: committed, verified content, shared by all
 //!   repositories (content-addressed: a second push of the same bytes stores nothing new);
-//! - `uploads/<uuid>`: the bytes of an upload session in progress.
+//! - `uploads/<uuid>...`: the bytes of an upload session in progress.
 //!
 //! A blob becomes visible only after its bytes are verified against the digest and made durable:
-//! written to the upload file, `fsync`ed, atomically renamed into `blobs/`, and the directory
-//! `fsync`ed. A crash at any point leaves either no blob or a complete one.
+//! on the file system, written, `fsync`ed, atomically renamed into `blobs/` and the directory
+//! `fsync`ed; on S3, assembled by a multipart upload that appears atomically when it completes.
 //!
-//! The metadata store records the length and hash state of each upload session; bytes past that
-//! length in an upload file are leftovers of an interrupted request and are cut off before the
-//! next append. So a request that fails half-way changes nothing.
+//! The caller (the metadata store) records each session's [`UploadProgress`] — length, SHA-256
+//! midstate and backend state — after every append, with a compare-and-set on the length. Data
+//! that an append wrote but the caller did not record is garbage: the filesystem cuts it off on
+//! the next append; on S3 it is simply never referenced and goes away with the session. So a
+//! request that fails half-way changes nothing, and any instance can serve the next request.
 
+mod fs;
 mod hash_state;
+mod s3;
 mod upload;
 
+#[cfg(test)]
+mod test_server;
+
 pub use hash_state::HashState;
+pub use s3::{PART_SIZE, S3Config};
 pub use upload::{UploadId, UploadIdError};
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use berth_oci::Digest;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -34,10 +47,33 @@ pub enum StorageError {
     UploadTruncated { expected: u64, actual: u64 },
     #[error("content digest {actual} does not match {expected}")]
     DigestMismatch { expected: Digest, actual: Digest },
+    /// The blob's bytes are not in storage (for example removed by hand, or a metadata row that
+    /// outlived them): the registry answers as for an unknown blob.
+    #[error("blob {0} is missing from storage")]
+    BlobMissing(Digest),
+    #[error("upload is too large: at most {max} bytes fit in one blob")]
+    TooLarge { max: u64 },
     #[error("request body: {0}")]
     Body(String),
     #[error("storage I/O: {0}")]
     Io(#[from] io::Error),
+    /// A failure of the object storage service (unreachable, denied, bad response), with what
+    /// Berth was doing when it happened.
+    #[error("object storage: {0}")]
+    Backend(String),
+}
+
+/// Progress of an upload session, persisted by the caller in the database between requests (any
+/// instance may serve the next request).
+#[derive(Debug, Clone)]
+pub struct UploadProgress {
+    /// Bytes received so far.
+    pub length: u64,
+    /// SHA-256 of those bytes, unfinished.
+    pub hash: HashState,
+    /// Where the backend keeps those bytes; opaque to the caller. Empty on the file system; on
+    /// S3 a small JSON document (see `s3/state.rs`).
+    pub backend: Vec<u8>,
 }
 
 /// Result of appending a request body to an upload.
@@ -45,229 +81,122 @@ pub enum StorageError {
 pub struct Appended {
     /// Bytes received in this request.
     pub received: u64,
-    /// Upload length after the append.
-    pub length: u64,
-    pub state: HashState,
+    /// The session's progress after the append, for the caller to record.
+    pub progress: UploadProgress,
 }
+
+/// The bytes of a blob (or of a range of it), streamed with bounded memory.
+pub type BlobStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
+
+/// Blob storage on one of the backends. Cheap to clone (a path or a shared client).
+#[derive(Debug, Clone)]
+pub struct BlobStore(Backend);
 
 #[derive(Debug, Clone)]
-pub struct BlobStore {
-    root: PathBuf,
+enum Backend {
+    Filesystem(fs::FsStore),
+    S3(Arc<s3::S3Store>),
 }
 
-/// Bytes queued between the request task and the writer thread: enough to keep the disk busy
-/// while the network delivers more, small enough to bound memory per request.
-const WRITE_QUEUE_CHUNKS: usize = 16;
-
 impl BlobStore {
-    /// Opens (creating if needed) a store rooted at `root`.
-    pub async fn open(root: impl Into<PathBuf>) -> io::Result<BlobStore> {
-        let root = root.into();
-        tokio::fs::create_dir_all(root.join("blobs")).await?;
-        tokio::fs::create_dir_all(root.join("uploads")).await?;
-        Ok(BlobStore { root })
+    /// Opens (creating if needed) a store rooted at directory `root`.
+    pub async fn open_filesystem(root: impl Into<PathBuf>) -> io::Result<BlobStore> {
+        Ok(BlobStore(Backend::Filesystem(fs::FsStore::open(root.into()).await?)))
     }
 
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.root.join("blobs").join(digest.algorithm().as_str()).join(&hex[..2]).join(hex)
+    /// Opens a store in an S3 bucket. Makes one request to the bucket, so that wrong settings
+    /// (endpoint, bucket, keys, region) fail at start with a clear message, not on first push.
+    pub async fn open_s3(config: &S3Config) -> Result<BlobStore, StorageError> {
+        Ok(BlobStore(Backend::S3(Arc::new(s3::S3Store::open(config).await?))))
     }
 
-    fn upload_path(&self, id: &UploadId) -> PathBuf {
-        self.root.join("uploads").join(id.as_str())
+    /// `"filesystem"` or `"s3"`.
+    pub fn kind(&self) -> &'static str {
+        match &self.0 {
+            Backend::Filesystem(_) => "filesystem",
+            Backend::S3(_) => "s3",
+        }
     }
 
-    /// Creates the empty data file of a new upload session.
-    pub async fn create_upload(&self, id: &UploadId) -> Result<(), StorageError> {
-        tokio::fs::File::create(self.upload_path(id)).await?;
-        Ok(())
+    /// Starts the data of a new upload session; returns its progress (length 0).
+    pub async fn create_upload(&self, id: &UploadId) -> Result<UploadProgress, StorageError> {
+        match &self.0 {
+            Backend::Filesystem(s) => s.create_upload(id).await,
+            Backend::S3(s) => s.create_upload(id).await,
+        }
     }
 
-    /// Appends `body` to upload `id`, whose recorded length is `length` and hash state `state`.
-    /// Hashing runs on the request task while a blocking thread writes, so the two overlap. The
-    /// data is `fsync`ed before returning: once the caller records the new length, it is durable.
-    pub async fn append<S, E>(
-        &self,
-        id: &UploadId,
-        length: u64,
-        mut state: HashState,
-        body: S,
-    ) -> Result<Appended, StorageError>
+    /// Appends `body` to upload `id`, whose recorded progress is `progress`, hashing on the way.
+    /// The bytes are durable when this returns; they count as received once the caller records
+    /// the returned progress.
+    pub async fn append<S, E>(&self, id: &UploadId, progress: UploadProgress, body: S) -> Result<Appended, StorageError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
         E: std::fmt::Display,
     {
-        let path = self.upload_path(id);
-        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StorageError::UploadMissing);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
-        let writer = tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
-            use std::io::{Seek, SeekFrom, Write};
-            let mut file = file;
-            let actual = file.metadata()?.len();
-            if actual < length {
-                return Err(StorageError::UploadTruncated { expected: length, actual });
-            }
-            // Cut off what an interrupted request left behind.
-            file.set_len(length)?;
-            file.seek(SeekFrom::Start(length))?;
-            while let Some(chunk) = rx.blocking_recv() {
-                file.write_all(&chunk)?;
-            }
-            file.sync_data()?;
-            Ok(())
-        });
-
-        let mut received = 0u64;
-        let mut body = body;
-        let mut body_error = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    state.update(&chunk);
-                    received += chunk.len() as u64;
-                    if tx.send(chunk).await.is_err() {
-                        break; // the writer failed; its error is reported below
-                    }
-                }
-                Err(e) => {
-                    body_error = Some(e.to_string());
-                    break;
-                }
-            }
+        match &self.0 {
+            Backend::Filesystem(s) => s.append(id, progress, body).await,
+            Backend::S3(s) => s.append(id, progress, body).await,
         }
-        drop(tx);
-        writer.await.map_err(|e| io::Error::other(e.to_string()))??;
-        if let Some(e) = body_error {
-            return Err(StorageError::Body(e));
-        }
-        Ok(Appended { received, length: length + received, state })
     }
 
-    /// Verifies upload `id` (of recorded `length` and hash `state`) against `expected` and makes
-    /// it the blob `expected`. Returns the blob's size. The upload file is gone afterwards,
-    /// whether or not the digest matched.
+    /// Verifies upload `id` against `expected` and makes it the blob `expected`; returns the
+    /// blob's size. The upload's data is gone afterwards, whether or not the digest matched.
     pub async fn commit(
         &self,
         id: &UploadId,
-        length: u64,
-        state: HashState,
+        progress: UploadProgress,
         expected: &Digest,
     ) -> Result<u64, StorageError> {
-        let path = self.upload_path(id);
-        let actual = state.finish();
-        if &actual != expected {
-            let _ = tokio::fs::remove_file(&path).await;
-            return Err(StorageError::DigestMismatch { expected: expected.clone(), actual });
-        }
-        let file = match tokio::fs::OpenOptions::new().write(true).open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StorageError::UploadMissing);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let on_disk = file.metadata().await?.len();
-        if on_disk < length {
-            return Err(StorageError::UploadTruncated { expected: length, actual: on_disk });
-        }
-        file.set_len(length).await?;
-        file.sync_all().await?;
-        drop(file);
-
-        let target = self.blob_path(expected);
-        if tokio::fs::try_exists(&target).await? {
-            // Same digest, same bytes: keep the copy we have.
-            tokio::fs::remove_file(&path).await?;
-            return Ok(length);
-        }
-        let dir = target.parent().expect("blob path has a parent");
-        tokio::fs::create_dir_all(dir).await?;
-        // rename() replaces atomically, so two uploads of one blob racing here both succeed
-        // and one identical copy remains.
-        tokio::fs::rename(&path, &target).await?;
-        sync_dir(dir).await?;
-        Ok(length)
-    }
-
-    /// Removes an upload session's data.
-    pub async fn delete_upload(&self, id: &UploadId) -> Result<(), StorageError> {
-        match tokio::fs::remove_file(self.upload_path(id)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+        match &self.0 {
+            Backend::Filesystem(s) => s.commit(id, progress, expected).await,
+            Backend::S3(s) => s.commit(id, progress, expected).await,
         }
     }
 
-    /// Opens a committed blob for reading.
-    pub async fn open_blob(&self, digest: &Digest) -> Result<tokio::fs::File, StorageError> {
-        Ok(tokio::fs::File::open(self.blob_path(digest)).await?)
+    /// Removes an upload session's data. Idempotent.
+    pub async fn delete_upload(&self, id: &UploadId, progress: &UploadProgress) -> Result<(), StorageError> {
+        match &self.0 {
+            Backend::Filesystem(s) => s.delete_upload(id).await,
+            Backend::S3(s) => s.delete_upload(id, progress).await,
+        }
+    }
+
+    pub async fn blob_exists(&self, digest: &Digest) -> Result<bool, StorageError> {
+        match &self.0 {
+            Backend::Filesystem(s) => s.blob_exists(digest).await,
+            Backend::S3(s) => s.blob_exists(digest).await,
+        }
+    }
+
+    /// Streams `len` bytes of blob `digest` from `start` (for `Range` requests). Bounded memory.
+    pub async fn read_blob(&self, digest: &Digest, start: u64, len: u64) -> Result<BlobStream, StorageError> {
+        match &self.0 {
+            Backend::Filesystem(s) => s.read_blob(digest, start, len).await,
+            Backend::S3(s) => s.read_blob(digest, start, len).await,
+        }
+    }
+
+    /// A presigned GET URL for blob `digest`, valid for `ttl`, so clients can fetch the bytes
+    /// from the object storage directly (S3 only; `None` on the file system).
+    pub async fn presigned_blob_url(&self, digest: &Digest, ttl: Duration) -> Result<Option<String>, StorageError> {
+        match &self.0 {
+            Backend::Filesystem(_) => Ok(None),
+            Backend::S3(s) => s.presigned_blob_url(digest, ttl).await.map(Some),
+        }
+    }
+
+    /// One cheap round trip to the backend, for health checks.
+    pub async fn check(&self) -> Result<(), StorageError> {
+        match &self.0 {
+            Backend::Filesystem(s) => s.check().await,
+            Backend::S3(s) => s.check().await,
+        }
     }
 }
 
-async fn sync_dir(dir: &Path) -> io::Result<()> {
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use futures_util::stream;
-
-    fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, io::Error>> + Unpin {
-        stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
-    }
-
-    #[tokio::test]
-    async fn chunked_upload_commits_verified_blob() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).await.unwrap();
-        let id = UploadId::new();
-        store.create_upload(&id).await.unwrap();
-        let a = store.append(&id, 0, HashState::new(), body(&[b"hello ", b"wor"])).await.unwrap();
-        assert_eq!((a.received, a.length), (9, 9));
-        // Resume from serialized state, as after a restart.
-        let state = HashState::from_bytes(&a.state.to_bytes()).unwrap();
-        let b = store.append(&id, a.length, state, body(&[b"ld"])).await.unwrap();
-        let digest = Digest::sha256_of(b"hello world");
-        assert_eq!(store.commit(&id, b.length, b.state, &digest).await.unwrap(), 11);
-        let content = tokio::fs::read(store.blob_path(&digest)).await.unwrap();
-        assert_eq!(content, b"hello world");
-        assert!(!store.upload_path(&id).exists());
-    }
-
-    #[tokio::test]
-    async fn leftovers_of_an_interrupted_append_are_cut_off() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).await.unwrap();
-        let id = UploadId::new();
-        store.create_upload(&id).await.unwrap();
-        let a = store.append(&id, 0, HashState::new(), body(&[b"abc"])).await.unwrap();
-        // A request that died after writing but before its length was recorded.
-        std::fs::write(store.upload_path(&id), b"abcGARBAGE").unwrap();
-        let b = store.append(&id, a.length, a.state, body(&[b"def"])).await.unwrap();
-        let digest = Digest::sha256_of(b"abcdef");
-        store.commit(&id, b.length, b.state, &digest).await.unwrap();
-        assert_eq!(tokio::fs::read(store.blob_path(&digest)).await.unwrap(), b"abcdef");
-    }
-
-    #[tokio::test]
-    async fn digest_mismatch_leaves_no_blob() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).await.unwrap();
-        let id = UploadId::new();
-        store.create_upload(&id).await.unwrap();
-        let a = store.append(&id, 0, HashState::new(), body(&[b"abc"])).await.unwrap();
-        let wrong = Digest::sha256_of(b"abd");
-        let err = store.commit(&id, a.length, a.state, &wrong).await.unwrap_err();
-        assert!(matches!(err, StorageError::DigestMismatch { .. }));
-        assert!(!store.blob_path(&wrong).exists());
-    }
+/// `blobs/<algorithm>/<first two hex>/<hex>`, relative to the store's root.
+fn blob_key(digest: &Digest) -> String {
+    let hex = digest.hex();
+    format!("blobs/{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex)
 }

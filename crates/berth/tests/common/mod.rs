@@ -4,6 +4,7 @@
 
 pub mod layout;
 pub mod registry;
+pub mod s3;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,6 +17,86 @@ pub struct Berth {
     port: u16,
     data: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// The PostgreSQL database the harness made for this server (when the suite runs on
+    /// PostgreSQL and the test gave none), dropped with it.
+    database: Option<TestDatabase>,
+}
+
+/// `TEST_BERTH_DATABASE=postgres` runs the whole suite on PostgreSQL: each test server then gets
+/// a database of its own on the server of [`postgres_server`], created empty and dropped after.
+pub const DATABASE_VARIABLE: &str = "TEST_BERTH_DATABASE";
+
+/// The PostgreSQL server tests use (`TEST_BERTH_POSTGRES`, a URL without a database name; by
+/// default the local one). `scripts/test-services` starts it and prints the URL.
+pub fn postgres_server() -> String {
+    std::env::var("TEST_BERTH_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// A fresh, empty PostgreSQL database, dropped (with its connections) when this is dropped.
+pub struct TestDatabase {
+    server: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// A new database when the suite runs on PostgreSQL ([`DATABASE_VARIABLE`]).
+    pub fn from_env() -> Option<TestDatabase> {
+        match std::env::var(DATABASE_VARIABLE).as_deref() {
+            Ok("postgres") => Some(TestDatabase::create(&postgres_server())),
+            Ok("sqlite") | Ok("") | Err(_) => None,
+            Ok(other) => panic!("{DATABASE_VARIABLE}={other}: expected postgres or sqlite"),
+        }
+    }
+
+    pub fn create(server: &str) -> TestDatabase {
+        use rand::Rng;
+        let name = format!("berth_test_{}_{:016x}", std::process::id(), rand::rng().random::<u64>());
+        let db = TestDatabase { server: server.trim_end_matches('/').to_owned(), name };
+        db.psql(&format!("CREATE DATABASE {}", db.name));
+        db
+    }
+
+    /// A new database on the test PostgreSQL server, for tests that need PostgreSQL whatever the
+    /// suite runs on (several instances on one database).
+    pub fn create_required() -> TestDatabase {
+        TestDatabase::create(&postgres_server())
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    /// Drops the database now, closing the connections of whoever uses it (a server under test).
+    pub fn drop_now(&self) {
+        self.psql(&format!("DROP DATABASE {} WITH (FORCE)", self.name));
+    }
+
+    fn psql(&self, sql: &str) {
+        run(Command::new("psql").args([
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            &format!("{}/postgres", self.server),
+            "-c",
+            sql,
+        ]));
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-q",
+                &format!("{}/postgres", self.server),
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
 }
 
 /// Builds a test server; `.with_env()` sets configuration through `BERTH_*` variables.
@@ -29,10 +110,35 @@ impl BerthBuilder {
         self
     }
 
+    /// Blobs in a fresh folder of the S3 test bucket instead of the data volume.
+    pub fn with_s3(mut self) -> Self {
+        self.env.extend(s3::storage_env(&s3::fresh_root()));
+        self
+    }
+
+    /// A data volume outside the server's own folder, e.g. one shared by several instances.
+    pub fn with_data_volume(self, path: &Path) -> Self {
+        self.with_env("BERTH_DATA_VOLUME", path_str(path))
+    }
+
+    /// Starts the server and waits until it answers.
     pub fn start(self) -> Berth {
+        let mut berth = self.spawn();
+        berth.wait_ready();
+        berth
+    }
+
+    /// Starts the server without waiting for it (see [`Berth::wait_ready`]), so that several
+    /// can start at the same moment.
+    pub fn spawn(self) -> Berth {
+        let mut env = self.env;
+        let database = if env.iter().any(|(k, _)| k == "BERTH_DATABASE_URL") { None } else { TestDatabase::from_env() };
+        if let Some(db) = &database {
+            env.push(("BERTH_DATABASE_URL".to_owned(), db.url()));
+        }
         let mut berth =
-            Berth { child: None, port: free_port(), data: tempfile::tempdir().expect("tempdir"), env: self.env };
-        berth.spawn();
+            Berth { child: None, port: free_port(), data: tempfile::tempdir().expect("tempdir"), env, database };
+        berth.spawn_process();
         berth
     }
 }
@@ -46,7 +152,7 @@ impl Berth {
         Berth::builder().start()
     }
 
-    fn spawn(&mut self) {
+    fn spawn_process(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -67,10 +173,10 @@ impl Berth {
             cmd.env(k, v);
         }
         self.child = Some(cmd.spawn().expect("spawn berth"));
-        self.wait_ready();
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until the server answers `/api/v2.0/ping`; panics with its log if it exits first.
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -84,9 +190,25 @@ impl Berth {
         panic!("berth not ready after 30 s:\n{}", self.log());
     }
 
-    /// The data volume: SQLite database and blobs.
+    /// The data volume: SQLite database and blobs (this server's own, unless the test gave one).
     pub fn data_dir(&self) -> PathBuf {
-        self.data.path().join("data")
+        match self.env_value("BERTH_DATA_VOLUME") {
+            Some(path) => PathBuf::from(path),
+            None => self.data.path().join("data"),
+        }
+    }
+
+    /// The value the test set for a `BERTH_*` variable, if any.
+    fn env_value(&self, key: &str) -> Option<&str> {
+        self.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The server's metadata store (SQLite file or PostgreSQL database), opened beside it.
+    pub async fn meta(&self) -> berth_meta::Meta {
+        match self.env_value("BERTH_DATABASE_URL") {
+            Some(url) => berth_meta::Meta::open_postgres(url, 1).await.expect("open postgres"),
+            None => berth_meta::Meta::open_sqlite(&self.data_dir().join("registry.db"), 1).await.expect("open sqlite"),
+        }
     }
 
     pub fn log(&self) -> String {
@@ -100,6 +222,10 @@ impl Berth {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn pid(&self) -> u32 {
@@ -130,7 +256,8 @@ impl Berth {
     /// Starts the server again on the same data and port.
     pub fn restart(&mut self) {
         self.kill9();
-        self.spawn();
+        self.spawn_process();
+        self.wait_ready();
     }
 }
 
@@ -143,7 +270,7 @@ impl Drop for Berth {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -199,7 +326,7 @@ impl Berth {
 }
 
 /// A minimal HTTP/1.1 GET, so readiness polling needs no async runtime.
-fn raw_get_status(port: u16, path: &str) -> Option<u16> {
+pub fn raw_get_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;

@@ -1,0 +1,204 @@
+//! `/jobservice/...`: the durable job queue as Harbor's API shows it (worker pools, workers,
+//! queues, stopping a job, a job's log), for system administrators. Every instance's worker pool
+//! appears, since jobs and heartbeats live in the shared database. Berth adds `GET /jobservice/jobs`
+//! and `GET /jobservice/jobs/{id}` to see jobs with their status, attempts and errors.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_auth::time::rfc3339;
+use berth_meta::JobRow;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::page::PageQuery;
+
+type PathRejection = axum::extract::rejection::PathRejection;
+type JsonRejection = axum::extract::rejection::JsonRejection;
+type QueryRejection = axum::extract::rejection::QueryRejection;
+
+/// A pool whose last heartbeat is older than this is gone (heartbeats come every 10 s).
+const POOL_TIMEOUT_SECS: i64 = 60;
+
+fn job_json(j: &JobRow) -> Value {
+    json!({
+        "id": j.id,
+        "job_kind": j.kind,
+        "status": j.status,
+        "attempts": j.attempts,
+        "max_attempts": j.max_attempts,
+        "worker_pool_id": j.worker,
+        "error": j.last_error,
+        "parameters": serde_json::from_str::<Value>(&j.payload).unwrap_or(Value::Null),
+        "creation_time": rfc3339(j.created_at),
+        "update_time": rfc3339(j.updated_at),
+        "run_at": rfc3339(j.run_at),
+        "start_time": j.started_at.map(rfc3339),
+        "end_time": j.finished_at.map(rfc3339),
+    })
+}
+
+fn parse_job_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::bad_request(format!("job id {raw:?} is not a number")))
+}
+
+/// `GET /jobservice/pools`: one pool per running instance.
+pub(crate) async fn pools(State(state): State<ApiState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_sysadmin()?;
+    let pools = state.meta().live_workers(berth_auth::now() - POOL_TIMEOUT_SECS).await?;
+    Ok(Json(Value::Array(
+        pools
+            .iter()
+            .map(|p| {
+                json!({"pid": p.pid, "worker_pool_id": p.id, "start_at": rfc3339(p.started_at),
+                       "heartbeat_at": rfc3339(p.heartbeat_at), "concurrency": p.concurrency, "host": p.host})
+            })
+            .collect(),
+    )))
+}
+
+/// `GET /jobservice/pools/{pool_id}/workers` (`all`: every pool): each pool's workers, busy ones
+/// with the job they run.
+pub(crate) async fn workers(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_sysadmin()?;
+    let Path(pool_id) = path?;
+    let pools = state.meta().live_workers(berth_auth::now() - POOL_TIMEOUT_SECS).await?;
+    let chosen: Vec<_> = pools.iter().filter(|p| pool_id == "all" || p.id == pool_id).collect();
+    if chosen.is_empty() && pool_id != "all" {
+        return Err(ApiError::not_found(format!("worker pool {pool_id} not found")));
+    }
+    let mut workers = Vec::new();
+    for pool in chosen {
+        let running = state.meta().running_jobs_of(&pool.id).await?;
+        for slot in 0..pool.concurrency.max(running.len() as i64) {
+            let mut w = json!({"id": format!("{}-{slot}", pool.id), "pool_id": pool.id});
+            if let Some(job) = running.get(slot as usize) {
+                w["job_name"] = json!(job.kind);
+                w["job_id"] = json!(job.id.to_string());
+                w["start_at"] = json!(job.started_at.map(rfc3339));
+                w["checkin_at"] = json!(rfc3339(job.updated_at));
+            }
+            workers.push(w);
+        }
+    }
+    Ok(Json(Value::Array(workers)))
+}
+
+/// `GET /jobservice/jobs`: jobs, newest first, optionally of one `kind`.
+#[derive(Deserialize)]
+pub(crate) struct JobsQuery {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+pub(crate) async fn list_jobs(
+    State(state): State<ApiState>,
+    caller: Caller,
+    paging: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<JobsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require_sysadmin()?;
+    let page = paging?.0.page()?;
+    let Query(q) = query?;
+    let (jobs, total) = state.meta().list_jobs(q.kind.as_deref(), page.offset(), page.size).await?;
+    let items: Vec<Value> = jobs.iter().map(job_json).collect();
+    let query = q.kind.map(|k| format!("kind={k}")).unwrap_or_default();
+    Ok(page.respond(items, total, "/api/v2.0/jobservice/jobs", &query))
+}
+
+pub(crate) async fn get_job(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_sysadmin()?;
+    let id = parse_job_id(&path?.0)?;
+    let job = state.meta().job(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    Ok(Json(job_json(&job)))
+}
+
+/// `PUT /jobservice/jobs/{job_id}`: stops the job (a running one at its next lease renewal).
+pub(crate) async fn stop_job(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_sysadmin()?;
+    let id = parse_job_id(&path?.0)?;
+    if !state.meta().stop_job(id).await? {
+        return Err(ApiError::not_found(format!("job {id} not found or already ended")));
+    }
+    Ok(StatusCode::OK)
+}
+
+/// `GET /jobservice/jobs/{job_id}/log`, as text.
+pub(crate) async fn job_log(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    caller.require_sysadmin()?;
+    let id = parse_job_id(&path?.0)?;
+    let log = state.meta().job_log(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
+}
+
+/// `GET /jobservice/queues`.
+pub(crate) async fn queues(State(state): State<ApiState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_sysadmin()?;
+    let queues = state.meta().job_queues().await?;
+    Ok(Json(Value::Array(
+        queues
+            .iter()
+            .map(|q| json!({"job_type": q.kind, "count": q.pending, "latency": q.latency, "paused": q.paused}))
+            .collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ActionRequest {
+    action: String,
+}
+
+/// `PUT /jobservice/queues/{job_type}` (`all`: every type) with `{"action": "stop" | "pause" |
+/// "resume"}`: stop drops the pending jobs; pause keeps them waiting; resume lets them run.
+pub(crate) async fn queue_action(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<ActionRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_sysadmin()?;
+    let Path(job_type) = path?;
+    let Json(req) = body?;
+    let kinds: Vec<String> = if job_type == "all" {
+        state.meta().job_queues().await?.into_iter().map(|q| q.kind).collect()
+    } else {
+        vec![job_type.clone()]
+    };
+    match req.action.as_str() {
+        "stop" => {
+            state.meta().stop_pending_jobs((job_type != "all").then_some(job_type.as_str())).await?;
+        }
+        "pause" | "resume" => {
+            for kind in &kinds {
+                state.meta().set_queue_paused(kind, req.action == "pause").await?;
+            }
+        }
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("action {other:?} is not one of \"stop\", \"pause\", \"resume\""),
+            ));
+        }
+    }
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,251 @@
+//! Job workers. Jobs are rows of the database's job queue (`berth_meta::Meta::enqueue_job`);
+//! every instance runs a [`Runner`] that claims runnable jobs with a lease, runs the handler
+//! registered for their kind, renews the lease while it runs, and records the outcome: success,
+//! a retry later with exponential backoff, or failure after the last attempt. An instance that
+//! dies holding a job simply stops renewing; when the lease runs out any instance takes the job
+//! again. So any instance can run any job, and none is lost.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_meta::{ClaimedJob, Meta, WorkerRow};
+use tokio::sync::{Notify, Semaphore};
+
+/// What a handler returns: `Err` with a message for the job's log and `last_error`.
+pub type JobResult = Result<(), String>;
+pub type JobFuture = Pin<Box<dyn Future<Output = JobResult> + Send>>;
+
+/// Runs jobs of one kind.
+pub trait Handler: Send + Sync + 'static {
+    fn run(&self, job: JobContext) -> JobFuture;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = JobResult> + Send + 'static,
+{
+    fn run(&self, job: JobContext) -> JobFuture {
+        Box::pin(self(job))
+    }
+}
+
+/// The job a handler runs, and its log.
+#[derive(Clone)]
+pub struct JobContext {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    /// 1 on the first run.
+    pub attempt: i64,
+    meta: Meta,
+}
+
+impl JobContext {
+    /// Appends a line to the job's stored log (visible through the API). Logging never fails
+    /// a job: a line that cannot be stored is reported in the process log instead.
+    pub async fn log(&self, line: impl Display + Send) {
+        let line = format!("{} {line}", berth_auth::time::rfc3339(berth_auth::now()));
+        if let Err(e) = self.meta.append_job_log(self.id, &line).await {
+            tracing::warn!(job = self.id, error = %e, "job log line not stored: {line}");
+        }
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+}
+
+/// Timing of a runner; the defaults suit production, tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long a claim holds without renewal: a dead instance's jobs wait at most this long.
+    pub lease: Duration,
+    /// How often an idle runner looks for work.
+    pub poll: Duration,
+    /// Delay before the first retry; doubled for each further one, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            lease: Duration::from_secs(60),
+            poll: Duration::from_secs(1),
+            backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// One instance's worker pool.
+pub struct Runner {
+    meta: Meta,
+    id: String,
+    concurrency: usize,
+    timing: Timing,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+}
+
+impl Runner {
+    /// A pool named `id` (unique per instance) running up to `concurrency` jobs at once.
+    pub fn new(meta: Meta, id: impl Into<String>, concurrency: usize) -> Runner {
+        Runner {
+            meta,
+            id: id.into(),
+            concurrency: concurrency.max(1),
+            timing: Timing::default(),
+            handlers: HashMap::new(),
+        }
+    }
+
+    pub fn timing(mut self, timing: Timing) -> Runner {
+        self.timing = timing;
+        self
+    }
+
+    /// Registers the handler of jobs of `kind`.
+    pub fn handle(mut self, kind: &str, handler: impl Handler) -> Runner {
+        self.handlers.insert(kind.to_owned(), Arc::new(handler));
+        self
+    }
+
+    /// Runs the pool until `stop` is notified; then claims nothing more and returns, leaving the
+    /// jobs it runs to finish or, if the process ends first, to be taken again after their lease.
+    pub async fn run(self, stop: Arc<Notify>) {
+        let runner = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(runner.concurrency));
+        let started = berth_auth::now();
+        let mut last_heartbeat = 0;
+        loop {
+            let now = berth_auth::now();
+            if now - last_heartbeat >= 10 {
+                let pool = WorkerRow {
+                    id: runner.id.clone(),
+                    host: hostname(),
+                    pid: std::process::id() as i64,
+                    concurrency: runner.concurrency as i64,
+                    started_at: started,
+                    heartbeat_at: now,
+                };
+                match runner.meta.worker_heartbeat(&pool).await {
+                    Ok(()) => last_heartbeat = now,
+                    Err(e) => tracing::warn!(error = %e, "job worker heartbeat"),
+                }
+            }
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                // Every slot busy: wait for one (or the stop signal).
+                tokio::select! {
+                    _ = stop.notified() => return,
+                    permit = slots.clone().acquire_owned() => drop(permit),
+                }
+                continue;
+            };
+            let lease_until = berth_auth::now() + runner.timing.lease.as_secs() as i64;
+            match runner.meta.claim_job(&runner.id, lease_until).await {
+                Ok(Some(job)) => {
+                    let runner = runner.clone();
+                    tokio::spawn(async move {
+                        runner.execute(job).await;
+                        drop(slot);
+                    });
+                    continue; // there may be more work right away
+                }
+                Ok(None) => drop(slot),
+                Err(e) => {
+                    drop(slot);
+                    tracing::warn!(error = %e, "claiming a job");
+                }
+            }
+            tokio::select! {
+                _ = stop.notified() => return,
+                _ = tokio::time::sleep(runner.timing.poll) => {}
+            }
+        }
+    }
+
+    /// Runs one claimed job to its recorded outcome, renewing the lease meanwhile.
+    async fn execute(&self, job: ClaimedJob) {
+        let ctx = JobContext {
+            id: job.id,
+            kind: job.kind.clone(),
+            payload: job.payload.clone(),
+            attempt: job.attempts,
+            meta: self.meta.clone(),
+        };
+        tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job started");
+        ctx.log(format!("attempt {} of {} on {}", job.attempts, job.max_attempts, self.id)).await;
+        let Some(handler) = self.handlers.get(&job.kind).cloned() else {
+            let error = format!("no handler for jobs of kind {}", job.kind);
+            ctx.log(&error).await;
+            self.record(&job, Err((error, None))).await;
+            return;
+        };
+        let work = handler.run(ctx.clone());
+        let renew_every = self.timing.lease / 3;
+        let outcome = tokio::select! {
+            result = work => Some(result),
+            () = self.keep_lease(job.id, renew_every) => None,
+        };
+        match outcome {
+            Some(Ok(())) => {
+                ctx.log("succeeded").await;
+                self.record(&job, Ok(())).await;
+            }
+            Some(Err(error)) => {
+                ctx.log(format!("failed: {error}")).await;
+                let retry_at = (job.attempts < job.max_attempts).then(|| {
+                    let delay = self.backoff(job.attempts);
+                    berth_auth::now() + delay.as_secs().max(1) as i64
+                });
+                if let Some(at) = retry_at {
+                    ctx.log(format!("retrying in {} s", at - berth_auth::now())).await;
+                }
+                self.record(&job, Err((error, retry_at))).await;
+            }
+            None => {
+                // Stopped by an administrator, or the lease was lost to another instance: the
+                // work was abandoned by leaving the select.
+                ctx.log("stopped").await;
+                self.record(&job, Err(("stopped".to_owned(), None))).await;
+            }
+        }
+    }
+
+    /// Renews the lease of job `id` until a renewal is refused (the job was stopped or taken).
+    async fn keep_lease(&self, id: i64, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            let until = berth_auth::now() + self.timing.lease.as_secs() as i64;
+            match self.meta.renew_job_lease(id, &self.id, until).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                // A database hiccup: try again at the next tick; the lease still has time.
+                Err(e) => tracing::warn!(job = id, error = %e, "renewing a job lease"),
+            }
+        }
+    }
+
+    async fn record(&self, job: &ClaimedJob, outcome: Result<(), (String, Option<i64>)>) {
+        let ok = outcome.is_ok();
+        if let Err(e) = self.meta.finish_job(job.id, &self.id, outcome).await {
+            // The lease will run out and the job will run again: at least once, never lost.
+            tracing::warn!(job = job.id, error = %e, "recording a job outcome");
+        }
+        tracing::info!(job = job.id, kind = %job.kind, ok, "job ended");
+    }
+
+    fn backoff(&self, attempts: i64) -> Duration {
+        let doublings = attempts.saturating_sub(1).clamp(0, 20) as u32;
+        self.timing.backoff.saturating_mul(1 << doublings).min(self.timing.max_backoff)
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
+}

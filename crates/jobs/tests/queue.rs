@@ -1,0 +1,245 @@
+//! The job queue and its runners against real databases: SQLite in a temporary folder and a
+//! fresh PostgreSQL database (the server of `TEST_BERTH_POSTGRES`, by default the local one).
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_jobs::{JobContext, Runner, Timing};
+use berth_meta::Meta;
+use tokio::sync::Notify;
+
+/// A database of each kind, dropped after the test.
+struct Databases {
+    dir: tempfile::TempDir,
+    server: String,
+    name: String,
+    metas: Vec<Meta>,
+}
+
+impl Databases {
+    /// A second, independent connection pool to database `index` (as another instance has).
+    fn reopen(&self, index: usize) -> impl std::future::Future<Output = Meta> + Send + 'static {
+        let (path, url) = (self.dir.path().join("db"), format!("{}/{}", self.server, self.name));
+        async move {
+            match index {
+                0 => Meta::open_sqlite(&path, 2).await.unwrap(),
+                _ => Meta::open_postgres(&url, 2).await.unwrap(),
+            }
+        }
+    }
+}
+
+impl Drop for Databases {
+    fn drop(&mut self) {
+        psql(&self.server, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+fn psql(server: &str, sql: &str) {
+    let out = Command::new("psql").args(["-q", &format!("{server}/postgres"), "-c", sql]).output().expect("psql");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn databases() -> Databases {
+    use rand::Rng;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Meta::open_sqlite(&dir.path().join("db"), 4).await.unwrap();
+    let server = std::env::var("TEST_BERTH_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned());
+    let name = format!("berth_jobs_{:016x}", rand::rng().random::<u64>());
+    psql(&server, &format!("CREATE DATABASE {name}"));
+    let postgres = Meta::open_postgres(&format!("{server}/{name}"), 8).await.unwrap();
+    Databases { dir, server, name, metas: vec![sqlite, postgres] }
+}
+
+fn fast() -> Timing {
+    Timing {
+        lease: Duration::from_secs(2),
+        poll: Duration::from_millis(50),
+        backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(1),
+    }
+}
+
+/// Waits until job `id` has ended (or panics after 30 s); returns its row.
+async fn ended(meta: &Meta, id: i64) -> berth_meta::JobRow {
+    for _ in 0..600 {
+        let job = meta.job(id).await.unwrap().unwrap();
+        if ["Success", "Error", "Stopped"].contains(&job.status.as_str()) {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} did not end: {:?}", meta.job(id).await.unwrap());
+}
+
+fn start(runner: Runner) -> Arc<Notify> {
+    let stop = Arc::new(Notify::new());
+    tokio::spawn(runner.run(stop.clone()));
+    stop
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_jobs_are_retried_with_backoff_then_succeed_or_fail_for_good() {
+    let dbs = databases().await;
+    for meta in &dbs.metas {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let stop = start(
+            Runner::new(meta.clone(), "w1", 2)
+                .timing(fast())
+                .handle("FLAKY", move |job: JobContext| {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move {
+                        job.log(format!("run {n} with payload {}", job.payload)).await;
+                        if job.attempt < 3 { Err(format!("transient failure {n}")) } else { Ok(()) }
+                    }
+                })
+                .handle("BROKEN", |_job: JobContext| async { Err("always broken".to_owned()) }),
+        );
+
+        let flaky = meta.enqueue_job("FLAKY", r#"{"x":1}"#, None, 5, berth_auth::now()).await.unwrap().unwrap();
+        let broken = meta.enqueue_job("BROKEN", "{}", None, 2, berth_auth::now()).await.unwrap().unwrap();
+        let job = ended(meta, flaky).await;
+        assert_eq!((job.status.as_str(), job.attempts), ("Success", 3), "{job:?}");
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        let log = meta.job_log(flaky).await.unwrap().unwrap();
+        assert!(
+            log.contains("transient failure 1") && log.contains("retrying in") && log.contains("succeeded"),
+            "{log}"
+        );
+        assert!(log.contains(r#"run 3 with payload {"x":1}"#), "{log}");
+        // The retries waited for their backoff: at least 1 s between the three runs.
+        assert!(job.finished_at.unwrap() - job.created_at >= 2, "{job:?}");
+
+        let job = ended(meta, broken).await;
+        assert_eq!((job.status.as_str(), job.attempts), ("Error", 2), "{job:?}");
+        assert_eq!(job.last_error.as_deref(), Some("always broken"));
+        stop.notify_waiters();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_job_is_taken_over_after_its_lease() {
+    let dbs = databases().await;
+    for (index, meta) in dbs.metas.iter().enumerate() {
+        // The first worker hangs forever in the job, on a runtime of its own, with a connection
+        // pool of its own, that is then shut down: all its tasks vanish (no outcome recorded, no
+        // lease renewal), as when an instance dies mid-job.
+        let doomed = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let own_pool = dbs.reopen(index);
+        doomed.spawn(async move {
+            Runner::new(own_pool.await, "doomed", 1)
+                .timing(fast())
+                .handle("WORK", |_job: JobContext| async {
+                    std::future::pending::<()>().await;
+                    Ok(())
+                })
+                .run(Arc::new(Notify::new()))
+                .await
+        });
+        let id = meta.enqueue_job("WORK", "{}", None, 3, berth_auth::now()).await.unwrap().unwrap();
+        for _ in 0..100 {
+            if meta.job(id).await.unwrap().unwrap().status == "Running" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(meta.job(id).await.unwrap().unwrap().worker.as_deref(), Some("doomed"));
+        doomed.shutdown_background();
+
+        let stop = start(
+            Runner::new(meta.clone(), "survivor", 1).timing(fast()).handle("WORK", |_job: JobContext| async { Ok(()) }),
+        );
+        let job = ended(meta, id).await;
+        assert_eq!((job.status.as_str(), job.attempts, job.worker.as_deref()), ("Success", 2, Some("survivor")));
+        stop.notify_waiters();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runners_run_each_job_exactly_once() {
+    let dbs = databases().await;
+    for meta in &dbs.metas {
+        let seen: Arc<Mutex<HashMap<i64, usize>>> = Arc::default();
+        let mut stops = Vec::new();
+        for w in 0..3 {
+            let seen = seen.clone();
+            stops.push(start(Runner::new(meta.clone(), format!("w{w}"), 4).timing(fast()).handle(
+                "ONCE",
+                move |job: JobContext| {
+                    *seen.lock().unwrap().entry(job.id).or_default() += 1;
+                    async { Ok(()) }
+                },
+            )));
+        }
+        let mut ids = Vec::new();
+        for _ in 0..40 {
+            ids.push(meta.enqueue_job("ONCE", "{}", None, 1, berth_auth::now()).await.unwrap().unwrap());
+        }
+        for id in &ids {
+            assert_eq!(ended(meta, *id).await.status, "Success");
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 40);
+        assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+        stops.iter().for_each(|s| s.notify_waiters());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_keys_stop_pause_and_queues() {
+    let dbs = databases().await;
+    for meta in &dbs.metas {
+        let now = berth_auth::now();
+        // One run per key, however many instances schedule it.
+        let first = meta.enqueue_job("PERIODIC", "{}", Some("PERIODIC@1"), 1, now + 3600).await.unwrap();
+        assert!(first.is_some());
+        assert_eq!(meta.enqueue_job("PERIODIC", "{}", Some("PERIODIC@1"), 1, now).await.unwrap(), None);
+        // A pending job stops at once; an ended one cannot be stopped.
+        assert!(meta.stop_job(first.unwrap()).await.unwrap());
+        assert_eq!(meta.job(first.unwrap()).await.unwrap().unwrap().status, "Stopped");
+        assert!(!meta.stop_job(first.unwrap()).await.unwrap());
+        assert!(!meta.stop_job(999_999).await.unwrap());
+
+        // A paused queue keeps its jobs pending; resumed, they run.
+        meta.set_queue_paused("SLOW", true).await.unwrap();
+        let stop =
+            start(Runner::new(meta.clone(), "w", 2).timing(fast()).handle("SLOW", |job: JobContext| async move {
+                // Runs until stopped: the lease renewal notices the stop request.
+                if job.payload == "forever" {
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            }));
+        let quick = meta.enqueue_job("SLOW", "{}", None, 1, now).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(meta.job(quick).await.unwrap().unwrap().status, "Pending");
+        let queues = meta.job_queues().await.unwrap();
+        let slow = queues.iter().find(|q| q.kind == "SLOW").unwrap();
+        assert!(slow.paused && slow.pending == 1, "{queues:?}");
+        meta.set_queue_paused("SLOW", false).await.unwrap();
+        assert_eq!(ended(meta, quick).await.status, "Success");
+
+        // A running job stops when its worker next renews the lease.
+        let forever = meta.enqueue_job("SLOW", "forever", None, 3, now).await.unwrap().unwrap();
+        for _ in 0..100 {
+            if meta.job(forever).await.unwrap().unwrap().status == "Running" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(meta.stop_job(forever).await.unwrap());
+        let job = ended(meta, forever).await;
+        assert_eq!((job.status.as_str(), job.attempts), ("Stopped", 1));
+        assert!(meta.job_log(forever).await.unwrap().unwrap().contains("stopped"));
+        let workers = meta.live_workers(now - 60).await.unwrap();
+        assert!(workers.iter().any(|w| w.id == "w" && w.concurrency == 2), "{workers:?}");
+        stop.notify_waiters();
+    }
+}

@@ -1,0 +1,261 @@
+use crate::db::{Backend, Exec, LockScope, query, query_as, query_scalar};
+use crate::{Meta, Result, Sort, now};
+
+/// One audit record to write.
+#[derive(Debug, Clone)]
+pub struct AuditEntry<'a> {
+    pub project_id: Option<i64>,
+    pub username: &'a str,
+    pub resource: &'a str,
+    pub resource_type: &'a str,
+    pub operation: &'a str,
+    pub source_ip: &'a str,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub project_id: Option<i64>,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: String,
+    pub operation: String,
+    pub source_ip: String,
+    pub op_time: i64,
+}
+
+/// Filters of an audit listing; `None` matches anything.
+#[derive(Debug, Default)]
+pub struct AuditFilter<'a> {
+    /// Only this project's records.
+    pub project_id: Option<i64>,
+    /// Only records of projects this user may read logs of (non-administrators).
+    pub visible_to: Option<i64>,
+    pub username: Option<&'a str>,
+    /// Substring of the resource.
+    pub resource: Option<&'a str>,
+    pub resource_type: Option<&'a str>,
+    pub operation: Option<&'a str>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+macro_rules! audit_where {
+    () => {
+        "WHERE ($1 IS NULL OR project_id = $1)
+           AND ($2 IS NULL OR project_id IN (SELECT project_id FROM project_members WHERE user_id = $2 AND role_id <> 5))
+           AND ($3 IS NULL OR username = $3)
+           AND ($4 IS NULL OR instr(resource, $4) > 0)
+           AND ($5 IS NULL OR resource_type = $5)
+           AND ($6 IS NULL OR operation = $6)
+           AND ($7 IS NULL OR op_time >= $7)
+           AND ($8 IS NULL OR op_time <= $8)"
+    };
+}
+
+impl Meta {
+    pub async fn audit(&self, e: &AuditEntry<'_>) -> Result<()> {
+        query(
+            "INSERT INTO events (project_id, username, resource, resource_type, operation, source_ip, op_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(e.project_id)
+        .bind(e.username)
+        .bind(e.resource)
+        .bind(e.resource_type)
+        .bind(e.operation)
+        .bind(e.source_ip)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One page of audit records, newest first; and the total.
+    pub async fn list_audit(
+        &self,
+        f: &AuditFilter<'_>,
+        sort: &Sort,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuditRow>, i64)> {
+        const Q: &str = concat!(
+            "SELECT id, project_id, username, resource, resource_type, operation, source_ip, op_time FROM events ",
+            audit_where!()
+        );
+        let q = format!("{Q} ORDER BY {} LIMIT $9 OFFSET $10", sort.sql());
+        const COUNT: &str = concat!("SELECT count(*) FROM events ", audit_where!());
+        macro_rules! bind_filter {
+            ($q:expr) => {
+                $q.bind(f.project_id)
+                    .bind(f.visible_to)
+                    .bind(f.username)
+                    .bind(f.resource)
+                    .bind(f.resource_type)
+                    .bind(f.operation)
+                    .bind(f.from)
+                    .bind(f.to)
+            };
+        }
+        let rows = bind_filter!(query_as(q)).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = bind_filter!(query_scalar(COUNT)).fetch_one(&self.pool).await?;
+        Ok((rows, total))
+    }
+
+    /// Deletes records older than `before` (unix seconds); returns how many.
+    pub async fn purge_audit(&self, before: i64) -> Result<u64> {
+        let done = query("DELETE FROM events WHERE op_time < $1").bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// One event for the outbox: what happened to which resource, who did it and from where. Written
+/// in the same transaction as the change it describes ([`insert_event`]), or in batches for
+/// pulls ([`Meta::record_registry_events`]).
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The project's name ("" when the change belongs to none).
+    pub project: String,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: &'static str,
+    pub operation: &'static str,
+    pub source_ip: String,
+    pub op_time: i64,
+    pub repository: Option<String>,
+    pub digest: Option<String>,
+    pub tag: Option<String>,
+}
+
+/// An event row as consumers read it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub txid: i64,
+    pub project_id: Option<i64>,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: String,
+    pub operation: String,
+    pub repository: Option<String>,
+    pub digest: Option<String>,
+    pub tag: Option<String>,
+    pub op_time: i64,
+}
+
+/// A consumer's position in the event stream: the last event it has handled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Cursor {
+    pub txid: i64,
+    pub event_id: i64,
+}
+
+/// A registry event queued for a batch: for a pull, also the id of the repository pulled from
+/// (its pull count and the artifact's and tag's pull times are updated with the event).
+#[derive(Debug, Clone)]
+pub struct RegistryEvent {
+    pub event: Event,
+    pub pulled_from: Option<i64>,
+}
+
+/// Writes `e` where `exec` says: inside the caller's transaction, so the event exists if and only
+/// if the change does.
+pub(crate) async fn insert_event<'e>(exec: impl Into<Exec<'e>>, e: &Event) -> Result<()> {
+    query(
+        "INSERT INTO events
+           (project_id, username, resource, resource_type, operation, source_ip, op_time, repository, digest, tag)
+         VALUES ((SELECT id FROM projects WHERE name = $1), $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&e.project)
+    .bind(&e.username)
+    .bind(&e.resource)
+    .bind(e.resource_type)
+    .bind(e.operation)
+    .bind(&e.source_ip)
+    .bind(e.op_time)
+    .bind(&e.repository)
+    .bind(&e.digest)
+    .bind(&e.tag)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+impl Meta {
+    /// Records a batch of registry events (pulls, and their statistics) in one transaction: one
+    /// commit for many pulls instead of one each.
+    pub async fn record_registry_events(&self, events: &[RegistryEvent]) -> Result<()> {
+        let mut tx = self.write_tx(LockScope::None).await?;
+        for RegistryEvent { event: e, pulled_from } in events {
+            insert_event(&mut tx, e).await?;
+            if let Some(repo) = pulled_from {
+                query("UPDATE repositories SET pull_count = pull_count + 1 WHERE id = $1")
+                    .bind(repo)
+                    .execute(&mut tx)
+                    .await?;
+                query("UPDATE manifests SET pull_time = $1 WHERE repository_id = $2 AND digest = $3")
+                    .bind(e.op_time)
+                    .bind(repo)
+                    .bind(&e.digest)
+                    .execute(&mut tx)
+                    .await?;
+                if let Some(tag) = &e.tag {
+                    query("UPDATE tags SET pull_time = $1 WHERE repository_id = $2 AND name = $3")
+                        .bind(e.op_time)
+                        .bind(repo)
+                        .bind(tag)
+                        .execute(&mut tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Up to `limit` events after `cursor`, in the order consumers must see them. On PostgreSQL
+    /// only events of transactions older than every transaction still running are returned, so
+    /// an event committed late can never fall behind a cursor that already moved past its id.
+    pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Vec<EventRow>> {
+        let horizon = match self.backend() {
+            Backend::Sqlite => "9223372036854775807",
+            Backend::Postgres => "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        };
+        let q = format!(
+            "SELECT id, txid, project_id, username, resource, resource_type, operation, repository, digest, tag, op_time
+             FROM events
+             WHERE (txid > $1 OR (txid = $1 AND id > $2)) AND txid < {horizon}
+             ORDER BY txid, id LIMIT $3"
+        );
+        Ok(query_as(q).bind(cursor.txid).bind(cursor.event_id).bind(limit).fetch_all(&self.pool).await?)
+    }
+
+    /// Where `consumer` stands (the start of the stream if it never read).
+    pub async fn cursor(&self, consumer: &str) -> Result<Cursor> {
+        Ok(query_as("SELECT txid, event_id FROM event_cursors WHERE consumer = $1")
+            .bind(consumer)
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Moves `consumer` from `from` to `to`; `false` (nothing changed) if another instance moved
+    /// it first, so two instances never both hand on the same events.
+    pub async fn advance_cursor(&self, consumer: &str, from: Cursor, to: Cursor) -> Result<bool> {
+        let done = query(
+            "INSERT INTO event_cursors (consumer, txid, event_id, updated_at) VALUES ($1, $4, $5, $6)
+             ON CONFLICT (consumer) DO UPDATE SET txid = excluded.txid, event_id = excluded.event_id,
+                                                  updated_at = excluded.updated_at
+             WHERE event_cursors.txid = $2 AND event_cursors.event_id = $3",
+        )
+        .bind(consumer)
+        .bind(from.txid)
+        .bind(from.event_id)
+        .bind(to.txid)
+        .bind(to.event_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

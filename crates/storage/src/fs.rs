@@ -1,0 +1,312 @@
+//! The filesystem backend: one file per upload session under `uploads/`, renamed into `blobs/`
+//! once verified.
+//!
+//! The upload file may hold bytes past the recorded length: leftovers of a request that wrote
+//! but died before the caller recorded its progress. They are cut off before the next append and
+//! at commit, so the recorded length is the truth.
+
+use std::io;
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+
+use berth_oci::Digest;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use crate::{Appended, BlobStream, HashState, StorageError, UploadId, UploadProgress};
+
+/// Bytes queued between the request task and the writer thread: enough to keep the disk busy
+/// while the network delivers more, small enough to bound memory per request.
+const WRITE_QUEUE_CHUNKS: usize = 16;
+
+/// Read buffer for streaming blobs out: large enough for few syscalls, small per connection.
+const READ_BUFFER: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub(crate) struct FsStore {
+    root: PathBuf,
+}
+
+impl FsStore {
+    pub(crate) async fn open(root: PathBuf) -> io::Result<FsStore> {
+        tokio::fs::create_dir_all(root.join("blobs")).await?;
+        tokio::fs::create_dir_all(root.join("uploads")).await?;
+        Ok(FsStore { root })
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(crate::blob_key(digest))
+    }
+
+    fn upload_path(&self, id: &UploadId) -> PathBuf {
+        self.root.join("uploads").join(id.as_str())
+    }
+
+    /// Creates the empty data file of a new upload session.
+    pub(crate) async fn create_upload(&self, id: &UploadId) -> Result<UploadProgress, StorageError> {
+        tokio::fs::File::create(self.upload_path(id)).await?;
+        Ok(UploadProgress { length: 0, hash: HashState::new(), backend: Vec::new() })
+    }
+
+    /// Hashing runs on the request task while a blocking thread writes, so the two overlap. The
+    /// data is `fsync`ed before returning: once the caller records the new length, it is durable.
+    pub(crate) async fn append<S, E>(
+        &self,
+        id: &UploadId,
+        progress: UploadProgress,
+        mut body: S,
+    ) -> Result<Appended, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let UploadProgress { length, mut hash, backend } = progress;
+        let path = self.upload_path(id);
+        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::UploadMissing),
+            Err(e) => return Err(e.into()),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
+        let writer = tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
+            use std::io::{Seek, Write};
+            let mut file = file;
+            let actual = file.metadata()?.len();
+            if actual < length {
+                return Err(StorageError::UploadTruncated { expected: length, actual });
+            }
+            // Cut off what an interrupted request left behind.
+            file.set_len(length)?;
+            file.seek(SeekFrom::Start(length))?;
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            file.sync_data()?;
+            Ok(())
+        });
+
+        let mut received = 0u64;
+        let mut body_error = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    hash.update(&chunk);
+                    received += chunk.len() as u64;
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        writer.await.map_err(|e| io::Error::other(e.to_string()))??;
+        if let Some(e) = body_error {
+            return Err(StorageError::Body(e));
+        }
+        Ok(Appended { received, progress: UploadProgress { length: length + received, hash, backend } })
+    }
+
+    pub(crate) async fn commit(
+        &self,
+        id: &UploadId,
+        progress: UploadProgress,
+        expected: &Digest,
+    ) -> Result<u64, StorageError> {
+        let UploadProgress { length, hash, .. } = progress;
+        let path = self.upload_path(id);
+        // The digest comes from the hash state saved with the session: no re-read of the bytes.
+        let actual = hash.finish();
+        if &actual != expected {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(StorageError::DigestMismatch { expected: expected.clone(), actual });
+        }
+        let file = match tokio::fs::OpenOptions::new().write(true).open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::UploadMissing),
+            Err(e) => return Err(e.into()),
+        };
+        let on_disk = file.metadata().await?.len();
+        if on_disk < length {
+            return Err(StorageError::UploadTruncated { expected: length, actual: on_disk });
+        }
+        file.set_len(length).await?;
+        file.sync_all().await?;
+        drop(file);
+
+        let target = self.blob_path(expected);
+        if tokio::fs::try_exists(&target).await? {
+            // Same digest, same bytes: keep the copy we have.
+            tokio::fs::remove_file(&path).await?;
+            return Ok(length);
+        }
+        let dir = target.parent().expect("blob path has a parent");
+        tokio::fs::create_dir_all(dir).await?;
+        // rename() replaces atomically, so two uploads of one blob racing here both succeed
+        // and one identical copy remains.
+        tokio::fs::rename(&path, &target).await?;
+        sync_dir(dir).await?;
+        Ok(length)
+    }
+
+    pub(crate) async fn delete_upload(&self, id: &UploadId) -> Result<(), StorageError> {
+        match tokio::fs::remove_file(self.upload_path(id)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) async fn blob_exists(&self, digest: &Digest) -> Result<bool, StorageError> {
+        Ok(tokio::fs::try_exists(self.blob_path(digest)).await?)
+    }
+
+    pub(crate) async fn read_blob(&self, digest: &Digest, start: u64, len: u64) -> Result<BlobStream, StorageError> {
+        let mut file = match tokio::fs::File::open(self.blob_path(digest)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::BlobMissing(digest.clone())),
+            Err(e) => return Err(e.into()),
+        };
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await?;
+        }
+        // `take` stops at the range's end; a file shorter than asked for ends the stream early,
+        // which the HTTP layer reports as a truncated body (Content-Length was promised).
+        Ok(Box::pin(ReaderStream::with_capacity(file.take(len), READ_BUFFER)))
+    }
+
+    /// The store is usable if its directories are there (a data volume that went away, or was
+    /// never mounted, shows up here).
+    /// The folders exist and a new file can be written where uploads go: a full disk, a
+    /// read-only remount or a lost network mount show up here. The file is removed at once.
+    pub(crate) async fn check(&self) -> Result<(), StorageError> {
+        let blobs = tokio::fs::metadata(self.root.join("blobs")).await?;
+        if !blobs.is_dir() {
+            return Err(io::Error::other("the blobs folder is not a directory").into());
+        }
+        let probe = self.root.join("uploads").join(format!(".health-{}", uuid::Uuid::new_v4()));
+        tokio::fs::write(&probe, b"berth health check").await?;
+        tokio::fs::remove_file(&probe).await?;
+        Ok(())
+    }
+}
+
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BlobStore;
+    use futures_util::{TryStreamExt, stream};
+
+    fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, io::Error>> + Unpin + Send + use<> {
+        stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
+    }
+
+    async fn open(dir: &tempfile::TempDir) -> (BlobStore, FsStore) {
+        let store = BlobStore::open_filesystem(dir.path()).await.unwrap();
+        let fs = FsStore { root: dir.path().to_owned() };
+        (store, fs)
+    }
+
+    async fn read_all(store: &BlobStore, digest: &Digest, start: u64, len: u64) -> Vec<u8> {
+        let chunks: Vec<Bytes> = store.read_blob(digest, start, len).await.unwrap().try_collect().await.unwrap();
+        chunks.concat()
+    }
+
+    #[tokio::test]
+    async fn chunked_upload_commits_verified_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, fs) = open(&dir).await;
+        assert_eq!(store.kind(), "filesystem");
+        let id = UploadId::new();
+        let p = store.create_upload(&id).await.unwrap();
+        assert_eq!(p.length, 0);
+        let a = store.append(&id, p, body(&[b"hello ", b"wor"])).await.unwrap();
+        assert_eq!((a.received, a.progress.length), (9, 9));
+        // Resume from serialized state, as after a restart.
+        let p = UploadProgress {
+            length: a.progress.length,
+            hash: HashState::from_bytes(&a.progress.hash.to_bytes()).unwrap(),
+            backend: a.progress.backend.clone(),
+        };
+        let b = store.append(&id, p, body(&[b"ld"])).await.unwrap();
+        let digest = Digest::sha256_of(b"hello world");
+        assert_eq!(store.commit(&id, b.progress, &digest).await.unwrap(), 11);
+        assert_eq!(tokio::fs::read(fs.blob_path(&digest)).await.unwrap(), b"hello world");
+        assert!(!fs.upload_path(&id).exists());
+        assert!(store.blob_exists(&digest).await.unwrap());
+        assert_eq!(read_all(&store, &digest, 0, 11).await, b"hello world");
+        assert_eq!(read_all(&store, &digest, 6, 3).await, b"wor");
+        assert_eq!(read_all(&store, &digest, 10, 1).await, b"d");
+        assert_eq!(store.presigned_blob_url(&digest, std::time::Duration::from_secs(60)).await.unwrap(), None);
+        store.check().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn leftovers_of_an_interrupted_append_are_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, fs) = open(&dir).await;
+        let id = UploadId::new();
+        let p = store.create_upload(&id).await.unwrap();
+        let a = store.append(&id, p, body(&[b"abc"])).await.unwrap();
+        // A request that died after writing but before its length was recorded.
+        std::fs::write(fs.upload_path(&id), b"abcGARBAGE").unwrap();
+        let b = store.append(&id, a.progress, body(&[b"def"])).await.unwrap();
+        let digest = Digest::sha256_of(b"abcdef");
+        store.commit(&id, b.progress, &digest).await.unwrap();
+        assert_eq!(tokio::fs::read(fs.blob_path(&digest)).await.unwrap(), b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn digest_mismatch_leaves_no_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, fs) = open(&dir).await;
+        let id = UploadId::new();
+        let p = store.create_upload(&id).await.unwrap();
+        let a = store.append(&id, p, body(&[b"abc"])).await.unwrap();
+        let wrong = Digest::sha256_of(b"abd");
+        let err = store.commit(&id, a.progress, &wrong).await.unwrap_err();
+        assert!(matches!(err, StorageError::DigestMismatch { .. }));
+        assert!(!fs.blob_path(&wrong).exists());
+        assert!(!fs.upload_path(&id).exists());
+        assert!(!store.blob_exists(&wrong).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn zero_length_blob_dedupe_and_missing_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(&dir).await;
+        let empty = Digest::sha256_of(b"");
+        for _ in 0..2 {
+            let id = UploadId::new();
+            let p = store.create_upload(&id).await.unwrap();
+            let a = store.append(&id, p, body(&[])).await.unwrap();
+            assert_eq!(store.commit(&id, a.progress, &empty).await.unwrap(), 0);
+        }
+        assert_eq!(read_all(&store, &empty, 0, 0).await, b"");
+        let missing = Digest::sha256_of(b"never pushed");
+        assert!(matches!(store.read_blob(&missing, 0, 1).await, Err(StorageError::BlobMissing(_))));
+    }
+
+    #[tokio::test]
+    async fn deleted_upload_is_missing_and_delete_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(&dir).await;
+        let id = UploadId::new();
+        let p = store.create_upload(&id).await.unwrap();
+        store.delete_upload(&id, &p).await.unwrap();
+        store.delete_upload(&id, &p).await.unwrap();
+        let err = store.append(&id, p, body(&[b"x"])).await.unwrap_err();
+        assert!(matches!(err, StorageError::UploadMissing));
+    }
+}

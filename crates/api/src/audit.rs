@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use berth_auth::time::{parse_rfc3339ish, rfc3339};
-use berth_meta::{AuditEntry, AuditFilter, AuditRow, Event};
+use berth_meta::{AuditFilter, AuditRow, Event};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -23,10 +23,25 @@ type QueryRejection = axum::extract::rejection::QueryRejection;
 pub(crate) fn event(
     caller: &Caller,
     project: &str,
-    (resource, resource_type, operation): (String, &'static str, &'static str),
+    what: (String, &'static str, &'static str),
     repository: &str,
     digest: Option<&str>,
     tag: Option<&str>,
+) -> Event {
+    Event {
+        repository: Some(repository.to_owned()),
+        digest: digest.map(str::to_owned),
+        tag: tag.map(str::to_owned),
+        ..change(caller, project, what)
+    }
+}
+
+/// The event of `caller` doing `operation` to `resource` (of `project`, "" for none), for the
+/// change's own transaction.
+pub(crate) fn change(
+    caller: &Caller,
+    project: &str,
+    (resource, resource_type, operation): (String, &'static str, &'static str),
 ) -> Event {
     Event {
         project: project.to_owned(),
@@ -36,9 +51,9 @@ pub(crate) fn event(
         operation,
         source_ip: caller.1.clone(),
         op_time: berth_auth::now(),
-        repository: Some(repository.to_owned()),
-        digest: digest.map(str::to_owned),
-        tag: tag.map(str::to_owned),
+        repository: None,
+        digest: None,
+        tag: None,
     }
 }
 
@@ -47,21 +62,6 @@ fn username(caller: &Caller) -> &str {
         "" => "anonymous",
         name => name,
     }
-}
-
-/// Records that `caller` did `operation` to `resource`, right after the change.
-pub(crate) async fn record(
-    state: &ApiState,
-    caller: &Caller,
-    project_id: Option<i64>,
-    resource: &str,
-    resource_type: &str,
-    operation: &str,
-) -> Result<(), ApiError> {
-    let entry =
-        AuditEntry { project_id, username: username(caller), resource, resource_type, operation, source_ip: &caller.1 };
-    state.meta().audit(&entry).await?;
-    Ok(())
 }
 
 fn log_json(r: &AuditRow) -> Value {

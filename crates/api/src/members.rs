@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
+use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -109,8 +110,8 @@ pub(crate) async fn create(
         _ => return Err(ApiError::bad_request("member_user needs user_id or username")),
     }
     .ok_or_else(|| ApiError::not_found("user not found"))?;
-    let id = state.meta().add_member(project.id, user.id, role.id()).await?;
-    crate::audit::record(&state, &caller, Some(project.id), &user.username, "member", "create").await?;
+    let event = change(&caller, &project.name, (user.username.clone(), "member", "create"));
+    let id = state.meta().add_member(project.id, user.id, role.id(), &event).await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{key}/members/{id}"))]).into_response())
 }
 
@@ -151,8 +152,8 @@ pub(crate) async fn update(
     if caller.0.user().is_some_and(|u| u.id == member.user_id) {
         return Err(ApiError::forbidden().with_message("members cannot change their own role"));
     }
-    state.meta().set_member_role(project.id, mid, role.id()).await?;
-    crate::audit::record(&state, &caller, Some(project.id), &member.username, "member", "update").await?;
+    let event = change(&caller, &project.name, (member.username.clone(), "member", "update"));
+    state.meta().set_member_role(project.id, mid, role.id(), &event).await?;
     Ok(StatusCode::OK)
 }
 
@@ -169,7 +170,7 @@ pub(crate) async fn delete(
     if caller.0.user().is_some_and(|u| u.id == member.user_id) {
         return Err(ApiError::forbidden().with_message("members cannot remove themselves"));
     }
-    state.meta().delete_member(project.id, mid).await?;
-    crate::audit::record(&state, &caller, Some(project.id), &member.username, "member", "delete").await?;
+    let event = change(&caller, &project.name, (member.username.clone(), "member", "delete"));
+    state.meta().delete_member(project.id, mid, &event).await?;
     Ok(StatusCode::OK)
 }

@@ -10,6 +10,7 @@ use berth_meta::{Project, ProjectFilter, ProjectVisibility, Sort};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -159,8 +160,8 @@ pub(crate) async fn create(
         return Err(ApiError::bad_request("proxy cache projects are not supported yet: registry_id must be absent"));
     }
     let public = req.metadata.public()?.or(req.public).unwrap_or(false);
-    let id = state.meta().create_project(&req.project_name, public, user.id, storage_limit).await?;
-    crate::audit::record(&state, &caller, Some(id), &req.project_name, "project", "create").await?;
+    let event = change(&caller, &req.project_name, (req.project_name.clone(), "project", "create"));
+    let id = state.meta().create_project(&req.project_name, public, user.id, storage_limit, &event).await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{id}"))]).into_response())
 }
 
@@ -268,8 +269,8 @@ pub(crate) async fn update(
     require(&caller, &access, "project", "update")?;
     let Json(req) = body?;
     if let Some(public) = req.metadata.public()? {
-        state.meta().set_project_public(project.id, public).await?;
-        crate::audit::record(&state, &caller, Some(project.id), &project.name, "project", "update").await?;
+        let event = change(&caller, &project.name, (project.name.clone(), "project", "update"));
+        state.meta().set_project_public(project.id, public, &event).await?;
     }
     Ok(StatusCode::OK)
 }
@@ -283,13 +284,14 @@ pub(crate) async fn delete(
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
     require(&caller, &access, "project", "delete")?;
-    if !state.meta().delete_project(project.id).await? {
+    // Recorded without a project: the project is gone with the change.
+    let event = change(&caller, "", (project.name.clone(), "project", "delete"));
+    if !state.meta().delete_project(project.id, &event).await? {
         return Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
             format!("project {} still holds repositories: delete them first", project.name),
         ));
     }
-    crate::audit::record(&state, &caller, None, &project.name, "project", "delete").await?;
     Ok(StatusCode::OK)
 }
 

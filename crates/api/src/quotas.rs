@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
+use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -118,7 +119,7 @@ pub(crate) async fn update(
         return Err(ApiError::bad_request("hard.storage must be -1 (unlimited) or a positive number of bytes"));
     }
     let p = project(&state, id).await?;
-    state.meta().set_storage_limit(id, req.hard.storage).await?;
-    crate::audit::record(&state, &caller, Some(id), &p.name, "quota", "update").await?;
+    let event = change(&caller, &p.name, (p.name.clone(), "quota", "update"));
+    state.meta().set_storage_limit(id, req.hard.storage, &event).await?;
     Ok(StatusCode::OK)
 }

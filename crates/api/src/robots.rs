@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
+use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -152,23 +153,26 @@ pub(crate) async fn create(
     };
     let permissions = serde_json::to_string(&req.permissions).map_err(ApiError::internal)?;
     let hash = password::hash(&secret);
+    let event = change(&caller, project.as_ref().map_or("", |p| p.name.as_str()), (name.clone(), "robot", "create"));
     let id = state
         .meta()
-        .create_robot(&NewRobot {
-            name: &name,
-            description: &req.description,
-            level: &req.level,
-            project_id: project.as_ref().map(|p| p.id),
-            secret_hash: &hash,
-            disabled: req.disable,
-            expires_at,
-            duration,
-            permissions: &permissions,
-            creator: &creator,
-        })
+        .create_robot(
+            &NewRobot {
+                name: &name,
+                description: &req.description,
+                level: &req.level,
+                project_id: project.as_ref().map(|p| p.id),
+                secret_hash: &hash,
+                disabled: req.disable,
+                expires_at,
+                duration,
+                permissions: &permissions,
+                creator: &creator,
+            },
+            &event,
+        )
         .await?;
     let robot = state.meta().robot_by_id(id).await?.ok_or_else(|| ApiError::internal("robot vanished"))?;
-    crate::audit::record(&state, &caller, robot.project_id, &name, "robot", "create").await?;
     let body = json!({
         "id": id, "name": name, "secret": secret,
         "creation_time": rfc3339(robot.created_at), "expires_at": expires_at,
@@ -287,11 +291,10 @@ pub(crate) async fn update(
         Some(d) if d != robot.duration => (d, expiry(d)?),
         _ => (robot.duration, robot.expires_at),
     };
+    let event = change(&caller, &project_name(&state, &robot).await?, (robot.name.clone(), "robot", "update"));
     let description = req.description.unwrap_or(robot.description);
-    state
-        .meta()
-        .update_robot(id, &description, req.disable.unwrap_or(robot.disabled), duration, expires_at, &permissions)
-        .await?;
+    let disabled = req.disable.unwrap_or(robot.disabled);
+    state.meta().update_robot(id, &description, disabled, duration, expires_at, &permissions, &event).await?;
     Ok(StatusCode::OK)
 }
 
@@ -310,7 +313,6 @@ pub(crate) async fn refresh_secret(
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = path?;
     let robot = robot_for(&state, &caller, id, "update").await?;
-    crate::audit::record(&state, &caller, robot.project_id, &robot.name, "robot", "update").await?;
     let secret = match body?.0.secret {
         Some(s) => {
             password::check_rules(&s).map_err(ApiError::bad_request)?;
@@ -318,7 +320,8 @@ pub(crate) async fn refresh_secret(
         }
         None => generate_secret(),
     };
-    state.meta().set_robot_secret(id, &password::hash(&secret)).await?;
+    let event = change(&caller, &project_name(&state, &robot).await?, (robot.name.clone(), "robot", "update"));
+    state.meta().set_robot_secret(id, &password::hash(&secret), &event).await?;
     Ok(Json(json!({ "secret": secret })))
 }
 
@@ -329,7 +332,15 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = path?;
     let robot = robot_for(&state, &caller, id, "delete").await?;
-    state.meta().delete_robot(id).await?;
-    crate::audit::record(&state, &caller, robot.project_id, &robot.name, "robot", "delete").await?;
+    let event = change(&caller, &project_name(&state, &robot).await?, (robot.name.clone(), "robot", "delete"));
+    state.meta().delete_robot(id, &event).await?;
     Ok(StatusCode::OK)
+}
+
+/// The name of the project `robot` belongs to ("" for a system robot), for its events.
+async fn project_name(state: &ApiState, robot: &Robot) -> Result<String, ApiError> {
+    Ok(match robot.project_id {
+        Some(id) => state.meta().project_by_id(id).await?.map(|p| p.name).unwrap_or_default(),
+        None => String::new(),
+    })
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
+use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -83,18 +84,16 @@ pub(crate) async fn create(
     password::check_rules(&req.password).map_err(ApiError::bad_request)?;
     let hash = password::hash(&req.password);
     let email = req.email.as_deref().filter(|e| !e.is_empty());
-    let id = state
-        .meta()
-        .create_user(&NewUser {
-            username: &req.username,
-            email,
-            realname: &req.realname,
-            comment: &req.comment,
-            password_hash: &hash,
-            sysadmin: false,
-        })
-        .await?;
-    crate::audit::record(&state, &caller, None, &req.username, "user", "create").await?;
+    let event = change(&caller, "", (req.username.clone(), "user", "create"));
+    let new = NewUser {
+        username: &req.username,
+        email,
+        realname: &req.realname,
+        comment: &req.comment,
+        password_hash: &hash,
+        sysadmin: false,
+    };
+    let id = state.meta().create_user(&new, &event).await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/users/{id}"))]).into_response())
 }
 
@@ -252,7 +251,8 @@ pub(crate) async fn update(
     };
     let realname = p.realname.unwrap_or(user.realname);
     let comment = p.comment.unwrap_or(user.comment);
-    state.meta().update_user_profile(id, email.as_deref(), &realname, &comment).await?;
+    let event = change(&caller, "", (user.username.clone(), "user", "update"));
+    state.meta().update_user_profile(id, email.as_deref(), &realname, &comment, &event).await?;
     Ok(StatusCode::OK)
 }
 
@@ -286,8 +286,8 @@ pub(crate) async fn change_password(
         }
     }
     password::check_rules(&req.new_password).map_err(ApiError::bad_request)?;
-    state.meta().set_password_hash(id, &password::hash(&req.new_password)).await?;
-    crate::audit::record(&state, &caller, None, &user.username, "user", "update").await?;
+    let event = change(&caller, "", (user.username.clone(), "user", "update"));
+    state.meta().set_password_hash(id, &password::hash(&req.new_password), &event).await?;
     Ok(StatusCode::OK)
 }
 
@@ -310,8 +310,8 @@ pub(crate) async fn set_sysadmin(
         return Err(ApiError::forbidden().with_message("administrators cannot change their own administrator flag"));
     }
     let user = state.meta().user_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("user {id} not found")))?;
-    state.meta().set_sysadmin(id, req.sysadmin_flag).await?;
-    crate::audit::record(&state, &caller, None, &user.username, "user", "update").await?;
+    let event = change(&caller, "", (user.username.clone(), "user", "update"));
+    state.meta().set_sysadmin(id, req.sysadmin_flag, &event).await?;
     Ok(StatusCode::OK)
 }
 
@@ -326,8 +326,8 @@ pub(crate) async fn delete(
         return Err(ApiError::forbidden().with_message("administrators cannot delete themselves"));
     }
     let user = state.meta().user_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("user {id} not found")))?;
-    state.meta().delete_user(id).await?;
-    crate::audit::record(&state, &caller, None, &user.username, "user", "delete").await?;
+    let event = change(&caller, "", (user.username.clone(), "user", "delete"));
+    state.meta().delete_user(id, &event).await?;
     Ok(StatusCode::OK)
 }
 

@@ -13,7 +13,7 @@ use axum::response::Response;
 use berth_api::{ApiState, ProjectCreation, Settings};
 use berth_auth::Auth;
 use berth_jobs::{JobContext, Runner};
-use berth_meta::{Meta, MetaError, NewUser};
+use berth_meta::{Meta, NewUser};
 use berth_registry::{Access, RegistryState};
 use berth_storage::BlobStore;
 use tokio::sync::Notify;
@@ -164,16 +164,10 @@ async fn bootstrap(meta: &Meta, config: &Config) -> anyhow::Result<()> {
         password_hash: &hash,
         sysadmin: true,
     };
-    // Instances started together on an empty shared database all get here; one insert wins and
-    // the others find the name taken, which is as good.
-    let admin = match meta.create_user(&admin).await {
-        Ok(id) => id,
-        Err(MetaError::Conflict(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    match meta.create_project("library", true, admin, -1).await {
-        Ok(_) | Err(MetaError::Conflict(_)) => {}
-        Err(e) => return Err(e.into()),
+    // Instances started together on an empty shared database all get here; the first to take
+    // the lock creates both, the others find the admin there.
+    if !meta.first_start(&admin, "library").await? {
+        return Ok(());
     }
     tracing::info!("first start: created user admin and public project library");
     Ok(())

@@ -62,6 +62,30 @@ async fn changes_and_their_events_are_one_transaction_and_read_in_order() {
     );
     assert!(events.iter().all(|e| e.repository.as_deref() != Some("small/app")), "refused push left an event");
 
+    // API changes too: an event exactly when the change happened. A refused change (a name
+    // taken, a project still holding repositories) leaves none.
+    let taken = api_as(&berth, ADMIN, Method::POST, "/projects", Some(json!({"project_name": "p"}))).await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let refused = api_as(&berth, ADMIN, Method::DELETE, "/projects/p", None).await;
+    assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED);
+    berth.create_user("dev", "Passw0rdX");
+    berth.add_member("p", "dev", 2);
+    let events = meta.events_after(Cursor::default(), 1000).await.unwrap();
+    let about = |resource_type: &str, resource: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.resource_type == resource_type && e.resource == resource)
+            .map(|e| e.operation.clone())
+            .collect()
+    };
+    assert_eq!(about("project", "p"), ["create"], "one create, no delete");
+    assert_eq!(about("user", "dev"), ["create"]);
+    assert_eq!(about("member", "dev"), ["create"]);
+    assert!(
+        events.iter().any(|e| e.resource_type == "member" && e.project_id.is_some()),
+        "member events name the project"
+    );
+
     // A consumer reads in pages and its cursor moves only from where it stood.
     let start = meta.cursor("test-consumer").await.unwrap();
     assert_eq!(start, Cursor::default());

@@ -1,5 +1,5 @@
-use crate::db::{Backend, Exec, LockScope, query, query_as, query_scalar};
-use crate::{Meta, Result, Sort, now};
+use crate::db::{Backend, Exec, LockScope, Scalar, Statement, query, query_as, query_scalar};
+use crate::{Meta, MetaError, Result, Sort, now};
 
 /// One audit record to write.
 #[derive(Debug, Clone)]
@@ -182,6 +182,27 @@ pub(crate) async fn insert_event<'e>(exec: impl Into<Exec<'e>>, e: &Event) -> Re
 }
 
 impl Meta {
+    /// Runs `statement` and, when it changed a row, records `event`, in one transaction: the
+    /// event exists exactly when the change does. A unique violation becomes `Conflict(what)`.
+    pub(crate) async fn change(&self, statement: Statement<()>, event: &Event, conflict: &'static str) -> Result<u64> {
+        let mut tx = self.write_tx(LockScope::None).await?;
+        let done = statement.execute(&mut tx).await.map_err(|e| MetaError::conflict_or(e, conflict))?;
+        if done.rows_affected() > 0 {
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs an `INSERT … RETURNING id` and records `event`, in one transaction.
+    pub(crate) async fn create(&self, statement: Scalar<i64>, event: &Event, conflict: &'static str) -> Result<i64> {
+        let mut tx = self.write_tx(LockScope::None).await?;
+        let id = statement.fetch_one(&mut tx).await.map_err(|e| MetaError::conflict_or(e, conflict))?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// Records a batch of registry events (pulls, and their statistics) in one transaction: one
     /// commit for many pulls instead of one each.
     pub async fn record_registry_events(&self, events: &[RegistryEvent]) -> Result<()> {

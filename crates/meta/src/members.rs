@@ -1,5 +1,5 @@
 use crate::db::{query, query_as, query_scalar};
-use crate::{Meta, MetaError, Result, Sort, now};
+use crate::{Event, Meta, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Member {
@@ -21,19 +21,22 @@ macro_rules! select_members {
 }
 
 impl Meta {
-    pub async fn add_member(&self, project: i64, user: i64, role: i64) -> Result<i64> {
+    pub async fn add_member(&self, project: i64, user: i64, role: i64, event: &Event) -> Result<i64> {
         let now = now();
-        let id = query_scalar(
-            "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at)
+        let id = self
+            .create(
+                query_scalar(
+                    "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $4) RETURNING id",
-        )
-        .bind(project)
-        .bind(user)
-        .bind(role)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| MetaError::conflict_or(e, "the user is already a member of the project"))?;
+                )
+                .bind(project)
+                .bind(user)
+                .bind(role)
+                .bind(now),
+                event,
+                "the user is already a member of the project",
+            )
+            .await?;
         Ok(id)
     }
 
@@ -75,24 +78,30 @@ impl Meta {
             .await?)
     }
 
-    pub async fn set_member_role(&self, project: i64, member_id: i64, role: i64) -> Result<bool> {
-        let done = query("UPDATE project_members SET role_id = $1, updated_at = $2 WHERE project_id = $3 AND id = $4")
-            .bind(role)
-            .bind(now())
-            .bind(project)
-            .bind(member_id)
-            .execute(&self.pool)
+    pub async fn set_member_role(&self, project: i64, member_id: i64, role: i64, event: &Event) -> Result<bool> {
+        let done = self
+            .change(
+                query("UPDATE project_members SET role_id = $1, updated_at = $2 WHERE project_id = $3 AND id = $4")
+                    .bind(role)
+                    .bind(now())
+                    .bind(project)
+                    .bind(member_id),
+                event,
+                "this change conflicts with existing data",
+            )
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
-    pub async fn delete_member(&self, project: i64, member_id: i64) -> Result<bool> {
-        let done = query("DELETE FROM project_members WHERE project_id = $1 AND id = $2")
-            .bind(project)
-            .bind(member_id)
-            .execute(&self.pool)
+    pub async fn delete_member(&self, project: i64, member_id: i64, event: &Event) -> Result<bool> {
+        let done = self
+            .change(
+                query("DELETE FROM project_members WHERE project_id = $1 AND id = $2").bind(project).bind(member_id),
+                event,
+                "this change conflicts with existing data",
+            )
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 }
 

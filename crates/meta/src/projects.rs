@@ -1,5 +1,6 @@
 use crate::db::{LockScope, Tx, query, query_as, query_scalar};
-use crate::{Meta, MetaError, Result, Sort, now};
+use crate::events::insert_event;
+use crate::{Event, Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Project {
@@ -86,29 +87,17 @@ macro_rules! visible_projects {
 
 impl Meta {
     /// Creates a project owned by `owner`, who becomes its project admin, in one transaction.
-    pub async fn create_project(&self, name: &str, public: bool, owner: i64, storage_limit: i64) -> Result<i64> {
-        let now = now();
+    pub async fn create_project(
+        &self,
+        name: &str,
+        public: bool,
+        owner: i64,
+        storage_limit: i64,
+        event: &Event,
+    ) -> Result<i64> {
         let mut tx = self.write_tx(LockScope::Project(name)).await?;
-        let id: i64 = query_scalar(
-            "INSERT INTO projects (name, public, owner_id, storage_limit, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-        )
-        .bind(name)
-        .bind(public)
-        .bind(owner)
-        .bind(storage_limit)
-        .bind(now)
-        .fetch_one(&mut tx)
-        .await
-        .map_err(|e| MetaError::conflict_or(e, "project already exists"))?;
-        query(
-            "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(now)
-        .execute(&mut tx)
-        .await?;
+        let id = insert_project(&mut tx, name, public, owner, storage_limit).await?;
+        insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -151,18 +140,18 @@ impl Meta {
         Ok((projects, total))
     }
 
-    pub async fn set_project_public(&self, id: i64, public: bool) -> Result<()> {
-        query("UPDATE projects SET public = $1, updated_at = $2 WHERE id = $3")
-            .bind(public)
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_project_public(&self, id: i64, public: bool, event: &Event) -> Result<()> {
+        self.change(
+            query("UPDATE projects SET public = $1, updated_at = $2 WHERE id = $3").bind(public).bind(now()).bind(id),
+            event,
+            "this change conflicts with existing data",
+        )
+        .await?;
         Ok(())
     }
 
     /// Deletes a project that holds no repository with content. `Ok(false)` if it does.
-    pub async fn delete_project(&self, id: i64) -> Result<bool> {
+    pub async fn delete_project(&self, id: i64, event: &Event) -> Result<bool> {
         let mut tx = self.write_tx(LockScope::ProjectId(id)).await?;
         let in_use: bool = query_scalar(
             "SELECT EXISTS (SELECT 1 FROM projects p JOIN repositories r
@@ -177,6 +166,7 @@ impl Meta {
             return Ok(false);
         }
         query("DELETE FROM projects WHERE id = $1").bind(id).execute(&mut tx).await?;
+        insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -206,13 +196,16 @@ impl Meta {
         Ok(query_scalar(PROJECT_USAGE).bind(name).fetch_one(&self.pool).await?)
     }
 
-    pub async fn set_storage_limit(&self, id: i64, limit: i64) -> Result<()> {
-        query("UPDATE projects SET storage_limit = $1, updated_at = $2 WHERE id = $3")
-            .bind(limit)
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_storage_limit(&self, id: i64, limit: i64, event: &Event) -> Result<()> {
+        self.change(
+            query("UPDATE projects SET storage_limit = $1, updated_at = $2 WHERE id = $3")
+                .bind(limit)
+                .bind(now())
+                .bind(id),
+            event,
+            "this change conflicts with existing data",
+        )
+        .await?;
         Ok(())
     }
 }
@@ -273,4 +266,36 @@ impl Meta {
             .fetch_optional(&self.pool)
             .await?)
     }
+}
+
+/// A project owned by `owner`, who becomes its project admin.
+pub(crate) async fn insert_project(
+    tx: &mut Tx,
+    name: &str,
+    public: bool,
+    owner: i64,
+    storage_limit: i64,
+) -> Result<i64> {
+    let now = now();
+    let id: i64 = query_scalar(
+        "INSERT INTO projects (name, public, owner_id, storage_limit, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(name)
+    .bind(public)
+    .bind(owner)
+    .bind(storage_limit)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| MetaError::conflict_or(e, "project already exists"))?;
+    query(
+        "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(id)
 }

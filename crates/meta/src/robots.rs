@@ -1,5 +1,5 @@
 use crate::db::{query, query_as, query_scalar};
-use crate::{Meta, MetaError, Result, Sort, now};
+use crate::{Event, Meta, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Robot {
@@ -43,9 +43,9 @@ macro_rules! select_robots {
 }
 
 impl Meta {
-    pub async fn create_robot(&self, r: &NewRobot<'_>) -> Result<i64> {
+    pub async fn create_robot(&self, r: &NewRobot<'_>, event: &Event) -> Result<i64> {
         let now = now();
-        let id = query_scalar(
+        let id = self.create(query_scalar(
             "INSERT INTO robots (name, description, level, project_id, secret_hash, disabled, expires_at, duration,
                                  permissions, creator, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
@@ -60,10 +60,7 @@ impl Meta {
         .bind(r.duration)
         .bind(r.permissions)
         .bind(r.creator)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| MetaError::conflict_or(e, "a robot account with this name already exists"))?;
+        .bind(now), event, "a robot account with this name already exists").await?;
         Ok(id)
     }
 
@@ -108,35 +105,48 @@ impl Meta {
         duration: i64,
         expires_at: i64,
         permissions: &str,
+        event: &Event,
     ) -> Result<()> {
-        query(
-            "UPDATE robots SET description = $1, disabled = $2, duration = $3, expires_at = $4, permissions = $5,
+        self.change(
+            query(
+                "UPDATE robots SET description = $1, disabled = $2, duration = $3, expires_at = $4, permissions = $5,
                                updated_at = $6 WHERE id = $7",
+            )
+            .bind(description)
+            .bind(disabled)
+            .bind(duration)
+            .bind(expires_at)
+            .bind(permissions)
+            .bind(now())
+            .bind(id),
+            event,
+            "this change conflicts with existing data",
         )
-        .bind(description)
-        .bind(disabled)
-        .bind(duration)
-        .bind(expires_at)
-        .bind(permissions)
-        .bind(now())
-        .bind(id)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    pub async fn set_robot_secret(&self, id: i64, secret_hash: &str) -> Result<()> {
-        query("UPDATE robots SET secret_hash = $1, updated_at = $2 WHERE id = $3")
-            .bind(secret_hash)
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_robot_secret(&self, id: i64, secret_hash: &str, event: &Event) -> Result<()> {
+        self.change(
+            query("UPDATE robots SET secret_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(secret_hash)
+                .bind(now())
+                .bind(id),
+            event,
+            "this change conflicts with existing data",
+        )
+        .await?;
         Ok(())
     }
 
-    pub async fn delete_robot(&self, id: i64) -> Result<bool> {
-        let done = query("DELETE FROM robots WHERE id = $1").bind(id).execute(&self.pool).await?;
-        Ok(done.rows_affected() > 0)
+    pub async fn delete_robot(&self, id: i64, event: &Event) -> Result<bool> {
+        let done = self
+            .change(
+                query("DELETE FROM robots WHERE id = $1").bind(id),
+                event,
+                "this change conflicts with existing data",
+            )
+            .await?;
+        Ok(done > 0)
     }
 }

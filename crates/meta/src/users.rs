@@ -1,5 +1,6 @@
-use crate::db::{LockScope, query, query_as, query_scalar};
-use crate::{Meta, MetaError, Result, Sort, now};
+use crate::db::{LockScope, Tx, query, query_as, query_scalar};
+use crate::events::insert_event;
+use crate::{Event, Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
@@ -37,24 +38,31 @@ macro_rules! select_users {
 }
 
 impl Meta {
-    /// Creates a user; `Conflict` if the name or email is taken.
-    pub async fn create_user(&self, u: &NewUser<'_>) -> Result<i64> {
-        let now = now();
-        let id = query_scalar(
-            "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(u.username)
-        .bind(u.email)
-        .bind(u.realname)
-        .bind(u.comment)
-        .bind(u.password_hash)
-        .bind(u.sysadmin)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| MetaError::conflict_or(e, "username or email already exists"))?;
+    /// Creates a user, recording `event` with it; `Conflict` if the name or email is taken.
+    pub async fn create_user(&self, u: &NewUser<'_>, event: &Event) -> Result<i64> {
+        let mut tx = self.write_tx(LockScope::None).await?;
+        let id = insert_user(&mut tx, u).await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
         Ok(id)
+    }
+
+    /// First start: creates `admin` and the public project `project` it owns, unless a user of
+    /// that name exists (`false`). One transaction under a lock, so instances starting together
+    /// on an empty shared database do it once. Not an event: no caller made the change.
+    pub async fn first_start(&self, admin: &NewUser<'_>, project: &str) -> Result<bool> {
+        let mut tx = self.write_tx(LockScope::Named("first_start")).await?;
+        let exists: Option<i64> = query_scalar("SELECT id FROM users WHERE username = $1")
+            .bind(admin.username)
+            .fetch_optional(&mut tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let id = insert_user(&mut tx, admin).await?;
+        crate::projects::insert_project(&mut tx, project, true, id, -1).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
@@ -85,44 +93,51 @@ impl Meta {
         Ok((users, total))
     }
 
-    pub async fn update_user_profile(&self, id: i64, email: Option<&str>, realname: &str, comment: &str) -> Result<()> {
-        query("UPDATE users SET email = $1, realname = $2, comment = $3, updated_at = $4 WHERE id = $5")
-            .bind(email)
-            .bind(realname)
-            .bind(comment)
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| MetaError::conflict_or(e, "email already exists"))?;
-        Ok(())
-    }
-
-    pub async fn set_password_hash(&self, id: i64, hash: &str) -> Result<()> {
-        query(
-            "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = 0, updated_at = $2 WHERE id = $3",
+    pub async fn update_user_profile(
+        &self,
+        id: i64,
+        email: Option<&str>,
+        realname: &str,
+        comment: &str,
+        event: &Event,
+    ) -> Result<()> {
+        self.change(
+            query("UPDATE users SET email = $1, realname = $2, comment = $3, updated_at = $4 WHERE id = $5")
+                .bind(email)
+                .bind(realname)
+                .bind(comment)
+                .bind(now())
+                .bind(id),
+            event,
+            "email already exists",
         )
-        .bind(hash)
-        .bind(now())
-        .bind(id)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    pub async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<()> {
-        query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3")
-            .bind(sysadmin)
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_password_hash(&self, id: i64, hash: &str, event: &Event) -> Result<()> {
+        self.change(query(
+            "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = 0, updated_at = $2 WHERE id = $3",
+        )
+        .bind(hash)
+        .bind(now())
+        .bind(id), event, "this change conflicts with existing data").await?;
+        Ok(())
+    }
+
+    pub async fn set_sysadmin(&self, id: i64, sysadmin: bool, event: &Event) -> Result<()> {
+        self.change(
+            query("UPDATE users SET sysadmin = $1, updated_at = $2 WHERE id = $3").bind(sysadmin).bind(now()).bind(id),
+            event,
+            "this change conflicts with existing data",
+        )
+        .await?;
         Ok(())
     }
 
     /// Deletes a user and their memberships. Projects they own keep existing (ownership is
     /// informational; access comes from membership).
-    pub async fn delete_user(&self, id: i64) -> Result<bool> {
+    pub async fn delete_user(&self, id: i64, event: &Event) -> Result<bool> {
         let mut tx = self.write_tx(LockScope::None).await?;
         let admin: Option<i64> =
             query_scalar("SELECT id FROM users WHERE sysadmin = TRUE AND id <> $1 ORDER BY id LIMIT 1")
@@ -137,6 +152,9 @@ impl Meta {
                 .await?;
         }
         let done = query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut tx).await?;
+        if done.rows_affected() > 0 {
+            insert_event(&mut tx, event).await?;
+        }
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -164,4 +182,21 @@ impl Meta {
             .await?;
         Ok(())
     }
+}
+
+async fn insert_user(tx: &mut Tx, u: &NewUser<'_>) -> Result<i64> {
+    query_scalar(
+        "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(u.username)
+    .bind(u.email)
+    .bind(u.realname)
+    .bind(u.comment)
+    .bind(u.password_hash)
+    .bind(u.sysadmin)
+    .bind(now())
+    .fetch_one(tx)
+    .await
+    .map_err(|e| MetaError::conflict_or(e, "username or email already exists"))
 }

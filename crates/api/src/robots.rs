@@ -293,8 +293,14 @@ pub(crate) async fn update(
     };
     let event = change(&caller, &project_name(&state, &robot).await?, (robot.name.clone(), "robot", "update"));
     let description = req.description.unwrap_or(robot.description);
-    let disabled = req.disable.unwrap_or(robot.disabled);
-    state.meta().update_robot(id, &description, disabled, duration, expires_at, &permissions, &event).await?;
+    let update = berth_meta::RobotUpdate {
+        description: &description,
+        disabled: req.disable.unwrap_or(robot.disabled),
+        duration,
+        expires_at,
+        permissions: &permissions,
+    };
+    state.meta().update_robot(id, &update, &event).await?;
     Ok(StatusCode::OK)
 }
 

@@ -25,7 +25,7 @@ pub use jobs::{ClaimedJob, JobRow, QueueRow, WorkerRow};
 pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};
-pub use robots::{NewRobot, Robot};
+pub use robots::{NewRobot, Robot, RobotUpdate};
 pub use sessions::SessionRow;
 pub use sort::Sort;
 pub use uploads::UploadRow;

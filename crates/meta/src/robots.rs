@@ -42,6 +42,17 @@ macro_rules! select_robots {
     };
 }
 
+/// What may change of a robot after its creation.
+#[derive(Debug)]
+pub struct RobotUpdate<'a> {
+    pub description: &'a str,
+    pub disabled: bool,
+    pub duration: i64,
+    pub expires_at: i64,
+    /// JSON, as stored at creation.
+    pub permissions: &'a str,
+}
+
 impl Meta {
     pub async fn create_robot(&self, r: &NewRobot<'_>, event: &Event) -> Result<i64> {
         let now = now();
@@ -97,26 +108,17 @@ impl Meta {
     }
 
     /// Updates what may change after creation.
-    pub async fn update_robot(
-        &self,
-        id: i64,
-        description: &str,
-        disabled: bool,
-        duration: i64,
-        expires_at: i64,
-        permissions: &str,
-        event: &Event,
-    ) -> Result<()> {
+    pub async fn update_robot(&self, id: i64, u: &RobotUpdate<'_>, event: &Event) -> Result<()> {
         self.change(
             query(
                 "UPDATE robots SET description = $1, disabled = $2, duration = $3, expires_at = $4, permissions = $5,
                                updated_at = $6 WHERE id = $7",
             )
-            .bind(description)
-            .bind(disabled)
-            .bind(duration)
-            .bind(expires_at)
-            .bind(permissions)
+            .bind(u.description)
+            .bind(u.disabled)
+            .bind(u.duration)
+            .bind(u.expires_at)
+            .bind(u.permissions)
             .bind(now())
             .bind(id),
             event,

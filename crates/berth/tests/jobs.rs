@@ -70,6 +70,11 @@ async fn changes_and_their_events_are_one_transaction_and_read_in_order() {
     assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED);
     berth.create_user("dev", "Passw0rdX");
     berth.add_member("p", "dev", 2);
+    let blob = r.push_blob("p/app", b"a loose blob").await;
+    let unlinked = r.http.delete(r.url(&format!("/v2/p/app/blobs/{blob}"))).send().await.unwrap();
+    assert_eq!(unlinked.status(), StatusCode::ACCEPTED);
+    let again = r.http.delete(r.url(&format!("/v2/p/app/blobs/{blob}"))).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
     let events = meta.events_after(Cursor::default(), 1000).await.unwrap();
     let about = |resource_type: &str, resource: &str| -> Vec<String> {
         events
@@ -81,6 +86,7 @@ async fn changes_and_their_events_are_one_transaction_and_read_in_order() {
     assert_eq!(about("project", "p"), ["create"], "one create, no delete");
     assert_eq!(about("user", "dev"), ["create"]);
     assert_eq!(about("member", "dev"), ["create"]);
+    assert_eq!(about("blob", &format!("p/app@{blob}")), ["delete"], "one delete, none for the refused second");
     assert!(
         events.iter().any(|e| e.resource_type == "member" && e.project_id.is_some()),
         "member events name the project"

@@ -1,6 +1,7 @@
 use crate::db::{LockScope, Tx, query, query_scalar};
+use crate::events::insert_event;
 use crate::projects::Addition;
-use crate::{Meta, Result, now};
+use crate::{Event, Meta, Result, now};
 
 impl Meta {
     pub async fn repository_id(&self, name: &str) -> Result<Option<i64>> {
@@ -59,17 +60,21 @@ impl Meta {
     }
 
     /// Removes blob `digest` from `repo`; its bytes stay until garbage collection.
-    pub async fn unlink_blob(&self, repo: i64, digest: &str) -> Result<bool> {
-        // Under the repository's write lock: a manifest being stored that references this blob checks its presence in the same
-        // critical section.
+    pub async fn unlink_blob(&self, repo: i64, digest: &str, event: &Event) -> Result<bool> {
+        // Under the repository's write lock: a manifest being stored that references this blob
+        // checks its presence in the same critical section.
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
         let done = query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
             .bind(repo)
             .bind(digest)
             .execute(&mut tx)
             .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_event(&mut tx, event).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 }
 

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use berth_oci::{Digest, RepoName};
 
 use crate::access::{Action, Scope};
+use crate::audit::event;
 use crate::error::RegistryError;
 use crate::headers::header_str;
 use crate::state::RegistryState;
@@ -78,10 +79,12 @@ pub(crate) async fn delete(
     name: &RepoName,
     digest: &str,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Repository(name, Action::Delete)).await?;
-    let digest = parse_digest(digest)?.to_string();
+    let operator = state.access.authorize(req, Scope::Repository(name, Action::Delete)).await?;
+    let parsed = parse_digest(digest)?;
+    let digest = parsed.to_string();
     let repo = state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::blob_unknown(&digest))?;
-    if !state.meta.unlink_blob(repo, &digest).await? {
+    let event = event(req, name, operator, (format!("{name}@{digest}"), "blob", "delete"), Some(&parsed), None);
+    if !state.meta.unlink_blob(repo, &digest, &event).await? {
         return Err(RegistryError::blob_unknown(&digest));
     }
     Ok((StatusCode::ACCEPTED, [("docker-content-digest", digest)]).into_response())

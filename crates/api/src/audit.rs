@@ -54,6 +54,7 @@ pub(crate) fn change(
         repository: None,
         digest: None,
         tag: None,
+        origin: None,
     }
 }
 

@@ -61,6 +61,7 @@ impl From<MetaError> for ApiError {
     fn from(e: MetaError) -> Self {
         match e {
             MetaError::Conflict(what) => ApiError::conflict(what),
+            MetaError::InUse(why) => ApiError::new(StatusCode::PRECONDITION_FAILED, why),
             e => ApiError::internal(e),
         }
     }

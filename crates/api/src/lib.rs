@@ -13,6 +13,8 @@ mod page;
 mod projects;
 mod query;
 mod quotas;
+mod registries;
+mod replication;
 mod repositories;
 mod robots;
 mod search;
@@ -26,6 +28,7 @@ use axum::Router;
 use axum::routing::{get, put};
 use berth_auth::Auth;
 use berth_meta::Meta;
+use berth_replication::Endpoints;
 use berth_storage::BlobStore;
 
 pub use error::ApiError;
@@ -59,11 +62,12 @@ pub struct ApiState {
     pub(crate) auth: Arc<Auth>,
     pub(crate) settings: Arc<Settings>,
     pub(crate) store: BlobStore,
+    pub(crate) endpoints: Endpoints,
 }
 
 impl ApiState {
-    pub fn new(auth: Arc<Auth>, settings: Settings, store: BlobStore) -> ApiState {
-        ApiState { auth, settings: Arc::new(settings), store }
+    pub fn new(auth: Arc<Auth>, settings: Settings, store: BlobStore, endpoints: Endpoints) -> ApiState {
+        ApiState { auth, settings: Arc::new(settings), store, endpoints }
     }
 
     pub(crate) fn meta(&self) -> &Meta {
@@ -124,6 +128,21 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobservice/jobs/{job_id}/log", get(jobservice::job_log))
         .route("/jobservice/queues", get(jobservice::queues))
         .route("/jobservice/queues/{job_type}", put(jobservice::queue_action))
+        .route("/registries", get(registries::list).post(registries::create))
+        .route("/registries/ping", axum::routing::post(registries::ping))
+        .route("/registries/{id}", get(registries::get).put(registries::update).delete(registries::delete))
+        .route("/registries/{id}/info", get(registries::info))
+        .route("/replication/adapters", get(registries::adapters))
+        .route("/replication/adapterinfos", get(registries::adapter_infos))
+        .route("/replication/policies", get(replication::list_policies).post(replication::create_policy))
+        .route(
+            "/replication/policies/{id}",
+            get(replication::get_policy).put(replication::update_policy).delete(replication::delete_policy),
+        )
+        .route("/replication/executions", get(replication::list_executions).post(replication::start_execution))
+        .route("/replication/executions/{id}", get(replication::get_execution).put(replication::stop_execution))
+        .route("/replication/executions/{id}/tasks", get(replication::list_tasks))
+        .route("/replication/executions/{id}/tasks/{task_id}/log", get(replication::task_log))
         .route("/quotas", get(quotas::list))
         .route("/quotas/{id}", get(quotas::get).put(quotas::update))
         .route("/projects/{project}/logs", get(audit::project_logs))

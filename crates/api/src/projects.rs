@@ -77,7 +77,7 @@ pub(crate) fn project_json(p: &Project, access: ProjectAccess) -> Value {
         "metadata": {"public": p.public.to_string()},
         "repo_count": p.repo_count,
         "chart_count": 0,
-        "registry_id": 0,
+        "registry_id": p.registry_id.unwrap_or(0),
         "deleted": false,
         "togglable": true,
         "current_user_role_id": role.unwrap_or(0),
@@ -156,12 +156,23 @@ pub(crate) async fn create(
     if storage_limit != -1 && !user.sysadmin {
         return Err(ApiError::forbidden().with_message("only system administrators can set a storage quota"));
     }
-    if req.registry_id.is_some_and(|id| id != 0) {
-        return Err(ApiError::bad_request("proxy cache projects are not supported yet: registry_id must be absent"));
+    // A proxy-cache project (pull-through cache of a registry endpoint); 0 means none, as in
+    // Harbor. Only administrators manage endpoints, so only they may create one (Harbor too).
+    let registry_id = req.registry_id.filter(|id| *id != 0);
+    if let Some(id) = registry_id {
+        if !user.sysadmin {
+            return Err(
+                ApiError::forbidden().with_message("only system administrators can create proxy cache projects")
+            );
+        }
+        if state.meta().registry(id).await?.is_none() {
+            return Err(ApiError::bad_request(format!("registry {id} not found")));
+        }
     }
     let public = req.metadata.public()?.or(req.public).unwrap_or(false);
     let event = change(&caller, &req.project_name, (req.project_name.clone(), "project", "create"));
-    let id = state.meta().create_project(&req.project_name, public, user.id, storage_limit, &event).await?;
+    let id =
+        state.meta().create_project(&req.project_name, public, user.id, storage_limit, registry_id, &event).await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{id}"))]).into_response())
 }
 
@@ -255,6 +266,10 @@ pub(crate) async fn get(
 pub(crate) struct ProjectUpdate {
     #[serde(default)]
     metadata: Metadata,
+    /// Harbor sends the project's own back; a proxy-cache project stays one, a normal one
+    /// stays normal.
+    #[serde(default)]
+    registry_id: Option<i64>,
 }
 
 pub(crate) async fn update(
@@ -268,6 +283,13 @@ pub(crate) async fn update(
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
     require(&caller, &access, "project", "update")?;
     let Json(req) = body?;
+    if let Some(id) = req.registry_id
+        && id != project.registry_id.unwrap_or(0)
+    {
+        return Err(ApiError::bad_request(
+            "registry_id cannot be changed: a proxy cache project stays one, a normal project stays normal",
+        ));
+    }
     if let Some(public) = req.metadata.public()? {
         let event = change(&caller, &project.name, (project.name.clone(), "project", "update"));
         state.meta().set_project_public(project.id, public, &event).await?;

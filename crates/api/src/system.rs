@@ -26,6 +26,9 @@ pub(crate) async fn systeminfo(State(state): State<ApiState>, caller: Caller) ->
         "with_notary": false,
         "notification_enable": false,
         "primary_auth_mode": true,
+        // Berth's own: peers replicating here learn who we are, so they do not send back what
+        // they received from us (see berth_replication::Endpoints::peer_id).
+        "registry_id": state.endpoints.self_id(),
     });
     if let Some(url) = &s.external_url {
         info["external_url"] = json!(url);

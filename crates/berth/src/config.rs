@@ -33,6 +33,9 @@ pub struct Config {
     pub audit_log_retention_days: u64,
     pub database: Database,
     pub storage: Storage,
+    /// Key sealing secrets kept in the database (registry endpoint passwords). Empty: one is
+    /// generated (SQLite: `<data_volume>/secret.key`; PostgreSQL: in the database).
+    pub secret_key: String,
 }
 
 /// Where metadata lives: SQLite in `data_volume` (default) or a PostgreSQL server shared by
@@ -118,6 +121,7 @@ impl Default for Config {
             audit_log_retention_days: 90,
             database: Database::default(),
             storage: Storage::default(),
+            secret_key: String::new(),
         }
     }
 }
@@ -203,6 +207,9 @@ impl Config {
             bail!(
                 "configuration key `audit_log_retention_days`: must be at least 1 (the log must not grow without bound)"
             );
+        }
+        if !self.secret_key.is_empty() && self.secret_key.len() < 16 {
+            bail!("configuration key `secret_key`: must be at least 16 characters (or empty to generate one)");
         }
         if self.token_expiration == 0 {
             bail!("configuration key `token_expiration`: must be at least 1 (minutes)");

@@ -14,7 +14,9 @@ use berth_api::{ApiState, ProjectCreation, Settings};
 use berth_auth::Auth;
 use berth_jobs::{JobContext, Runner};
 use berth_meta::{Meta, NewUser};
-use berth_registry::{Access, RegistryState};
+use berth_meta::{PLAN_JOB, TASK_JOB};
+use berth_registry::{Access, Local, RegistryState};
+use berth_replication::{Endpoints, Engine, Sealer};
 use berth_storage::BlobStore;
 use tokio::sync::Notify;
 
@@ -25,6 +27,9 @@ const TOKEN_SERVICE: &str = "harbor-registry";
 
 /// Jobs one instance runs at once.
 const JOB_WORKERS: usize = 4;
+
+/// How often the replication event trigger reads the outbox and the scheduler looks at crons.
+const REPLICATION_POLL: Duration = Duration::from_secs(1);
 
 /// SQLite serializes writers anyway; a few connections let reads proceed beside a write.
 const SQLITE_CONNECTIONS: u32 = 8;
@@ -77,8 +82,12 @@ fn without_secrets(url: &str) -> String {
 pub fn init_logging(log: &Log) {
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
-        // sqlx logs every statement at debug: useful only when asked for explicitly (trace).
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("{},sqlx=warn", log.level.as_str())))
+        // sqlx logs every statement at debug, the HTTP client every pooled connection: useful only
+        // when asked for explicitly (trace).
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "{},sqlx=warn,hyper_util=info,reqwest=info",
+            log.level.as_str()
+        )))
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match log.format {
@@ -100,13 +109,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .context("loading the token-signing key")?,
     );
     let access = Access::new(auth.clone(), config.external_url.as_deref());
+    let endpoints = Endpoints::new(meta.clone(), sealer(&config, &meta).await?, registry_id(&meta).await?);
     let registry = RegistryState::new(
         meta.clone(),
         store.clone(),
         access,
         config.external_url.as_deref(),
         config.storage.redirect,
-    );
+    )
+    .with_upstreams(Arc::new(endpoints.clone()));
+    let replication = Engine::new(endpoints.clone(), Local::new(meta.clone(), store.clone()));
     let api = ApiState::new(
         auth,
         Settings {
@@ -118,6 +130,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             external_url: config.external_url.clone(),
         },
         store.clone(),
+        endpoints,
     );
     let app = Router::new()
         .merge(berth_registry::router(registry))
@@ -134,8 +147,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let stop_jobs = Arc::new(Notify::new());
     let retention = Duration::from_secs(config.audit_log_retention_days * 86_400);
-    let jobs = tokio::spawn(job_runner(&meta, retention).run(stop_jobs.clone()));
+    let jobs = tokio::spawn(job_runner(&meta, retention, &replication).run(stop_jobs.clone()));
     tokio::spawn(schedule_periodic_jobs(meta.clone()));
+    tokio::spawn(replication.clone().run_event_trigger(REPLICATION_POLL, stop_jobs.clone()));
+    tokio::spawn(replication.run_scheduler(REPLICATION_POLL, stop_jobs.clone()));
     // Peer addresses feed the audit log's source_ip.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
@@ -177,14 +192,63 @@ async fn bootstrap(meta: &Meta, config: &Config) -> anyhow::Result<()> {
 const PURGE_AUDIT_LOG: &str = "PURGE_AUDIT_LOG";
 
 /// This instance's job workers, with the handler of every job kind Berth runs.
-fn job_runner(meta: &Meta, retention: Duration) -> Runner {
+fn job_runner(meta: &Meta, retention: Duration, replication: &Engine) -> Runner {
     let id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    Runner::new(meta.clone(), id, JOB_WORKERS).handle(PURGE_AUDIT_LOG, move |job: JobContext| async move {
-        let before = berth_auth::now() - retention.as_secs() as i64;
-        let purged = job.meta().purge_audit(before).await.map_err(|e| e.to_string())?;
-        job.log(format!("purged {purged} audit records older than {} days", retention.as_secs() / 86_400)).await;
-        Ok(())
-    })
+    let (plan, copy) = (replication.clone(), replication.clone());
+    Runner::new(meta.clone(), id, JOB_WORKERS)
+        .handle(PURGE_AUDIT_LOG, move |job: JobContext| async move {
+            let before = berth_auth::now() - retention.as_secs() as i64;
+            let purged = job.meta().purge_audit(before).await.map_err(|e| e.to_string())?;
+            job.log(format!("purged {purged} audit records older than {} days", retention.as_secs() / 86_400)).await;
+            Ok(())
+        })
+        .handle(PLAN_JOB, move |job: JobContext| {
+            let engine = plan.clone();
+            async move { engine.plan(job).await }
+        })
+        .handle(TASK_JOB, move |job: JobContext| {
+            let engine = copy.clone();
+            async move { engine.run_task(job).await }
+        })
+}
+
+/// This deployment's registry id, made on its first start and shared by every instance.
+async fn registry_id(meta: &Meta) -> anyhow::Result<String> {
+    let id = meta.system_value("registry_id", || uuid::Uuid::new_v4().to_string()).await?;
+    Ok(id)
+}
+
+/// The key sealing stored secrets: `secret_key`, else one generated once: in a file of
+/// `data_volume` on SQLite (so a copy of the database alone does not carry it), in the database
+/// on PostgreSQL (every instance must use the same; configure `secret_key` to keep it out).
+async fn sealer(config: &Config, meta: &Meta) -> anyhow::Result<Sealer> {
+    if !config.secret_key.is_empty() {
+        return Ok(Sealer::new(&config.secret_key));
+    }
+    if config.database.url.is_empty() {
+        let path = config.data_volume.join("secret.key");
+        let secret = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let secret = Sealer::generate_secret();
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                file.write_all(secret.as_bytes())?;
+                file.sync_all()?;
+                secret
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        return Ok(Sealer::new(secret.trim()));
+    }
+    tracing::warn!("secret_key is not set: endpoint passwords are sealed with a key kept in the database");
+    Ok(Sealer::new(&meta.system_value("secret_key", Sealer::generate_secret).await?))
 }
 
 /// Schedules the periodic jobs: one audit purge per hour, cluster-wide (the hour is the job's

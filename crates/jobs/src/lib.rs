@@ -233,6 +233,9 @@ impl Runner {
 
     async fn record(&self, job: &ClaimedJob, outcome: Result<(), (String, Option<i64>)>) {
         let ok = outcome.is_ok();
+        if let Err((error, _)) = &outcome {
+            tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, error = %error, "job failed");
+        }
         if let Err(e) = self.meta.finish_job(job.id, &self.id, outcome).await {
             // The lease will run out and the job will run again: at least once, never lost.
             tracing::warn!(job = job.id, error = %e, "recording a job outcome");

@@ -125,6 +125,8 @@ pub struct Event {
     pub repository: Option<String>,
     pub digest: Option<String>,
     pub tag: Option<String>,
+    /// The id of the registry this change was replicated from, if it came by replication.
+    pub origin: Option<String>,
 }
 
 /// An event row as consumers read it.
@@ -140,6 +142,7 @@ pub struct EventRow {
     pub repository: Option<String>,
     pub digest: Option<String>,
     pub tag: Option<String>,
+    pub origin: Option<String>,
     pub op_time: i64,
 }
 
@@ -163,8 +166,8 @@ pub struct RegistryEvent {
 pub(crate) async fn insert_event<'e>(exec: impl Into<Exec<'e>>, e: &Event) -> Result<()> {
     query(
         "INSERT INTO events
-           (project_id, username, resource, resource_type, operation, source_ip, op_time, repository, digest, tag)
-         VALUES ((SELECT id FROM projects WHERE name = $1), $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+           (project_id, username, resource, resource_type, operation, source_ip, op_time, repository, digest, tag, origin)
+         VALUES ((SELECT id FROM projects WHERE name = $1), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&e.project)
     .bind(&e.username)
@@ -176,6 +179,7 @@ pub(crate) async fn insert_event<'e>(exec: impl Into<Exec<'e>>, e: &Event) -> Re
     .bind(&e.repository)
     .bind(&e.digest)
     .bind(&e.tag)
+    .bind(&e.origin)
     .execute(exec)
     .await?;
     Ok(())
@@ -243,12 +247,21 @@ impl Meta {
             Backend::Postgres => "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
         };
         let q = format!(
-            "SELECT id, txid, project_id, username, resource, resource_type, operation, repository, digest, tag, op_time
+            "SELECT id, txid, project_id, username, resource, resource_type, operation, repository, digest, tag, origin, op_time
              FROM events
              WHERE (txid > $1 OR (txid = $1 AND id > $2)) AND txid < {horizon}
              ORDER BY txid, id LIMIT $3"
         );
         Ok(query_as(q).bind(cursor.txid).bind(cursor.event_id).bind(limit).fetch_all(&self.pool).await?)
+    }
+
+    /// The position after the last event written so far: a new consumer that starts here sees
+    /// only what happens from now on.
+    pub async fn stream_end(&self) -> Result<Cursor> {
+        Ok(query_as("SELECT txid, id AS event_id FROM events ORDER BY txid DESC, id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or_default())
     }
 
     /// Where `consumer` stands (the start of the stream if it never read).
@@ -263,20 +276,31 @@ impl Meta {
     /// Moves `consumer` from `from` to `to`; `false` (nothing changed) if another instance moved
     /// it first, so two instances never both hand on the same events.
     pub async fn advance_cursor(&self, consumer: &str, from: Cursor, to: Cursor) -> Result<bool> {
-        let done = query(
-            "INSERT INTO event_cursors (consumer, txid, event_id, updated_at) VALUES ($1, $4, $5, $6)
-             ON CONFLICT (consumer) DO UPDATE SET txid = excluded.txid, event_id = excluded.event_id,
-                                                  updated_at = excluded.updated_at
-             WHERE event_cursors.txid = $2 AND event_cursors.event_id = $3",
-        )
-        .bind(consumer)
-        .bind(from.txid)
-        .bind(from.event_id)
-        .bind(to.txid)
-        .bind(to.event_id)
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        move_cursor(&self.pool, consumer, from, to).await
     }
+}
+
+/// [`Meta::advance_cursor`] where `exec` says: in a transaction, the move commits with what the
+/// consumer made of the events.
+pub(crate) async fn move_cursor<'e>(
+    exec: impl Into<Exec<'e>>,
+    consumer: &str,
+    from: Cursor,
+    to: Cursor,
+) -> Result<bool> {
+    let done = query(
+        "INSERT INTO event_cursors (consumer, txid, event_id, updated_at) VALUES ($1, $4, $5, $6)
+         ON CONFLICT (consumer) DO UPDATE SET txid = excluded.txid, event_id = excluded.event_id,
+                                              updated_at = excluded.updated_at
+         WHERE event_cursors.txid = $2 AND event_cursors.event_id = $3",
+    )
+    .bind(consumer)
+    .bind(from.txid)
+    .bind(from.event_id)
+    .bind(to.txid)
+    .bind(to.event_id)
+    .bind(now())
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

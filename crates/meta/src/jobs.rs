@@ -3,7 +3,7 @@
 //! (`FOR UPDATE SKIP LOCKED`); SQLite serializes writers, so the same statement needs no lock
 //! clause there.
 
-use crate::db::{Backend, LockScope, query, query_as, query_scalar};
+use crate::db::{Backend, Exec, LockScope, query, query_as, query_scalar};
 use crate::{Meta, Result, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -74,20 +74,7 @@ impl Meta {
         max_attempts: i64,
         run_at: i64,
     ) -> Result<Option<i64>> {
-        let now = now();
-        Ok(query_scalar(
-            "INSERT INTO jobs (kind, payload, status, unique_key, max_attempts, run_at, created_at, updated_at)
-             VALUES ($1, $2, 'Pending', $3, $4, $5, $6, $6)
-             ON CONFLICT (unique_key) DO NOTHING RETURNING id",
-        )
-        .bind(kind)
-        .bind(payload)
-        .bind(unique_key)
-        .bind(max_attempts)
-        .bind(run_at)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?)
+        insert_job(&self.pool, kind, payload, unique_key, max_attempts, run_at).await
     }
 
     /// Claims the next runnable job for `worker` until `lease_until`: a pending job whose time
@@ -290,4 +277,30 @@ impl Meta {
             .fetch_all(&self.pool)
             .await?)
     }
+}
+
+/// [`Meta::enqueue_job`] where `exec` says: inside a caller's transaction, a job exists exactly
+/// when the change that asks for it does.
+pub(crate) async fn insert_job<'e>(
+    exec: impl Into<Exec<'e>>,
+    kind: &str,
+    payload: &str,
+    unique_key: Option<&str>,
+    max_attempts: i64,
+    run_at: i64,
+) -> Result<Option<i64>> {
+    let now = now();
+    Ok(query_scalar(
+        "INSERT INTO jobs (kind, payload, status, unique_key, max_attempts, run_at, created_at, updated_at)
+         VALUES ($1, $2, 'Pending', $3, $4, $5, $6, $6)
+         ON CONFLICT (unique_key) DO NOTHING RETURNING id",
+    )
+    .bind(kind)
+    .bind(payload)
+    .bind(unique_key)
+    .bind(max_attempts)
+    .bind(run_at)
+    .bind(now)
+    .fetch_optional(exec)
+    .await?)
 }

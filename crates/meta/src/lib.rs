@@ -11,6 +11,7 @@ mod keys;
 mod manifests;
 mod members;
 mod projects;
+mod replication;
 mod repositories;
 mod robots;
 mod sessions;
@@ -25,6 +26,9 @@ pub use jobs::{ClaimedJob, JobRow, QueueRow, WorkerRow};
 pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};
+pub use replication::{
+    ExecutionRow, NewPolicy, NewRegistry, NewTask, PLAN_JOB, PolicyRow, RegistryRow, TASK_JOB, TaskRow,
+};
 pub use robots::{NewRobot, Robot, RobotUpdate};
 pub use sessions::SessionRow;
 pub use sort::Sort;
@@ -50,6 +54,9 @@ pub enum MetaError {
     /// A unique name is taken.
     #[error("{0}")]
     Conflict(&'static str),
+    /// The thing is still used by others and cannot go.
+    #[error("{0}")]
+    InUse(String),
     /// Stored data this version cannot read.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

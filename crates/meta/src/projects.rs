@@ -14,6 +14,8 @@ pub struct Project {
     pub updated_at: i64,
     /// Repositories holding at least one manifest.
     pub repo_count: i64,
+    /// The registry endpoint this project is a pull-through cache of (a proxy-cache project).
+    pub registry_id: Option<i64>,
 }
 
 /// What access decisions need of a project: cheap to load on every request.
@@ -64,6 +66,7 @@ macro_rules! select_projects {
     ($($rest:expr),+) => {
         concat!(
             "SELECT p.id, p.name, p.public, p.owner_id, u.username AS owner_name, p.storage_limit, p.created_at, p.updated_at,
+               p.registry_id,
                (SELECT count(*) FROM repositories r
                 WHERE substr(r.name, 1, length(p.name) + 1) = p.name || '/'
                   AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)) AS repo_count
@@ -86,17 +89,20 @@ macro_rules! visible_projects {
 }
 
 impl Meta {
-    /// Creates a project owned by `owner`, who becomes its project admin, in one transaction.
+    /// Creates a project owned by `owner`, who becomes its project admin, in one transaction;
+    /// with `registry_id`, a proxy-cache project of that endpoint (for good: it never changes).
     pub async fn create_project(
         &self,
         name: &str,
         public: bool,
         owner: i64,
         storage_limit: i64,
+        registry_id: Option<i64>,
         event: &Event,
     ) -> Result<i64> {
         let mut tx = self.write_tx(LockScope::Project(name)).await?;
-        let id = insert_project(&mut tx, name, public, owner, storage_limit).await?;
+        // An endpoint deleted meanwhile: the foreign key refuses the project.
+        let id = insert_project(&mut tx, name, public, owner, storage_limit, registry_id).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(id)
@@ -173,6 +179,16 @@ impl Meta {
 }
 
 impl Meta {
+    /// The registry endpoint project `name` is a pull-through cache of; `None` for a normal
+    /// project (or no project).
+    pub async fn project_registry_id(&self, name: &str) -> Result<Option<i64>> {
+        let found: Option<Option<i64>> = query_scalar("SELECT registry_id FROM projects WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.flatten())
+    }
+
     /// The id of project `name`, without the listing's counts.
     pub async fn project_id(&self, name: &str) -> Result<Option<i64>> {
         Ok(query_scalar("SELECT id FROM projects WHERE name = $1").bind(name).fetch_optional(&self.pool).await?)
@@ -275,17 +291,19 @@ pub(crate) async fn insert_project(
     public: bool,
     owner: i64,
     storage_limit: i64,
+    registry_id: Option<i64>,
 ) -> Result<i64> {
     let now = now();
     let id: i64 = query_scalar(
-        "INSERT INTO projects (name, public, owner_id, storage_limit, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        "INSERT INTO projects (name, public, owner_id, storage_limit, created_at, updated_at, registry_id)
+         VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id",
     )
     .bind(name)
     .bind(public)
     .bind(owner)
     .bind(storage_limit)
     .bind(now)
+    .bind(registry_id)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| MetaError::conflict_or(e, "project already exists"))?;

@@ -51,6 +51,11 @@ impl Meta {
         .await?)
     }
 
+    /// The size of blob `digest` if this registry holds it (in any repository).
+    pub async fn blob_size(&self, digest: &str) -> Result<Option<i64>> {
+        Ok(query_scalar("SELECT size FROM blobs WHERE digest = $1").bind(digest).fetch_optional(&self.pool).await?)
+    }
+
     /// Records a verified blob and links it into `repo` (both idempotent).
     pub async fn link_blob(&self, repo: i64, digest: &str, size: i64) -> Result<()> {
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;

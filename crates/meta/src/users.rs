@@ -60,7 +60,7 @@ impl Meta {
             return Ok(false);
         }
         let id = insert_user(&mut tx, admin).await?;
-        crate::projects::insert_project(&mut tx, project, true, id, -1).await?;
+        crate::projects::insert_project(&mut tx, project, true, id, -1, None).await?;
         tx.commit().await?;
         Ok(true)
     }

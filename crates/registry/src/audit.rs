@@ -27,22 +27,54 @@ pub(crate) fn event(
     req: &Parts,
     name: &RepoName,
     operator: String,
+    what: (String, &'static str, &'static str),
+    digest: Option<&Digest>,
+    tag: Option<&str>,
+) -> berth_meta::Event {
+    let actor = Actor { username: operator, source_ip: client_ip(req), origin: replication_origin(req) };
+    event_by(actor, name, what, digest, tag)
+}
+
+/// Who makes a change: a client over HTTP, or Berth itself (replication, proxy cache).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub username: String,
+    pub source_ip: String,
+    /// The registry the change was replicated from, if it was.
+    pub origin: Option<String>,
+}
+
+pub(crate) fn event_by(
+    actor: Actor,
+    name: &RepoName,
     (resource, resource_type, operation): (String, &'static str, &'static str),
     digest: Option<&Digest>,
     tag: Option<&str>,
 ) -> berth_meta::Event {
     berth_meta::Event {
         project: project_of(name).to_owned(),
-        username: operator,
+        username: actor.username,
         resource,
         resource_type,
         operation,
-        source_ip: client_ip(req),
+        source_ip: actor.source_ip,
         op_time: berth_auth::now(),
         repository: Some(name.to_string()),
         digest: digest.map(Digest::to_string),
         tag: tag.map(str::to_owned),
+        origin: actor.origin,
     }
+}
+
+/// The header a replicating Berth names itself in (its registry id), so that this change is not
+/// replicated back to it. Anyone may send it; the worst it does is keep the change from being
+/// sent to the registry it names, which the sender could equally have refused to receive.
+pub const ORIGIN_HEADER: &str = "x-berth-origin";
+
+fn replication_origin(req: &Parts) -> Option<String> {
+    let value = req.headers.get(ORIGIN_HEADER)?.to_str().ok()?;
+    let valid = !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    valid.then(|| value.to_owned())
 }
 
 /// The queue of registry events and its writer.

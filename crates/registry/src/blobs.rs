@@ -28,11 +28,16 @@ pub(crate) async fn get(
 ) -> Result<Response, RegistryError> {
     state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let digest = parse_digest(digest)?;
-    let size = state
-        .meta
-        .repository_blob(name.as_str(), &digest.to_string())
-        .await?
-        .ok_or_else(|| RegistryError::blob_unknown(&digest.to_string()))? as u64;
+    let size = match state.meta.repository_blob(name.as_str(), &digest.to_string()).await? {
+        Some(size) => size as u64,
+        None => match crate::proxy::registry_of(state, name).await? {
+            Some(registry_id) => match crate::proxy::blob(state, registry_id, name, &digest, with_body).await? {
+                crate::proxy::BlobOutcome::Cached(size) => size,
+                crate::proxy::BlobOutcome::Response(response) => return Ok(response),
+            },
+            None => return Err(RegistryError::blob_unknown(&digest.to_string())),
+        },
+    };
 
     let (status, start, len) = match header_str(&req.headers, "range").map(|r| parse_range(r, size)) {
         None | Some(RangeSpec::Ignore) => (StatusCode::OK, 0, size),
@@ -80,6 +85,7 @@ pub(crate) async fn delete(
     digest: &str,
 ) -> Result<Response, RegistryError> {
     let operator = state.access.authorize(req, Scope::Repository(name, Action::Delete)).await?;
+    crate::proxy::refuse_changes(state, name).await?;
     let parsed = parse_digest(digest)?;
     let digest = parsed.to_string();
     let repo = state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::blob_unknown(&digest))?;

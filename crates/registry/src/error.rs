@@ -91,6 +91,13 @@ impl RegistryError {
     }
 }
 
+/// `CODE: message`, as logs and Berth's own callers (replication, proxy cache) report it.
+impl std::fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
 impl From<berth_meta::MetaError> for RegistryError {
     fn from(e: berth_meta::MetaError) -> Self {
         match e {

@@ -12,7 +12,9 @@ mod endpoint;
 pub mod error;
 mod headers;
 mod listing;
+mod local;
 mod manifests;
+mod proxy;
 mod state;
 mod token_service;
 mod upload_lease;
@@ -26,7 +28,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 pub use access::Access;
+pub use audit::{Actor, ORIGIN_HEADER};
 pub use error::RegistryError;
+pub use local::{Local, LocalManifest};
+pub use proxy::{UpstreamError, Upstreams};
 pub use state::RegistryState;
 
 use endpoint::Endpoint;

@@ -28,34 +28,96 @@ pub(crate) async fn put(
     body: Body,
 ) -> Result<Response, RegistryError> {
     let operator = state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
+    crate::proxy::refuse_changes(state, name).await?;
     let reference = Reference::parse(reference).map_err(|e| match e {
         berth_oci::ReferenceError::BadDigest(d) => RegistryError::digest_invalid(d.to_string()),
         e => RegistryError::manifest_invalid(format!("invalid tag: {e}")),
     })?;
     let bytes = read_manifest_body(body).await?;
-    let parsed = manifest::parse(&bytes, header_str(&req.headers, "content-type")).map_err(|e| match e {
+    let content_type = header_str(&req.headers, "content-type");
+    let what = |digest: &Digest, tag: Option<&str>| {
+        let resource = match tag {
+            Some(t) => format!("{name}:{t}"),
+            None => format!("{name}@{digest}"),
+        };
+        event(req, name, operator.clone(), (resource, "artifact", "create"), Some(digest), tag)
+    };
+    let stored = store(&state.meta, name, &reference, &bytes, content_type, Check::References, what).await?;
+    let digest_str = stored.digest.to_string();
+    let mut response = (
+        StatusCode::CREATED,
+        [
+            ("location", state.location(&format!("/v2/{name}/manifests/{digest_str}"))),
+            ("docker-content-digest", digest_str),
+            ("content-length", "0".to_owned()),
+        ],
+    )
+        .into_response();
+    if let Some(subject) = stored.subject {
+        response.headers_mut().insert("oci-subject", subject.parse().expect("digest is a header value"));
+    }
+    Ok(response)
+}
+
+/// A manifest as stored: its digest, and the digest of its subject if it has one.
+pub(crate) struct Stored {
+    pub digest: Digest,
+    pub subject: Option<String>,
+}
+
+/// What storing a manifest checks of the content it references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Every blob and child manifest must be in the repository, with the declared size.
+    References,
+    /// Nothing: a proxy-cache project stores a manifest before its blobs and children, which are
+    /// fetched from upstream when clients ask for them.
+    Nothing,
+}
+
+/// Validates manifest `bytes` pushed as `reference` to `name` and stores it with the event
+/// `event(digest, tag)` builds, if everything it references is in the repository (unless
+/// `check` is `Nothing`). Pushes over HTTP and content written by Berth itself (replication,
+/// proxy cache) all come through here.
+pub(crate) async fn store(
+    meta: &berth_meta::Meta,
+    name: &RepoName,
+    reference: &Reference,
+    bytes: &[u8],
+    content_type: Option<&str>,
+    check: Check,
+    event: impl FnOnce(&Digest, Option<&str>) -> berth_meta::Event,
+) -> Result<Stored, RegistryError> {
+    let parsed = manifest::parse(bytes, content_type).map_err(|e| match e {
         ManifestError::TooLarge => too_large(),
         e => RegistryError::manifest_invalid(e.to_string()),
     })?;
     // Stored under the digest it was pushed by (sha256 or sha512), else under its sha256: the
     // bytes are hashed once on the way in (and again only to explain a mismatch).
-    let (digest, tag) = match &reference {
+    let (digest, tag) = match reference {
         Reference::Digest(expected) => {
-            if !expected.matches(&bytes) {
-                let actual = Digest::sha256_of(&bytes);
+            if !expected.matches(bytes) {
+                let actual = Digest::sha256_of(bytes);
                 return Err(RegistryError::digest_invalid(format!("manifest digest is {actual}, not {expected}")));
             }
             (expected.clone(), None)
         }
-        Reference::Tag(tag) => (Digest::sha256_of(&bytes), Some(tag.as_str())),
+        Reference::Tag(tag) => (Digest::sha256_of(bytes), Some(tag.as_str())),
     };
 
     let digest_str = digest.to_string();
     let blob_digests: Vec<String> = parsed.blobs.iter().map(|d| d.digest.to_string()).collect();
     let child_digests: Vec<String> = parsed.children.iter().map(|d| d.digest.to_string()).collect();
-    let required = Required {
-        blobs: blob_digests.iter().zip(&parsed.blobs).map(|(d, desc)| (d.as_str(), desc.size as i64)).collect(),
-        manifests: child_digests.iter().zip(&parsed.children).map(|(d, desc)| (d.as_str(), desc.size as i64)).collect(),
+    let required = match check {
+        Check::References => Required {
+            blobs: blob_digests.iter().zip(&parsed.blobs).map(|(d, desc)| (d.as_str(), desc.size as i64)).collect(),
+            manifests: child_digests
+                .iter()
+                .zip(&parsed.children)
+                .map(|(d, desc)| (d.as_str(), desc.size as i64))
+                .collect(),
+        },
+        Check::Nothing => Required { blobs: Vec::new(), manifests: Vec::new() },
     };
     let subject = parsed.subject.as_ref().map(|s| s.digest.to_string());
     let annotations = parsed.annotations.as_ref().map(|a| serde_json::Value::Object(a.clone()).to_string());
@@ -65,35 +127,18 @@ pub(crate) async fn put(
         artifact_type: parsed.artifact_type.as_deref(),
         subject: subject.as_deref(),
         annotations: annotations.as_deref(),
-        content: &bytes,
+        content: bytes,
         total_size: bytes.len() as i64 + parsed.blobs.iter().map(|b| b.size as i64).sum::<i64>(),
     };
-    let resource = match &reference {
-        Reference::Tag(t) => format!("{name}:{t}"),
-        Reference::Digest(d) => format!("{name}@{d}"),
-    };
-    let event = event(req, name, operator, (resource, "artifact", "create"), Some(&digest), tag);
-    let repo = state.meta.ensure_repository(name.as_str()).await?;
-    state.meta.put_manifest(repo, &new, &required, tag, &event).await.map_err(|e| match e {
+    let event = event(&digest, tag);
+    let repo = meta.ensure_repository(name.as_str()).await?;
+    meta.put_manifest(repo, &new, &required, tag, &event).await.map_err(|e| match e {
         MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => RegistryError::manifest_blob_unknown(&d),
         MetaError::SizeMismatch { .. } => RegistryError::manifest_invalid(e.to_string()),
         MetaError::QuotaExceeded { .. } => RegistryError::quota_exceeded(&e),
         e => e.into(),
     })?;
-
-    let mut response = (
-        StatusCode::CREATED,
-        [
-            ("location", state.location(&format!("/v2/{name}/manifests/{digest_str}"))),
-            ("docker-content-digest", digest_str.clone()),
-            ("content-length", "0".to_owned()),
-        ],
-    )
-        .into_response();
-    if let Some(subject) = subject {
-        response.headers_mut().insert("oci-subject", subject.parse().expect("digest is a header value"));
-    }
-    Ok(response)
+    Ok(Stored { digest, subject })
 }
 
 /// Past this many bytes an oversize manifest's body is no longer drained: the connection is
@@ -132,10 +177,19 @@ pub(crate) async fn get(
 ) -> Result<Response, RegistryError> {
     let operator = state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let parsed = lookup_reference(reference)?;
-    let found = match &parsed {
+    let mut found = match &parsed {
         Reference::Digest(d) => state.meta.manifest(name.as_str(), &d.to_string()).await?,
         Reference::Tag(t) => state.meta.tagged_manifest(name.as_str(), t.as_str()).await?,
     };
+    // A proxy-cache project checks tags upstream every time, digests only when not cached.
+    if (found.is_none() || matches!(parsed, Reference::Tag(_)))
+        && let Some(registry_id) = crate::proxy::registry_of(state, name).await?
+    {
+        found = crate::proxy::manifest(state, req, &operator, registry_id, name, &parsed, found).await?;
+        if found.is_none() {
+            return Err(RegistryError::manifest_unknown(reference));
+        }
+    }
     let Some(row) = found else {
         // Only a miss pays for telling an unknown repository from an unknown manifest.
         return Err(match state.meta.repository_id(name.as_str()).await? {
@@ -172,6 +226,7 @@ pub(crate) async fn delete(
     reference: &str,
 ) -> Result<Response, RegistryError> {
     let operator = state.access.authorize(req, Scope::Repository(name, Action::Delete)).await?;
+    crate::proxy::refuse_changes(state, name).await?;
     let parsed = lookup_reference(reference)?;
     let repo =
         state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;

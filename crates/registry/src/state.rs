@@ -17,6 +17,8 @@ pub struct RegistryState {
     pub(crate) redirect_blobs: bool,
     /// Prefix of `Location` headers: the externally visible URL, or empty for relative ones.
     external_url: Arc<str>,
+    /// Pull-through caching for proxy-cache projects, when endpoints can be reached.
+    pub(crate) proxy: Option<Arc<crate::proxy::Proxy>>,
 }
 
 impl RegistryState {
@@ -35,7 +37,19 @@ impl RegistryState {
             access,
             redirect_blobs,
             external_url: external_url.unwrap_or("").trim_end_matches('/').into(),
+            proxy: None,
         }
+    }
+
+    /// Serves proxy-cache projects from the registry endpoints `upstreams` reaches.
+    pub fn with_upstreams(mut self, upstreams: Arc<dyn crate::Upstreams>) -> RegistryState {
+        self.proxy = Some(Arc::new(crate::proxy::Proxy::new(upstreams)));
+        self
+    }
+
+    /// The content as Berth itself writes it.
+    pub fn local(&self) -> crate::Local {
+        crate::Local::new(self.meta.clone(), self.store.clone())
     }
 
     /// A `Location` value for `path` (which starts with `/v2/`).

@@ -28,25 +28,14 @@ pub(crate) async fn start(
     body: Body,
 ) -> Result<Response, RegistryError> {
     state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
+    crate::proxy::refuse_changes(state, name).await?;
     if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
         if let Some(response) = try_mount(state, req, name, mount, from).await? {
             return Ok(response);
         }
     } else if let Some(digest) = query.get("digest") {
         let digest = uploadable_digest(digest)?;
-        let repo = state.meta.ensure_repository(name.as_str()).await?;
-        // A one-request upload: its data file exists only for the duration of this request.
-        let id = UploadId::new();
-        let progress = state.store.create_upload(&id).await?;
-        let appended = match state.store.append(&id, progress.clone(), body.into_data_stream()).await {
-            Ok(a) => a,
-            Err(e) => {
-                state.store.delete_upload(&id, &progress).await?;
-                return Err(e.into());
-            }
-        };
-        let size = state.store.commit(&id, appended.progress, &digest).await?;
-        state.meta.link_blob(repo, &digest.to_string(), size as i64).await?;
+        state.local().write_blob(name, &digest, body.into_data_stream()).await?;
         return Ok(blob_created(state, name, &digest));
     }
     let repo = state.meta.ensure_repository(name.as_str()).await?;

@@ -5,6 +5,7 @@
 pub mod layout;
 pub mod registry;
 pub mod s3;
+pub mod upstream;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

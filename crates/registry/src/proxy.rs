@@ -1,0 +1,414 @@
+//! Proxy-cache projects: a project created with a registry endpoint is a pull-through cache of
+//! it. Repository `<project>/<rest>` is the endpoint's repository `<rest>`.
+//!
+//! - Manifests by tag are checked for freshness with a HEAD upstream on every pull; a new or moved
+//!   tag is fetched and stored. By digest they are immutable: served from the cache when present.
+//!   An index is stored alone; its children are fetched when clients ask for them by digest.
+//! - Manifests are stored before their blobs ([`crate::Local::put_proxied_manifest`]: the "every
+//!   referenced blob is here" check is skipped for proxy projects only); blobs are cached as they
+//!   are pulled, each counted against the project's quota when it is linked.
+//! - A blob missing from the cache is fetched once per instance however many clients ask at once
+//!   (single flight keyed by repository and digest): a spawned task streams it into storage and,
+//!   at the same time, to the first client; the others wait and then read the cache. The fill
+//!   completes even if the first client goes away. The digest is verified before the blob becomes
+//!   visible, and the first client's last bytes are held back until it is, so a corrupt upstream
+//!   blob ends that client's response with an error rather than a complete body.
+//! - When the upstream is down, times out, fails or answers 429, cached content is still served.
+//! - Pushes and deletes in a proxy project are refused (403 DENIED, as Harbor does).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use berth_meta::ManifestRow;
+use berth_oci::{Digest, Reference, RepoName};
+use berth_remote::{Remote, RemoteError};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::access::{client_ip, project_of};
+use crate::audit::Actor;
+use crate::error::RegistryError;
+use crate::state::RegistryState;
+
+/// Why an upstream client could not be made.
+pub type UpstreamError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Clients of registry endpoints, by id: what the proxy cache fetches through. Implemented by
+/// the replication crate's endpoints (which open the stored credentials).
+pub trait Upstreams: Send + Sync {
+    fn upstream(&self, registry_id: i64) -> BoxFuture<'_, Result<Remote, UpstreamError>>;
+}
+
+/// How long a client of an endpoint is reused (it keeps its connections and tokens); a changed
+/// endpoint is seen after at most this long.
+const CLIENT_TTL: Duration = Duration::from_secs(60);
+
+/// Chunks in flight between the upstream and storage, and between the upstream and the first
+/// client: memory per fill stays at a few chunks whatever the blob's size.
+const CHANNEL_CHUNKS: usize = 8;
+
+/// The outcome of a blob fill, as the clients waiting for it learn it.
+#[derive(Clone, Debug)]
+enum Filled {
+    Stored,
+    NotFound,
+    Failed(String),
+}
+
+/// Proxy-cache state of one instance.
+pub(crate) struct Proxy {
+    upstreams: Arc<dyn Upstreams>,
+    clients: Mutex<HashMap<i64, (Remote, Instant)>>,
+    /// Blob fills in progress, by `repository@digest`.
+    fills: Arc<Mutex<HashMap<String, watch::Receiver<Option<Filled>>>>>,
+}
+
+impl Proxy {
+    pub(crate) fn new(upstreams: Arc<dyn Upstreams>) -> Proxy {
+        Proxy { upstreams, clients: Mutex::default(), fills: Arc::default() }
+    }
+
+    async fn remote(&self, registry_id: i64) -> Result<Remote, RegistryError> {
+        if let Some((remote, at)) = self.clients.lock().expect("lock").get(&registry_id)
+            && at.elapsed() < CLIENT_TTL
+        {
+            return Ok(remote.clone());
+        }
+        let remote = self.upstreams.upstream(registry_id).await.map_err(|e| {
+            tracing::warn!(registry_id, error = %e, "proxy cache: no client for the registry endpoint");
+            unavailable(format!("the upstream registry of this proxy cache project cannot be used: {e}"))
+        })?;
+        self.clients.lock().expect("lock").insert(registry_id, (remote.clone(), Instant::now()));
+        Ok(remote)
+    }
+}
+
+/// The endpoint project of `name` is a cache of, if it is a proxy-cache project (and this
+/// instance can reach endpoints at all).
+pub(crate) async fn registry_of(state: &RegistryState, name: &RepoName) -> Result<Option<i64>, RegistryError> {
+    if state.proxy.is_none() {
+        return Ok(None);
+    }
+    Ok(state.meta.project_registry_id(project_of(name)).await?)
+}
+
+/// Refuses a push or delete in a proxy-cache project.
+pub(crate) async fn refuse_changes(state: &RegistryState, name: &RepoName) -> Result<(), RegistryError> {
+    // Checked whether or not this instance has upstreams: a proxy project is one regardless.
+    if state.meta.project_registry_id(project_of(name)).await?.is_some() {
+        return Err(RegistryError::new(
+            StatusCode::FORBIDDEN,
+            "DENIED",
+            format!(
+                "can not push artifact to a proxy project: {} is a proxy cache project; pushes and deletes are not allowed",
+                project_of(name)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The upstream repository of `name`: without its project.
+fn upstream_repo(name: &RepoName) -> &str {
+    let s = name.as_str();
+    s.split_once('/').map(|(_, rest)| rest).unwrap_or(s)
+}
+
+fn unavailable(message: String) -> RegistryError {
+    RegistryError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message)
+}
+
+fn upstream_failed(what: &str, e: &RemoteError) -> RegistryError {
+    match e {
+        RemoteError::TooManyRequests { .. } => RegistryError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOOMANYREQUESTS",
+            format!("the upstream registry refuses {what} for now (429) and it is not cached"),
+        ),
+        e => unavailable(format!("the upstream registry failed for {what} and it is not cached: {e}")),
+    }
+}
+
+/// Manifest `reference` of proxy repository `name`, with `cached` the cache's copy if any:
+/// fresh from upstream (and stored), or the cache's when it is still current or the upstream
+/// cannot tell. `None` when neither has it.
+pub(crate) async fn manifest(
+    state: &RegistryState,
+    req: &Parts,
+    operator: &str,
+    registry_id: i64,
+    name: &RepoName,
+    reference: &Reference,
+    cached: Option<ManifestRow>,
+) -> Result<Option<ManifestRow>, RegistryError> {
+    let proxy = state.proxy.as_ref().expect("called for proxy projects only");
+    let upstream = upstream_repo(name);
+    let remote = match proxy.remote(registry_id).await {
+        Ok(r) => r,
+        Err(e) => return cached.map(Some).ok_or(e),
+    };
+    let reference_str = match reference {
+        Reference::Tag(t) => t.as_str().to_owned(),
+        Reference::Digest(d) => d.to_string(),
+    };
+    if let Reference::Tag(tag) = reference {
+        match remote.head_manifest(upstream, tag.as_str()).await {
+            Ok(Some(d)) if cached.as_ref().is_some_and(|c| c.digest == d.digest) => return Ok(cached),
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                // Gone upstream: so is the cached tag (its manifest stays, by digest), as in Harbor.
+                if cached.is_some() {
+                    let actor = actor(req, operator);
+                    if let Err(e) = state.local().delete(name, reference, &actor).await {
+                        tracing::warn!(repository = %name, tag = tag.as_str(), error = ?e, "proxy cache: removing a tag gone upstream");
+                    }
+                }
+                return Ok(None);
+            }
+            Err(e) => {
+                return match cached {
+                    Some(c) => {
+                        tracing::warn!(repository = %name, tag = tag.as_str(), error = %e, "proxy cache: upstream unavailable, serving the cached manifest");
+                        Ok(Some(c))
+                    }
+                    None => Err(upstream_failed(&format!("{name}:{tag}"), &e)),
+                };
+            }
+        }
+    }
+    let fetched = match remote.manifest(upstream, &reference_str).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            return match cached {
+                Some(c) => {
+                    tracing::warn!(repository = %name, reference = reference_str, error = %e, "proxy cache: upstream unavailable, serving the cached manifest");
+                    Ok(Some(c))
+                }
+                None => Err(upstream_failed(&format!("{name}:{reference_str}"), &e)),
+            };
+        }
+    };
+    let actor = actor(req, operator);
+    let local = state.local();
+    if let Err(e) = local.put_proxied_manifest(name, reference, &fetched.media_type, &fetched.bytes, &actor).await {
+        // Served anyway (e.g. past the project's quota), just not cached.
+        tracing::warn!(repository = %name, reference = reference_str, error = ?e, "proxy cache: manifest not cached");
+    }
+    let repository_id = state.meta.ensure_repository(name.as_str()).await?;
+    Ok(Some(ManifestRow {
+        repository_id,
+        digest: fetched.digest,
+        media_type: fetched.media_type,
+        content: fetched.bytes.to_vec(),
+    }))
+}
+
+/// Who a cache fill is recorded as: the client whose pull caused it, so the audit log tells who
+/// brought the content in.
+fn actor(req: &Parts, operator: &str) -> Actor {
+    Actor { username: operator.to_owned(), source_ip: client_ip(req), origin: None }
+}
+
+/// What a pull of a blob missing from a proxy repository's cache comes to.
+pub(crate) enum BlobOutcome {
+    /// Now in the cache, of this size: serve it from there.
+    Cached(u64),
+    /// The response is ready (the first client's streamed fill, or a HEAD's answer).
+    Response(Response),
+}
+
+/// Blob `digest` of proxy repository `name`, not in its cache.
+pub(crate) async fn blob(
+    state: &RegistryState,
+    registry_id: i64,
+    name: &RepoName,
+    digest: &Digest,
+    with_body: bool,
+) -> Result<BlobOutcome, RegistryError> {
+    let proxy = state.proxy.as_ref().expect("called for proxy projects only");
+    let upstream = upstream_repo(name).to_owned();
+    let digest_str = digest.to_string();
+    let remote = proxy.remote(registry_id).await?;
+    // Held elsewhere in this registry: linked here once the upstream confirms it has it too (so
+    // a digest never reveals another project's content), without copying.
+    if state.meta.blob_size(&digest_str).await?.is_some()
+        && remote.blob_size(&upstream, &digest_str).await.map_err(|e| upstream_failed(&digest_str, &e))?.is_some()
+        && state.local().mount_blob(name, &digest_str).await?
+        && let Some(size) = state.meta.repository_blob(name.as_str(), &digest_str).await?
+    {
+        return Ok(BlobOutcome::Cached(size as u64));
+    }
+    if !with_body {
+        let size = remote
+            .blob_size(&upstream, &digest_str)
+            .await
+            .map_err(|e| upstream_failed(&digest_str, &e))?
+            .ok_or_else(|| RegistryError::blob_unknown(&digest_str))?;
+        let mut response = Response::new(Body::empty());
+        blob_headers(&mut response, digest, Some(size));
+        return Ok(BlobOutcome::Response(response));
+    }
+
+    let key = format!("{name}@{digest_str}");
+    let (waiting, first) = {
+        let mut fills = proxy.fills.lock().expect("lock");
+        match fills.get(&key) {
+            Some(rx) => (Some(rx.clone()), None),
+            None => {
+                let (tx, rx) = watch::channel(None);
+                fills.insert(key.clone(), rx);
+                (None, Some(tx))
+            }
+        }
+    };
+    if let Some(mut rx) = waiting {
+        let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone()).ok().flatten();
+        return match outcome {
+            Some(Filled::Stored) => match state.meta.repository_blob(name.as_str(), &digest_str).await? {
+                Some(size) => Ok(BlobOutcome::Cached(size as u64)),
+                None => Err(unavailable(format!("blob {digest_str} was fetched but is not in the cache"))),
+            },
+            Some(Filled::NotFound) => Err(RegistryError::blob_unknown(&digest_str)),
+            Some(Filled::Failed(e)) => Err(unavailable(format!("fetching blob {digest_str} upstream failed: {e}"))),
+            None => Err(unavailable(format!("fetching blob {digest_str} upstream was interrupted"))),
+        };
+    }
+    let done = first.expect("either waiting or first");
+    let (start_tx, start_rx) = oneshot::channel();
+    let fill = Fill {
+        local: state.local(),
+        remote,
+        upstream,
+        name: name.clone(),
+        digest: digest.clone(),
+        fills: proxy.fills.clone(),
+        key,
+    };
+    // Spawned: the fill completes even if this client goes away.
+    tokio::spawn(fill.run(done, start_tx));
+    match start_rx.await {
+        Ok(Ok((size, rx))) => {
+            let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+            let mut response = Response::new(Body::from_stream(body));
+            blob_headers(&mut response, digest, size);
+            Ok(BlobOutcome::Response(response))
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(unavailable(format!("fetching blob {digest_str} upstream was interrupted"))),
+    }
+}
+
+fn blob_headers(response: &mut Response, digest: &Digest, size: Option<u64>) {
+    let h = response.headers_mut();
+    if let Some(size) = size {
+        h.insert(header::CONTENT_LENGTH, size.into());
+    }
+    h.insert(header::CONTENT_TYPE, "application/octet-stream".parse().expect("static"));
+    h.insert("docker-content-digest", digest.to_string().parse().expect("digest is a header value"));
+    h.insert(header::ETAG, format!("\"{digest}\"").parse().expect("digest is a header value"));
+}
+
+type ClientChunks = mpsc::Receiver<Result<Bytes, std::io::Error>>;
+type Start = Result<(Option<u64>, ClientChunks), RegistryError>;
+
+/// One blob's fill from upstream into the cache, teeing its bytes to the first client.
+struct Fill {
+    local: crate::Local,
+    remote: Remote,
+    upstream: String,
+    name: RepoName,
+    digest: Digest,
+    fills: Arc<Mutex<HashMap<String, watch::Receiver<Option<Filled>>>>>,
+    key: String,
+}
+
+impl Fill {
+    async fn run(self, done: watch::Sender<Option<Filled>>, start: oneshot::Sender<Start>) {
+        let outcome = self.copy(start).await;
+        if let Filled::Failed(e) = &outcome {
+            tracing::warn!(repository = %self.name, digest = %self.digest, error = e, "proxy cache: blob fill failed");
+        }
+        // Out of the map first: a request arriving after this finds the blob cached (or starts
+        // a new fill after a failure).
+        self.fills.lock().expect("lock").remove(&self.key);
+        let _ = done.send(Some(outcome));
+    }
+
+    async fn copy(&self, start: oneshot::Sender<Start>) -> Filled {
+        let digest = self.digest.to_string();
+        let source = match self.remote.blob(&self.upstream, &digest, 0).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                let _ = start.send(Err(RegistryError::blob_unknown(&digest)));
+                return Filled::NotFound;
+            }
+            Err(e) => {
+                let _ = start.send(Err(upstream_failed(&digest, &e)));
+                return Filled::Failed(e.to_string());
+            }
+        };
+        let (client_tx, client_rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let mut client = start.send(Ok((source.size, client_rx))).is_ok().then_some(client_tx);
+
+        let (store_tx, store_rx) = mpsc::channel::<Result<Bytes, String>>(CHANNEL_CHUNKS);
+        let writer = {
+            let (local, name, digest) = (self.local.clone(), self.name.clone(), self.digest.clone());
+            tokio::spawn(async move {
+                let body =
+                    futures_util::stream::unfold(store_rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) });
+                local.write_blob(&name, &digest, Box::pin(body)).await
+            })
+        };
+        let mut stream = source.stream;
+        // The last chunk goes to the client only once the digest is verified.
+        let mut held: Option<Bytes> = None;
+        let mut failure = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => {
+                    if store_tx.send(Ok(chunk.clone())).await.is_err() {
+                        break; // the writer stopped: its result says why
+                    }
+                    if let Some(previous) = held.replace(chunk)
+                        && let Some(c) = &client
+                        && c.send(Ok(previous)).await.is_err()
+                    {
+                        client = None; // gone; the fill goes on
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    let _ = store_tx.send(Err(e.to_string())).await;
+                    break;
+                }
+            }
+        }
+        drop(store_tx);
+        let written = writer.await;
+        let outcome = match (failure, written) {
+            (Some(e), _) => Filled::Failed(format!("reading from upstream: {e}")),
+            (None, Ok(Ok(_))) => Filled::Stored,
+            (None, Ok(Err(e))) => Filled::Failed(format!("storing: {e:?}")),
+            (None, Err(e)) => Filled::Failed(format!("writer task: {e}")),
+        };
+        if let Some(c) = client {
+            let last = match &outcome {
+                Filled::Stored => held.map(Ok),
+                Filled::Failed(e) => Some(Err(std::io::Error::other(e.clone()))),
+                Filled::NotFound => None,
+            };
+            if let Some(last) = last {
+                let _ = c.send(last).await;
+            }
+        }
+        outcome
+    }
+}

@@ -1,0 +1,235 @@
+//! A replication policy's rules: filters (Harbor's `name`, `tag`, `label`, `resource`), where
+//! copies go (`dest_namespace` and its flattening), and the trigger.
+
+use serde::{Deserialize, Serialize};
+
+/// One filter as Harbor's API carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Filter {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoration: Option<String>,
+}
+
+/// The filters of a policy, checked and ready to match.
+#[derive(Debug, Default, Clone)]
+pub struct Filters {
+    /// Glob on the repository name (`*` within a path component, `**` across them).
+    name: Option<String>,
+    /// Glob on tags, and whether matching tags are kept (`matches`) or left out (`excludes`).
+    tag: Option<(String, bool)>,
+    /// Labels an artifact must carry. Berth has no artifact labels yet, so nothing carries them.
+    labels: Vec<String>,
+    /// `image` (container images only) or `artifact` (any).
+    images_only: bool,
+}
+
+impl Filters {
+    /// Checks Harbor's filter list; `Err` says what is wrong.
+    pub fn parse(list: &[Filter]) -> Result<Filters, String> {
+        let mut f = Filters::default();
+        for filter in list {
+            let text = || {
+                filter.value.as_str().map(str::to_owned).ok_or(format!("{} filter needs a string value", filter.kind))
+            };
+            match filter.kind.as_str() {
+                "name" => f.name = Some(text()?).filter(|v| !v.is_empty()),
+                "tag" => {
+                    let keep = match filter.decoration.as_deref().unwrap_or("matches") {
+                        "matches" => true,
+                        "excludes" => false,
+                        d => return Err(format!("tag filter decoration must be matches or excludes, not {d:?}")),
+                    };
+                    f.tag = Some((text()?, keep)).filter(|(v, _)| !v.is_empty());
+                }
+                "label" => {
+                    let values = filter.value.as_array().ok_or("label filter needs a list of labels")?;
+                    f.labels = values.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                }
+                "resource" => {
+                    f.images_only = match text()?.as_str() {
+                        "image" => true,
+                        "artifact" | "" => false,
+                        v => return Err(format!("resource filter must be image or artifact, not {v:?}")),
+                    }
+                }
+                k => return Err(format!("unknown filter type {k:?}: expected name, tag, label or resource")),
+            }
+        }
+        for glob in f.name.iter().chain(f.tag.as_ref().map(|t| &t.0)) {
+            check_glob(glob)?;
+        }
+        Ok(f)
+    }
+
+    pub fn repository_matches(&self, repository: &str) -> bool {
+        self.name.as_deref().is_none_or(|g| glob_matches(g, repository))
+    }
+
+    pub fn tag_matches(&self, tag: &str) -> bool {
+        self.tag.as_ref().is_none_or(|(g, keep)| glob_matches(g, tag) == *keep)
+    }
+
+    /// Whether a tag filter narrows the policy: untagged content (pushed by digest) then passes
+    /// only as an accessory (with a subject) of what it selects.
+    pub fn has_tag_filter(&self) -> bool {
+        self.tag.is_some()
+    }
+
+    /// Whether an artifact of `media_type` (its manifest's) with `config_media_type` passes.
+    pub fn artifact_matches(&self, media_type: &str, config_media_type: Option<&str>) -> bool {
+        if !self.labels.is_empty() {
+            return false;
+        }
+        if !self.images_only {
+            return true;
+        }
+        is_index(media_type)
+            || matches!(
+                config_media_type,
+                Some("application/vnd.oci.image.config.v1+json" | "application/vnd.docker.container.image.v1+json")
+            )
+    }
+}
+
+pub fn is_index(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        "application/vnd.oci.image.index.v1+json" | "application/vnd.docker.distribution.manifest.list.v2+json"
+    )
+}
+
+fn check_glob(glob: &str) -> Result<(), String> {
+    let open = glob.matches('{').count();
+    if open != glob.matches('}').count() || glob.contains("{{") {
+        return Err(format!("unbalanced braces in pattern {glob:?}"));
+    }
+    Ok(())
+}
+
+/// Harbor's doublestar globs: `*` any run of characters but `/`, `**` any run including `/`,
+/// `?` one character but `/`, `{a,b}` alternatives.
+pub fn glob_matches(glob: &str, text: &str) -> bool {
+    if let Some(open) = glob.find('{')
+        && let Some(close) = glob[open..].find('}').map(|c| open + c)
+    {
+        let (head, alternatives, tail) = (&glob[..open], &glob[open + 1..close], &glob[close + 1..]);
+        return alternatives.split(',').any(|alt| glob_matches(&format!("{head}{alt}{tail}"), text));
+    }
+    matches_from(glob.as_bytes(), text.as_bytes())
+}
+
+fn matches_from(glob: &[u8], text: &[u8]) -> bool {
+    match glob.first() {
+        None => text.is_empty(),
+        Some(b'*') if glob.get(1) == Some(&b'*') => {
+            // `**/` also matches no directory at all.
+            let rest = &glob[2..];
+            if let Some(after) = rest.strip_prefix(b"/")
+                && matches_from(after, text)
+            {
+                return true;
+            }
+            (0..=text.len()).any(|i| matches_from(rest, &text[i..]))
+        }
+        Some(b'*') => {
+            let rest = &glob[1..];
+            for i in 0..=text.len() {
+                if matches_from(rest, &text[i..]) {
+                    return true;
+                }
+                if text.get(i) == Some(&b'/') {
+                    break;
+                }
+            }
+            false
+        }
+        Some(b'?') => text.first().is_some_and(|&c| c != b'/') && matches_from(&glob[1..], &text[1..]),
+        Some(&c) => text.first() == Some(&c) && matches_from(&glob[1..], &text[1..]),
+    }
+}
+
+/// Where repository `repository` goes: under `namespace` with `replace_count` leading path
+/// components replaced (-1: all but the last), Harbor's flattening; unchanged without a namespace.
+pub fn destination_repository(repository: &str, namespace: &str, replace_count: i64) -> Result<String, String> {
+    if namespace.is_empty() {
+        return Ok(repository.to_owned());
+    }
+    let parts: Vec<&str> = repository.split('/').collect();
+    let kept: &[&str] = match replace_count {
+        -1 => &parts[parts.len() - 1..],
+        n if n >= 0 && (n as usize) < parts.len() => &parts[n as usize..],
+        n => {
+            return Err(format!(
+                "repository {repository} has {} path components; cannot replace {n} of them",
+                parts.len()
+            ));
+        }
+    };
+    Ok(format!("{namespace}/{}", kept.join("/")))
+}
+
+/// A policy's trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub trigger_settings: Option<TriggerSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TriggerSettings {
+    #[serde(default)]
+    pub cron: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_matches("library/*", "library/alpine"));
+        assert!(!glob_matches("library/*", "library/x/alpine"));
+        assert!(glob_matches("library/**", "library/x/alpine"));
+        assert!(glob_matches("**", "a/b/c"));
+        assert!(glob_matches("**/alpine", "alpine"));
+        assert!(glob_matches("**/alpine", "a/b/alpine"));
+        assert!(glob_matches("v1.?", "v1.2"));
+        assert!(!glob_matches("v1.?", "v1.22"));
+        assert!(glob_matches("{latest,v*}", "v2"));
+        assert!(glob_matches("{latest,v*}", "latest"));
+        assert!(!glob_matches("{latest,v*}", "dev"));
+        assert!(!glob_matches("alpine", "alpine2"));
+    }
+
+    #[test]
+    fn filters() {
+        let f: Vec<Filter> = serde_json::from_str(
+            r#"[{"type":"name","value":"prod/**"},{"type":"tag","value":"dev-*","decoration":"excludes"}]"#,
+        )
+        .unwrap();
+        let f = Filters::parse(&f).unwrap();
+        assert!(f.repository_matches("prod/a/b"));
+        assert!(!f.repository_matches("test/a"));
+        assert!(f.tag_matches("1.0"));
+        assert!(!f.tag_matches("dev-1"));
+        let bad = |json: &str| Filters::parse(&serde_json::from_str::<Vec<Filter>>(json).unwrap()).unwrap_err();
+        assert!(bad(r#"[{"type":"colour","value":"red"}]"#).contains("unknown filter"));
+        assert!(bad(r#"[{"type":"tag","value":"x","decoration":"maybe"}]"#).contains("decoration"));
+        assert!(bad(r#"[{"type":"name","value":"{a,b"}]"#).contains("braces"));
+        assert!(bad(r#"[{"type":"resource","value":"chart"}]"#).contains("resource"));
+    }
+
+    #[test]
+    fn flattening() {
+        assert_eq!(destination_repository("a/b/c", "", 1).unwrap(), "a/b/c");
+        assert_eq!(destination_repository("a/b/c", "ns", 0).unwrap(), "ns/a/b/c");
+        assert_eq!(destination_repository("a/b/c", "ns", 1).unwrap(), "ns/b/c");
+        assert_eq!(destination_repository("a/b/c", "ns", -1).unwrap(), "ns/c");
+        assert!(destination_repository("a/b", "ns", 2).is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! The two ends of a copy: this registry (read and written in-process, as a push would) or a
+//! remote one (over HTTP). Copying code is written once against [`Side`].
+
+use berth_oci::{Digest, Reference, RepoName};
+use berth_registry::{Actor, Local, RegistryError};
+use berth_remote::{Remote, RemoteError};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+pub type Failure = String;
+
+/// A manifest read from either side.
+pub struct Manifest {
+    pub digest: String,
+    pub media_type: String,
+    pub bytes: Bytes,
+}
+
+pub enum Side {
+    /// This registry; changes are recorded as made by `actor`.
+    Local {
+        local: Local,
+        actor: Actor,
+    },
+    Remote(Remote),
+}
+
+fn local_err(e: RegistryError) -> Failure {
+    format!("local registry: {e}")
+}
+
+fn remote_err(remote: &Remote) -> impl Fn(RemoteError) -> Failure + '_ {
+    move |e| format!("{}: {e}", remote.url())
+}
+
+fn repo_name(name: &str) -> Result<RepoName, Failure> {
+    RepoName::parse(name).map_err(|e| format!("repository name {name:?}: {e}"))
+}
+
+fn reference(r: &str) -> Result<Reference, Failure> {
+    Reference::parse(r).map_err(|e| format!("reference {r:?}: {e}"))
+}
+
+impl Side {
+    pub fn describe(&self) -> String {
+        match self {
+            Side::Local { .. } => "this registry".to_owned(),
+            Side::Remote(r) => r.url().to_owned(),
+        }
+    }
+
+    /// Every repository that holds content.
+    pub async fn repositories(&self) -> Result<Vec<String>, Failure> {
+        match self {
+            Side::Local { local, .. } => {
+                local.meta().list_repositories(None, i64::MAX).await.map_err(|e| e.to_string())
+            }
+            Side::Remote(r) => r.catalog().await.map_err(remote_err(r)),
+        }
+    }
+
+    pub async fn tags(&self, repo: &str) -> Result<Vec<String>, Failure> {
+        match self {
+            Side::Local { local, .. } => local.tags(repo).await.map_err(local_err),
+            Side::Remote(r) => r.tags(repo).await.map_err(remote_err(r)),
+        }
+    }
+
+    pub async fn manifest(&self, repo: &str, reference: &str) -> Result<Option<Manifest>, Failure> {
+        Ok(match self {
+            Side::Local { local, .. } => local.manifest(repo, reference).await.map_err(local_err)?.map(|m| Manifest {
+                digest: m.digest,
+                media_type: m.media_type,
+                bytes: m.bytes,
+            }),
+            Side::Remote(r) => r.manifest(repo, reference).await.map_err(remote_err(r))?.map(|m| Manifest {
+                digest: m.digest,
+                media_type: m.media_type,
+                bytes: m.bytes,
+            }),
+        })
+    }
+
+    /// The digest `reference` resolves to, without the content.
+    pub async fn head(&self, repo: &str, reference: &str) -> Result<Option<String>, Failure> {
+        match self {
+            Side::Local { .. } => Ok(self.manifest(repo, reference).await?.map(|m| m.digest)),
+            Side::Remote(r) => Ok(r.head_manifest(repo, reference).await.map_err(remote_err(r))?.map(|d| d.digest)),
+        }
+    }
+
+    pub async fn put_manifest(&self, repo: &str, reference: &str, m: &Manifest) -> Result<(), Failure> {
+        match self {
+            Side::Local { local, actor } => {
+                let (name, reference) = (repo_name(repo)?, self::reference(reference)?);
+                local.put_manifest(&name, &reference, &m.media_type, &m.bytes, actor).await.map_err(local_err)?;
+                Ok(())
+            }
+            Side::Remote(r) => {
+                r.put_manifest(repo, reference, &m.media_type, m.bytes.clone()).await.map_err(remote_err(r))
+            }
+        }
+    }
+
+    /// Deletes `reference` (a tag: the tag only; a digest: the artifact); `false` if absent.
+    pub async fn delete(&self, repo: &str, reference: &str) -> Result<bool, Failure> {
+        match self {
+            Side::Local { local, actor } => {
+                let (name, reference) = (repo_name(repo)?, self::reference(reference)?);
+                local.delete(&name, &reference, actor).await.map_err(local_err)
+            }
+            Side::Remote(r) => r.delete_manifest(repo, reference).await.map_err(remote_err(r)),
+        }
+    }
+
+    pub async fn blob_size(&self, repo: &str, digest: &str) -> Result<Option<u64>, Failure> {
+        match self {
+            Side::Local { local, .. } => local.blob_size(repo, digest).await.map_err(local_err),
+            Side::Remote(r) => r.blob_size(repo, digest).await.map_err(remote_err(r)),
+        }
+    }
+
+    /// Streams blob `digest` (of `size` bytes) from `offset`.
+    pub async fn open_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        offset: u64,
+        size: u64,
+    ) -> Result<BoxStream<'static, Result<Bytes, RemoteError>>, RemoteError> {
+        match self {
+            Side::Local { local, .. } => {
+                let stream = local
+                    .read_blob(digest, offset, size)
+                    .await
+                    .map_err(|e| RemoteError::Transport(format!("local registry: {e}")))?;
+                Ok(stream.map(|r| r.map_err(|e| RemoteError::Transport(format!("local blob: {e}")))).boxed())
+            }
+            Side::Remote(r) => match r.blob(repo, digest, offset).await? {
+                Some(b) => Ok(b.stream),
+                None => Err(RemoteError::NotFound(format!("blob {digest} is gone from {}", r.url()))),
+            },
+        }
+    }
+
+    /// Digests of the manifests whose subject is `digest` (signatures, SBOMs...).
+    pub async fn referrers(&self, repo: &str, digest: &str) -> Result<Vec<String>, Failure> {
+        Ok(match self {
+            Side::Local { local, .. } => {
+                local.referrers(repo, digest).await.map_err(local_err)?.into_iter().map(|r| r.digest).collect()
+            }
+            Side::Remote(r) => {
+                r.referrers(repo, digest).await.map_err(remote_err(r))?.into_iter().map(|d| d.digest).collect()
+            }
+        })
+    }
+
+    /// Stores blob `digest` of `size` bytes into `repo`, reading it from `src` (a mount when
+    /// this registry already holds it; resumed after a failure when the destination is remote).
+    pub async fn copy_blob(
+        &self,
+        src: &Side,
+        (src_repo, repo): (&str, &str),
+        digest: &str,
+        size: u64,
+        speed: u64,
+    ) -> Result<(), Failure> {
+        let open = |offset: u64| async move {
+            let stream = src.open_blob(src_repo, digest, offset, size).await?;
+            Ok(if speed > 0 { berth_remote::throttle(stream, speed) } else { stream })
+        };
+        match self {
+            Side::Local { local, .. } => {
+                let name = repo_name(repo)?;
+                if local.mount_blob(&name, digest).await.map_err(local_err)? {
+                    return Ok(());
+                }
+                let parsed: Digest = digest.parse().map_err(|_| format!("bad digest {digest}"))?;
+                let stream = open(0).await.map_err(|e| format!("reading {digest} from {}: {e}", src.describe()))?;
+                local.write_blob(&name, &parsed, stream).await.map_err(local_err)?;
+                Ok(())
+            }
+            Side::Remote(r) => r.push_blob(repo, digest, size, open).await.map_err(remote_err(r)),
+        }
+    }
+}

@@ -299,6 +299,28 @@ async fn event_based_push_to_distribution_with_filters_indexes_referrers_and_del
         head(&dist_url, None, "library/app", &referrer_digest).await.is_some()
     })
     .await;
+    // A second repository sharing the big layer: the destination mounts it instead of receiving
+    // the bytes again.
+    let (app2, _) = reg.push_image("library/app2", "1.0", &random_bytes(3 << 20, 1)).await;
+    wait_for("library/app2:1.0 at distribution", || async {
+        head(&dist_url, None, "library/app2", "1.0").await.is_some()
+    })
+    .await;
+    let layer: Value = serde_json::from_slice(&app2).unwrap();
+    let layer = layer["layers"][0]["digest"].as_str().unwrap();
+    let mounts = upstream
+        .log()
+        .lines()
+        .filter(|l| l.contains("/v2/library/app2/blobs/uploads/?") && l.contains("mount=") && l.contains(&layer[7..]))
+        .count();
+    assert_eq!(mounts, 1, "{}", upstream.log());
+    let uploads = upstream
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"PUT /v2/library/app2/blobs/uploads/") && l.contains(&layer[7..]))
+        .count();
+    assert_eq!(uploads, 0, "the shared layer's bytes were not sent again: {}", upstream.log());
+
     // Filtered out: the dev tag and the other repository.
     assert_eq!(head(&dist_url, None, "library/app", "dev-1").await, None, "excluded tag {dev}");
     assert_eq!(head(&dist_url, None, "library/other", "1.0").await, None, "other repository {other}");
@@ -338,7 +360,6 @@ async fn pull_based_manual_and_scheduled_replication() {
     let (_, v2) = upstream.push_image("team/tool", "v2", &random_bytes(1000, 11)).await;
     upstream.push_image("team/other", "v1", &random_bytes(1000, 12)).await;
     let dist = create_endpoint(&berth, "dist", "docker-registry", &upstream.url(), None).await;
-    berth.create_project("mirror", false);
     let policy = create_policy(
         &berth,
         json!({
@@ -361,6 +382,9 @@ async fn pull_based_manual_and_scheduled_replication() {
     let (_, e, _) = api(&berth, Method::GET, &format!("/replication/executions/{execution}"), None).await;
     assert_eq!((e["total"].as_i64(), e["succeed"].as_i64(), e["trigger"].as_str()), (Some(2), Some(2), Some("manual")));
     let base = berth_base(&berth);
+    // The destination project did not exist: replication created it, as a real project.
+    let (status, project, _) = api(&berth, Method::GET, "/projects/mirror", None).await;
+    assert_eq!(status, StatusCode::OK, "{project}");
     assert_eq!(head(&base, Some(ADMIN), "mirror/tool", "v1").await, Some(v1.clone()));
     assert_eq!(head(&base, Some(ADMIN), "mirror/tool", "v2").await, Some(v2));
     assert_eq!(berth_tags(&berth, "mirror/other").await, Vec::<String>::new(), "filtered out");
@@ -493,4 +517,41 @@ async fn two_masters_converge_without_looping() {
     wait_for("y gone on both", || same(&a, &b, "library/y", &[])).await;
     wait_for("w on both", || same(&a, &b, "library/w", &["1"])).await;
     wait_for("x unchanged on both", || same(&a, &b, "library/x", &["2"])).await;
+}
+
+/// A slow copy (the policy's `speed` limit) is stopped through the API: the execution ends as
+/// `Stopped` and nothing half-copied shows.
+#[tokio::test]
+async fn a_running_execution_is_stopped() {
+    let berth = Berth::start();
+    let upstream = Upstream::start();
+    upstream.push_image("big/thing", "v1", &random_bytes(4 << 20, 40)).await;
+    let dist = create_endpoint(&berth, "dist", "docker-registry", &upstream.url(), None).await;
+    // 64 KB/s: the 4 MiB layer would take about a minute.
+    let policy = create_policy(
+        &berth,
+        json!({"name": "slow", "src_registry": {"id": dist}, "trigger": {"type": "manual"}, "speed": 64}),
+    )
+    .await;
+    let (_, _, location) =
+        api(&berth, Method::POST, "/replication/executions", Some(json!({"policy_id": policy}))).await;
+    let execution = location.unwrap().rsplit('/').next().unwrap().to_owned();
+    wait_for("the copy to be under way", || async {
+        let (_, tasks, _) = api(&berth, Method::GET, &format!("/replication/executions/{execution}/tasks"), None).await;
+        tasks.as_array().is_some_and(|t| t.iter().any(|t| t["status"] == "InProgress"))
+    })
+    .await;
+    let (status, _, _) = api(&berth, Method::PUT, &format!("/replication/executions/{execution}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    wait_for("the execution to stop", || async {
+        let (_, e, _) = api(&berth, Method::GET, &format!("/replication/executions/{execution}"), None).await;
+        e["status"] == "Stopped"
+    })
+    .await;
+    let (_, e, _) = api(&berth, Method::GET, &format!("/replication/executions/{execution}"), None).await;
+    assert_eq!((e["stopped"].as_i64(), e["succeed"].as_i64()), (Some(1), Some(0)), "{e}");
+    assert!(e["end_time"].is_string(), "{e}");
+    assert_eq!(head(&berth_base(&berth), Some(ADMIN), "big/thing", "v1").await, None);
+    let (status, _, _) = api(&berth, Method::PUT, "/replication/executions/999", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

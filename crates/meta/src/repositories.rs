@@ -56,6 +56,18 @@ impl Meta {
         Ok(query_scalar("SELECT size FROM blobs WHERE digest = $1").bind(digest).fetch_optional(&self.pool).await?)
     }
 
+    /// Names of up to `limit` repositories holding blob `digest`.
+    pub async fn repositories_with_blob(&self, digest: &str, limit: i64) -> Result<Vec<String>> {
+        Ok(query_scalar(
+            "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+             WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
+        )
+        .bind(digest)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Records a verified blob and links it into `repo` (both idempotent).
     pub async fn link_blob(&self, repo: i64, digest: &str, size: i64) -> Result<()> {
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;

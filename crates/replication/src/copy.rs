@@ -9,11 +9,13 @@ use std::pin::Pin;
 use berth_jobs::JobContext;
 use berth_oci::manifest;
 
-use crate::policy::Filters;
+use crate::policy::{Filters, destination_repository};
 use crate::side::{Failure, Manifest, Side};
 
 /// How deep referrers of referrers are followed (a signature of an SBOM of an image...).
 const MAX_REFERRER_DEPTH: usize = 4;
+/// Other repositories tried as the source of a cross-repository mount at the destination.
+const MOUNT_CANDIDATES: i64 = 3;
 /// Rounds of "write, then check the source again" before giving up on a moving tag.
 const MAX_SETTLE_ROUNDS: usize = 3;
 
@@ -27,6 +29,8 @@ pub struct Copier<'a> {
     pub replicate_deletion: bool,
     /// Bytes per second per blob; 0 for no limit.
     pub speed: u64,
+    /// The policy's `dest_namespace` and `dest_namespace_replace_count`.
+    pub namespace: (&'a str, i64),
     pub job: &'a JobContext,
 }
 
@@ -132,8 +136,30 @@ impl Copier<'_> {
         if self.dst.blob_size(self.dst_repo, digest).await?.is_some() {
             return Ok(());
         }
+        if let Some(from) = self.mount_at_destination(digest).await? {
+            self.job.log(format!("blob {digest} mounted from {from} at the destination")).await;
+            return Ok(());
+        }
         self.dst.copy_blob(self.src, (self.src_repo, self.dst_repo), digest, size, self.speed).await?;
         self.job.log(format!("blob {digest} ({size} bytes) copied")).await;
         Ok(())
+    }
+
+    /// Mounts `digest` into the destination repository from another one there that this
+    /// replication filled from a local repository holding the blob: no bytes move. `None` if no
+    /// such repository has it.
+    async fn mount_at_destination(&self, digest: &str) -> Result<Option<String>, Failure> {
+        let (Side::Local { local, .. }, Side::Remote(remote)) = (self.src, self.dst) else {
+            return Ok(None);
+        };
+        let holders = local.meta().repositories_with_blob(digest, MOUNT_CANDIDATES).await.map_err(|e| e.to_string())?;
+        for repo in holders.iter().filter(|r| *r != self.src_repo && self.filters.repository_matches(r)) {
+            let Ok(from) = destination_repository(repo, self.namespace.0, self.namespace.1) else { continue };
+            // A refused or failed mount only means the bytes are sent instead.
+            if remote.mount_blob(self.dst_repo, digest, &from).await.unwrap_or(false) {
+                return Ok(Some(from));
+            }
+        }
+        Ok(None)
     }
 }

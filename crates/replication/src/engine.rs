@@ -157,12 +157,44 @@ impl Engine {
             override_existing: p.policy.override_existing,
             replicate_deletion: p.policy.replicate_deletion,
             speed,
+            namespace: (&p.policy.dest_namespace, p.policy.dest_namespace_replace_count),
             job: &job,
         };
-        if let Side::Remote(remote) = &p.dst {
-            ensure_project(remote, &spec.dst_repo, &job).await;
+        match &p.dst {
+            Side::Remote(remote) => ensure_project(remote, &spec.dst_repo, &job).await,
+            Side::Local { actor, .. } => self.ensure_local_project(&spec.dst_repo, actor, &job).await?,
         }
         copier.sync(&spec.reference).await
+    }
+
+    /// Creates the local project `dst_repo` lives in, owned by `admin`, if it is missing, as
+    /// Harbor does for pull-based replication: a repository never exists outside a project.
+    async fn ensure_local_project(&self, dst_repo: &str, actor: &Actor, job: &JobContext) -> Result<(), Failure> {
+        let project = dst_repo.split('/').next().unwrap_or(dst_repo);
+        if self.meta().project_id(project).await.map_err(|e| e.to_string())?.is_some() {
+            return Ok(());
+        }
+        let owner = self.meta().user_by_name("admin").await.map_err(|e| e.to_string())?.ok_or("no admin user")?;
+        let event = berth_meta::Event {
+            project: project.to_owned(),
+            username: actor.username.clone(),
+            resource: project.to_owned(),
+            resource_type: "project",
+            operation: "create",
+            source_ip: actor.source_ip.clone(),
+            op_time: berth_auth::now(),
+            repository: None,
+            digest: None,
+            tag: None,
+            origin: None,
+        };
+        match self.meta().create_project(project, false, owner.id, -1, None, &event).await {
+            Ok(_) => job.log(format!("created project {project}")).await,
+            // Another task created it meanwhile.
+            Err(berth_meta::MetaError::Conflict(_)) => {}
+            Err(e) => return Err(format!("creating project {project}: {e}")),
+        }
+        Ok(())
     }
 
     /// Hands new events of the outbox to every enabled event-based policy, until `stop`.

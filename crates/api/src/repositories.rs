@@ -380,6 +380,6 @@ pub(crate) async fn delete_tag(
     }
     let resource = format!("{}:{tag}", repo.name);
     let event = event(&caller, &project_row.name, (resource, "tag", "delete"), &repo.name, Some(&a.digest), Some(&tag));
-    state.meta().delete_tag(repo.id, &tag, &event).await?;
+    state.meta().delete_tag(repo.id, &tag, None, &event).await?;
     Ok(StatusCode::OK)
 }

@@ -555,3 +555,70 @@ async fn a_running_execution_is_stopped() {
     let (status, _, _) = api(&berth, Method::PUT, "/replication/executions/999", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Two masters whose link was cut (both policies disabled) change the same tags differently; once
+/// replication resumes both settle on the last change, whichever side made it: a newer push wins
+/// over an older one and over an older delete.
+#[tokio::test]
+async fn two_masters_settle_conflicts_on_the_last_change() {
+    let a = Berth::start();
+    let b = Berth::start();
+    let to_b = create_endpoint(&a, "b", "harbor", &berth_base(&b), Some(ADMIN)).await;
+    let to_a = create_endpoint(&b, "a", "harbor", &berth_base(&a), Some(ADMIN)).await;
+    let policy_a = create_policy(
+        &a,
+        json!({"name": "a-to-b", "dest_registry": {"id": to_b}, "trigger": {"type": "event_based"}, "replicate_deletion": true}),
+    )
+    .await;
+    let policy_b = create_policy(
+        &b,
+        json!({"name": "b-to-a", "dest_registry": {"id": to_a}, "trigger": {"type": "event_based"}, "replicate_deletion": true}),
+    )
+    .await;
+    let (ra, rb) = (Registry::new(berth_base(&a)), Registry::new(berth_base(&b)));
+    ra.push_image("library/e", "t", &random_bytes(1000, 50)).await;
+    wait_for("e:t on both", || same(&a, &b, "library/e", &["t"])).await;
+
+    let enable = |on: bool| {
+        let (a, b) = (&a, &b);
+        async move {
+            for (berth, policy) in [(a, policy_a), (b, policy_b)] {
+                let path = format!("/replication/policies/{policy}");
+                let (status, _, _) = api(berth, Method::PUT, &path, Some(json!({"enabled": on}))).await;
+                assert_eq!(status, StatusCode::OK);
+            }
+        }
+    };
+    enable(false).await;
+    // Older changes...
+    let r = rb.http.delete(rb.url("/v2/library/e/manifests/t")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    ra.push_image("library/c", "t", &random_bytes(1000, 51)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // ...then newer ones, on the other sides.
+    let (_, c_newer) = rb.push_image("library/c", "t", &random_bytes(1000, 52)).await;
+    let (_, e_newer) = ra.push_image("library/e", "t", &random_bytes(1000, 53)).await;
+    enable(true).await;
+
+    let (base_a, base_b) = (berth_base(&a), berth_base(&b));
+    wait_for("c:t settled on B's newer push", || async {
+        head(&base_a, Some(ADMIN), "library/c", "t").await.as_deref() == Some(c_newer.as_str())
+            && head(&base_b, Some(ADMIN), "library/c", "t").await.as_deref() == Some(c_newer.as_str())
+    })
+    .await;
+    wait_for("e:t settled on A's push, newer than B's delete", || async {
+        head(&base_a, Some(ADMIN), "library/e", "t").await.as_deref() == Some(e_newer.as_str())
+            && head(&base_b, Some(ADMIN), "library/e", "t").await.as_deref() == Some(e_newer.as_str())
+    })
+    .await;
+    // And it stays settled: nothing flips back.
+    wait_for("executions to settle", || async {
+        let all = [executions(&a, policy_a).await, executions(&b, policy_b).await].concat();
+        all.iter().all(|e| e["status"] != "InProgress")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(head(&base_a, Some(ADMIN), "library/c", "t").await, Some(c_newer.clone()));
+    assert_eq!(head(&base_b, Some(ADMIN), "library/c", "t").await, Some(c_newer));
+    assert_eq!(head(&base_b, Some(ADMIN), "library/e", "t").await, Some(e_newer));
+}

@@ -205,6 +205,11 @@ impl Meta {
             .execute(&mut tx)
             .await
             .map_err(|e| MetaError::conflict_or(e, "the tag already exists in the repository"))?;
+        query("DELETE FROM tag_tombstones WHERE repository_id = $1 AND name = $2")
+            .bind(repo)
+            .bind(name)
+            .execute(&mut tx)
+            .await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())

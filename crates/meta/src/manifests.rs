@@ -1,4 +1,4 @@
-use crate::db::{LockScope, query, query_as, query_scalar};
+use crate::db::{LockScope, Tx, query, query_as, query_scalar};
 use crate::events::insert_event;
 use crate::projects::Addition;
 use crate::{Event, Meta, MetaError, Result, now};
@@ -51,8 +51,9 @@ impl Meta {
         manifest: &NewManifest<'_>,
         required: &Required<'_>,
         tag: Option<&str>,
+        stamp: Option<i64>,
         event: &Event,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
         for (digest, declared) in &required.blobs {
             let actual: Option<i64> = query_scalar(
@@ -101,22 +102,14 @@ impl Meta {
         .bind(now)
         .execute(&mut tx)
         .await?;
+        let mut tagged = true;
         if let Some(tag) = tag {
-            query(
-                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-            )
-            .bind(repo)
-            .bind(tag)
-            .bind(manifest.digest)
-            .bind(now)
-            .execute(&mut tx)
-            .await?;
+            tagged = write_tag(&mut tx, repo, tag, manifest.digest, stamp.unwrap_or(now), stamp.is_some()).await?;
         }
         query("UPDATE repositories SET updated_at = $1 WHERE id = $2").bind(now).bind(repo).execute(&mut tx).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(tagged)
     }
 
     /// Manifest `digest` of the repository named `repository`: one query, as pulls need it.
@@ -151,6 +144,14 @@ impl Meta {
         // Under the repository's write lock: an index being stored that references this manifest
         // checks its presence in the same critical section.
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
+        let tags: Vec<String> = query_scalar("SELECT name FROM tags WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest)
+            .fetch_all(&mut tx)
+            .await?;
+        for tag in &tags {
+            bury(&mut tx, repo, tag, now()).await?;
+        }
         let done = query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
             .bind(repo)
             .bind(digest)
@@ -165,19 +166,55 @@ impl Meta {
     }
 
     /// Deletes a tag, recording `event` with the change; the manifest stays, reachable by digest.
-    pub async fn delete_tag(&self, repo: i64, tag: &str, event: &Event) -> Result<bool> {
+    /// A replicated delete made at `stamp` leaves a tag changed later in place. `false` if no
+    /// tag was deleted.
+    pub async fn delete_tag(&self, repo: i64, tag: &str, stamp: Option<i64>, event: &Event) -> Result<bool> {
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
-        let done = query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
+        let at = stamp.unwrap_or_else(now);
+        let done = query("DELETE FROM tags WHERE repository_id = $1 AND name = $2 AND updated_at < $3")
             .bind(repo)
             .bind(tag)
+            .bind(if stamp.is_some() { at } else { i64::MAX })
             .execute(&mut tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+        let remains: Option<i64> = query_scalar("SELECT updated_at FROM tags WHERE repository_id = $1 AND name = $2")
+            .bind(repo)
+            .bind(tag)
+            .fetch_optional(&mut tx)
+            .await?;
+        if remains.is_none() {
+            bury(&mut tx, repo, tag, at).await?;
         }
-        insert_event(&mut tx, event).await?;
+        if done.rows_affected() > 0 {
+            insert_event(&mut tx, event).await?;
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// When tag `tag` of the repository named `repository` last changed: `Ok(Some((time, true)))`
+    /// written, `(time, false)` deleted; `None` if it never existed here.
+    pub async fn tag_change(&self, repository: &str, tag: &str) -> Result<Option<(i64, bool)>> {
+        let written: Option<i64> = query_scalar(
+            "SELECT t.updated_at FROM tags t JOIN repositories r ON r.id = t.repository_id
+             WHERE r.name = $1 AND t.name = $2",
+        )
+        .bind(repository)
+        .bind(tag)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(at) = written {
+            return Ok(Some((at, true)));
+        }
+        let deleted: Option<i64> = query_scalar(
+            "SELECT b.deleted_at FROM tag_tombstones b JOIN repositories r ON r.id = b.repository_id
+             WHERE r.name = $1 AND b.name = $2",
+        )
+        .bind(repository)
+        .bind(tag)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(deleted.map(|at| (at, false)))
     }
 
     /// Tags of `repo` in lexical order, after `last`.
@@ -214,4 +251,71 @@ fn check_size(digest: &str, declared: i64, actual: Option<i64>) -> Result<(), Op
         }
         Some(_) => Ok(()),
     }
+}
+
+/// Points `tag` at `digest` as of `at`. A replicated write (`conditional`) is applied only if it
+/// is newer than the tag's last change here (a write, or a delete's tombstone); at the same
+/// second the greater digest wins, so two registries exchanging their changes settle on the same
+/// one. Returns whether the tag was written.
+pub(crate) async fn write_tag(
+    tx: &mut Tx,
+    repo: i64,
+    tag: &str,
+    digest: &str,
+    at: i64,
+    conditional: bool,
+) -> Result<bool> {
+    if conditional {
+        let current: Option<(i64, String)> =
+            query_as("SELECT updated_at, digest FROM tags WHERE repository_id = $1 AND name = $2")
+                .bind(repo)
+                .bind(tag)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let buried: Option<i64> =
+            query_scalar("SELECT deleted_at FROM tag_tombstones WHERE repository_id = $1 AND name = $2")
+                .bind(repo)
+                .bind(tag)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let newer = match (&current, buried) {
+            (Some((t, d)), _) => (at, digest) > (*t, d.as_str()),
+            (None, Some(deleted)) => at >= deleted,
+            (None, None) => true,
+        };
+        if !newer {
+            return Ok(false);
+        }
+    }
+    query(
+        "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+    )
+    .bind(repo)
+    .bind(tag)
+    .bind(digest)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    query("DELETE FROM tag_tombstones WHERE repository_id = $1 AND name = $2")
+        .bind(repo)
+        .bind(tag)
+        .execute(&mut *tx)
+        .await?;
+    Ok(true)
+}
+
+/// Records that `tag` was deleted at `at` (keeping the latest time).
+async fn bury(tx: &mut Tx, repo: i64, tag: &str, at: i64) -> Result<()> {
+    query(
+        "INSERT INTO tag_tombstones (repository_id, name, deleted_at) VALUES ($1, $2, $3)
+         ON CONFLICT (repository_id, name) DO UPDATE SET deleted_at = excluded.deleted_at
+         WHERE tag_tombstones.deleted_at < excluded.deleted_at",
+    )
+    .bind(repo)
+    .bind(tag)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

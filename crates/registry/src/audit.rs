@@ -71,6 +71,20 @@ pub(crate) fn event_by(
 /// sent to the registry it names, which the sender could equally have refused to receive.
 pub const ORIGIN_HEADER: &str = "x-berth-origin";
 
+/// The header a replicating Berth gives the time (unix seconds) of the change it copies, for
+/// tag writes and deletes: the receiver applies it only if it is newer than its own last change
+/// of the tag, so two registries replicating to each other settle on the same last change.
+pub const CHANGE_TIME_HEADER: &str = "x-berth-change-time";
+
+/// Answered on a replicated tag write that was older than the receiver's own last change.
+pub const SUPERSEDED_HEADER: &str = "x-berth-superseded";
+
+/// The change time of a replicated request (only together with its origin).
+pub(crate) fn replication_stamp(req: &Parts) -> Option<i64> {
+    replication_origin(req)?;
+    req.headers.get(CHANGE_TIME_HEADER)?.to_str().ok()?.parse().ok().filter(|t| *t >= 0)
+}
+
 fn replication_origin(req: &Parts) -> Option<String> {
     let value = req.headers.get(ORIGIN_HEADER)?.to_str().ok()?;
     let valid = !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');

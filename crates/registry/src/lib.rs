@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 pub use access::Access;
-pub use audit::{Actor, ORIGIN_HEADER};
+pub use audit::{Actor, CHANGE_TIME_HEADER, ORIGIN_HEADER};
 pub use error::RegistryError;
 pub use local::{Local, LocalManifest};
 pub use proxy::{UpstreamError, Upstreams};

@@ -149,7 +149,8 @@ impl Local {
             };
             event_by(actor.clone(), name, (resource, "artifact", "create"), Some(digest), tag)
         };
-        Ok(manifests::store(&self.meta, name, reference, bytes, Some(media_type), check, what).await?.digest)
+        let how = manifests::Storing { check, stamp: None };
+        Ok(manifests::store(&self.meta, name, reference, bytes, Some(media_type), how, what).await?.digest)
     }
 
     /// Deletes manifest `reference` of `name` (a digest: the artifact and its tags; a tag: only
@@ -165,7 +166,7 @@ impl Local {
             }
             Reference::Tag(t) => {
                 let e = event_by(actor.clone(), name, (format!("{name}:{t}"), "tag", "delete"), None, Some(t.as_str()));
-                self.meta.delete_tag(repo, t.as_str(), &e).await?
+                self.meta.delete_tag(repo, t.as_str(), None, &e).await?
             }
         })
     }

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::access::{Action, Scope};
-use crate::audit::event;
+use crate::audit::{SUPERSEDED_HEADER, event, replication_stamp};
 use crate::error::RegistryError;
 use crate::headers::header_str;
 use crate::state::RegistryState;
@@ -42,7 +42,8 @@ pub(crate) async fn put(
         };
         event(req, name, operator.clone(), (resource, "artifact", "create"), Some(digest), tag)
     };
-    let stored = store(&state.meta, name, &reference, &bytes, content_type, Check::References, what).await?;
+    let how = Storing { check: Check::References, stamp: replication_stamp(req) };
+    let stored = store(&state.meta, name, &reference, &bytes, content_type, how, what).await?;
     let digest_str = stored.digest.to_string();
     let mut response = (
         StatusCode::CREATED,
@@ -56,6 +57,11 @@ pub(crate) async fn put(
     if let Some(subject) = stored.subject {
         response.headers_mut().insert("oci-subject", subject.parse().expect("digest is a header value"));
     }
+    if !stored.tagged {
+        // A replicated tag write older than this registry's last change of the tag: the
+        // manifest is stored, the tag left as it is.
+        response.headers_mut().insert(SUPERSEDED_HEADER, axum::http::HeaderValue::from_static("true"));
+    }
     Ok(response)
 }
 
@@ -63,6 +69,16 @@ pub(crate) async fn put(
 pub(crate) struct Stored {
     pub digest: Digest,
     pub subject: Option<String>,
+    /// Whether the tag (if one was given) now points at the manifest.
+    pub tagged: bool,
+}
+
+/// How a manifest is stored.
+pub(crate) struct Storing {
+    pub check: Check,
+    /// For a tag written by a replicating Berth: when the change was made where it came from. It
+    /// is applied only if newer than this registry's last change of the tag.
+    pub stamp: Option<i64>,
 }
 
 /// What storing a manifest checks of the content it references.
@@ -85,7 +101,7 @@ pub(crate) async fn store(
     reference: &Reference,
     bytes: &[u8],
     content_type: Option<&str>,
-    check: Check,
+    how: Storing,
     event: impl FnOnce(&Digest, Option<&str>) -> berth_meta::Event,
 ) -> Result<Stored, RegistryError> {
     let parsed = manifest::parse(bytes, content_type).map_err(|e| match e {
@@ -108,7 +124,7 @@ pub(crate) async fn store(
     let digest_str = digest.to_string();
     let blob_digests: Vec<String> = parsed.blobs.iter().map(|d| d.digest.to_string()).collect();
     let child_digests: Vec<String> = parsed.children.iter().map(|d| d.digest.to_string()).collect();
-    let required = match check {
+    let required = match how.check {
         Check::References => Required {
             blobs: blob_digests.iter().zip(&parsed.blobs).map(|(d, desc)| (d.as_str(), desc.size as i64)).collect(),
             manifests: child_digests
@@ -132,13 +148,13 @@ pub(crate) async fn store(
     };
     let event = event(&digest, tag);
     let repo = meta.ensure_repository(name.as_str()).await?;
-    meta.put_manifest(repo, &new, &required, tag, &event).await.map_err(|e| match e {
+    let tagged = meta.put_manifest(repo, &new, &required, tag, how.stamp, &event).await.map_err(|e| match e {
         MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => RegistryError::manifest_blob_unknown(&d),
         MetaError::SizeMismatch { .. } => RegistryError::manifest_invalid(e.to_string()),
         MetaError::QuotaExceeded { .. } => RegistryError::quota_exceeded(&e),
         e => e.into(),
     })?;
-    Ok(Stored { digest, subject })
+    Ok(Stored { digest, subject, tagged })
 }
 
 /// Past this many bytes an oversize manifest's body is no longer drained: the connection is
@@ -237,7 +253,7 @@ pub(crate) async fn delete(
         }
         Reference::Tag(t) => {
             let e = event(req, name, operator, (format!("{name}:{t}"), "tag", "delete"), None, Some(t.as_str()));
-            state.meta.delete_tag(repo, t.as_str(), &e).await?
+            state.meta.delete_tag(repo, t.as_str(), replication_stamp(req), &e).await?
         }
     };
     if !deleted {

@@ -274,14 +274,29 @@ impl Remote {
         media_type: &str,
         bytes: Bytes,
     ) -> Result<(), RemoteError> {
+        self.put_manifest_with(repo, reference, media_type, bytes, &[]).await
+    }
+
+    /// [`Remote::put_manifest`] with `extra` headers on this request only (a replicating Berth
+    /// says when the change it copies was made).
+    pub async fn put_manifest_with(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+        extra: &[(&str, String)],
+    ) -> Result<(), RemoteError> {
         let repo = repo_name(repo)?;
         let reference = parse_reference(reference)?;
         let content_type =
             HeaderValue::from_str(media_type).map_err(|_| invalid(format!("bad media type {media_type:?}")))?;
+        let extra = extra_headers(extra)?;
         let url = self.endpoint(&format!("/v2/{repo}/manifests/{}", reference_str(&reference)))?;
         let resp = self
             .send(&[push_scope(&repo)], || {
                 self.request(Method::PUT, url.clone())
+                    .headers(extra.clone())
                     .header(header::CONTENT_TYPE, content_type.clone())
                     .body(bytes.clone())
             })
@@ -291,12 +306,23 @@ impl Remote {
 
     /// Deletes the manifest `reference` points to; `false` if there was none.
     pub async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<bool, RemoteError> {
+        self.delete_manifest_with(repo, reference, &[]).await
+    }
+
+    /// [`Remote::delete_manifest`] with `extra` headers on this request only.
+    pub async fn delete_manifest_with(
+        &self,
+        repo: &str,
+        reference: &str,
+        extra: &[(&str, String)],
+    ) -> Result<bool, RemoteError> {
         let repo = repo_name(repo)?;
         let reference = parse_reference(reference)?;
+        let extra = extra_headers(extra)?;
         let url = self.endpoint(&format!("/v2/{repo}/manifests/{}", reference_str(&reference)))?;
         let delete = |scope: String| {
-            let url = url.clone();
-            async move { self.send(&[scope], || self.request(Method::DELETE, url.clone())).await }
+            let (url, extra) = (url.clone(), extra.clone());
+            async move { self.send(&[scope], || self.request(Method::DELETE, url.clone()).headers(extra.clone())).await }
         };
         // Berth and Harbor grant deletes as the `delete` action; token services that predate it
         // (distribution's own examples) know only `*`.
@@ -713,6 +739,16 @@ fn header_str<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
 
 fn content_length(resp: &Response) -> Option<u64> {
     header_str(resp, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok())
+}
+
+fn extra_headers(extra: &[(&str, String)]) -> Result<HeaderMap, RemoteError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in extra {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid(format!("bad header name {name:?}")))?;
+        let value = HeaderValue::from_str(value).map_err(|_| invalid(format!("bad value for header {name}")))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
 }
 
 /// The response itself when successful, else its error.

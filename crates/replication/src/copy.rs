@@ -49,7 +49,8 @@ impl Copier<'_> {
                         .await;
                     return Ok(());
                 }
-                let deleted = self.dst.delete(self.dst_repo, reference).await?;
+                let stamp = self.src.tag_change(self.src_repo, reference).await?.map(|(at, _)| at);
+                let deleted = self.dst.delete(self.dst_repo, reference, stamp).await?;
                 let what = if deleted { "deleted" } else { "already absent" };
                 self.job.log(format!("{}:{reference} {what} at {}", self.dst_repo, self.dst.describe())).await;
                 return Ok(());
@@ -82,7 +83,8 @@ impl Copier<'_> {
             }
             self.copy_manifest(&m, 0).await?;
             if is_tag {
-                self.dst.put_manifest(self.dst_repo, reference, &m).await?;
+                let stamp = self.src.tag_change(self.src_repo, reference).await?.filter(|(_, w)| *w).map(|(at, _)| at);
+                self.dst.put_manifest(self.dst_repo, reference, &m, stamp).await?;
             }
             self.job
                 .log(format!("{}:{reference} -> {}:{reference} ({})", self.src_repo, self.dst_repo, m.digest))
@@ -119,7 +121,7 @@ impl Copier<'_> {
                 for blob in &parsed.blobs {
                     self.copy_blob(&blob.digest.to_string(), blob.size).await?;
                 }
-                self.dst.put_manifest(self.dst_repo, &m.digest, m).await?;
+                self.dst.put_manifest(self.dst_repo, &m.digest, m, None).await?;
             }
             if depth < MAX_REFERRER_DEPTH {
                 for digest in self.src.referrers(self.src_repo, &m.digest).await? {

@@ -2,7 +2,7 @@
 //! remote one (over HTTP). Copying code is written once against [`Side`].
 
 use berth_oci::{Digest, Reference, RepoName};
-use berth_registry::{Actor, Local, RegistryError};
+use berth_registry::{Actor, CHANGE_TIME_HEADER, Local, RegistryError};
 use berth_remote::{Remote, RemoteError};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -40,6 +40,10 @@ fn repo_name(name: &str) -> Result<RepoName, Failure> {
 
 fn reference(r: &str) -> Result<Reference, Failure> {
     Reference::parse(r).map_err(|e| format!("reference {r:?}: {e}"))
+}
+
+fn stamp_header(stamp: Option<i64>) -> Vec<(&'static str, String)> {
+    stamp.map(|t| vec![(CHANGE_TIME_HEADER, t.to_string())]).unwrap_or_default()
 }
 
 impl Side {
@@ -90,27 +94,48 @@ impl Side {
         }
     }
 
-    pub async fn put_manifest(&self, repo: &str, reference: &str, m: &Manifest) -> Result<(), Failure> {
+    /// Stores `m` as `reference`. `stamp`: when the change being copied was made (a Berth
+    /// destination applies a tag write only if it is newer than its own last change).
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        m: &Manifest,
+        stamp: Option<i64>,
+    ) -> Result<(), Failure> {
         match self {
             Side::Local { local, actor } => {
                 let (name, reference) = (repo_name(repo)?, self::reference(reference)?);
                 local.put_manifest(&name, &reference, &m.media_type, &m.bytes, actor).await.map_err(local_err)?;
                 Ok(())
             }
-            Side::Remote(r) => {
-                r.put_manifest(repo, reference, &m.media_type, m.bytes.clone()).await.map_err(remote_err(r))
-            }
+            Side::Remote(r) => r
+                .put_manifest_with(repo, reference, &m.media_type, m.bytes.clone(), &stamp_header(stamp))
+                .await
+                .map_err(remote_err(r)),
         }
     }
 
     /// Deletes `reference` (a tag: the tag only; a digest: the artifact); `false` if absent.
-    pub async fn delete(&self, repo: &str, reference: &str) -> Result<bool, Failure> {
+    /// `stamp` as for [`Side::put_manifest`].
+    pub async fn delete(&self, repo: &str, reference: &str, stamp: Option<i64>) -> Result<bool, Failure> {
         match self {
             Side::Local { local, actor } => {
                 let (name, reference) = (repo_name(repo)?, self::reference(reference)?);
                 local.delete(&name, &reference, actor).await.map_err(local_err)
             }
-            Side::Remote(r) => r.delete_manifest(repo, reference).await.map_err(remote_err(r)),
+            Side::Remote(r) => {
+                r.delete_manifest_with(repo, reference, &stamp_header(stamp)).await.map_err(remote_err(r))
+            }
+        }
+    }
+
+    /// When tag `tag` of `repo` last changed here: `(time, true)` written, `(time, false)`
+    /// deleted. Known for this registry only.
+    pub async fn tag_change(&self, repo: &str, tag: &str) -> Result<Option<(i64, bool)>, Failure> {
+        match self {
+            Side::Local { local, .. } => local.meta().tag_change(repo, tag).await.map_err(|e| e.to_string()),
+            Side::Remote(_) => Ok(None),
         }
     }
 

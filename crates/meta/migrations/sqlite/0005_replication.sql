@@ -76,6 +76,16 @@ CREATE TABLE replication_tasks (
 );
 CREATE INDEX replication_tasks_by_execution ON replication_tasks (execution_id, id);
 
+-- When tags were deleted: two registries replicating to each other settle every tag on its last
+-- change (a write or a delete), whichever side made it. A replicated change carries its time and
+-- is applied only if it is newer than what the receiver holds, tombstones included.
+CREATE TABLE tag_tombstones (
+    repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    name          TEXT   NOT NULL,
+    deleted_at    BIGINT NOT NULL,
+    PRIMARY KEY (repository_id, name)
+);
+
 -- The registry a change came from by replication: a policy does not send a change back to the
 -- registry it came from (two masters replicating to each other do not loop).
 ALTER TABLE events ADD COLUMN origin TEXT;

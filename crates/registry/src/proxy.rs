@@ -50,6 +50,13 @@ pub trait Upstreams: Send + Sync {
 /// endpoint is seen after at most this long.
 const CLIENT_TTL: Duration = Duration::from_secs(60);
 
+/// How long whether a project is a proxy cache is remembered for pulls: a project's `registry_id`
+/// never changes, so this only delays noticing a project deleted and created again under the same
+/// name, while sparing every pull by tag a query. Pushes and deletes always ask the database.
+const PROJECT_TTL: Duration = Duration::from_secs(10);
+/// Projects remembered at most (the map is emptied when full).
+const MAX_CACHED_PROJECTS: usize = 10_000;
+
 /// Chunks in flight between the upstream and storage, and between the upstream and the first
 /// client: memory per fill stays at a few chunks whatever the blob's size.
 const CHANNEL_CHUNKS: usize = 8;
@@ -66,13 +73,15 @@ enum Filled {
 pub(crate) struct Proxy {
     upstreams: Arc<dyn Upstreams>,
     clients: Mutex<HashMap<i64, (Remote, Instant)>>,
+    /// Each project's `registry_id` (`None`: not a proxy cache), as of when it was read.
+    projects: Mutex<HashMap<String, (Option<i64>, Instant)>>,
     /// Blob fills in progress, by `repository@digest`.
     fills: Arc<Mutex<HashMap<String, watch::Receiver<Option<Filled>>>>>,
 }
 
 impl Proxy {
     pub(crate) fn new(upstreams: Arc<dyn Upstreams>) -> Proxy {
-        Proxy { upstreams, clients: Mutex::default(), fills: Arc::default() }
+        Proxy { upstreams, clients: Mutex::default(), projects: Mutex::default(), fills: Arc::default() }
     }
 
     async fn remote(&self, registry_id: i64) -> Result<Remote, RegistryError> {
@@ -93,10 +102,22 @@ impl Proxy {
 /// The endpoint project of `name` is a cache of, if it is a proxy-cache project (and this
 /// instance can reach endpoints at all).
 pub(crate) async fn registry_of(state: &RegistryState, name: &RepoName) -> Result<Option<i64>, RegistryError> {
-    if state.proxy.is_none() {
+    let Some(proxy) = &state.proxy else {
         return Ok(None);
+    };
+    let project = project_of(name);
+    if let Some((registry, at)) = proxy.projects.lock().expect("lock").get(project)
+        && at.elapsed() < PROJECT_TTL
+    {
+        return Ok(*registry);
     }
-    Ok(state.meta.project_registry_id(project_of(name)).await?)
+    let registry = state.meta.project_registry_id(project).await?;
+    let mut projects = proxy.projects.lock().expect("lock");
+    if projects.len() >= MAX_CACHED_PROJECTS {
+        projects.clear();
+    }
+    projects.insert(project.to_owned(), (registry, Instant::now()));
+    Ok(registry)
 }
 
 /// Refuses a push or delete in a proxy-cache project.

@@ -350,6 +350,23 @@ async fn event_based_push_to_distribution_with_filters_indexes_referrers_and_del
             .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("library/app"), "task log names what it copied");
+
+    // A deleted tag: the distribution API deletes by digest only, so the destination keeps it
+    // (deleting the artifact would take tags the source still has) and the task says so.
+    let before = executions(&berth, policy).await.len();
+    let r = reg.http.delete(reg.url("/v2/library/app2/manifests/1.0")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    wait_for("the tag deletion's execution", || async {
+        let runs = executions(&berth, policy).await;
+        runs.len() > before && runs.iter().all(|e| e["status"] == "Succeed")
+    })
+    .await;
+    let last = executions(&berth, policy).await[0]["id"].as_i64().unwrap();
+    let (_, tasks, _) = api(&berth, Method::GET, &format!("/replication/executions/{last}/tasks"), None).await;
+    let path = format!("/replication/executions/{last}/tasks/{}/log", tasks[0]["id"]);
+    let log = api_as(&berth, ADMIN, Method::GET, &path, None).await.text().await.unwrap();
+    assert!(log.contains("left in place"), "{log}");
+    assert!(head(&dist_url, None, "library/app2", "1.0").await.is_some());
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use berth_jobs::JobContext;
 use berth_oci::manifest;
 
 use crate::policy::{Filters, destination_repository};
-use crate::side::{Failure, Manifest, Side};
+use crate::side::{Deletion, Failure, Manifest, Side};
 
 /// How deep referrers of referrers are followed (a signature of an SBOM of an image...).
 const MAX_REFERRER_DEPTH: usize = 4;
@@ -50,8 +50,13 @@ impl Copier<'_> {
                     return Ok(());
                 }
                 let stamp = self.src.tag_change(self.src_repo, reference).await?.map(|(at, _)| at);
-                let deleted = self.dst.delete(self.dst_repo, reference, stamp).await?;
-                let what = if deleted { "deleted" } else { "already absent" };
+                let what = match self.dst.delete(self.dst_repo, reference, stamp).await? {
+                    Deletion::Deleted => "deleted",
+                    Deletion::Absent => "already absent",
+                    Deletion::Unsupported => {
+                        "left in place: the destination deletes manifests by digest only, not tags"
+                    }
+                };
                 self.job.log(format!("{}:{reference} {what} at {}", self.dst_repo, self.dst.describe())).await;
                 return Ok(());
             };

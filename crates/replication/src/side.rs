@@ -17,6 +17,14 @@ pub struct Manifest {
     pub bytes: Bytes,
 }
 
+/// What a delete at a side did.
+pub enum Deletion {
+    Deleted,
+    Absent,
+    /// The registry cannot delete tags.
+    Unsupported,
+}
+
 pub enum Side {
     /// This registry; changes are recorded as made by `actor`.
     Local {
@@ -116,18 +124,26 @@ impl Side {
         }
     }
 
-    /// Deletes `reference` (a tag: the tag only; a digest: the artifact); `false` if absent.
-    /// `stamp` as for [`Side::put_manifest`].
-    pub async fn delete(&self, repo: &str, reference: &str, stamp: Option<i64>) -> Result<bool, Failure> {
-        match self {
+    /// Deletes `reference` (a tag: the tag only; a digest: the artifact). `stamp` as for
+    /// [`Side::put_manifest`].
+    pub async fn delete(&self, repo: &str, reference: &str, stamp: Option<i64>) -> Result<Deletion, Failure> {
+        let deleted = match self {
             Side::Local { local, actor } => {
                 let (name, reference) = (repo_name(repo)?, self::reference(reference)?);
-                local.delete(&name, &reference, actor).await.map_err(local_err)
+                local.delete(&name, &reference, actor).await.map_err(local_err)?
             }
-            Side::Remote(r) => {
-                r.delete_manifest_with(repo, reference, &stamp_header(stamp)).await.map_err(remote_err(r))
-            }
-        }
+            Side::Remote(r) => match r.delete_manifest_with(repo, reference, &stamp_header(stamp)).await {
+                Ok(deleted) => deleted,
+                // Registries of the distribution API delete manifests by digest only (2.8 answers a
+                // tag with 400 DIGEST_INVALID, 3.x-era ones with 405 UNSUPPORTED): deleting the
+                // artifact instead would take tags the source still has.
+                Err(RemoteError::Status { status: 400 | 405, .. }) if !reference.contains(':') => {
+                    return Ok(Deletion::Unsupported);
+                }
+                Err(e) => return Err(remote_err(r)(e)),
+            },
+        };
+        Ok(if deleted { Deletion::Deleted } else { Deletion::Absent })
     }
 
     /// When tag `tag` of `repo` last changed here: `(time, true)` written, `(time, false)`

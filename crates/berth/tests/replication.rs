@@ -639,3 +639,48 @@ async fn two_masters_settle_conflicts_on_the_last_change() {
     assert_eq!(head(&base_b, Some(ADMIN), "library/c", "t").await, Some(c_newer));
     assert_eq!(head(&base_b, Some(ADMIN), "library/e", "t").await, Some(e_newer));
 }
+
+/// An endpoint with a self-signed certificate is refused unless marked `insecure`; then a
+/// pull-based run copies over TLS. With `override` off, a tag this registry already has with
+/// other content is left alone.
+#[tokio::test]
+async fn insecure_endpoints_over_tls_and_override_off() {
+    let berth = Berth::start();
+    let mut upstream = Upstream::start();
+    let (_, v1) = upstream.push_image("team/tls", "v1", &random_bytes(1000, 60)).await;
+    upstream.push_image("team/tls", "v2", &random_bytes(1000, 61)).await;
+    upstream.restart_tls();
+    assert!(upstream.url().starts_with("https://"));
+
+    let verified = create_endpoint(&berth, "verified", "docker-registry", &upstream.url(), None).await;
+    let (status, err, _) = api(&berth, Method::POST, "/registries/ping", Some(json!({"id": verified}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a self-signed certificate is not trusted: {err}");
+    let (_, got, _) = api(&berth, Method::GET, &format!("/registries/{verified}"), None).await;
+    assert_eq!(got["status"], "unhealthy");
+    let (status, _, _) =
+        api(&berth, Method::PUT, &format!("/registries/{verified}"), Some(json!({"insecure": true}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, err, _) = api(&berth, Method::POST, "/registries/ping", Some(json!({"id": verified}))).await;
+    assert_eq!(status, StatusCode::OK, "{err}");
+
+    // This registry already has team/tls:v2, with other content.
+    berth.create_project("team", false);
+    let (_, mine) = Registry::new(berth_base(&berth)).push_image("team/tls", "v2", &random_bytes(1000, 62)).await;
+    let policy = create_policy(
+        &berth,
+        json!({"name": "tls", "src_registry": {"id": verified}, "trigger": {"type": "manual"}, "override": false}),
+    )
+    .await;
+    let (_, _, location) =
+        api(&berth, Method::POST, "/replication/executions", Some(json!({"policy_id": policy}))).await;
+    let execution = location.unwrap().rsplit('/').next().unwrap().to_owned();
+    wait_for("the execution over TLS", || async {
+        let (_, e, _) = api(&berth, Method::GET, &format!("/replication/executions/{execution}"), None).await;
+        assert_ne!(e["status"], "Failed", "{e}");
+        e["status"] == "Succeed"
+    })
+    .await;
+    let base = berth_base(&berth);
+    assert_eq!(head(&base, Some(ADMIN), "team/tls", "v1").await, Some(v1));
+    assert_eq!(head(&base, Some(ADMIN), "team/tls", "v2").await, Some(mine), "override off keeps ours");
+}

@@ -10,13 +10,15 @@ pub struct Upstream {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Serving HTTPS with a self-signed certificate (see [`Upstream::restart_tls`]).
+    tls: bool,
 }
 
 impl Upstream {
     pub fn start() -> Upstream {
         let dir = tempfile::tempdir().unwrap();
         let port = super::free_port();
-        let mut upstream = Upstream { child: None, port, dir };
+        let mut upstream = Upstream { child: None, port, dir, tls: false };
         upstream.spawn();
         upstream
     }
@@ -27,9 +29,18 @@ impl Upstream {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{}\n",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{}\n{}",
                 self.dir.path().join("data").display(),
-                self.port
+                self.port,
+                if self.tls {
+                    format!(
+                        "  tls:\n    certificate: {}\n    key: {}\n",
+                        self.dir.path().join("cert.pem").display(),
+                        self.dir.path().join("key.pem").display()
+                    )
+                } else {
+                    String::new()
+                }
             ),
         )
         .unwrap();
@@ -68,7 +79,8 @@ impl Upstream {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn data(&self) -> &Path {
@@ -87,6 +99,26 @@ impl Upstream {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Starts it again on the same port and storage, serving HTTPS with a fresh self-signed
+    /// certificate for 127.0.0.1 (made with `openssl`); [`Upstream::url`] then says `https://`.
+    pub fn restart_tls(&mut self) {
+        let (cert, key) = (self.dir.path().join("cert.pem"), self.dir.path().join("key.pem"));
+        super::run(Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]).args(
+            [
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                super::path_str(&key),
+                "-out",
+                super::path_str(&cert),
+            ],
+        ));
+        self.tls = true;
+        self.restart();
     }
 }
 

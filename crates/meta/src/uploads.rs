@@ -37,16 +37,21 @@ impl Meta {
 
     /// Records progress of an upload, only if nobody else moved it since `old_length` was read
     /// (two instances appending to one session: one wins, the other's bytes are never used).
+    /// With `release`, that owner's lease on the session ends in the same statement: the request
+    /// is done the moment its bytes count, with no further commit and no window in which the
+    /// session stays blocked if the instance dies right after answering.
     pub async fn advance_upload(
         &self,
         id: &str,
-        old_length: i64,
-        new_length: i64,
+        (old_length, new_length): (i64, i64),
         hash_state: &[u8],
         store_state: &[u8],
+        release: Option<&str>,
     ) -> Result<bool> {
         let done = query(
-            "UPDATE uploads SET length = $1, hash_state = $2, store_state = $3, updated_at = $4
+            "UPDATE uploads SET length = $1, hash_state = $2, store_state = $3, updated_at = $4,
+                                lease_owner = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_owner END,
+                                lease_until = CASE WHEN lease_owner = $7 THEN 0 ELSE lease_until END
              WHERE id = $5 AND length = $6",
         )
         .bind(new_length)
@@ -55,6 +60,7 @@ impl Meta {
         .bind(now())
         .bind(id)
         .bind(old_length)
+        .bind(release)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

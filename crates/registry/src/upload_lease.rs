@@ -21,6 +21,8 @@ pub(crate) struct UploadLease {
     id: String,
     owner: String,
     renewal: JoinHandle<()>,
+    /// Released already, with the session's progress ([`UploadLease::released`]).
+    released: bool,
 }
 
 impl UploadLease {
@@ -57,7 +59,18 @@ impl UploadLease {
                 }
             }
         });
-        Ok(UploadLease { meta: meta.clone(), id: id.to_owned(), owner, renewal })
+        Ok(UploadLease { meta: meta.clone(), id: id.to_owned(), owner, renewal, released: false })
+    }
+
+    /// Who holds the lease, as the database records it.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The lease was given up in the statement that recorded the request's progress
+    /// (`advance_upload` with this owner): nothing is left to release.
+    pub(crate) fn released(mut self) {
+        self.released = true;
     }
 }
 
@@ -68,6 +81,9 @@ fn until() -> i64 {
 impl Drop for UploadLease {
     fn drop(&mut self) {
         self.renewal.abort();
+        if self.released {
+            return;
+        }
         let (meta, id, owner) = (self.meta.clone(), std::mem::take(&mut self.id), std::mem::take(&mut self.owner));
         // Released in the background: the response need not wait for it, and if it fails the
         // lease simply runs out.

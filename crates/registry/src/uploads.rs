@@ -80,9 +80,10 @@ pub(crate) async fn patch(
 ) -> Result<Response, RegistryError> {
     state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
-    let _lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
+    let lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
     let upload = load(state, name, &id).await?;
-    let appended = append_checked(state, req, name, &id, &upload, body).await?;
+    let appended = append_checked(state, req, name, &id, &upload, body, Some(lease.owner())).await?;
+    lease.released();
     Ok(session_response(state, StatusCode::ACCEPTED, name, &id, appended.progress.length))
 }
 
@@ -105,7 +106,8 @@ pub(crate) async fn finish(
     // The last chunk, if any, comes with the PUT; either way the session's length and hash state
     // are then known without reading them back.
     let progress = if content_length(&req.headers) != Some(0) {
-        append_checked(state, req, name, &id, &upload, body).await?.progress
+        // The lease stays held until the commit below: no other request may append meanwhile.
+        append_checked(state, req, name, &id, &upload, body, None).await?.progress
     } else {
         progress_of(&upload)?
     };
@@ -171,7 +173,7 @@ fn progress_of(upload: &UploadRow) -> Result<UploadProgress, RegistryError> {
 }
 
 /// Appends `body` to the session, enforcing `Content-Range`, records the new length and returns
-/// it with the hash state after it.
+/// it with the hash state after it. With `release`, that lease ends with the recording.
 async fn append_checked(
     state: &RegistryState,
     req: &Parts,
@@ -179,6 +181,7 @@ async fn append_checked(
     id: &UploadId,
     upload: &UploadRow,
     body: Body,
+    release: Option<&str>,
 ) -> Result<Appended, RegistryError> {
     let length = upload.length as u64;
     let out_of_order = || {
@@ -217,7 +220,7 @@ async fn append_checked(
     let new = &appended.progress;
     let recorded = state
         .meta
-        .advance_upload(id.as_str(), upload.length, new.length as i64, &new.hash.to_bytes(), &new.backend)
+        .advance_upload(id.as_str(), (upload.length, new.length as i64), &new.hash.to_bytes(), &new.backend, release)
         .await?;
     if !recorded {
         return Err(out_of_order());

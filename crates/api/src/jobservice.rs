@@ -16,6 +16,7 @@ use crate::ApiState;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
+use crate::query::parse_id;
 
 type PathRejection = axum::extract::rejection::PathRejection;
 type JsonRejection = axum::extract::rejection::JsonRejection;
@@ -40,10 +41,6 @@ fn job_json(j: &JobRow) -> Value {
         "start_time": j.started_at.map(rfc3339),
         "end_time": j.finished_at.map(rfc3339),
     })
-}
-
-fn parse_job_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse().map_err(|_| ApiError::bad_request(format!("job id {raw:?} is not a number")))
 }
 
 /// `GET /jobservice/pools`: one pool per running instance.
@@ -120,7 +117,7 @@ pub(crate) async fn get_job(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_sysadmin()?;
-    let id = parse_job_id(&path?.0)?;
+    let id = parse_id(&path?.0, "job")?;
     let job = state.meta().job(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
     Ok(Json(job_json(&job)))
 }
@@ -132,7 +129,7 @@ pub(crate) async fn stop_job(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_sysadmin()?;
-    let id = parse_job_id(&path?.0)?;
+    let id = parse_id(&path?.0, "job")?;
     if !state.meta().stop_job(id).await? {
         return Err(ApiError::not_found(format!("job {id} not found or already ended")));
     }
@@ -146,7 +143,7 @@ pub(crate) async fn job_log(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_sysadmin()?;
-    let id = parse_job_id(&path?.0)?;
+    let id = parse_id(&path?.0, "job")?;
     let log = state.meta().job_log(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
 }

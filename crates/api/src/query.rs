@@ -3,6 +3,11 @@
 
 use crate::error::ApiError;
 
+/// A numeric id from a path, where `what` names it in the error ("job", "registry"...).
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::bad_request(format!("{what} id {raw:?} is not a number")))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Term {
     Exact(String),

@@ -17,6 +17,7 @@ use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
+use crate::query::parse_id;
 
 type PathRejection = axum::extract::rejection::PathRejection;
 type JsonRejection = axum::extract::rejection::JsonRejection;
@@ -147,10 +148,6 @@ fn nonempty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.is_empty())
 }
 
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse().map_err(|_| ApiError::bad_request(format!("registry id {raw:?} is not a number")))
-}
-
 async fn find(state: &ApiState, id: i64) -> Result<RegistryRow, ApiError> {
     state.meta().registry(id).await?.ok_or_else(|| ApiError::not_found(format!("registry {id} not found")))
 }
@@ -263,7 +260,7 @@ pub(crate) async fn get(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_sysadmin()?;
-    let row = find(&state, parse_id(&path?.0)?).await?;
+    let row = find(&state, parse_id(&path?.0, "registry")?).await?;
     Ok(Json(registry_json(&row)))
 }
 
@@ -276,7 +273,7 @@ pub(crate) async fn update(
     body: Result<Json<RegistryUpdate>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_sysadmin()?;
-    let id = parse_id(&path?.0)?;
+    let id = parse_id(&path?.0, "registry")?;
     let Json(u) = body?;
     let row = find(&state, id).await?;
     let checked = merged(&state, &row, u)?;
@@ -295,7 +292,7 @@ pub(crate) async fn delete(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_sysadmin()?;
-    let id = parse_id(&path?.0)?;
+    let id = parse_id(&path?.0, "registry")?;
     let row = find(&state, id).await?;
     let event = change(&caller, "", (row.name.clone(), "registry", "delete"));
     if !state.meta().delete_registry(id, &event).await? {
@@ -365,7 +362,7 @@ pub(crate) async fn info(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_sysadmin()?;
-    let row = find(&state, parse_id(&path?.0)?).await?;
+    let row = find(&state, parse_id(&path?.0, "registry")?).await?;
     Ok(Json(adapter_info(&row.kind)))
 }
 

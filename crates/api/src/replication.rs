@@ -16,6 +16,7 @@ use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
+use crate::query::parse_id;
 use crate::registries::{local_registry_json, registry_json};
 
 type PathRejection = axum::extract::rejection::PathRejection;
@@ -23,10 +24,6 @@ type JsonRejection = axum::extract::rejection::JsonRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
 
 const TRIGGERS: [&str; 3] = ["manual", "scheduled", "event_based"];
-
-fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse().map_err(|_| ApiError::bad_request(format!("{what} id {raw:?} is not a number")))
-}
 
 async fn side_json(state: &ApiState, id: Option<i64>) -> Result<Value, ApiError> {
     Ok(match id {

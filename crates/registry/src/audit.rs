@@ -31,8 +31,12 @@ pub(crate) fn event(
     digest: Option<&Digest>,
     tag: Option<&str>,
 ) -> berth_meta::Event {
-    let actor = Actor { username: operator, source_ip: client_ip(req), origin: replication_origin(req) };
-    event_by(actor, name, what, digest, tag)
+    event_by(actor(req, operator), name, what, digest, tag)
+}
+
+/// The client behind `req`, authenticated as `operator`.
+pub(crate) fn actor(req: &Parts, operator: String) -> Actor {
+    Actor { username: operator, source_ip: client_ip(req), origin: replication_origin(req) }
 }
 
 /// Who makes a change: a client over HTTP, or Berth itself (replication, proxy cache).

@@ -142,15 +142,8 @@ impl Local {
         actor: &Actor,
         check: manifests::Check,
     ) -> Result<Digest, RegistryError> {
-        let what = |digest: &Digest, tag: Option<&str>| {
-            let resource = match tag {
-                Some(t) => format!("{name}:{t}"),
-                None => format!("{name}@{digest}"),
-            };
-            event_by(actor.clone(), name, (resource, "artifact", "create"), Some(digest), tag)
-        };
         let how = manifests::Storing { check, stamp: None };
-        Ok(manifests::store(&self.meta, name, reference, bytes, Some(media_type), how, what).await?.digest)
+        Ok(manifests::store(&self.meta, name, reference, bytes, Some(media_type), how, actor.clone()).await?.digest)
     }
 
     /// Deletes manifest `reference` of `name` (a digest: the artifact and its tags; a tag: only

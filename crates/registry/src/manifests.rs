@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::access::{Action, Scope};
-use crate::audit::{SUPERSEDED_HEADER, event, replication_stamp};
+use crate::audit::{Actor, SUPERSEDED_HEADER, actor, event, event_by, replication_stamp};
 use crate::error::RegistryError;
 use crate::headers::header_str;
 use crate::state::RegistryState;
@@ -35,15 +35,8 @@ pub(crate) async fn put(
     })?;
     let bytes = read_manifest_body(body).await?;
     let content_type = header_str(&req.headers, "content-type");
-    let what = |digest: &Digest, tag: Option<&str>| {
-        let resource = match tag {
-            Some(t) => format!("{name}:{t}"),
-            None => format!("{name}@{digest}"),
-        };
-        event(req, name, operator.clone(), (resource, "artifact", "create"), Some(digest), tag)
-    };
     let how = Storing { check: Check::References, stamp: replication_stamp(req) };
-    let stored = store(&state.meta, name, &reference, &bytes, content_type, how, what).await?;
+    let stored = store(&state.meta, name, &reference, &bytes, content_type, how, actor(req, operator)).await?;
     let digest_str = stored.digest.to_string();
     let mut response = (
         StatusCode::CREATED,
@@ -91,8 +84,8 @@ pub(crate) enum Check {
     Nothing,
 }
 
-/// Validates manifest `bytes` pushed as `reference` to `name` and stores it with the event
-/// `event(digest, tag)` builds, if everything it references is in the repository (unless
+/// Validates manifest `bytes` pushed as `reference` to `name` and stores it with its event, made
+/// by `actor`, if everything it references is in the repository (unless
 /// `check` is `Nothing`). Pushes over HTTP and content written by Berth itself (replication,
 /// proxy cache) all come through here.
 pub(crate) async fn store(
@@ -102,7 +95,7 @@ pub(crate) async fn store(
     bytes: &[u8],
     content_type: Option<&str>,
     how: Storing,
-    event: impl FnOnce(&Digest, Option<&str>) -> berth_meta::Event,
+    actor: Actor,
 ) -> Result<Stored, RegistryError> {
     let parsed = manifest::parse(bytes, content_type).map_err(|e| match e {
         ManifestError::TooLarge => too_large(),
@@ -146,7 +139,11 @@ pub(crate) async fn store(
         content: bytes,
         total_size: bytes.len() as i64 + parsed.blobs.iter().map(|b| b.size as i64).sum::<i64>(),
     };
-    let event = event(&digest, tag);
+    let resource = match tag {
+        Some(t) => format!("{name}:{t}"),
+        None => format!("{name}@{digest}"),
+    };
+    let event = event_by(actor, name, (resource, "artifact", "create"), Some(&digest), tag);
     let repo = meta.ensure_repository(name.as_str()).await?;
     let tagged = meta.put_manifest(repo, &new, &required, tag, how.stamp, &event).await.map_err(|e| match e {
         MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => RegistryError::manifest_blob_unknown(&d),

@@ -2,6 +2,9 @@
 //! what the bearer may do. The key pair is generated once and kept in the database, so every
 //! instance signs and verifies with the same key.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -54,7 +57,17 @@ pub struct TokenKeys {
     kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// sha256(token) → its claims, for tokens whose signature checked out. Verifying an ES256
+    /// signature costs tens of microseconds, more than the rest of a manifest pull; a client
+    /// sends the same token with every request until it expires.
+    verified: Mutex<HashMap<[u8; 32], Claims>>,
 }
+
+/// Past this many remembered tokens, expired ones are dropped (all of them if none has expired).
+const VERIFIED_MAX: usize = 4096;
+
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY: u64 = 5;
 
 impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,6 +96,7 @@ impl TokenKeys {
             kid,
             encoding: EncodingKey::from_ec_der(pkcs8),
             decoding: DecodingKey::from_ec_der(pair.public_key().as_ref()),
+            verified: Mutex::default(),
         })
     }
 
@@ -92,13 +106,35 @@ impl TokenKeys {
         jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing with a valid key")
     }
 
-    /// Verifies signature, expiry, not-before, issuer and audience (`service`).
+    /// Verifies signature, expiry, not-before, issuer and audience (`service`). A token seen before
+    /// skips the signature check (its bytes are what was checked), never the time checks.
     pub fn verify(&self, token: &str, service: &str) -> Result<Claims, TokenError> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let known = self.verified.lock().expect("token cache poisoned").get(&key).cloned();
+        if let Some(claims) = known
+            && claims.aud == service
+        {
+            return in_force(claims, now());
+        }
+        let claims = self.verify_signed(token, service)?;
+        let mut cache = self.verified.lock().expect("token cache poisoned");
+        if cache.len() >= VERIFIED_MAX {
+            let now = now();
+            cache.retain(|_, c| c.exp + LEEWAY > now);
+            if cache.len() >= VERIFIED_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(key, claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_signed(&self, token: &str, service: &str) -> Result<Claims, TokenError> {
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_audience(&[service]);
         validation.set_issuer(&[ISSUER]);
         validation.validate_nbf = true;
-        validation.leeway = 5;
+        validation.leeway = LEEWAY;
         validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
         let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.kid.as_deref() != Some(self.kid.as_str()) {
@@ -108,6 +144,21 @@ impl TokenKeys {
             .map(|d| d.claims)
             .map_err(|e| TokenError::Invalid(e.to_string()))
     }
+}
+
+/// `claims` if they are valid at `now`, with the same leeway and messages as a full check.
+fn in_force(claims: Claims, now: u64) -> Result<Claims, TokenError> {
+    if claims.exp + LEEWAY <= now {
+        return Err(TokenError::Invalid("ExpiredSignature".into()));
+    }
+    if claims.nbf > now + LEEWAY {
+        return Err(TokenError::Invalid("ImmatureSignature".into()));
+    }
+    Ok(claims)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -151,5 +202,21 @@ mod tests {
         let (kid2, pkcs82) = generate_key();
         let other = TokenKeys::from_pkcs8(kid2, &pkcs82).unwrap();
         assert!(keys.verify(&other.sign(&claims(60)), "harbor-registry").is_err(), "foreign key");
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_checked_for_time_and_audience() {
+        let (kid, pkcs8) = generate_key();
+        let keys = TokenKeys::from_pkcs8(kid, &pkcs8).unwrap();
+        let token = keys.sign(&claims(60));
+        for _ in 0..2 {
+            assert_eq!(keys.verify(&token, "harbor-registry").unwrap().sub, "alice");
+        }
+        assert!(keys.verify(&token, "other-service").is_err(), "wrong audience, though remembered");
+        let remembered = keys.verified.lock().unwrap().values().next().cloned().unwrap();
+        let now = remembered.nbf;
+        assert!(in_force(remembered.clone(), now + 60 + LEEWAY - 1).is_ok());
+        assert!(in_force(remembered.clone(), now + 60 + LEEWAY).is_err(), "expired while remembered");
+        assert!(in_force(remembered, now - LEEWAY - 1).is_err(), "not yet valid");
     }
 }

@@ -347,6 +347,46 @@ async fn public_projects_are_pullable_anonymously_and_only_that() {
     expect_error(anon.get("/v2/library/app/manifests/v1").await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
 }
 
+/// Manifest pulls decide access on the project loaded together with the manifest: every kind
+/// of caller gets the answer it got when the project was loaded on its own.
+#[tokio::test]
+async fn manifest_pull_answers_each_caller_as_before() {
+    let berth = Berth::start();
+    let admin = Registry::new(berth.url(""));
+    let (manifest, digest) = admin.push_image("library/app", "v1", &random_bytes(64, 5)).await;
+    let api = Api::new(&berth, Some(ADMIN));
+    let body = json!({"project_name": "secret", "metadata": {"public": "false"}});
+    assert_eq!(api.status(Method::POST, "/projects", Some(body)).await, StatusCode::CREATED);
+    admin.push_image("secret/app", "v1", &random_bytes(64, 6)).await;
+    let user = json!({"username": "carol", "password": PASSWORD, "email": "carol@example.com", "realname": "c"});
+    assert_eq!(api.status(Method::POST, "/users", Some(user)).await, StatusCode::CREATED);
+
+    let anon = Registry::with_credentials(berth.url(""), None);
+    let carol = Registry::with_credentials(berth.url(""), Some(("carol", PASSWORD)));
+    // Public project: by tag and by digest, for anyone; a missing tag is MANIFEST_UNKNOWN.
+    for path in ["/v2/library/app/manifests/v1".to_owned(), format!("/v2/library/app/manifests/{digest}")] {
+        let r = anon.get(&path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.bytes().await.unwrap(), manifest);
+    }
+    expect_error(anon.get("/v2/library/app/manifests/v9").await, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
+    expect_error(anon.get("/v2/library/none/manifests/v1").await, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
+    // Private project: anonymous callers are asked to log in, whether or not the manifest (or
+    // the project) exists, so names do not leak; a user who is not a member is denied.
+    for path in ["/v2/secret/app/manifests/v1", "/v2/secret/app/manifests/v9", "/v2/nosuch/app/manifests/v1"] {
+        expect_error(anon.get(path).await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    }
+    expect_error(carol.get("/v2/secret/app/manifests/v1").await, StatusCode::FORBIDDEN, "DENIED").await;
+    expect_error(carol.get("/v2/nosuch/app/manifests/v1").await, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
+    assert_eq!(admin.get("/v2/secret/app/manifests/v1").await.status(), StatusCode::OK);
+    // Tokens: one for another repository falls short; one for a missing project says so.
+    let t = token(&berth, Some(ADMIN), &["repository:library/app:pull"]).await.json::<Value>().await.unwrap();
+    let other = bearer(berth.url(""), t["token"].as_str().unwrap());
+    expect_error(other.get("/v2/secret/app/manifests/v1").await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    expect_error(other.get("/v2/nosuch/app/manifests/v1").await, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
+    assert_eq!(other.get("/v2/library/app/manifests/v1").await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn pushing_into_a_missing_project_is_refused() {
     let berth = Berth::start();

@@ -163,6 +163,18 @@ pub(crate) enum Exec<'e> {
     Postgres(&'e mut PgConnection),
 }
 
+impl Exec<'_> {
+    /// The same target, for one more statement.
+    pub(crate) fn reborrow(&mut self) -> Exec<'_> {
+        match self {
+            Exec::SqlitePool(p) => Exec::SqlitePool(p),
+            Exec::PgPool(p) => Exec::PgPool(p),
+            Exec::Sqlite(c) => Exec::Sqlite(c),
+            Exec::Postgres(c) => Exec::Postgres(c),
+        }
+    }
+}
+
 impl<'e> From<&'e Pool> for Exec<'e> {
     fn from(pool: &'e Pool) -> Exec<'e> {
         match pool {

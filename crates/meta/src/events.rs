@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use crate::db::{Backend, Exec, LockScope, Scalar, Statement, query, query_as, query_scalar};
 use crate::{Meta, MetaError, Result, Sort, now};
 
@@ -164,24 +166,52 @@ pub struct RegistryEvent {
 /// Writes `e` where `exec` says: inside the caller's transaction, so the event exists if and only
 /// if the change does.
 pub(crate) async fn insert_event<'e>(exec: impl Into<Exec<'e>>, e: &Event) -> Result<()> {
-    query(
-        "INSERT INTO events
-           (project_id, username, resource, resource_type, operation, source_ip, op_time, repository, digest, tag, origin)
-         VALUES ((SELECT id FROM projects WHERE name = $1), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&e.project)
-    .bind(&e.username)
-    .bind(&e.resource)
-    .bind(e.resource_type)
-    .bind(e.operation)
-    .bind(&e.source_ip)
-    .bind(e.op_time)
-    .bind(&e.repository)
-    .bind(&e.digest)
-    .bind(&e.tag)
-    .bind(&e.origin)
-    .execute(exec)
-    .await?;
+    insert_events(exec, &[e]).await
+}
+
+/// Events written by one `INSERT` at most (11 values each). Not more: binding a value makes
+/// SQLite look its placeholder up in a list as long as the statement's, so the cost of a
+/// statement grows with the square of its values.
+const EVENTS_PER_INSERT: usize = 20;
+
+/// Writes `events` in order, with one statement per [`EVENTS_PER_INSERT`] of them: a batch of
+/// pulls costs a few statements, not one each.
+async fn insert_events<'e>(exec: impl Into<Exec<'e>>, events: &[&Event]) -> Result<()> {
+    let mut exec = exec.into();
+    for chunk in events.chunks(EVENTS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO events
+               (project_id, username, resource, resource_type, operation, source_ip, op_time, repository, digest, tag, origin)
+             VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let n = i * 11;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("((SELECT id FROM projects WHERE name = ${})", n + 1));
+            for k in 2..=11 {
+                sql.push_str(&format!(", ${}", n + k));
+            }
+            sql.push(')');
+        }
+        let mut q = query(sql);
+        for e in chunk {
+            q = q
+                .bind(&e.project)
+                .bind(&e.username)
+                .bind(&e.resource)
+                .bind(e.resource_type)
+                .bind(e.operation)
+                .bind(&e.source_ip)
+                .bind(e.op_time)
+                .bind(&e.repository)
+                .bind(&e.digest)
+                .bind(&e.tag)
+                .bind(&e.origin);
+        }
+        q.execute(exec.reborrow()).await?;
+    }
     Ok(())
 }
 
@@ -210,28 +240,40 @@ impl Meta {
     /// Records a batch of registry events (pulls, and their statistics) in one transaction: one
     /// commit for many pulls instead of one each.
     pub async fn record_registry_events(&self, events: &[RegistryEvent]) -> Result<()> {
-        let mut tx = self.write_tx(LockScope::None).await?;
+        // Statistics are summed per repository, and the latest pull time kept per artifact and
+        // per tag, so a burst of pulls of one image is three updates.
+        let mut pulls: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut artifact_times: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+        let mut tag_times: BTreeMap<(i64, &str), i64> = BTreeMap::new();
         for RegistryEvent { event: e, pulled_from } in events {
-            insert_event(&mut tx, e).await?;
-            if let Some(repo) = pulled_from {
-                query("UPDATE repositories SET pull_count = pull_count + 1 WHERE id = $1")
-                    .bind(repo)
-                    .execute(&mut tx)
-                    .await?;
-                query("UPDATE manifests SET pull_time = $1 WHERE repository_id = $2 AND digest = $3")
-                    .bind(e.op_time)
-                    .bind(repo)
-                    .bind(&e.digest)
-                    .execute(&mut tx)
-                    .await?;
-                if let Some(tag) = &e.tag {
-                    query("UPDATE tags SET pull_time = $1 WHERE repository_id = $2 AND name = $3")
-                        .bind(e.op_time)
-                        .bind(repo)
-                        .bind(tag)
-                        .execute(&mut tx)
-                        .await?;
-                }
+            let Some(repo) = *pulled_from else { continue };
+            *pulls.entry(repo).or_default() += 1;
+            if let Some(digest) = &e.digest {
+                let t = artifact_times.entry((repo, digest)).or_default();
+                *t = (*t).max(e.op_time);
+            }
+            if let Some(tag) = &e.tag {
+                let t = tag_times.entry((repo, tag)).or_default();
+                *t = (*t).max(e.op_time);
+            }
+        }
+        let mut tx = self.write_tx(LockScope::None).await?;
+        let all: Vec<&Event> = events.iter().map(|r| &r.event).collect();
+        insert_events(&mut tx, &all).await?;
+        for (repo, n) in pulls {
+            query("UPDATE repositories SET pull_count = pull_count + $1 WHERE id = $2")
+                .bind(n)
+                .bind(repo)
+                .execute(&mut tx)
+                .await?;
+        }
+        let latest = [
+            ("UPDATE manifests SET pull_time = $1 WHERE repository_id = $2 AND digest = $3", artifact_times),
+            ("UPDATE tags SET pull_time = $1 WHERE repository_id = $2 AND name = $3", tag_times),
+        ];
+        for (sql, times) in latest {
+            for ((repo, key), time) in times {
+                query(sql).bind(time).bind(repo).bind(key).execute(&mut tx).await?;
             }
         }
         tx.commit().await?;

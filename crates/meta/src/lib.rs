@@ -23,7 +23,7 @@ pub use artifacts::{ArtifactRow, FoundRepository, RepositoryRow, TagRow};
 pub use db::{Backend, Meta};
 pub use events::{AuditEntry, AuditFilter, AuditRow, Cursor, Event, EventRow, RegistryEvent};
 pub use jobs::{ClaimedJob, JobRow, QueueRow, WorkerRow};
-pub use manifests::{ManifestRow, NewManifest, Referrer, Required};
+pub use manifests::{ManifestRef, ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};
 pub use replication::{

@@ -1,7 +1,7 @@
 use crate::db::{LockScope, Tx, query, query_as, query_scalar};
 use crate::events::insert_event;
 use crate::projects::Addition;
-use crate::{Event, Meta, MetaError, Result, now};
+use crate::{Event, Meta, MetaError, ProjectKey, Result, now};
 
 /// A manifest to store.
 #[derive(Debug)]
@@ -22,6 +22,13 @@ pub struct NewManifest<'a> {
 pub struct Required<'a> {
     pub blobs: Vec<(&'a str, i64)>,
     pub manifests: Vec<(&'a str, i64)>,
+}
+
+/// How a pull names a manifest.
+#[derive(Debug, Clone, Copy)]
+pub enum ManifestRef<'a> {
+    Tag(&'a str),
+    Digest(&'a str),
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -137,6 +144,44 @@ impl Meta {
         .bind(tag)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// What a pull over HTTP needs, in one query: the access key of project `project` (`None`
+    /// if there is no such project) and the manifest `reference` names in its repository
+    /// `repository`, if there is one.
+    pub async fn pull_manifest(
+        &self,
+        project: &str,
+        repository: &str,
+        reference: ManifestRef<'_>,
+    ) -> Result<Option<(ProjectKey, Option<ManifestRow>)>> {
+        const BY_TAG: &str = "SELECT p.id, p.name, p.public, m.repository_id, m.digest, m.media_type, m.content
+             FROM projects p
+             LEFT JOIN repositories r ON r.name = $2
+             LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $3
+             LEFT JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
+             WHERE p.name = $1";
+        const BY_DIGEST: &str = "SELECT p.id, p.name, p.public, m.repository_id, m.digest, m.media_type, m.content
+             FROM projects p
+             LEFT JOIN repositories r ON r.name = $2
+             LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = $3
+             WHERE p.name = $1";
+        type Found = (i64, String, bool, Option<i64>, Option<String>, Option<String>, Option<Vec<u8>>);
+        let (sql, value) = match reference {
+            ManifestRef::Tag(t) => (BY_TAG, t),
+            ManifestRef::Digest(d) => (BY_DIGEST, d),
+        };
+        let found: Option<Found> =
+            query_as(sql).bind(project).bind(repository).bind(value).fetch_optional(&self.pool).await?;
+        Ok(found.map(|(id, name, public, repository_id, digest, media_type, content)| {
+            let manifest = match (repository_id, digest, media_type, content) {
+                (Some(repository_id), Some(digest), Some(media_type), Some(content)) => {
+                    Some(ManifestRow { repository_id, digest, media_type, content })
+                }
+                _ => None,
+            };
+            (ProjectKey { id, name, public }, manifest)
+        }))
     }
 
     /// Deletes a manifest and every tag pointing at it, recording `event` with the change.

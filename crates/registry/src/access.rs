@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use berth_auth::{Auth, AuthError, Claims, Principal};
+use berth_meta::ProjectKey;
 use berth_oci::RepoName;
 
 use crate::error::RegistryError;
@@ -56,6 +57,24 @@ impl Scope<'_> {
     }
 }
 
+/// Where an access decision gets the project of a repository scope from.
+#[derive(Clone, Copy)]
+enum ProjectLookup<'a> {
+    /// The database, when the decision needs it.
+    Load,
+    /// The caller, who loaded it with what the request is after.
+    Loaded(Option<&'a ProjectKey>),
+}
+
+impl ProjectLookup<'_> {
+    async fn get(self, auth: &Auth, name: &str) -> Result<Option<ProjectKey>, RegistryError> {
+        match self {
+            ProjectLookup::Load => auth.meta.project_key(name).await.map_err(RegistryError::internal),
+            ProjectLookup::Loaded(key) => Ok(key.cloned()),
+        }
+    }
+}
+
 /// Who made a `/v2/` request.
 enum Caller {
     Principal(Principal),
@@ -80,6 +99,26 @@ impl Access {
     /// Allows or refuses `scope` for request `req`; on success, the caller's name for the audit
     /// log (`anonymous` when nobody logged in).
     pub async fn authorize(&self, req: &Parts, scope: Scope<'_>) -> Result<String, RegistryError> {
+        self.authorize_in(req, scope, ProjectLookup::Load).await
+    }
+
+    /// [`authorize`](Self::authorize) for a repository scope whose project the caller has
+    /// loaded already (`None`: there is no such project), so the decision costs no query.
+    pub async fn authorize_with(
+        &self,
+        req: &Parts,
+        scope: Scope<'_>,
+        project: Option<&ProjectKey>,
+    ) -> Result<String, RegistryError> {
+        self.authorize_in(req, scope, ProjectLookup::Loaded(project)).await
+    }
+
+    async fn authorize_in(
+        &self,
+        req: &Parts,
+        scope: Scope<'_>,
+        project: ProjectLookup<'_>,
+    ) -> Result<String, RegistryError> {
         let headers = &req.headers;
         let caller = self.caller(req, &scope).await?;
         let allowed = match (&caller, scope) {
@@ -91,7 +130,12 @@ impl Access {
                 c.grants("repository", name.as_str(), action.as_str())
             }
             (Caller::Principal(p), Scope::Repository(name, action)) => {
-                match self.auth.project_access(p, project_of(name)).await.map_err(RegistryError::internal)? {
+                let key = project.get(&self.auth, project_of(name)).await?;
+                let access = match key.as_ref() {
+                    Some(key) => Some(self.auth.access_to(p, key).await.map_err(RegistryError::internal)?),
+                    None => None,
+                };
+                match access {
                     Some(access) => access.registry_actions().contains(&action.as_str()),
                     // A logged-in user learns the project is missing; anonymous callers are
                     // asked to log in, so project names do not leak.
@@ -121,7 +165,7 @@ impl Access {
                 RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required"),
                 None,
             )),
-            Caller::Token(_) if self.missing_project(&scope).await? => Err(RegistryError::new(
+            Caller::Token(_) if self.missing_project(&scope, project).await? => Err(RegistryError::new(
                 StatusCode::NOT_FOUND,
                 "NAME_UNKNOWN",
                 format!("project {} does not exist", scope_project(&scope).unwrap_or_default()),
@@ -140,9 +184,9 @@ impl Access {
 
     /// Whether `scope` names a repository whose project does not exist (to say so, rather than
     /// that the token falls short).
-    async fn missing_project(&self, scope: &Scope<'_>) -> Result<bool, RegistryError> {
+    async fn missing_project(&self, scope: &Scope<'_>, lookup: ProjectLookup<'_>) -> Result<bool, RegistryError> {
         match scope_project(scope) {
-            Some(project) => Ok(self.auth.meta.project_id(project).await.map_err(RegistryError::internal)?.is_none()),
+            Some(project) => Ok(lookup.get(&self.auth, project).await?.is_none()),
             None => Ok(false),
         }
     }

@@ -4,13 +4,13 @@ use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_meta::{MetaError, NewManifest, Required};
+use berth_meta::{ManifestRef, MetaError, NewManifest, Required};
 use berth_oci::manifest::{self, MAX_MANIFEST_SIZE, ManifestError};
 use berth_oci::{Digest, Reference, RepoName};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
-use crate::access::{Action, Scope};
+use crate::access::{Action, Scope, project_of};
 use crate::audit::{Actor, SUPERSEDED_HEADER, actor, event, event_by, replication_stamp};
 use crate::error::RegistryError;
 use crate::headers::header_str;
@@ -188,12 +188,23 @@ pub(crate) async fn get(
     reference: &str,
     with_body: bool,
 ) -> Result<Response, RegistryError> {
-    let operator = state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let parsed = lookup_reference(reference)?;
-    let mut found = match &parsed {
-        Reference::Digest(d) => state.meta.manifest(name.as_str(), &d.to_string()).await?,
-        Reference::Tag(t) => state.meta.tagged_manifest(name.as_str(), t.as_str()).await?,
+    // The project and the manifest come in one query, before the access decision that needs the
+    // project; nothing of the manifest is used unless access is granted.
+    let digest_str;
+    let wanted = match &parsed {
+        Reference::Digest(d) => {
+            digest_str = d.to_string();
+            ManifestRef::Digest(&digest_str)
+        }
+        Reference::Tag(t) => ManifestRef::Tag(t.as_str()),
     };
+    let (project, mut found) = match state.meta.pull_manifest(project_of(name), name.as_str(), wanted).await? {
+        Some((project, found)) => (Some(project), found),
+        None => (None, None),
+    };
+    let scope = Scope::Repository(name, Action::Pull);
+    let operator = state.access.authorize_with(req, scope, project.as_ref()).await?;
     // A proxy-cache project checks tags upstream every time, digests only when not cached.
     if (found.is_none() || matches!(parsed, Reference::Tag(_)))
         && let Some(registry_id) = crate::proxy::registry_of(state, name).await?

@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use berth_oci::Digest;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use crate::{Appended, BlobStream, HashState, StorageError, UploadId, UploadProgress};
 
@@ -21,8 +19,15 @@ use crate::{Appended, BlobStream, HashState, StorageError, UploadId, UploadProgr
 /// while the network delivers more, small enough to bound memory per request.
 const WRITE_QUEUE_CHUNKS: usize = 16;
 
-/// Read buffer for streaming blobs out: large enough for few syscalls, small per connection.
-const READ_BUFFER: usize = 256 * 1024;
+/// Bytes written between two requests to the kernel to start writing them to disk.
+const WRITEBACK_STEP: u64 = 2 * 1024 * 1024;
+
+/// Bytes read at a time when streaming a blob out: large enough for few syscalls and thread
+/// hand-offs, small per connection.
+const READ_CHUNK: usize = 1024 * 1024;
+
+/// Chunks read ahead of the one being sent.
+const READ_AHEAD: usize = 2;
 
 #[derive(Debug, Clone)]
 pub(crate) struct FsStore {
@@ -50,8 +55,9 @@ impl FsStore {
         Ok(UploadProgress { length: 0, hash: HashState::new(), backend: Vec::new() })
     }
 
-    /// Hashing runs on the request task while a blocking thread writes, so the two overlap. The
-    /// data is `fsync`ed before returning: once the caller records the new length, it is durable.
+    /// The request task receives the body while a blocking thread hashes and writes it, so
+    /// network and hashing overlap on two cores. The data is `fsync`ed before returning: once the
+    /// caller records the new length, it is durable.
     pub(crate) async fn append<S, E>(
         &self,
         id: &UploadId,
@@ -70,7 +76,7 @@ impl FsStore {
             Err(e) => return Err(e.into()),
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
-        let writer = tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
+        let writer = tokio::task::spawn_blocking(move || -> Result<(HashState, u64), StorageError> {
             use std::io::{Seek, Write};
             let mut file = file;
             let actual = file.metadata()?.len();
@@ -80,20 +86,24 @@ impl FsStore {
             // Cut off what an interrupted request left behind.
             file.set_len(length)?;
             file.seek(SeekFrom::Start(length))?;
+            let (mut written, mut flushed) = (length, length);
             while let Some(chunk) = rx.blocking_recv() {
+                hash.update(&chunk);
                 file.write_all(&chunk)?;
+                written += chunk.len() as u64;
+                if written - flushed >= WRITEBACK_STEP {
+                    start_writeback(&file, flushed, written - flushed);
+                    flushed = written;
+                }
             }
             file.sync_data()?;
-            Ok(())
+            Ok((hash, written - length))
         });
 
-        let mut received = 0u64;
         let mut body_error = None;
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(chunk) => {
-                    hash.update(&chunk);
-                    received += chunk.len() as u64;
                     if tx.send(chunk).await.is_err() {
                         break; // the writer failed; its error is reported below
                     }
@@ -105,7 +115,7 @@ impl FsStore {
             }
         }
         drop(tx);
-        writer.await.map_err(|e| io::Error::other(e.to_string()))??;
+        let (hash, received) = writer.await.map_err(|e| io::Error::other(e.to_string()))??;
         if let Some(e) = body_error {
             return Err(StorageError::Body(e));
         }
@@ -166,17 +176,26 @@ impl FsStore {
     }
 
     pub(crate) async fn read_blob(&self, digest: &Digest, start: u64, len: u64) -> Result<BlobStream, StorageError> {
-        let mut file = match tokio::fs::File::open(self.blob_path(digest)).await {
-            Ok(f) => f,
+        let file = match tokio::fs::File::open(self.blob_path(digest)).await {
+            Ok(f) => std::sync::Arc::new(f.into_std().await),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::BlobMissing(digest.clone())),
             Err(e) => return Err(e.into()),
         };
-        if start > 0 {
-            file.seek(SeekFrom::Start(start)).await?;
-        }
-        // `take` stops at the range's end; a file shorter than asked for ends the stream early,
-        // which the HTTP layer reports as a truncated body (Content-Length was promised).
-        Ok(Box::pin(ReaderStream::with_capacity(file.take(len), READ_BUFFER)))
+        // Each chunk is one positioned read on a blocking thread, straight into the buffer that
+        // goes out on the socket; the next chunk is read while this one is sent.
+        let offsets = (start..start + len).step_by(READ_CHUNK);
+        let end = start + len;
+        let chunks = futures_util::stream::iter(offsets)
+            .map(move |offset| {
+                let file = file.clone();
+                let want = (end - offset).min(READ_CHUNK as u64) as usize;
+                async move { tokio::task::spawn_blocking(move || read_chunk(&file, offset, want)).await? }
+            })
+            .buffered(READ_AHEAD)
+            // A file shorter than asked for ends the stream early, which the HTTP layer reports
+            // as a truncated body (Content-Length was promised).
+            .take_while(|chunk| std::future::ready(!matches!(chunk, Ok(c) if c.is_empty())));
+        Ok(Box::pin(chunks))
     }
 
     /// The store is usable if its directories are there (a data volume that went away, or was
@@ -200,6 +219,41 @@ async fn sync_dir(dir: &Path) -> io::Result<()> {
     tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
         .await
         .map_err(|e| io::Error::other(e.to_string()))?
+}
+
+/// Asks the kernel to start writing `len` bytes of `file` from `offset` to disk, without
+/// waiting. The `fsync` that makes an append durable then finds most of the body on disk already,
+/// instead of writing all of it while the client waits: the disk works while the network delivers.
+/// Only a hint: durability still comes from that `fsync`.
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for as long as `file` is borrowed; the call only
+        // schedules writeback of the file's own pages.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
+/// Up to `want` bytes of `file` from `offset`; fewer (or none) only at the end of the file.
+fn read_chunk(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = bytes::BytesMut::zeroed(want);
+    let mut filled = 0;
+    while filled < want {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]

@@ -1,0 +1,69 @@
+//! Batched pull events against a real SQLite database: every event is kept, statistics are
+//! summed per repository and the latest pull time wins.
+
+use berth_meta::{AuditFilter, Event, Meta, NewManifest, NewUser, RegistryEvent, Required, Sort};
+
+fn pull(repo: &str, digest: &str, tag: &str, op_time: i64) -> Event {
+    Event {
+        project: "p".into(),
+        username: "anonymous".into(),
+        resource: format!("{repo}:{tag}"),
+        resource_type: "artifact",
+        operation: "pull",
+        source_ip: "127.0.0.1".into(),
+        op_time,
+        repository: Some(repo.into()),
+        digest: Some(digest.into()),
+        tag: Some(tag.into()),
+        origin: None,
+    }
+}
+
+#[tokio::test]
+async fn a_batch_keeps_every_event_and_sums_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Meta::open_sqlite(&dir.path().join("db"), 2).await.unwrap();
+    let admin =
+        NewUser { username: "admin", email: None, realname: "", comment: "", password_hash: "x", sysadmin: true };
+    assert!(meta.first_start(&admin, "p").await.unwrap());
+    let mut repos = Vec::new();
+    for name in ["p/a", "p/b"] {
+        let repo = meta.ensure_repository(name).await.unwrap();
+        let manifest = NewManifest {
+            digest: "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            media_type: "application/vnd.oci.image.manifest.v1+json",
+            artifact_type: None,
+            subject: None,
+            annotations: None,
+            content: b"{}",
+            total_size: 2,
+        };
+        let required = Required { blobs: Vec::new(), manifests: Vec::new() };
+        let created = Event { operation: "create", ..pull(name, manifest.digest, "v1", 1) };
+        meta.put_manifest(repo, &manifest, &required, Some("v1"), None, &created).await.unwrap();
+        repos.push((name, repo, manifest.digest));
+    }
+
+    // 450 pulls of a (many INSERT statements), 3 of b, out of time order.
+    let mut batch = Vec::new();
+    for i in 0..450 {
+        let (name, repo, digest) = repos[0];
+        batch.push(RegistryEvent { event: pull(name, digest, "v1", 1000 + (i * 7) % 450), pulled_from: Some(repo) });
+    }
+    for t in [2000, 2500, 2200] {
+        let (name, repo, digest) = repos[1];
+        batch.push(RegistryEvent { event: pull(name, digest, "v1", t), pulled_from: Some(repo) });
+    }
+    meta.record_registry_events(&batch).await.unwrap();
+
+    let pulls = AuditFilter { operation: Some("pull"), ..AuditFilter::default() };
+    let sort = Sort::parse(None, &[], &[("op_time", true)], "id").unwrap();
+    let (_, total) = meta.list_audit(&pulls, &sort, 0, 1).await.unwrap();
+    assert_eq!(total, 453, "every pull is in the audit log");
+
+    for ((name, repo, digest), (count, latest)) in repos.into_iter().zip([(450, 1449), (3, 2500)]) {
+        assert_eq!(meta.repository(name).await.unwrap().unwrap().pull_count, count, "{name}");
+        let tags = meta.tags_of(repo, digest).await.unwrap();
+        assert_eq!(tags[0].pull_time, latest, "{name}: the latest pull time, whatever the order");
+    }
+}

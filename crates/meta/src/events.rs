@@ -284,15 +284,17 @@ impl Meta {
     /// only events of transactions older than every transaction still running are returned, so
     /// an event committed late can never fall behind a cursor that already moved past its id.
     pub async fn events_after(&self, cursor: Cursor, limit: i64) -> Result<Vec<EventRow>> {
-        let horizon = match self.backend() {
-            Backend::Sqlite => "9223372036854775807",
-            Backend::Postgres => "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        // Written so each engine reads from the cursor on, however long the table: SQLite seeks
+        // the rowid (its txid is always 0), PostgreSQL the (txid, id) index.
+        let after = match self.backend() {
+            Backend::Sqlite => "txid = $1 AND id > $2",
+            Backend::Postgres => {
+                "(txid, id) > ($1, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+            }
         };
         let q = format!(
             "SELECT id, txid, project_id, username, resource, resource_type, operation, repository, digest, tag, origin, op_time
-             FROM events
-             WHERE (txid > $1 OR (txid = $1 AND id > $2)) AND txid < {horizon}
-             ORDER BY txid, id LIMIT $3"
+             FROM events WHERE {after} ORDER BY txid, id LIMIT $3"
         );
         Ok(query_as(q).bind(cursor.txid).bind(cursor.event_id).bind(limit).fetch_all(&self.pool).await?)
     }

@@ -19,6 +19,7 @@ declare -A APT_PACKAGE_FOR=(
     [docker-registry]=docker-registry
     [wrk]=wrk
     [nginx]=nginx
+    [openssl]=openssl
     [ss]=iproute2
     [psql]=postgresql-client
     [pg_ctlcluster]=postgresql
@@ -59,7 +60,7 @@ apt_install() {
 }
 
 missing=()
-for cmd in skopeo podman buildah docker-registry wrk nginx ss psql pg_ctlcluster; do
+for cmd in skopeo podman buildah docker-registry wrk nginx openssl ss psql pg_ctlcluster; do
     # nginx and the PostgreSQL tools live in sbin or under /usr/lib/postgresql on Debian.
     if ! command -v "$cmd" >/dev/null 2>&1 && ! [[ -x /usr/sbin/$cmd ]]; then
         missing+=("${APT_PACKAGE_FOR[$cmd]}")
@@ -99,4 +100,4 @@ if ! command -v garage >/dev/null 2>&1 && ! [[ -x $HOME/.cargo/bin/garage ]]; th
     cargo install garage --locked --quiet
 fi
 
-echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, nginx, PostgreSQL, garage and oras-py are present"
+echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, nginx, openssl, PostgreSQL, garage and oras-py are present"

@@ -157,8 +157,9 @@ fn in_force(claims: Claims, now: u64) -> Result<Claims, TokenError> {
     Ok(claims)
 }
 
+/// The crate's clock, in the unsigned seconds of JWT claims.
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    crate::now() as u64
 }
 
 #[cfg(test)]

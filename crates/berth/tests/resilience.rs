@@ -134,6 +134,65 @@ async fn kill_9_during_chunked_upload_loses_nothing_and_shows_nothing_partial() 
     assert!(assert_storage_consistent(&berth) >= 3);
 }
 
+/// Two requests on one upload session take turns. The first writes for longer than a silent
+/// lease is trusted, renewing it all along: the second waits for it, is not let in early, and
+/// then continues where the first ended.
+#[tokio::test]
+async fn requests_on_one_upload_session_take_turns() {
+    let berth = Berth::start();
+    berth.create_project("turns", false);
+    let r = Registry::new(berth.url(""));
+    let url = r.start_upload("turns/app").await;
+    let first = random_bytes(8 * 64 * 1024, 24);
+    let second = random_bytes(100_003, 25);
+
+    // Eight pieces one second apart.
+    let sending = Arc::new(AtomicBool::new(false));
+    let pieces: Vec<Bytes> = Bytes::from(first.clone()).chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
+    let paced = futures_util::stream::iter(pieces).then({
+        let sending = sending.clone();
+        move |piece| {
+            let sending = sending.clone();
+            async move {
+                if sending.swap(true, Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Ok::<_, std::io::Error>(piece)
+            }
+        }
+    });
+    let slow = tokio::spawn({
+        let (http, url, end) = (r.http.clone(), url.clone(), first.len() - 1);
+        async move {
+            http.patch(&url)
+                .header("content-range", format!("0-{end}"))
+                .body(reqwest::Body::wrap_stream(paced))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    while !sending.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Let the server take the lease for the slow request before the second one arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (start, end) = (first.len(), first.len() + second.len() - 1);
+    let next =
+        r.http.patch(&url).header("content-range", format!("{start}-{end}")).body(second.clone()).send().await.unwrap();
+    assert_eq!(next.status(), StatusCode::ACCEPTED, "second PATCH: {}", next.text().await.unwrap());
+    // Accepted at that offset only because the first request's bytes were recorded before.
+    assert_eq!(next.headers()["range"], format!("0-{end}").as_str());
+    assert_eq!(slow.await.unwrap().status(), StatusCode::ACCEPTED);
+
+    let blob = [first, second].concat();
+    let digest = sha256_digest(&blob);
+    let put = r.http.put(format!("{url}?digest={digest}")).send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+    assert!(r.get(&format!("/v2/turns/app/blobs/{digest}")).await.bytes().await.unwrap() == blob);
+}
+
 #[tokio::test]
 async fn kill_9_during_monolithic_push_leaves_no_blob() {
     let mut berth = Berth::start();

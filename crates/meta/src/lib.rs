@@ -32,7 +32,7 @@ pub use replication::{
 pub use robots::{NewRobot, Robot, RobotUpdate};
 pub use sessions::SessionRow;
 pub use sort::Sort;
-pub use uploads::UploadRow;
+pub use uploads::{UploadLeaseRow, UploadRow};
 pub use users::{NewUser, User};
 
 #[derive(Debug, thiserror::Error)]

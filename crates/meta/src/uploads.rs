@@ -11,6 +11,13 @@ pub struct UploadRow {
     pub store_state: Vec<u8>,
 }
 
+/// The lease on an upload session: which request may write to it, and until when unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UploadLeaseRow {
+    pub owner: Option<String>,
+    pub until: i64,
+}
+
 impl Meta {
     pub async fn create_upload(&self, id: &str, repo: i64, hash_state: &[u8], store_state: &[u8]) -> Result<()> {
         let now = now();
@@ -35,24 +42,24 @@ impl Meta {
             .await?)
     }
 
-    /// Records progress of an upload, only if nobody else moved it since `old_length` was read
-    /// (two instances appending to one session: one wins, the other's bytes are never used).
-    /// With `release`, that owner's lease on the session ends in the same statement: the request
-    /// is done the moment its bytes count, with no further commit and no window in which the
-    /// session stays blocked if the instance dies right after answering.
+    /// Records progress of an upload made by the holder of its lease, `owner`, only if nobody
+    /// else moved it since `old_length` was read and the lease is still `owner`'s (a request whose
+    /// lease was taken over never records its bytes). With `release`, the lease ends in the same
+    /// statement: the request is done the moment its bytes count, with no further commit and no
+    /// window in which the session stays blocked if the instance dies right after answering.
     pub async fn advance_upload(
         &self,
         id: &str,
         (old_length, new_length): (i64, i64),
         hash_state: &[u8],
         store_state: &[u8],
-        release: Option<&str>,
+        (owner, release): (&str, bool),
     ) -> Result<bool> {
         let done = query(
             "UPDATE uploads SET length = $1, hash_state = $2, store_state = $3, updated_at = $4,
-                                lease_owner = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_owner END,
-                                lease_until = CASE WHEN lease_owner = $7 THEN 0 ELSE lease_until END
-             WHERE id = $5 AND length = $6",
+                                lease_owner = CASE WHEN $8 THEN NULL ELSE lease_owner END,
+                                lease_until = CASE WHEN $8 THEN 0 ELSE lease_until END
+             WHERE id = $5 AND length = $6 AND lease_owner = $7",
         )
         .bind(new_length)
         .bind(hash_state)
@@ -60,6 +67,7 @@ impl Meta {
         .bind(now())
         .bind(id)
         .bind(old_length)
+        .bind(owner)
         .bind(release)
         .execute(&self.pool)
         .await?;
@@ -104,5 +112,30 @@ impl Meta {
         link_blob_in(&mut tx, repo, digest, size).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Who holds the lease on session `id` now; `None` if there is no such session.
+    pub async fn upload_lease(&self, id: &str) -> Result<Option<UploadLeaseRow>> {
+        Ok(query_as("SELECT lease_owner AS owner, lease_until AS until FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Hands session `id` to `owner` if its lease is still exactly `from`: the lease of a request
+    /// found dead (it stopped renewing) goes to the next one, and never one taken meanwhile.
+    pub async fn take_over_upload(&self, id: &str, owner: &str, until: i64, from: &UploadLeaseRow) -> Result<bool> {
+        let done = query(
+            "UPDATE uploads SET lease_owner = $1, lease_until = $2
+             WHERE id = $3 AND lease_owner = $4 AND lease_until = $5",
+        )
+        .bind(owner)
+        .bind(until)
+        .bind(id)
+        .bind(&from.owner)
+        .bind(from.until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

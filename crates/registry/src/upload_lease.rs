@@ -1,17 +1,35 @@
 //! Requests on one upload session take turns, whichever instance serves them: a request holds a
-//! lease on the session in the database while it writes. The lease is renewed while the request
-//! runs and released when it ends; a request that died (with its instance) stops renewing, and
-//! its lease runs out.
+//! lease on the session in the database while it writes, renews it every second and gives it up
+//! when it ends.
+//!
+//! A request that died with its instance stops renewing. The next request on the session watches
+//! the lease and takes it over once it has seen no renewal for [`SILENT`], by its own clock (so
+//! clocks of different hosts need not agree): a client resuming after a crash waits seconds, not
+//! until the lease runs out. A request that cannot renew its lease stops writing before another
+//! may take it over, and a request whose lease was taken over cannot record its bytes
+//! (`Meta::advance_upload` checks the owner).
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use berth_meta::Meta;
+use bytes::Bytes;
+use futures_util::Stream;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::error::RegistryError;
 
-/// How long a lease holds without renewal: how long a session stays blocked after the instance
-/// writing to it died.
+/// How often a request renews its lease.
+const RENEW: Duration = Duration::from_secs(1);
+/// A lease not renewed for this long, as a waiting request sees it, belongs to a dead request.
+const SILENT: Duration = Duration::from_secs(5);
+/// A request that could not renew for this long stops writing: well before [`SILENT`].
+const GIVE_UP: Duration = Duration::from_secs(3);
+/// How long a lease holds without renewal even if nobody watches it.
 const LEASE: Duration = Duration::from_secs(30);
 /// How long a request waits for another request's turn on the same session.
 const WAIT: Duration = Duration::from_secs(60);
@@ -20,6 +38,8 @@ pub(crate) struct UploadLease {
     meta: Meta,
     id: String,
     owner: String,
+    /// Set by the renewal when the lease is lost: taken over, or not renewable for [`GIVE_UP`].
+    lost: Arc<AtomicBool>,
     renewal: JoinHandle<()>,
     /// Released already, with the session's progress ([`UploadLease::released`]).
     released: bool,
@@ -29,16 +49,27 @@ impl UploadLease {
     /// Waits for the session's turn. `BLOB_UPLOAD_UNKNOWN` if the session does not exist.
     pub(crate) async fn acquire(meta: &Meta, id: &str) -> Result<UploadLease, RegistryError> {
         let owner = uuid::Uuid::new_v4().to_string();
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let deadline = Instant::now() + WAIT;
         let mut pause = Duration::from_millis(10);
+        // The other request's lease as last seen, and since when it looks the same.
+        let mut watched: Option<(berth_meta::UploadLeaseRow, Instant)> = None;
         loop {
             if meta.lease_upload(id, &owner, until()).await? {
                 break;
             }
-            if meta.upload(id).await?.is_none() {
+            let Some(holder) = meta.upload_lease(id).await? else {
                 return Err(RegistryError::upload_unknown());
+            };
+            match &watched {
+                Some((seen, since)) if *seen == holder => {
+                    if since.elapsed() >= SILENT && meta.take_over_upload(id, &owner, until(), &holder).await? {
+                        tracing::info!(upload = %id, "took over the lease of a request that stopped renewing it");
+                        break;
+                    }
+                }
+                _ => watched = Some((holder, Instant::now())),
             }
-            if tokio::time::Instant::now() >= deadline {
+            if Instant::now() >= deadline {
                 return Err(RegistryError::new(
                     axum::http::StatusCode::CONFLICT,
                     "BLOB_UPLOAD_INVALID",
@@ -48,18 +79,9 @@ impl UploadLease {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(250));
         }
-        let renewal = tokio::spawn({
-            let (meta, id, owner) = (meta.clone(), id.to_owned(), owner.clone());
-            async move {
-                loop {
-                    tokio::time::sleep(LEASE / 3).await;
-                    if let Err(e) = meta.lease_upload(&id, &owner, until()).await {
-                        tracing::warn!(upload = %id, error = %e, "renewing an upload lease");
-                    }
-                }
-            }
-        });
-        Ok(UploadLease { meta: meta.clone(), id: id.to_owned(), owner, renewal, released: false })
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewal = tokio::spawn(renew(meta.clone(), id.to_owned(), owner.clone(), lost.clone()));
+        Ok(UploadLease { meta: meta.clone(), id: id.to_owned(), owner, lost, renewal, released: false })
     }
 
     /// Who holds the lease, as the database records it.
@@ -67,10 +89,40 @@ impl UploadLease {
         &self.owner
     }
 
+    /// `body`, cut off with an error once the lease is lost: bytes written without the lease
+    /// could mix with those of the request that took it over.
+    pub(crate) fn fence<S>(&self, body: S) -> Fenced<S> {
+        Fenced { body, lost: self.lost.clone() }
+    }
+
     /// The lease was given up in the statement that recorded the request's progress
-    /// (`advance_upload` with this owner): nothing is left to release.
+    /// (`advance_upload` with release): nothing is left to release.
     pub(crate) fn released(mut self) {
         self.released = true;
+    }
+}
+
+/// Renews the lease every [`RENEW`] until the request ends, and marks it lost when it was taken
+/// over or could not be renewed for [`GIVE_UP`].
+async fn renew(meta: Meta, id: String, owner: String, lost: Arc<AtomicBool>) {
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(RENEW).await;
+        match meta.lease_upload(&id, &owner, until()).await {
+            Ok(true) => renewed = Instant::now(),
+            Ok(false) => {
+                tracing::warn!(upload = %id, "upload lease was taken over: stopping this request");
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(upload = %id, error = %e, "renewing an upload lease");
+                if renewed.elapsed() >= GIVE_UP {
+                    lost.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -92,5 +144,26 @@ impl Drop for UploadLease {
                 tracing::warn!(upload = %id, error = %e, "releasing an upload lease");
             }
         });
+    }
+}
+
+/// A request body that ends with an error once its request's upload lease is lost.
+pub(crate) struct Fenced<S> {
+    body: S,
+    lost: Arc<AtomicBool>,
+}
+
+impl<S, E> Stream for Fenced<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    type Item = Result<Bytes, String>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Poll::Ready(Some(Err("the upload session's lease was lost".to_owned())));
+        }
+        Pin::new(&mut self.body).poll_next(cx).map(|item| item.map(|r| r.map_err(|e| e.to_string())))
     }
 }

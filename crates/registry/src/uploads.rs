@@ -82,7 +82,7 @@ pub(crate) async fn patch(
     let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
     let lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
     let upload = load(state, name, &id).await?;
-    let appended = append_checked(state, req, name, &id, &upload, body, Some(lease.owner())).await?;
+    let appended = append_checked(state, req, name, &id, &upload, body, (&lease, true)).await?;
     lease.released();
     Ok(session_response(state, StatusCode::ACCEPTED, name, &id, appended.progress.length))
 }
@@ -101,13 +101,13 @@ pub(crate) async fn finish(
     let digest = uploadable_digest(
         query.get("digest").ok_or_else(|| RegistryError::digest_invalid("digest parameter is required"))?,
     )?;
-    let _lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
+    let lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
     let upload = load(state, name, &id).await?;
     // The last chunk, if any, comes with the PUT; either way the session's length and hash state
     // are then known without reading them back.
     let progress = if content_length(&req.headers) != Some(0) {
         // The lease stays held until the commit below: no other request may append meanwhile.
-        append_checked(state, req, name, &id, &upload, body, None).await?.progress
+        append_checked(state, req, name, &id, &upload, body, (&lease, false)).await?.progress
     } else {
         progress_of(&upload)?
     };
@@ -173,7 +173,8 @@ fn progress_of(upload: &UploadRow) -> Result<UploadProgress, RegistryError> {
 }
 
 /// Appends `body` to the session, enforcing `Content-Range`, records the new length and returns
-/// it with the hash state after it. With `release`, that lease ends with the recording.
+/// it with the hash state after it. Only while `lease` holds; with `release`, it ends with the
+/// recording.
 async fn append_checked(
     state: &RegistryState,
     req: &Parts,
@@ -181,7 +182,7 @@ async fn append_checked(
     id: &UploadId,
     upload: &UploadRow,
     body: Body,
-    release: Option<&str>,
+    (lease, release): (&UploadLease, bool),
 ) -> Result<Appended, RegistryError> {
     let length = upload.length as u64;
     let out_of_order = || {
@@ -209,7 +210,7 @@ async fn append_checked(
             Some(chunk)
         }
     };
-    let appended = state.store.append(id, progress_of(upload)?, body.into_data_stream()).await?;
+    let appended = state.store.append(id, progress_of(upload)?, lease.fence(body.into_data_stream())).await?;
     if declared.is_some_and(|d| d != appended.received) {
         return Err(RegistryError::upload_invalid(format!(
             "Content-Range announced {} bytes but {} arrived",
@@ -220,7 +221,13 @@ async fn append_checked(
     let new = &appended.progress;
     let recorded = state
         .meta
-        .advance_upload(id.as_str(), (upload.length, new.length as i64), &new.hash.to_bytes(), &new.backend, release)
+        .advance_upload(
+            id.as_str(),
+            (upload.length, new.length as i64),
+            &new.hash.to_bytes(),
+            &new.backend,
+            (lease.owner(), release),
+        )
         .await?;
     if !recorded {
         return Err(out_of_order());

@@ -2,7 +2,9 @@
 # Installs the real clients and servers that the tests drive (crates/*/tests):
 #   Debian packages: skopeo, podman, buildah, docker-registry (the reference registry), wrk,
 #                    nginx (the load balancer of the HA test) and iproute2 (its `ss`),
-#                    PostgreSQL (server and psql)
+#                    PostgreSQL (server and psql), chromium (the portal's browser tests) and
+#                    Node.js with npm (to run them)
+#   npm: playwright-core, pinned in tests/browser/package-lock.json, into tests/browser
 #   PyPI: oras (oras-py, the ORAS Python SDK, 0.2.x)
 #   crates.io: garage (the S3-compatible server; built once per machine, ~15 minutes)
 # Idempotent, and quick when everything is already there: apt and pip run only for what is
@@ -23,6 +25,9 @@ declare -A APT_PACKAGE_FOR=(
     [ss]=iproute2
     [psql]=postgresql-client
     [pg_ctlcluster]=postgresql
+    [chromium]=chromium
+    [node]=nodejs
+    [npm]=npm
 )
 ORAS_PIP_SPEC='oras>=0.2,<0.3'
 
@@ -60,7 +65,7 @@ apt_install() {
 }
 
 missing=()
-for cmd in skopeo podman buildah docker-registry wrk nginx openssl ss psql pg_ctlcluster; do
+for cmd in skopeo podman buildah docker-registry wrk nginx openssl ss psql pg_ctlcluster chromium node npm; do
     # nginx and the PostgreSQL tools live in sbin or under /usr/lib/postgresql on Debian.
     if ! command -v "$cmd" >/dev/null 2>&1 && ! [[ -x /usr/sbin/$cmd ]]; then
         missing+=("${APT_PACKAGE_FOR[$cmd]}")
@@ -93,6 +98,14 @@ sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNA
     }
 fi
 
+# playwright-core drives Debian's chromium in the portal's browser tests; `npm ci` installs
+# exactly the locked version (it downloads no browser).
+browser_tests=$(cd "$(dirname "$0")/../tests/browser" && pwd)
+if ! [[ -f $browser_tests/node_modules/playwright-core/package.json ]]; then
+    echo "install-test-deps: installing playwright-core (npm) into tests/browser"
+    (cd "$browser_tests" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # Garage, the S3-compatible server of the storage and HA tests: a Rust program on crates.io, run
 # as a separate process (AGPL: never linked into Berth). Built once, kept in ~/.cargo/bin.
 if ! command -v garage >/dev/null 2>&1 && ! [[ -x $HOME/.cargo/bin/garage ]]; then
@@ -100,4 +113,4 @@ if ! command -v garage >/dev/null 2>&1 && ! [[ -x $HOME/.cargo/bin/garage ]]; th
     cargo install garage --locked --quiet
 fi
 
-echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, nginx, openssl, PostgreSQL, garage and oras-py are present"
+echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, nginx, openssl, PostgreSQL, chromium, playwright-core, garage and oras-py are present"

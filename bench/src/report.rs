@@ -148,6 +148,13 @@ impl Report {
             None,
         ));
         self.row(Row::lower_is_better("  p99 (ms)", &[b.list_p99], &[f64::NAN], None));
+        for (page, times) in &b.portal {
+            let name = match page.strip_prefix("  ") {
+                Some(sub) => format!("  {sub} (ms)"),
+                None => format!("portal: {page} (ms)"),
+            };
+            self.row(Row::lower_is_better(&name, times, &[f64::NAN], None));
+        }
     }
 
     pub fn print(&self) {

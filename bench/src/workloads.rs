@@ -41,6 +41,8 @@ pub struct Results {
     pub wrk_token: Wrk,
     pub list_p50: f64,
     pub list_p99: f64,
+    /// Load times of the portal's pages (ms), Berth only: the page and its loads.
+    pub portal: Vec<(String, Vec<f64>)>,
 }
 
 pub fn random(len: usize, seed: u64) -> Vec<u8> {
@@ -249,6 +251,8 @@ pub async fn run_all(plan: &Plan, s: &Server, work: &Path) -> anyhow::Result<Res
         let (p50, p99) = list_artifacts(&c, s, plan.artifacts).await?;
         res.list_p50 = p50;
         res.list_p99 = p99;
+        eprintln!("{}: portal pages, with those {} artifacts in one repository", s.name(), plan.artifacts);
+        res.portal = portal_pages(s, plan.artifacts).await?;
     } else {
         res.list_p50 = f64::NAN;
         res.list_p99 = f64::NAN;
@@ -380,6 +384,65 @@ fn latency_ms(v: &str) -> anyhow::Result<f64> {
         "s" => n * 1000.0,
         other => bail!("latency unit {other}"),
     })
+}
+
+/// Loads of each page, after one untimed load.
+const PAGE_LOADS: usize = 20;
+
+/// Times the portal's main pages as a signed-in administrator, with the `n` artifacts that
+/// [`list_artifacts`] pushed into `bench/many`. Measured at the client over loopback: an upper
+/// bound of the server's time.
+async fn portal_pages(s: &Server, n: usize) -> anyhow::Result<Vec<(String, Vec<f64>)>> {
+    let (user, password) = s.creds().context("the portal needs a user")?;
+    let browser = Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let r = browser.post(s.url("/harbor/sign-in")).form(&[("principal", user), ("password", password)]).send().await?;
+    ensure!(r.status() == StatusCode::SEE_OTHER, "signing in to the portal: {}", r.status());
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("no session cookie")?
+        .to_owned();
+    let projects: serde_json::Value =
+        client(s)?.get(s.url("/api/v2.0/projects?name=bench")).send().await?.json().await?;
+    let id = projects[0]["project_id"].as_i64().context("no bench project")?;
+    let last = n.div_ceil(15);
+    let pages = [
+        ("projects".to_owned(), "/harbor/projects".to_owned()),
+        ("project summary".to_owned(), format!("/harbor/projects/{id}")),
+        ("repositories".to_owned(), format!("/harbor/projects/{id}/repositories")),
+        (
+            format!("artifacts of the {n}-artifact repository, first page"),
+            format!("/harbor/projects/{id}/repositories/many"),
+        ),
+        ("  its last page".to_owned(), format!("/harbor/projects/{id}/repositories/many?page={last}")),
+        ("artifact detail".to_owned(), format!("/harbor/projects/{id}/repositories/many/artifacts/t{}", n / 2)),
+        ("members".to_owned(), format!("/harbor/projects/{id}/members")),
+        ("robot accounts".to_owned(), format!("/harbor/projects/{id}/robots")),
+        ("project audit log".to_owned(), format!("/harbor/projects/{id}/logs")),
+        ("users".to_owned(), "/harbor/users".to_owned()),
+        ("replications".to_owned(), "/harbor/replications".to_owned()),
+        ("audit log".to_owned(), "/harbor/logs".to_owned()),
+        ("job queue".to_owned(), "/harbor/job-service".to_owned()),
+        ("system".to_owned(), "/harbor/system-info".to_owned()),
+    ];
+    let mut results = Vec::new();
+    for (name, path) in pages {
+        let mut times = Vec::with_capacity(PAGE_LOADS);
+        for i in 0..=PAGE_LOADS {
+            let started = Instant::now();
+            let r = browser.get(s.url(&path)).header("cookie", &cookie).send().await?;
+            ensure!(r.status() == StatusCode::OK, "portal page {path}: {}", r.status());
+            let body = r.bytes().await?;
+            ensure!(body.starts_with(b"<!doctype html>"), "portal page {path} is not a page");
+            if i > 0 {
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        results.push((name, times));
+    }
+    Ok(results)
 }
 
 /// Pushes `n` artifacts into one repository, then times listing them through the API.

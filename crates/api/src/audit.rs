@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::page::PageQuery;
+use crate::page::{Page, PageQuery};
 use crate::projects::{find_visible, require};
 use crate::query::Term;
 
@@ -128,6 +128,26 @@ fn audit_sort(paging: &PageQuery) -> Result<berth_meta::Sort, ApiError> {
     )
 }
 
+/// A page of the log. `X-Total-Count` counts at most `berth_meta::AUDIT_TOTAL_CAP` records;
+/// when more match, `X-Total-Count-Capped: true` says so (and `Link` still leads on).
+fn respond(page: &Page, found: berth_meta::AuditPage, path: &str, query: &str) -> Response {
+    let rows: Vec<Value> = found.rows.iter().map(log_json).collect();
+    // Past the cap, a full page may have a next one: the total handed on keeps `Link` going.
+    let total = if found.capped {
+        let seen = page.offset() + rows.len() as i64;
+        (found.total + 1).max(if rows.len() as i64 == page.size { seen + 1 } else { seen })
+    } else {
+        found.total
+    };
+    let mut response = page.respond(rows, total, path, query);
+    if found.capped {
+        let h = response.headers_mut();
+        h.insert("x-total-count", axum::http::HeaderValue::from(found.total));
+        h.insert("x-total-count-capped", axum::http::HeaderValue::from_static("true"));
+    }
+    response
+}
+
 const LOG_KEYS: &[&str] = &["username", "resource", "resource_type", "operation", "op_time"];
 
 /// `GET /audit-logs`: everything for administrators; other users see the logs of the projects
@@ -146,9 +166,9 @@ pub(crate) async fn list(
     let q = crate::query::Query::parse(lq.q.as_deref(), LOG_KEYS)?;
     let mut filter = AuditFilter { visible_to: (!user.sysadmin).then_some(user.id), ..Default::default() };
     apply_query(&q, &mut filter)?;
-    let (rows, total) = state.meta().list_audit(&filter, &sort, page.offset(), page.size).await?;
+    let found = state.meta().list_audit(&filter, &sort, page.offset(), page.size).await?;
     let query = lq.q.as_ref().map(|q| format!("q={q}")).unwrap_or_default();
-    Ok(page.respond(rows.iter().map(log_json).collect(), total, "/api/v2.0/audit-logs", &query))
+    Ok(respond(&page, found, "/api/v2.0/audit-logs", &query))
 }
 
 /// `GET /projects/{project}/logs`.
@@ -170,7 +190,7 @@ pub(crate) async fn project_logs(
     let q = crate::query::Query::parse(lq.q.as_deref(), LOG_KEYS)?;
     let mut filter = AuditFilter { project_id: Some(project.id), ..Default::default() };
     apply_query(&q, &mut filter)?;
-    let (rows, total) = state.meta().list_audit(&filter, &sort, page.offset(), page.size).await?;
+    let found = state.meta().list_audit(&filter, &sort, page.offset(), page.size).await?;
     let query = lq.q.as_ref().map(|q| format!("q={q}")).unwrap_or_default();
-    Ok(page.respond(rows.iter().map(log_json).collect(), total, &format!("/api/v2.0/projects/{key}/logs"), &query))
+    Ok(respond(&page, found, &format!("/api/v2.0/projects/{key}/logs"), &query))
 }

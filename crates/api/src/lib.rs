@@ -106,6 +106,10 @@ pub fn router(state: ApiState) -> Router {
             get(repositories::get_artifact).delete(repositories::delete_artifact),
         )
         .route(
+            "/projects/{project}/repositories/{repository}/artifacts/{reference}/additions/{addition}",
+            get(repositories::artifact_addition),
+        )
+        .route(
             "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags",
             get(repositories::list_tags).post(repositories::create_tag),
         )

@@ -236,6 +236,51 @@ async fn artifact_json(
 pub(crate) struct ArtifactQuery {
     #[serde(default)]
     with_tag: Option<bool>,
+    #[serde(default)]
+    with_accessory: Option<bool>,
+}
+
+/// Image configurations above this size are not read for `extra_attrs` (real ones are a few KiB).
+const CONFIG_LIMIT: u64 = 4 << 20;
+
+/// The configuration blob of image manifest `manifest`, parsed; `None` for other artifacts.
+async fn image_config(state: &ApiState, manifest: &Value) -> Result<Option<Value>, ApiError> {
+    let config = &manifest["config"];
+    let image = matches!(
+        config["mediaType"].as_str(),
+        Some("application/vnd.oci.image.config.v1+json" | "application/vnd.docker.container.image.v1+json")
+    );
+    let size = config["size"].as_u64().unwrap_or(0);
+    let Some(digest) = config["digest"].as_str().and_then(|d| d.parse::<berth_oci::Digest>().ok()) else {
+        return Ok(None);
+    };
+    if !image || size == 0 || size > CONFIG_LIMIT {
+        return Ok(None);
+    }
+    let mut stream = state.store.read_blob(&digest, 0, size).await.map_err(ApiError::internal)?;
+    let mut bytes = Vec::with_capacity(size as usize);
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        bytes.extend_from_slice(&chunk.map_err(ApiError::internal)?);
+    }
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+/// Harbor's `extra_attrs` of an image: platform, author, creation and the run configuration.
+fn extra_attrs(config: &Value) -> Value {
+    json!({
+        "architecture": config["architecture"], "os": config["os"], "variant": config["variant"],
+        "author": config["author"], "created": config["created"], "config": config["config"],
+    })
+}
+
+/// Harbor's accessory type of a referrer, by its artifact type.
+fn accessory_type(artifact_type: Option<&str>) -> &'static str {
+    match artifact_type.unwrap_or("") {
+        "application/vnd.dev.cosign.artifact.sig.v1+json" => "signature.cosign",
+        "application/vnd.cncf.notary.signature" => "signature.notation",
+        t if t.contains("spdx") || t.contains("cyclonedx") || t.contains("sbom") => "sbom.harbor",
+        _ => "subject.accessory",
+    }
 }
 
 pub(crate) async fn list_artifacts(
@@ -296,7 +341,48 @@ pub(crate) async fn get_artifact(
     let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "artifact", "read")?;
     let a = artifact(&state, &repo, &reference).await?;
-    Ok(Json(artifact_json(&state, project.id, &repo, &a, query?.0.with_tag.unwrap_or(true), None).await?))
+    let query = query?.0;
+    let mut v = artifact_json(&state, project.id, &repo, &a, query.with_tag.unwrap_or(true), None).await?;
+    let manifest: Value = serde_json::from_slice(&a.content).unwrap_or_default();
+    if let Some(config) = image_config(&state, &manifest).await? {
+        v["extra_attrs"] = extra_attrs(&config);
+    }
+    if query.with_accessory.unwrap_or(false) {
+        let referrers = state.meta().referrers(repo.id, &a.digest, None).await?;
+        v["accessories"] = referrers
+            .iter()
+            .map(|r| {
+                json!({
+                    "subject_artifact_digest": a.digest, "type": accessory_type(r.artifact_type.as_deref()),
+                    "digest": r.digest, "size": r.size, "icon": "",
+                })
+            })
+            .collect();
+    }
+    Ok(Json(v))
+}
+
+/// `GET .../artifacts/{reference}/additions/{addition}`: `build_history` (Harbor's: the image
+/// configuration's history) and `layers` (Berth's: the manifest's layer descriptors).
+pub(crate) async fn artifact_addition(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String, String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let Path((project, repository, reference, addition)) = path?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    require(&caller, &access, "artifact", "read")?;
+    let a = artifact(&state, &repo, &reference).await?;
+    let manifest: Value = serde_json::from_slice(&a.content).unwrap_or_default();
+    match addition.as_str() {
+        "build_history" => match image_config(&state, &manifest).await? {
+            Some(config) => Ok(Json(config.get("history").cloned().unwrap_or_else(|| json!([])))),
+            None => Err(ApiError::not_found(format!("artifact {reference} is not an image: it has no build history"))),
+        },
+        "layers" => Ok(Json(manifest.get("layers").cloned().unwrap_or_else(|| json!([])))),
+        other => Err(ApiError::not_found(format!("addition {other:?} not found (build_history, layers)"))),
+    }
 }
 
 pub(crate) async fn delete_artifact(

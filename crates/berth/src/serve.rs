@@ -120,7 +120,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .with_upstreams(Arc::new(endpoints.clone()));
     let replication = Engine::new(endpoints.clone(), Local::new(meta.clone(), store.clone()));
     let api = ApiState::new(
-        auth,
+        auth.clone(),
         Settings {
             self_registration: config.self_registration,
             project_creation: match config.project_creation_restriction {
@@ -132,9 +132,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.clone(),
         endpoints,
     );
+    let api = berth_api::router(api);
     let app = Router::new()
         .merge(berth_registry::router(registry))
-        .merge(berth_api::router(api))
+        .merge(berth_ui::router(api.clone(), auth))
+        .merge(api)
         .layer(middleware::from_fn(log_request));
 
     let addr = SocketAddr::new(config.http.address.parse()?, config.http.port);

@@ -161,3 +161,74 @@ async fn repository_permissions_follow_roles() {
     let del = api(&berth, ("maint", "Passw0rdX"), Method::DELETE, "/projects/proj/repositories/app", None).await;
     assert_eq!(del.status(), StatusCode::OK);
 }
+
+/// What the portal's artifact page reads: `extra_attrs` from the image configuration, Harbor's
+/// `build_history` addition, Berth's `layers` addition, and accessories found through referrers.
+#[tokio::test]
+async fn artifact_details_come_from_the_manifest_and_configuration() {
+    let berth = Berth::start();
+    berth.create_project("proj", false);
+    let r = Registry::new(berth.url(""));
+    let config = serde_json::to_vec(&json!({
+        "architecture": "arm64", "os": "linux", "variant": "v8", "created": "2026-01-02T03:04:05Z",
+        "config": {"Entrypoint": ["/app"], "Cmd": ["--serve"], "Env": ["MODE=prod"], "Labels": {"team": "core"}},
+        "history": [{"created_by": "COPY app /app"}, {"created_by": "ENV MODE=prod", "empty_layer": true}],
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }))
+    .unwrap();
+    let config_digest = r.push_blob("proj/app", &config).await;
+    let mut layers = Vec::new();
+    for (i, size) in [300usize, 7000].into_iter().enumerate() {
+        layers.push((r.push_blob("proj/app", &random_bytes(size, 40 + i as u64)).await, size));
+    }
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": layers.iter().map(|(d, n)| json!({"mediaType": OCI_LAYER, "digest": d, "size": n})).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    assert_eq!(r.put_manifest("proj/app", "v1", OCI_MANIFEST, &manifest).await.status(), StatusCode::CREATED);
+    let digest = sha256_digest(&manifest);
+
+    let a = get_json(&berth, "/projects/proj/repositories/app/artifacts/v1").await;
+    assert_eq!(a["extra_attrs"]["architecture"], "arm64");
+    assert_eq!(a["extra_attrs"]["variant"], "v8");
+    assert_eq!(a["extra_attrs"]["config"]["Entrypoint"], json!(["/app"]));
+    assert_eq!(a["extra_attrs"]["config"]["Labels"]["team"], "core");
+    let history = get_json(&berth, "/projects/proj/repositories/app/artifacts/v1/additions/build_history").await;
+    assert_eq!(history[0]["created_by"], "COPY app /app");
+    assert_eq!(history[1]["empty_layer"], true);
+    let listed = get_json(&berth, "/projects/proj/repositories/app/artifacts/v1/additions/layers").await;
+    let sizes: Vec<i64> = listed.as_array().unwrap().iter().map(|l| l["size"].as_i64().unwrap()).collect();
+    assert_eq!(sizes, [300, 7000]);
+    let unknown =
+        api(&berth, ADMIN, Method::GET, "/projects/proj/repositories/app/artifacts/v1/additions/readme.md", None).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    // A signature-like referrer is an accessory of its subject.
+    let sig_config = r.push_blob("proj/app", b"{}").await;
+    let signature = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sig_config, "size": 2},
+        "layers": [{"mediaType": OCI_LAYER, "digest": layers[0].0, "size": layers[0].1}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len()},
+    }))
+    .unwrap();
+    let sig_digest = sha256_digest(&signature);
+    assert_eq!(r.put_manifest("proj/app", &sig_digest, OCI_MANIFEST, &signature).await.status(), StatusCode::CREATED);
+    let a = get_json(&berth, "/projects/proj/repositories/app/artifacts/v1?with_accessory=true").await;
+    assert_eq!(a["accessories"][0]["digest"], sig_digest);
+    assert_eq!(a["accessories"][0]["type"], "signature.cosign");
+    // A signature is no image: no configuration to show, no build history.
+    let sig = get_json(&berth, &format!("/projects/proj/repositories/app/artifacts/{sig_digest}")).await;
+    assert_eq!(sig["extra_attrs"], json!({}));
+    let none = api(
+        &berth,
+        ADMIN,
+        Method::GET,
+        &format!("/projects/proj/repositories/app/artifacts/{sig_digest}/additions/build_history"),
+        None,
+    )
+    .await;
+    assert_eq!(none.status(), StatusCode::NOT_FOUND);
+}

@@ -42,17 +42,65 @@ pub struct AuditFilter<'a> {
     pub to: Option<i64>,
 }
 
-macro_rules! audit_where {
-    () => {
-        "WHERE ($1 IS NULL OR project_id = $1)
-           AND ($2 IS NULL OR project_id IN (SELECT project_id FROM project_members WHERE user_id = $2 AND role_id <> 5))
-           AND ($3 IS NULL OR username = $3)
-           AND ($4 IS NULL OR instr(resource, $4) > 0)
-           AND ($5 IS NULL OR resource_type = $5)
-           AND ($6 IS NULL OR operation = $6)
-           AND ($7 IS NULL OR op_time >= $7)
-           AND ($8 IS NULL OR op_time <= $8)"
+/// How many matching records `list_audit` counts at most. Counting is linear in the records
+/// counted, and a registry that serves pulls writes one record per pull: an exact total of
+/// millions would make every page of the log slow. Beyond this the total reads as this number
+/// (and `AuditPage::capped` says so).
+pub const AUDIT_TOTAL_CAP: i64 = 10_000;
+
+/// A value bound to the audit log's filter.
+enum FilterArg<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+/// The `WHERE` clause of `f` with only the filters that are set (so an index on the column can
+/// be used), and its values in placeholder order.
+fn audit_where<'a>(f: &AuditFilter<'a>) -> (String, Vec<FilterArg<'a>>) {
+    let mut conditions = Vec::new();
+    let mut args = Vec::new();
+    let mut add = |sql: &str, arg: FilterArg<'a>| {
+        args.push(arg);
+        conditions.push(sql.replace('?', &format!("${}", args.len())));
     };
+    if let Some(p) = f.project_id {
+        add("project_id = ?", FilterArg::Int(p));
+    }
+    if let Some(u) = f.visible_to {
+        add(
+            "project_id IN (SELECT project_id FROM project_members WHERE user_id = ? AND role_id <> 5)",
+            FilterArg::Int(u),
+        );
+    }
+    if let Some(u) = f.username {
+        add("username = ?", FilterArg::Text(u));
+    }
+    if let Some(r) = f.resource {
+        add("instr(resource, ?) > 0", FilterArg::Text(r));
+    }
+    if let Some(t) = f.resource_type {
+        add("resource_type = ?", FilterArg::Text(t));
+    }
+    if let Some(o) = f.operation {
+        add("operation = ?", FilterArg::Text(o));
+    }
+    if let Some(t) = f.from {
+        add("op_time >= ?", FilterArg::Int(t));
+    }
+    if let Some(t) = f.to {
+        add("op_time <= ?", FilterArg::Int(t));
+    }
+    let sql = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    (sql, args)
+}
+
+/// One page of the audit log and the number of matching records, counted up to
+/// [`AUDIT_TOTAL_CAP`].
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    pub total: i64,
+    /// More records match than `total` says.
+    pub capped: bool,
 }
 
 impl Meta {
@@ -73,35 +121,30 @@ impl Meta {
         Ok(())
     }
 
-    /// One page of audit records, newest first; and the total.
-    pub async fn list_audit(
-        &self,
-        f: &AuditFilter<'_>,
-        sort: &Sort,
-        offset: i64,
-        limit: i64,
-    ) -> Result<(Vec<AuditRow>, i64)> {
-        const Q: &str = concat!(
-            "SELECT id, project_id, username, resource, resource_type, operation, source_ip, op_time FROM events ",
-            audit_where!()
+    /// One page of audit records in `sort` order, and how many match (up to
+    /// [`AUDIT_TOTAL_CAP`]).
+    pub async fn list_audit(&self, f: &AuditFilter<'_>, sort: &Sort, offset: i64, limit: i64) -> Result<AuditPage> {
+        let (filter, args) = audit_where(f);
+        let n = args.len();
+        let page = format!(
+            "SELECT id, project_id, username, resource, resource_type, operation, source_ip, op_time FROM events
+             {filter} ORDER BY {} LIMIT ${} OFFSET ${}",
+            sort.sql(),
+            n + 1,
+            n + 2
         );
-        let q = format!("{Q} ORDER BY {} LIMIT $9 OFFSET $10", sort.sql());
-        const COUNT: &str = concat!("SELECT count(*) FROM events ", audit_where!());
-        macro_rules! bind_filter {
-            ($q:expr) => {
-                $q.bind(f.project_id)
-                    .bind(f.visible_to)
-                    .bind(f.username)
-                    .bind(f.resource)
-                    .bind(f.resource_type)
-                    .bind(f.operation)
-                    .bind(f.from)
-                    .bind(f.to)
+        let count = format!("SELECT count(*) FROM (SELECT 1 FROM events {filter} LIMIT ${})", n + 1);
+        let (mut page, mut count) = (query_as(page), query_scalar::<i64>(count));
+        for arg in &args {
+            (page, count) = match *arg {
+                FilterArg::Int(v) => (page.bind(v), count.bind(v)),
+                FilterArg::Text(v) => (page.bind(v), count.bind(v)),
             };
         }
-        let rows = bind_filter!(query_as(q)).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        let total = bind_filter!(query_scalar(COUNT)).fetch_one(&self.pool).await?;
-        Ok((rows, total))
+        let rows = page.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        // One more than the cap tells "exactly the cap" from "more than that".
+        let counted = count.bind(AUDIT_TOTAL_CAP + 1).fetch_one(&self.pool).await?;
+        Ok(AuditPage { rows, total: counted.min(AUDIT_TOTAL_CAP), capped: counted > AUDIT_TOTAL_CAP })
     }
 
     /// Deletes records older than `before` (unix seconds); returns how many.

@@ -21,7 +21,9 @@ mod users;
 
 pub use artifacts::{ArtifactRow, FoundRepository, RepositoryRow, TagRow};
 pub use db::{Backend, Meta};
-pub use events::{AuditEntry, AuditFilter, AuditRow, Cursor, Event, EventRow, RegistryEvent};
+pub use events::{
+    AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
+};
 pub use jobs::{ClaimedJob, JobRow, QueueRow, WorkerRow};
 pub use manifests::{ManifestRef, ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;

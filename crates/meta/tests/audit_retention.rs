@@ -19,7 +19,7 @@ async fn purge_removes_only_records_past_retention() {
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert_eq!(meta.purge_audit(now - 60).await.unwrap(), 0, "records of the last minute are kept");
-    let (_, total) = meta
+    let total = meta
         .list_audit(
             &AuditFilter::default(),
             &berth_meta::Sort::parse(None, &[], &[("op_time", true)], "id").unwrap(),
@@ -27,10 +27,11 @@ async fn purge_removes_only_records_past_retention() {
             10,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .total;
     assert_eq!(total, 3);
     assert_eq!(meta.purge_audit(now + 60).await.unwrap(), 3);
-    let (rows, total) = meta
+    let page = meta
         .list_audit(
             &AuditFilter::default(),
             &berth_meta::Sort::parse(None, &[], &[("op_time", true)], "id").unwrap(),
@@ -39,6 +40,6 @@ async fn purge_removes_only_records_past_retention() {
         )
         .await
         .unwrap();
-    assert!(rows.is_empty());
-    assert_eq!(total, 0);
+    assert!(page.rows.is_empty());
+    assert_eq!(page.total, 0);
 }

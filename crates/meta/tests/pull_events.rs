@@ -58,7 +58,7 @@ async fn a_batch_keeps_every_event_and_sums_statistics() {
 
     let pulls = AuditFilter { operation: Some("pull"), ..AuditFilter::default() };
     let sort = Sort::parse(None, &[], &[("op_time", true)], "id").unwrap();
-    let (_, total) = meta.list_audit(&pulls, &sort, 0, 1).await.unwrap();
+    let total = meta.list_audit(&pulls, &sort, 0, 1).await.unwrap().total;
     assert_eq!(total, 453, "every pull is in the audit log");
 
     for ((name, repo, digest), (count, latest)) in repos.into_iter().zip([(450, 1449), (3, 2500)]) {
@@ -66,4 +66,35 @@ async fn a_batch_keeps_every_event_and_sums_statistics() {
         let tags = meta.tags_of(repo, digest).await.unwrap();
         assert_eq!(tags[0].pull_time, latest, "{name}: the latest pull time, whatever the order");
     }
+}
+
+#[tokio::test]
+async fn the_audit_total_is_counted_up_to_its_cap_and_pages_go_on_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Meta::open_sqlite(&dir.path().join("db"), 2).await.unwrap();
+    let admin =
+        NewUser { username: "admin", email: None, realname: "", comment: "", password_hash: "x", sysadmin: true };
+    assert!(meta.first_start(&admin, "p").await.unwrap());
+    let digest = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let over = berth_meta::AUDIT_TOTAL_CAP + 25;
+    for start in (0..over).step_by(1000) {
+        let batch: Vec<RegistryEvent> = (start..over.min(start + 1000))
+            .map(|i| RegistryEvent { event: pull("p/a", digest, "v1", i), pulled_from: None })
+            .collect();
+        meta.record_registry_events(&batch).await.unwrap();
+    }
+    let sort = Sort::parse(None, &[], &[("op_time", true)], "id DESC").unwrap();
+    let pulls = AuditFilter { operation: Some("pull"), ..AuditFilter::default() };
+    let first = meta.list_audit(&pulls, &sort, 0, 10).await.unwrap();
+    assert_eq!((first.total, first.capped), (berth_meta::AUDIT_TOTAL_CAP, true));
+    assert_eq!(first.rows[0].op_time, over - 1, "newest first");
+    let past = meta.list_audit(&pulls, &sort, over - 5, 10).await.unwrap();
+    assert_eq!(past.rows.len(), 5, "the records past the cap can still be paged to");
+    assert_eq!(past.rows[4].op_time, 0);
+    let few = AuditFilter { operation: Some("pull"), from: Some(over - 30), ..AuditFilter::default() };
+    let narrow = meta.list_audit(&few, &sort, 0, 10).await.unwrap();
+    assert_eq!((narrow.total, narrow.capped), (30, false), "filters apply to the count");
+    let none = AuditFilter { username: Some("nobody"), ..AuditFilter::default() };
+    let empty = meta.list_audit(&none, &sort, 0, 10).await.unwrap();
+    assert_eq!((empty.total, empty.capped, empty.rows.len()), (0, false, 0));
 }

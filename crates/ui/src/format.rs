@@ -1,0 +1,135 @@
+//! How values read on a page: sizes, times, short digests, and the small SVG pictures.
+
+use serde_json::Value;
+
+/// `bytes` in the largest unit that keeps a number ≥ 1, as Harbor shows them ("12.3 MiB").
+pub(crate) fn size(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// An RFC 3339 time from the API as "2026-11-23 04:41"; empty for Harbor's zero time.
+pub(crate) fn time(v: &Value) -> String {
+    let s = v.as_str().unwrap_or("");
+    if s.is_empty() || s.starts_with("0001-") || s.starts_with("1970-01-01") {
+        return String::new();
+    }
+    s.get(..16).map(|t| t.replace('T', " ")).unwrap_or_else(|| s.to_owned())
+}
+
+/// `sha256:0123456789ab…` → `sha256:0123456789ab`.
+pub(crate) fn short_digest(digest: &str) -> String {
+    digest.get(..19).unwrap_or(digest).to_owned()
+}
+
+pub(crate) fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A horizontal bar of `used` against `limit`, inline SVG; without a limit (`-1`) just the
+/// amount used.
+pub(crate) fn quota_bar(used: i64, limit: i64) -> String {
+    if limit <= 0 {
+        return format!(r#"<span class="bar-label">{} (no limit)</span>"#, size(used));
+    }
+    let fraction = (used as f64 / limit as f64).min(1.0);
+    let class = if fraction >= 0.9 {
+        "bar-full"
+    } else if fraction >= 0.7 {
+        "bar-high"
+    } else {
+        "bar-ok"
+    };
+    let label = format!("{} of {}", size(used), size(limit));
+    format!(
+        r#"<svg class="bar" viewBox="0 0 100 8" preserveAspectRatio="none" role="img" aria-label="{label}"><rect width="100" height="8" rx="2" class="bar-back"/><rect width="{:.1}" height="8" rx="2" class="{class}"/></svg><span class="bar-label">{label}</span>"#,
+        fraction * 100.0
+    )
+}
+
+/// Bars of `(label, value)` scaled to the largest, inline SVG: artifact or layer sizes.
+pub(crate) fn size_chart(items: &[(String, i64)]) -> String {
+    let max = items.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
+    let row = 18;
+    let mut svg =
+        format!(r#"<svg class="chart" viewBox="0 0 400 {}" role="img" aria-label="sizes">"#, row * items.len().max(1));
+    for (i, (label, value)) in items.iter().enumerate() {
+        let width = (*value as f64 / max as f64 * 200.0).max(1.0);
+        let y = i * row;
+        svg.push_str(&format!(
+            r#"<text x="0" y="{}" class="chart-label">{}</text><rect x="110" y="{}" width="{width:.1}" height="12" rx="2" class="bar-ok"/><text x="{:.1}" y="{}" class="chart-value">{}</text>"#,
+            y + 12,
+            escape(label),
+            y + 2,
+            114.0 + width,
+            y + 12,
+            size(*value)
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// One square per execution, oldest first, coloured by outcome: a replication history.
+pub(crate) fn history(statuses: &[String]) -> String {
+    let mut svg = format!(
+        r#"<svg class="history" viewBox="0 0 {} 14" role="img" aria-label="recent executions">"#,
+        16 * statuses.len().max(1)
+    );
+    for (i, status) in statuses.iter().enumerate() {
+        let class = match status.as_str() {
+            "Succeed" => "ok",
+            "Failed" => "failed",
+            "Stopped" => "stopped",
+            _ => "running",
+        };
+        svg.push_str(&format!(
+            r#"<rect x="{}" y="1" width="12" height="12" rx="2" class="h-{class}"><title>{}</title></rect>"#,
+            i * 16,
+            escape(status)
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+pub(crate) fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_harbor() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn labels_in_pictures_are_escaped() {
+        assert!(size_chart(&[("<b>".to_owned(), 5)]).contains("&lt;b&gt;"));
+        assert!(!history(&["<x>".to_owned()]).contains("<x>"));
+    }
+
+    #[test]
+    fn a_full_quota_draws_a_full_bar() {
+        assert!(quota_bar(200, 100).contains(r#"width="100.0""#));
+        assert!(quota_bar(5, -1).contains("no limit"));
+    }
+}

@@ -1,0 +1,198 @@
+//! What every page shares: the frame around it (`Chrome`), form fields, and friendly error pages.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::api::Refusal;
+use crate::viewer::Viewer;
+
+/// The frame of a page: who is signed in, the CSRF token for its forms, the section it is in.
+pub(crate) struct Chrome {
+    pub title: String,
+    pub username: String,
+    pub sysadmin: bool,
+    pub csrf: String,
+    pub section: &'static str,
+}
+
+impl Chrome {
+    pub fn new(viewer: &Viewer, title: impl Into<String>, section: &'static str) -> Chrome {
+        let (username, sysadmin) = viewer.user.as_ref().map(|u| (u.username.clone(), u.sysadmin)).unwrap_or_default();
+        Chrome { title: title.into(), username, sysadmin, csrf: viewer.csrf.clone(), section }
+    }
+}
+
+/// Renders `template` as a page with `status`.
+pub(crate) fn render(status: StatusCode, template: &impl Template) -> Result<Response, PageError> {
+    let html = template.render().map_err(|e| PageError::Internal(e.to_string()))?;
+    Ok((status, [("cache-control", "no-store")], Html(html)).into_response())
+}
+
+pub(crate) fn ok(template: &impl Template) -> Result<Response, PageError> {
+    render(StatusCode::OK, template)
+}
+
+/// After a change, the page to show (Post/Redirect/Get: reloading does not repeat it).
+pub(crate) fn see(path: impl AsRef<str>) -> Result<Response, PageError> {
+    Ok(Redirect::to(path.as_ref()).into_response())
+}
+
+/// Posted form fields, in order; a name may repeat (check boxes).
+pub(crate) struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim()).unwrap_or("")
+    }
+    /// A value as typed, untrimmed: passwords.
+    pub fn raw(&self, name: &str) -> &str {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+    pub fn checked(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, v)| n == name && (v == "on" || v == "true"))
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// Not signed in: to the sign-in page, and back to this path afterwards.
+    SignIn(String),
+    Status(StatusCode, String),
+    Internal(String),
+}
+
+impl PageError {
+    pub fn forbidden(message: &str) -> PageError {
+        PageError::Status(StatusCode::FORBIDDEN, message.to_owned())
+    }
+    pub fn not_found(message: &str) -> PageError {
+        PageError::Status(StatusCode::NOT_FOUND, message.to_owned())
+    }
+}
+
+impl From<Refusal> for PageError {
+    fn from(r: Refusal) -> PageError {
+        if r.status.is_server_error() { PageError::Internal(r.message) } else { PageError::Status(r.status, r.message) }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    heading: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            PageError::SignIn(back) => {
+                let back: String = form_urlencoded(&back);
+                return Redirect::to(&format!("/harbor/sign-in?redirect_url={back}")).into_response();
+            }
+            PageError::Status(StatusCode::UNAUTHORIZED, _) => {
+                return Redirect::to("/harbor/sign-in").into_response();
+            }
+            PageError::Status(status, message) => (status, message),
+            PageError::Internal(cause) => {
+                tracing::error!(error = %cause, "portal page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on the server; it has been logged.".to_owned(),
+                )
+            }
+        };
+        let heading = match status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            s if s.is_server_error() => "Server error",
+            _ => "Cannot do that",
+        };
+        let page = ErrorPage { status: status.as_u16(), heading, message: &message };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, message).into_response(),
+        }
+    }
+}
+
+/// Every portal response: nothing loads from another origin, no page is framed, no content type
+/// is guessed, and no address is sent along with links.
+pub(crate) async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+    ] {
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// The fallback: a friendly 404 page.
+pub(crate) async fn not_found() -> PageError {
+    PageError::not_found("There is no page at this address.")
+}
+
+/// `value` encoded for a query string.
+pub(crate) fn form_urlencoded(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Paging of a listing: page number from the query, and links to the neighbours.
+pub(crate) struct Paging {
+    pub page: i64,
+    pub size: i64,
+    pub total: i64,
+    /// More match than `total` (the API stopped counting).
+    pub capped: bool,
+    /// The API links to a next page.
+    pub more: bool,
+}
+
+impl Paging {
+    pub const SIZE: i64 = 15;
+
+    /// Page `page` of the listing `reply` (requested with [`Paging::SIZE`] a page).
+    pub fn of(page: i64, reply: &crate::api::Reply) -> Paging {
+        let capped = reply.headers.get("x-total-count-capped").is_some_and(|v| v == "true");
+        let more = reply.headers.get("link").and_then(|v| v.to_str().ok()).is_some_and(|l| l.contains("rel=\"next\""));
+        Paging { page, size: Paging::SIZE, total: reply.total(), capped, more }
+    }
+
+    pub fn from_query(page: Option<&str>) -> i64 {
+        page.and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1)
+    }
+    pub fn pages(&self) -> i64 {
+        ((self.total + self.size - 1) / self.size).max(1)
+    }
+    pub fn has_prev(&self) -> bool {
+        self.page > 1
+    }
+    pub fn has_next(&self) -> bool {
+        self.more
+    }
+    pub fn prev(&self) -> i64 {
+        self.page - 1
+    }
+    pub fn next(&self) -> i64 {
+        self.page + 1
+    }
+}

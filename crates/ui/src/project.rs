@@ -1,0 +1,540 @@
+//! One project: summary, repositories, members, robot accounts, audit log and settings.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Portal;
+use crate::api::{Refusal, repo_segment};
+use crate::format;
+use crate::page::{self, Chrome, PageError, Paging, form_urlencoded};
+use crate::projects::{capitalize, role_name, storage_limit};
+use crate::viewer::{Posted, Viewer};
+
+/// The project a page is about, with the tabs above it.
+pub(crate) struct Head {
+    pub id: i64,
+    pub name: String,
+    pub public: bool,
+    pub tab: &'static str,
+    /// The viewer may manage it (project admin or system admin).
+    pub manage: bool,
+    /// The viewer may push to it (and so delete tags and artifacts).
+    pub write: bool,
+    pub proxy_cache: bool,
+}
+
+pub(crate) async fn head(portal: &Portal, viewer: &Viewer, id: i64, tab: &'static str) -> Result<Head, PageError> {
+    let user = viewer.user()?;
+    let p = portal.api.get(viewer, &format!("/projects/{id}")).await?.body;
+    let role = p["current_user_role_id"].as_i64().unwrap_or(0);
+    Ok(Head {
+        id,
+        name: format::text(&p["name"]),
+        public: p["public"].as_bool().unwrap_or(false),
+        tab,
+        manage: user.sysadmin || role == 1,
+        write: user.sysadmin || matches!(role, 1 | 2 | 4),
+        proxy_cache: p["registry_id"].as_i64().unwrap_or(0) != 0,
+    })
+}
+
+fn status_for(error: &Option<String>, ok: StatusCode) -> StatusCode {
+    if error.is_some() { StatusCode::BAD_REQUEST } else { ok }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    page: Option<String>,
+    name: Option<String>,
+}
+
+// ---- summary
+
+#[derive(Template)]
+#[template(path = "project_summary.html")]
+struct Summary {
+    chrome: Chrome,
+    head: Head,
+    repo_count: i64,
+    quota: String,
+    roles: Vec<(&'static str, i64)>,
+    pull_host: String,
+}
+
+pub(crate) async fn summary(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, PageError> {
+    let head = head(&portal, &viewer, id, "summary").await?;
+    let s = portal.api.get(&viewer, &format!("/projects/{id}/summary")).await?.body;
+    let roles = vec![
+        ("Project Admins", s["project_admin_count"].as_i64().unwrap_or(0)),
+        ("Maintainers", s["maintainer_count"].as_i64().unwrap_or(0)),
+        ("Developers", s["developer_count"].as_i64().unwrap_or(0)),
+        ("Guests", s["guest_count"].as_i64().unwrap_or(0)),
+        ("Limited Guests", s["limited_guest_count"].as_i64().unwrap_or(0)),
+    ];
+    let page = Summary {
+        chrome: Chrome::new(&viewer, head.name.clone(), "projects"),
+        repo_count: s["repo_count"].as_i64().unwrap_or(0),
+        quota: format::quota_bar(
+            s["quota"]["used"]["storage"].as_i64().unwrap_or(0),
+            s["quota"]["hard"]["storage"].as_i64().unwrap_or(-1),
+        ),
+        roles,
+        pull_host: pull_host(&headers),
+        head,
+    };
+    page::ok(&page)
+}
+
+/// The registry's host as clients name it in `podman pull HOST/...`.
+pub(crate) fn pull_host(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(axum::http::header::HOST))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned()
+}
+
+// ---- repositories
+
+pub(crate) struct RepoRow {
+    pub name: String,
+    pub segment: String,
+    pub artifacts: i64,
+    pub pulls: i64,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "project_repositories.html")]
+struct Repositories {
+    chrome: Chrome,
+    head: Head,
+    rows: Vec<RepoRow>,
+    paging: Paging,
+    search: String,
+    search_query: String,
+}
+
+pub(crate) async fn repositories(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let head = head(&portal, &viewer, id, "repositories").await?;
+    let page_no = Paging::from_query(query.page.as_deref());
+    let search = query.name.clone().unwrap_or_default();
+    let mut path = format!("/projects/{}/repositories?page={page_no}&page_size={}", head.name, Paging::SIZE);
+    if !search.is_empty() {
+        path.push_str(&format!("&q={}", form_urlencoded(&format!("name=~{search}"))));
+    }
+    let reply = portal.api.get(&viewer, &path).await?;
+    let prefix = format!("{}/", head.name);
+    let rows = reply
+        .items()
+        .iter()
+        .map(|r| {
+            let name = format::text(&r["name"]);
+            let short = name.strip_prefix(&prefix).unwrap_or(&name);
+            RepoRow {
+                segment: form_urlencoded(short),
+                name,
+                artifacts: r["artifact_count"].as_i64().unwrap_or(0),
+                pulls: r["pull_count"].as_i64().unwrap_or(0),
+                updated: format::time(&r["update_time"]),
+            }
+        })
+        .collect();
+    let page = Repositories {
+        chrome: Chrome::new(&viewer, head.name.clone(), "projects"),
+        head,
+        rows,
+        paging: Paging::of(page_no, &reply),
+        search_query: if search.is_empty() { String::new() } else { format!("&name={}", form_urlencoded(&search)) },
+        search,
+    };
+    page::ok(&page)
+}
+
+// ---- members
+
+pub(crate) struct MemberRow {
+    pub id: i64,
+    pub name: String,
+    pub role_id: i64,
+    pub role: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "project_members.html")]
+struct Members {
+    chrome: Chrome,
+    head: Head,
+    rows: Vec<MemberRow>,
+    error: Option<String>,
+}
+
+pub(crate) const ROLES: [(i64, &str); 5] =
+    [(1, "Project Admin"), (4, "Maintainer"), (2, "Developer"), (3, "Guest"), (5, "Limited Guest")];
+
+async fn members_page(portal: &Portal, viewer: &Viewer, id: i64, error: Option<String>) -> Result<Response, PageError> {
+    let head = head(portal, viewer, id, "members").await?;
+    let reply = portal.api.get(viewer, &format!("/projects/{id}/members?page_size=100")).await?;
+    let rows = reply
+        .items()
+        .iter()
+        .map(|m| {
+            let role_id = m["role_id"].as_i64().unwrap_or(0);
+            MemberRow {
+                id: m["id"].as_i64().unwrap_or(0),
+                name: format::text(&m["entity_name"]),
+                role_id,
+                role: role_name(role_id),
+            }
+        })
+        .collect();
+    let status = status_for(&error, StatusCode::OK);
+    page::render(status, &Members { chrome: Chrome::new(viewer, head.name.clone(), "projects"), head, rows, error })
+}
+
+pub(crate) async fn members(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    members_page(&portal, &viewer, id, None).await
+}
+
+/// After a change: back to `path`, or the page again with the API's refusal.
+async fn settle<F>(result: Result<crate::api::Reply, Refusal>, path: String, again: F) -> Result<Response, PageError>
+where
+    F: AsyncFnOnce(String) -> Result<Response, PageError>,
+{
+    match result {
+        Ok(_) => page::see(path),
+        Err(refusal) => again(capitalize(&refusal.message)).await,
+    }
+}
+
+pub(crate) async fn add_member(
+    State(portal): State<Portal>,
+    Path(id): Path<i64>,
+    Posted { viewer, fields }: Posted,
+) -> Result<Response, PageError> {
+    let role: i64 = fields.get("role_id").parse().unwrap_or(0);
+    let body = json!({"role_id": role, "member_user": {"username": fields.get("username")}});
+    let result = portal.api.send(&viewer, Method::POST, &format!("/projects/{id}/members"), Some(body)).await?;
+    settle(result, format!("/harbor/projects/{id}/members"), async |e| {
+        members_page(&portal, &viewer, id, Some(e)).await
+    })
+    .await
+}
+
+pub(crate) async fn change_member(
+    State(portal): State<Portal>,
+    Path((id, mid)): Path<(i64, i64)>,
+    Posted { viewer, fields }: Posted,
+) -> Result<Response, PageError> {
+    let path = format!("/projects/{id}/members/{mid}");
+    let result = if fields.get("action") == "remove" {
+        portal.api.send(&viewer, Method::DELETE, &path, None).await?
+    } else {
+        let role: i64 = fields.get("role_id").parse().unwrap_or(0);
+        portal.api.send(&viewer, Method::PUT, &path, Some(json!({"role_id": role}))).await?
+    };
+    settle(result, format!("/harbor/projects/{id}/members"), async |e| {
+        members_page(&portal, &viewer, id, Some(e)).await
+    })
+    .await
+}
+
+// ---- robot accounts
+
+pub(crate) struct RobotRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub disabled: bool,
+    pub expires: String,
+    pub created: String,
+    pub permissions: String,
+}
+
+#[derive(Template)]
+#[template(path = "project_robots.html")]
+struct Robots {
+    chrome: Chrome,
+    head: Head,
+    rows: Vec<RobotRow>,
+    error: Option<String>,
+    /// A robot's name and its new secret, shown once.
+    secret: Option<(String, String)>,
+    permissions: &'static [(&'static str, &'static str)],
+}
+
+/// What a project robot may be given: `resource:action`, and how the form labels it.
+const PERMISSIONS: [(&str, &str); 6] = [
+    ("repository:pull", "Pull"),
+    ("repository:push", "Push"),
+    ("artifact:read", "Read artifacts"),
+    ("artifact:delete", "Delete artifacts"),
+    ("tag:create", "Create tags"),
+    ("tag:delete", "Delete tags"),
+];
+
+async fn robots_page(
+    portal: &Portal,
+    viewer: &Viewer,
+    id: i64,
+    error: Option<String>,
+    secret: Option<(String, String)>,
+) -> Result<Response, PageError> {
+    let head = head(portal, viewer, id, "robots").await?;
+    let q = form_urlencoded(&format!("Level=project,ProjectID={id}"));
+    let reply = portal.api.get(viewer, &format!("/robots?q={q}&page_size=100")).await?;
+    let rows = reply
+        .items()
+        .iter()
+        .map(|r| {
+            let expires_at = r["expires_at"].as_i64().unwrap_or(-1);
+            let permissions = r["permissions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["access"].as_array().cloned().unwrap_or_default())
+                .map(|a| format!("{} {}", format::text(&a["action"]), format::text(&a["resource"])))
+                .collect::<Vec<_>>()
+                .join(", ");
+            RobotRow {
+                id: r["id"].as_i64().unwrap_or(0),
+                name: format::text(&r["name"]),
+                description: format::text(&r["description"]),
+                disabled: r["disable"].as_bool().unwrap_or(false),
+                expires: if expires_at <= 0 {
+                    "never".to_owned()
+                } else {
+                    format::time(&Value::from(berth_auth::time::rfc3339(expires_at)))
+                },
+                created: format::time(&r["creation_time"]),
+                permissions,
+            }
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else if secret.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let page = Robots {
+        chrome: Chrome::new(viewer, head.name.clone(), "projects"),
+        head,
+        rows,
+        error,
+        secret,
+        permissions: &PERMISSIONS,
+    };
+    page::render(status, &page)
+}
+
+pub(crate) async fn robots(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    robots_page(&portal, &viewer, id, None, None).await
+}
+
+pub(crate) async fn create_robot(
+    State(portal): State<Portal>,
+    Path(id): Path<i64>,
+    Posted { viewer, fields }: Posted,
+) -> Result<Response, PageError> {
+    let project = head(&portal, &viewer, id, "robots").await?.name;
+    let access: Vec<Value> = fields
+        .all("permission")
+        .filter(|p| PERMISSIONS.iter().any(|(k, _)| k == p))
+        .filter_map(|p| p.split_once(':'))
+        .map(|(resource, action)| json!({"resource": resource, "action": action}))
+        .collect();
+    let days = fields.get("days");
+    let duration: i64 = if days.is_empty() { -1 } else { days.parse().unwrap_or(0) };
+    let body = json!({
+        "name": fields.get("name"),
+        "description": fields.get("description"),
+        "level": "project",
+        "duration": duration,
+        "permissions": [{"kind": "project", "namespace": project, "access": access}],
+    });
+    match portal.api.send(&viewer, Method::POST, "/robots", Some(body)).await? {
+        Ok(reply) => {
+            let secret = (format::text(&reply.body["name"]), format::text(&reply.body["secret"]));
+            robots_page(&portal, &viewer, id, None, Some(secret)).await
+        }
+        Err(refusal) => robots_page(&portal, &viewer, id, Some(capitalize(&refusal.message)), None).await,
+    }
+}
+
+pub(crate) async fn change_robot(
+    State(portal): State<Portal>,
+    Path((id, rid)): Path<(i64, i64)>,
+    Posted { viewer, fields }: Posted,
+) -> Result<Response, PageError> {
+    let path = format!("/robots/{rid}");
+    let result = match fields.get("action") {
+        "delete" => portal.api.send(&viewer, Method::DELETE, &path, None).await?,
+        "disable" => portal.api.send(&viewer, Method::PUT, &path, Some(json!({"disable": true}))).await?,
+        "enable" => portal.api.send(&viewer, Method::PUT, &path, Some(json!({"disable": false}))).await?,
+        "refresh" => match portal.api.send(&viewer, Method::PATCH, &path, Some(json!({}))).await? {
+            Ok(reply) => {
+                let name = fields.get("name").to_owned();
+                let secret = (name, format::text(&reply.body["secret"]));
+                return robots_page(&portal, &viewer, id, None, Some(secret)).await;
+            }
+            Err(refusal) => Err(refusal),
+        },
+        _ => return Err(PageError::Status(StatusCode::BAD_REQUEST, "Unknown action.".to_owned())),
+    };
+    settle(result, format!("/harbor/projects/{id}/robots"), async |e| {
+        robots_page(&portal, &viewer, id, Some(e), None).await
+    })
+    .await
+}
+
+// ---- audit log
+
+pub(crate) struct LogRow {
+    pub time: String,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: String,
+    pub operation: String,
+}
+
+pub(crate) fn log_rows(items: &[Value]) -> Vec<LogRow> {
+    items
+        .iter()
+        .map(|l| LogRow {
+            time: format::time(&l["op_time"]),
+            username: format::text(&l["username"]),
+            resource: format::text(&l["resource"]),
+            resource_type: format::text(&l["resource_type"]),
+            operation: format::text(&l["operation"]),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "project_logs.html")]
+struct Logs {
+    chrome: Chrome,
+    head: Head,
+    rows: Vec<LogRow>,
+    paging: Paging,
+    search_query: String,
+}
+
+pub(crate) async fn logs(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let head = head(&portal, &viewer, id, "logs").await?;
+    let page_no = Paging::from_query(query.page.as_deref());
+    let reply = portal
+        .api
+        .get(&viewer, &format!("/projects/{}/logs?page={page_no}&page_size={}", head.name, Paging::SIZE))
+        .await?;
+    let page = Logs {
+        chrome: Chrome::new(&viewer, head.name.clone(), "projects"),
+        head,
+        rows: log_rows(reply.items()),
+        paging: Paging::of(page_no, &reply),
+        search_query: String::new(),
+    };
+    page::ok(&page)
+}
+
+// ---- settings
+
+#[derive(Template)]
+#[template(path = "project_settings.html")]
+struct Settings {
+    chrome: Chrome,
+    head: Head,
+    quota_id: i64,
+    limit: String,
+    error: Option<String>,
+}
+
+async fn settings_page(
+    portal: &Portal,
+    viewer: &Viewer,
+    id: i64,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let head = head(portal, viewer, id, "settings").await?;
+    let summary = portal.api.get(viewer, &format!("/projects/{id}/summary")).await?.body;
+    let hard = summary["quota"]["hard"]["storage"].as_i64().unwrap_or(-1);
+    let quota_id = if viewer.user()?.sysadmin {
+        let q = portal.api.get(viewer, &format!("/quotas?reference=project&reference_id={id}")).await?;
+        q.items().first().and_then(|q| q["id"].as_i64()).unwrap_or(0)
+    } else {
+        0
+    };
+    let limit = if hard > 0 { format!("{}", hard as f64 / (1u64 << 30) as f64) } else { String::new() };
+    let status = status_for(&error, StatusCode::OK);
+    page::render(
+        status,
+        &Settings { chrome: Chrome::new(viewer, head.name.clone(), "projects"), head, quota_id, limit, error },
+    )
+}
+
+pub(crate) async fn settings(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    settings_page(&portal, &viewer, id, None).await
+}
+
+pub(crate) async fn save_settings(
+    State(portal): State<Portal>,
+    Path(id): Path<i64>,
+    Posted { viewer, fields }: Posted,
+) -> Result<Response, PageError> {
+    let body = json!({"metadata": {"public": fields.checked("public").to_string()}});
+    if let Err(refusal) = portal.api.send(&viewer, Method::PUT, &format!("/projects/{id}"), Some(body)).await? {
+        return settings_page(&portal, &viewer, id, Some(capitalize(&refusal.message))).await;
+    }
+    if let Ok(quota_id) = fields.get("quota_id").parse::<i64>()
+        && quota_id > 0
+    {
+        let limit = match storage_limit(&fields) {
+            Ok(l) => l,
+            Err(e) => return settings_page(&portal, &viewer, id, Some(e)).await,
+        };
+        let body = json!({"hard": {"storage": limit}});
+        if let Err(refusal) = portal.api.send(&viewer, Method::PUT, &format!("/quotas/{quota_id}"), Some(body)).await? {
+            return settings_page(&portal, &viewer, id, Some(capitalize(&refusal.message))).await;
+        }
+    }
+    page::see(format!("/harbor/projects/{id}/settings"))
+}
+
+/// The API path of repository `short` in project `project`.
+pub(crate) fn repo_path(project: &str, short: &str) -> String {
+    format!("/projects/{project}/repositories/{}", repo_segment(short))
+}

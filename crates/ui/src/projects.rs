@@ -1,0 +1,213 @@
+//! The project list: search, paging, storage against quota; creating and deleting projects.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Portal;
+use crate::format;
+use crate::page::{self, Chrome, Fields, PageError, Paging, form_urlencoded};
+use crate::viewer::{Posted, Viewer};
+
+pub(crate) struct ProjectRow {
+    pub id: i64,
+    pub name: String,
+    pub public: bool,
+    pub repo_count: i64,
+    pub role: &'static str,
+    pub created: String,
+    pub quota: String,
+}
+
+pub(crate) struct Choice {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "projects.html")]
+struct Projects {
+    chrome: Chrome,
+    rows: Vec<ProjectRow>,
+    paging: Paging,
+    search: String,
+    search_query: String,
+    registries: Vec<Choice>,
+    error: Option<String>,
+    form: Fields,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    page: Option<String>,
+    name: Option<String>,
+}
+
+/// Harbor's role names by id.
+pub(crate) fn role_name(id: i64) -> &'static str {
+    match id {
+        1 => "Project Admin",
+        2 => "Developer",
+        3 => "Guest",
+        4 => "Maintainer",
+        5 => "Limited Guest",
+        _ => "",
+    }
+}
+
+async fn list_page(
+    portal: &Portal,
+    viewer: &Viewer,
+    query: &ListQuery,
+    error: Option<String>,
+    form: Fields,
+) -> Result<Response, PageError> {
+    let user = viewer.user()?;
+    let page_no = Paging::from_query(query.page.as_deref());
+    let search = query.name.clone().unwrap_or_default();
+    let mut path = format!("/projects?page={page_no}&page_size={}", Paging::SIZE);
+    if !search.is_empty() {
+        path.push_str(&format!("&q={}", form_urlencoded(&format!("name=~{search}"))));
+    }
+    let reply = portal.api.get(viewer, &path).await?;
+    let mut rows = Vec::new();
+    for p in reply.items() {
+        let id = p["project_id"].as_i64().unwrap_or(0);
+        let summary = portal.api.get(viewer, &format!("/projects/{id}/summary")).await?.body;
+        let quota = &summary["quota"];
+        rows.push(ProjectRow {
+            id,
+            name: format::text(&p["name"]),
+            public: p["public"].as_bool().unwrap_or(false),
+            repo_count: p["repo_count"].as_i64().unwrap_or(0),
+            role: if user.sysadmin && p["current_user_role_id"].as_i64() == Some(0) {
+                "System Admin"
+            } else {
+                role_name(p["current_user_role_id"].as_i64().unwrap_or(0))
+            },
+            created: format::time(&p["creation_time"]),
+            quota: format::quota_bar(
+                quota["used"]["storage"].as_i64().unwrap_or(0),
+                quota["hard"]["storage"].as_i64().unwrap_or(-1),
+            ),
+        });
+    }
+    let registries = if user.sysadmin { registry_choices(portal, viewer).await? } else { Vec::new() };
+    let page = Projects {
+        chrome: Chrome::new(viewer, "Projects", "projects"),
+        paging: Paging::of(page_no, &reply),
+        rows,
+        search_query: if search.is_empty() { String::new() } else { format!("&name={}", form_urlencoded(&search)) },
+        search,
+        registries,
+        error: error.clone(),
+        form,
+    };
+    page::render(if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }, &page)
+}
+
+/// Registry endpoints, for a proxy-cache project or a replication policy.
+pub(crate) async fn registry_choices(portal: &Portal, viewer: &Viewer) -> Result<Vec<Choice>, PageError> {
+    let reply = portal.api.get(viewer, "/registries?page_size=100").await?;
+    Ok(reply
+        .items()
+        .iter()
+        .map(|r| Choice { id: r["id"].as_i64().unwrap_or(0), name: format::text(&r["name"]) })
+        .collect())
+}
+
+pub(crate) async fn list(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    list_page(&portal, &viewer, &query, None, Fields(Vec::new())).await
+}
+
+/// A storage limit typed as a number and a unit; empty for none.
+pub(crate) fn storage_limit(fields: &Fields) -> Result<i64, String> {
+    let amount = fields.get("storage_limit");
+    if amount.is_empty() || amount == "-1" {
+        return Ok(-1);
+    }
+    let n: f64 = amount.parse().map_err(|_| format!("Storage quota {amount:?} is not a number."))?;
+    if n <= 0.0 {
+        return Err("Storage quota must be more than 0, or empty for no limit.".to_owned());
+    }
+    let unit: i64 = match fields.get("storage_unit") {
+        "MiB" => 1 << 20,
+        "TiB" => 1 << 40,
+        _ => 1 << 30,
+    };
+    Ok((n * unit as f64) as i64)
+}
+
+pub(crate) async fn create(
+    State(portal): State<Portal>,
+    Posted { viewer, fields }: Posted,
+) -> Result<Response, PageError> {
+    let query = ListQuery { page: None, name: None };
+    let limit = match storage_limit(&fields) {
+        Ok(l) => l,
+        Err(e) => return list_page(&portal, &viewer, &query, Some(e), fields).await,
+    };
+    let name = fields.get("project_name");
+    let mut body = json!({
+        "project_name": name,
+        "metadata": {"public": fields.checked("public").to_string()},
+        "storage_limit": limit,
+    });
+    if let Ok(id) = fields.get("registry_id").parse::<i64>()
+        && id > 0
+    {
+        body["registry_id"] = Value::from(id);
+    }
+    match portal.api.send(&viewer, Method::POST, "/projects", Some(body)).await? {
+        Ok(reply) => {
+            let location = reply.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let id = location.rsplit('/').next().unwrap_or("");
+            page::see(format!("/harbor/projects/{id}/repositories"))
+        }
+        Err(refusal) => {
+            let message = if refusal.status == StatusCode::CONFLICT {
+                format!("A project named {name:?} already exists.")
+            } else {
+                capitalize(&refusal.message)
+            };
+            list_page(&portal, &viewer, &query, Some(message), fields).await
+        }
+    }
+}
+
+pub(crate) async fn delete(
+    State(portal): State<Portal>,
+    Path(id): Path<i64>,
+    Posted { viewer, .. }: Posted,
+) -> Result<Response, PageError> {
+    match portal.api.send(&viewer, Method::DELETE, &format!("/projects/{id}"), None).await? {
+        Ok(_) => page::see("/harbor/projects"),
+        Err(refusal) => {
+            let query = ListQuery { page: None, name: None };
+            list_page(&portal, &viewer, &query, Some(capitalize(&refusal.message)), Fields(Vec::new())).await
+        }
+    }
+}
+
+/// An API message as a sentence on a page.
+pub(crate) fn capitalize(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => {
+            let mut s: String = first.to_uppercase().collect();
+            s.push_str(chars.as_str());
+            if !s.ends_with('.') {
+                s.push('.');
+            }
+            s
+        }
+        None => String::new(),
+    }
+}

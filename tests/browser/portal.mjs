@@ -1,0 +1,223 @@
+// Walks Berth's portal in Debian's chromium, as a Harbor user would: sign in, create a project,
+// add a member, see a pushed image, create a robot and push with its secret, add a registry
+// endpoint and a replication policy and watch its execution succeed, delete a tag, and be
+// refused the admin pages as a non-admin. Started by crates/berth/tests/portal.rs, which sets
+// the environment below and checks the outcome through the API afterwards.
+//
+// Prints one line per step; exits non-zero with the reason on the first failure.
+
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const base = env("PORTAL_URL"); // http://127.0.0.1:PORT
+const host = new URL(base).host;
+const adminPassword = env("PORTAL_ADMIN_PASSWORD");
+const [devUser, devPassword] = env("PORTAL_DEV_USER").split(":");
+const image = env("PORTAL_IMAGE"); // oci:DIR:TAG
+const layers = Number(env("PORTAL_IMAGE_LAYERS"));
+const upstream = env("PORTAL_UPSTREAM_URL");
+const shots = env("PORTAL_SCREENSHOTS");
+const policy = env("PORTAL_SKOPEO_POLICY");
+const project = "portal-e2e";
+mkdirSync(shots, { recursive: true });
+
+const check = (condition, message) => {
+  if (!condition) throw new Error(message);
+};
+const step = (name) => console.log(`ok ${name}`);
+// The rows of `table` whose first cell is exactly `text`.
+const rowsNamed = (page, table, text) =>
+  page.locator(`${table} tbody tr`).filter({ has: page.locator("td:first-child", { hasText: new RegExp(`^\\s*${text}\\s*$`) }) });
+
+function skopeoPush(tag, creds) {
+  execFileSync(
+    "skopeo",
+    ["--policy", policy, "copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", creds, image, `docker://${host}/${project}/app:${tag}`],
+    { stdio: ["ignore", "inherit", "inherit"] },
+  );
+}
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+});
+// Every request a page makes must stay on the server's origin.
+const foreign = [];
+const watch = (page) =>
+  page.on("request", (request) => {
+    const url = request.url();
+    if (!url.startsWith(base) && !url.startsWith("data:")) foreign.push(url);
+  });
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  watch(page);
+  page.on("dialog", (dialog) => dialog.accept());
+
+  // Sign in: an unauthenticated visit lands on the sign-in page, and comes back after.
+  await page.goto(`${base}/harbor/projects`);
+  check(page.url().includes("/harbor/sign-in"), `not sent to sign in: ${page.url()}`);
+  await page.fill("#principal", "admin");
+  await page.fill("#password", "wrong-password");
+  await page.click("#sign-in");
+  check(await page.isVisible(".error"), "a wrong password shows no error");
+  await page.fill("#password", adminPassword);
+  await page.screenshot({ path: `${shots}/sign-in.png` });
+  await page.click("#sign-in");
+  await page.waitForURL(`${base}/harbor/projects`);
+  check((await page.textContent("#account-link")).trim() === "admin", "not signed in as admin");
+  step("sign in");
+
+  // Create a project: a bad name is refused with a message, a good one is created.
+  await page.click("#new-project summary");
+  await page.fill("#project_name", "Not_Valid");
+  await page.$eval("#project_name", (input) => input.removeAttribute("pattern")); // the server must refuse it too
+  await page.click("#create-project");
+  check((await page.textContent(".error")).includes("lowercase"), "a bad project name is not explained");
+  if (!(await page.$eval("#new-project", (details) => details.open))) await page.click("#new-project summary");
+  await page.fill("#project_name", project);
+  await page.fill("#new-project input[name=storage_limit]", "10");
+  await page.selectOption("#new-project select[name=storage_unit]", "MiB");
+  await page.click("#create-project");
+  await page.waitForURL(/\/harbor\/projects\/\d+\/repositories$/);
+  check((await page.textContent("h1")).includes(project), "the new project's page is not shown");
+  const projectUrl = page.url().replace(/\/repositories$/, "");
+  step("create a project");
+
+  // Add a member.
+  await page.goto(`${projectUrl}/members`);
+  await page.fill("#member-username", devUser);
+  await page.selectOption("#member-role", { label: "Developer" });
+  await page.click("#add-member button[type=submit]");
+  await page.waitForURL(`${projectUrl}/members`);
+  const devRow = rowsNamed(page, "#members", devUser);
+  check((await devRow.count()) === 1, "the member is not listed");
+  check((await devRow.locator("select option:checked").textContent()).trim() === "Developer", "the member's role is wrong");
+  await page.screenshot({ path: `${shots}/members.png`, fullPage: true });
+  step("add a member");
+
+  // Push with skopeo, then see the repository, its tag, size and layers.
+  skopeoPush("v1", `admin:${adminPassword}`);
+  await page.goto(`${projectUrl}/repositories`);
+  await page.click(`text=${project}/app`);
+  await page.waitForSelector("#artifacts");
+  const row = page.locator("#artifacts tbody tr").first();
+  check((await row.locator(".tags").textContent()).includes("v1"), "tag v1 is not listed");
+  check(/\d(\.\d)? (B|KiB|MiB)/.test(await row.textContent()), "the artifact's size is not shown");
+  await row.locator("a.digest").click();
+  await page.waitForSelector("#layers");
+  check((await page.locator("#layers tbody tr").count()) === layers, `not ${layers} layers`);
+  check((await rowsNamed(page, "#tags", "v1").count()) === 1, "tag v1 missing on the artifact page");
+  check(/(B|KiB|MiB)$/.test((await page.textContent("#artifact-size")).trim()), "no size on the artifact page");
+  await page.screenshot({ path: `${shots}/artifact.png`, fullPage: true });
+  const artifactUrl = page.url();
+  step("push an image and see its tags, layers and size");
+
+  // A robot account: its secret is shown once, and pushes.
+  await page.goto(`${projectUrl}/robots`);
+  await page.fill("#robot-name-input", "ci");
+  await page.check("input[value='repository:push']");
+  await page.click("#create-robot");
+  const robotName = (await page.textContent("#robot-name")).trim();
+  const secret = (await page.textContent("#robot-secret")).trim();
+  check(robotName === `robot$${project}+ci` && secret.length >= 8, `no robot secret shown: ${robotName}`);
+  check(!page.url().includes(secret), "the secret is in the URL");
+  skopeoPush("v2", `${robotName}:${secret}`);
+  await page.goto(artifactUrl);
+  check((await rowsNamed(page, "#tags", "v2").count()) === 1, "the robot's push is not shown");
+  step("create a robot and push with its secret");
+
+  // A registry endpoint and a replication policy, and an execution that succeeds.
+  await page.goto(`${base}/harbor/registries`);
+  await page.selectOption("#new-registry select[name=type]", "docker-registry");
+  await page.fill("#new-registry input[name=name]", "dist");
+  await page.fill("#new-registry input[name=url]", upstream);
+  await page.click("#new-registry button[value=test]");
+  check((await page.textContent(".notice")).includes("Connection works"), "testing the connection failed");
+  await page.selectOption("#new-registry select[name=type]", "docker-registry");
+  await page.fill("#new-registry input[name=name]", "dist");
+  await page.fill("#new-registry input[name=url]", upstream);
+  await page.click("#create-registry");
+  await page.waitForURL(`${base}/harbor/registries`);
+  check((await rowsNamed(page, "#registries", "dist").count()) === 1, "the endpoint is not listed");
+  await page.goto(`${base}/harbor/replications`);
+  await page.fill("#policy-name", "to-dist");
+  await page.selectOption("#policy-registry", { label: "dist" });
+  await page.fill("#new-policy input[name=name_filter]", `${project}/**`);
+  await page.click("#create-policy");
+  await page.waitForURL(`${base}/harbor/replications`);
+  await rowsNamed(page, "#policies", "to-dist").locator("button[value=start]").click();
+  await page.waitForURL(`${base}/harbor/replications`);
+  await page.locator("#executions tbody a").first().click();
+  let status = "";
+  for (let i = 0; i < 120 && status !== "Succeed" && status !== "Failed"; i++) {
+    await page.waitForTimeout(500);
+    await page.reload();
+    status = (await page.textContent("#execution-status")).trim();
+  }
+  check(status === "Succeed", `the execution ended ${status}`);
+  check((await page.locator("#tasks tbody tr", { hasText: "Succeed" }).count()) >= 1, "no succeeded task listed");
+  await page.screenshot({ path: `${shots}/execution.png`, fullPage: true });
+  await page.goto(`${base}/harbor/replications`);
+  await page.screenshot({ path: `${shots}/replications.png`, fullPage: true });
+  step("create an endpoint and a replication policy and see an execution succeed");
+
+  // Delete a tag (with confirmation).
+  await page.goto(artifactUrl);
+  await rowsNamed(page, "#tags", "v2").locator("button[value=remove]").click();
+  await page.waitForURL(artifactUrl);
+  check((await rowsNamed(page, "#tags", "v2").count()) === 0, "tag v2 is still there");
+  check((await rowsNamed(page, "#tags", "v1").count()) === 1, "tag v1 went too");
+  step("delete a tag");
+
+  await page.goto(`${base}/harbor/projects`);
+  await page.screenshot({ path: `${shots}/projects.png`, fullPage: true });
+
+  // Narrow screens: nothing but the tables' own scroll areas is wider than 360 px.
+  await page.setViewportSize({ width: 360, height: 740 });
+  for (const path of ["/harbor/projects", new URL(artifactUrl).pathname, "/harbor/replications"]) {
+    await page.goto(`${base}${path}`);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(width <= 360, `${path} is ${width} px wide at 360 px`);
+  }
+  await page.goto(`${base}/harbor/projects`);
+  await page.screenshot({ path: `${shots}/projects-360px.png`, fullPage: true });
+  step("usable at 360 px");
+
+  // Keyboard: the first Tab reaches the skip link, and it leads to the content.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${base}/harbor/projects`);
+  await page.keyboard.press("Tab");
+  check((await page.evaluate(() => document.activeElement.textContent)).includes("Skip to content"), "Tab does not reach the skip link");
+  step("keyboard");
+
+  // A non-admin is refused the admin pages, and does not see them in the menu.
+  const devContext = await browser.newContext();
+  const dev = await devContext.newPage();
+  watch(dev);
+  await dev.goto(`${base}/harbor/sign-in`);
+  await dev.fill("#principal", devUser);
+  await dev.fill("#password", devPassword);
+  await dev.click("#sign-in");
+  await dev.waitForURL(`${base}/harbor/projects`);
+  check((await dev.locator("nav a", { hasText: "Users" }).count()) === 0, "a non-admin sees the Users menu");
+  for (const path of ["/harbor/users", "/harbor/registries", "/harbor/replications", "/harbor/logs"]) {
+    const response = await dev.goto(`${base}${path}`);
+    check(response.status() === 403, `${path} answered ${response.status()} to a non-admin`);
+    check((await dev.textContent("h1")).includes("Not allowed"), `${path} shows no friendly 403 page`);
+  }
+  await dev.screenshot({ path: `${shots}/forbidden.png` });
+  step("a non-admin is refused the admin pages");
+
+  check(foreign.length === 0, `requests left the origin: ${foreign.join(", ")}`);
+  step("no request left the origin");
+} finally {
+  await browser.close();
+}

@@ -32,6 +32,9 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::CONFLICT, message)
     }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
     pub fn with_message(mut self, message: impl Into<String>) -> ApiError {
         self.message = message.into();
         self

@@ -19,6 +19,7 @@ mod repositories;
 mod robots;
 mod search;
 mod sessions;
+mod settings;
 mod system;
 mod users;
 
@@ -32,30 +33,7 @@ use berth_replication::Endpoints;
 use berth_storage::BlobStore;
 
 pub use error::ApiError;
-
-/// Who may create projects (`project_creation_restriction`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProjectCreation {
-    Everyone,
-    AdminOnly,
-}
-
-impl ProjectCreation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProjectCreation::Everyone => "everyone",
-            ProjectCreation::AdminOnly => "adminonly",
-        }
-    }
-}
-
-/// Settings the API reports and enforces.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub self_registration: bool,
-    pub project_creation: ProjectCreation,
-    pub external_url: Option<String>,
-}
+pub use settings::{Editable, ProjectCreation, Settings, keep_settings_current};
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -68,6 +46,10 @@ pub struct ApiState {
 impl ApiState {
     pub fn new(auth: Arc<Auth>, settings: Settings, store: BlobStore, endpoints: Endpoints) -> ApiState {
         ApiState { auth, settings: Arc::new(settings), store, endpoints }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub(crate) fn meta(&self) -> &Meta {
@@ -147,6 +129,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/replication/executions/{id}", get(replication::get_execution).put(replication::stop_execution))
         .route("/replication/executions/{id}/tasks", get(replication::list_tasks))
         .route("/replication/executions/{id}/tasks/{task_id}/log", get(replication::task_log))
+        .route("/configurations", get(settings::get).put(settings::put))
         .route("/quotas", get(quotas::list))
         .route("/quotas/{id}", get(quotas::get).put(quotas::update))
         .route("/projects/{project}/logs", get(audit::project_logs))

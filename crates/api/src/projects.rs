@@ -144,7 +144,7 @@ pub(crate) async fn create(
     body: Result<Json<ProjectReq>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
-    if state.settings.project_creation == ProjectCreation::AdminOnly && !user.sysadmin {
+    if state.settings.current().project_creation == ProjectCreation::AdminOnly && !user.sysadmin {
         return Err(ApiError::forbidden().with_message("only system administrators can create projects"));
     }
     let Json(req) = body?;

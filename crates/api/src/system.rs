@@ -15,7 +15,7 @@ pub(crate) async fn ping() -> &'static str {
 }
 
 pub(crate) async fn systeminfo(State(state): State<ApiState>, caller: Caller) -> Json<Value> {
-    let s = &state.settings;
+    let s = state.settings.current();
     let mut info = json!({
         "auth_mode": "db_auth",
         "self_registration": s.self_registration,
@@ -30,7 +30,7 @@ pub(crate) async fn systeminfo(State(state): State<ApiState>, caller: Caller) ->
         // they received from us (see berth_replication::Endpoints::peer_id).
         "registry_id": state.endpoints.self_id(),
     });
-    if let Some(url) = &s.external_url {
+    if let Some(url) = &state.settings.external_url {
         info["external_url"] = json!(url);
         info["registry_url"] = json!(url.split_once("://").map(|(_, h)| h).unwrap_or(url));
     }

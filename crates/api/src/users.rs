@@ -75,7 +75,7 @@ pub(crate) async fn create(
     match caller.0.user() {
         Some(u) if u.sysadmin => {}
         Some(_) => return Err(ApiError::forbidden()),
-        None if state.settings.self_registration => {}
+        None if state.settings.current().self_registration => {}
         None => return Err(ApiError::unauthorized()),
     }
     let Json(req) = body?;

@@ -10,6 +10,7 @@ pub mod token;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_meta::{AuditEntry, Meta, MetaError, ProjectKey, User};
@@ -75,7 +76,8 @@ pub struct Auth {
     pub keys: TokenKeys,
     /// `service` of issued tokens (their audience).
     pub service: String,
-    pub token_lifetime: Duration,
+    /// How long issued tokens last, in seconds (`token_expiration`, changeable at run time).
+    token_lifetime: AtomicU64,
     /// sha256(user:password) → (user id, password hash it was verified against, when).
     verified: Mutex<HashMap<[u8; 32], (i64, String, Instant)>>,
 }
@@ -85,7 +87,13 @@ impl Auth {
     pub async fn new(meta: Meta, service: String, token_lifetime: Duration) -> Result<Auth, AuthError> {
         let (kid, pkcs8) = meta.signing_key(token::generate_key).await?;
         let keys = TokenKeys::from_pkcs8(kid, &pkcs8).map_err(|e| MetaError::Corrupt(e.to_string()))?;
+        let token_lifetime = AtomicU64::new(token_lifetime.as_secs());
         Ok(Auth { meta, keys, service, token_lifetime, verified: Mutex::default() })
+    }
+
+    /// How long tokens issued from now on last.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.token_lifetime.store(lifetime.as_secs(), Ordering::Relaxed);
     }
 
     /// Checks a user name (or robot name) and password (or robot secret), with throttling: after
@@ -216,7 +224,7 @@ impl Auth {
     /// Signs a token for `principal` granting `access`.
     pub fn issue_token(&self, principal: &Principal, access: Vec<token::Access>) -> (String, u64, u64) {
         let now = now() as u64;
-        let lifetime = self.token_lifetime.as_secs();
+        let lifetime = self.token_lifetime.load(Ordering::Relaxed);
         let claims = Claims {
             iss: token::ISSUER.to_owned(),
             sub: principal.name().to_owned(),

@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use berth_api::{ApiState, ProjectCreation, Settings};
+use berth_api::{ApiState, Editable, ProjectCreation, Settings, keep_settings_current};
 use berth_auth::Auth;
 use berth_jobs::{JobContext, Runner};
 use berth_meta::{Meta, NewUser};
@@ -30,6 +30,8 @@ const JOB_WORKERS: usize = 4;
 
 /// How often the replication event trigger reads the outbox and the scheduler looks at crons.
 const REPLICATION_POLL: Duration = Duration::from_secs(1);
+/// How often an instance reads the settings other instances may have changed.
+const SETTINGS_POLL: Duration = Duration::from_secs(2);
 
 /// SQLite serializes writers anyway; a few connections let reads proceed beside a write.
 const SQLITE_CONNECTIONS: u32 = 8;
@@ -121,17 +123,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let replication = Engine::new(endpoints.clone(), Local::new(meta.clone(), store.clone()));
     let api = ApiState::new(
         auth.clone(),
-        Settings {
-            self_registration: config.self_registration,
-            project_creation: match config.project_creation_restriction {
-                ProjectCreationRestriction::Everyone => ProjectCreation::Everyone,
-                ProjectCreationRestriction::AdminOnly => ProjectCreation::AdminOnly,
+        Settings::new(
+            config.external_url.clone(),
+            Editable {
+                self_registration: config.self_registration,
+                project_creation: match config.project_creation_restriction {
+                    ProjectCreationRestriction::Everyone => ProjectCreation::Everyone,
+                    ProjectCreationRestriction::AdminOnly => ProjectCreation::AdminOnly,
+                },
+                token_expiration: config.token_expiration,
             },
-            external_url: config.external_url.clone(),
-        },
+        ),
         store.clone(),
         endpoints,
     );
+    // Settings changed at run time (by an administrator, on any instance) override the file's.
+    api.settings().refresh(&auth).await.map_err(|e| anyhow::anyhow!("reading the stored settings: {}", e.message()))?;
+    tokio::spawn(keep_settings_current(api.clone(), SETTINGS_POLL));
     let api = berth_api::router(api);
     let app = Router::new()
         .merge(berth_registry::router(registry))

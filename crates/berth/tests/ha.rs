@@ -301,6 +301,26 @@ async fn instances_started_together_on_an_empty_database() {
         let r = http.get(berth.url("/v2/")).bearer_auth(token).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "token of the other instance");
     }
+
+    // A setting changed on one instance is in force on the other within seconds.
+    let (a, b) = (&cluster.instances[0], &cluster.instances[1]);
+    let r = http
+        .put(a.url("/api/v2.0/configurations"))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .json(&serde_json::json!({"self_registration": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let info: Value = http.get(b.url("/api/v2.0/systeminfo")).send().await.unwrap().json().await.unwrap();
+        if info["self_registration"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the other instance never saw the change");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[test]

@@ -456,3 +456,34 @@ async fn repository_descriptions_and_replication_policies_are_edited_in_place() 
         .collect();
     assert_eq!(filters, [("name", "library/app"), ("tag", "v*")]);
 }
+
+#[tokio::test]
+async fn system_settings_are_changed_from_the_settings_page() {
+    let berth = Berth::start();
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+    let (status, html) = client.page("/harbor/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"name="token_expiration" inputmode="numeric" required value="30""#));
+    let csrf = csrf_of(&html);
+    let bad = [("csrf", csrf.as_str()), ("project_creation_restriction", "everyone"), ("token_expiration", "0")];
+    let r = client.post("/harbor/settings", &bad).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("must be a number of minutes from 1"));
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("self_registration", "on"),
+        ("project_creation_restriction", "adminonly"),
+        ("token_expiration", "45"),
+    ];
+    let r = client.post("/harbor/settings", &good).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Saved"));
+    let c: Value = api_as(&berth, ADMIN, Method::GET, "/configurations", None).await.json().await.unwrap();
+    assert_eq!(c["self_registration"]["value"], true);
+    assert_eq!(c["project_creation_restriction"]["value"], "adminonly");
+    assert_eq!(c["token_expiration"]["value"], 45);
+    // Sign-up is offered now.
+    let anonymous = Browser::new(&berth);
+    assert!(anonymous.page("/harbor/sign-in").await.1.contains("/harbor/sign-up"));
+}

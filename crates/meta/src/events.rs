@@ -133,7 +133,7 @@ impl Meta {
             n + 1,
             n + 2
         );
-        let count = format!("SELECT count(*) FROM (SELECT 1 FROM events {filter} LIMIT ${})", n + 1);
+        let count = format!("SELECT count(*) FROM (SELECT 1 FROM events {filter} LIMIT ${}) AS matching", n + 1);
         let (mut page, mut count) = (query_as(page), query_scalar::<i64>(count));
         for arg in &args {
             (page, count) = match *arg {

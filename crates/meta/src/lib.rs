@@ -15,6 +15,7 @@ mod replication;
 mod repositories;
 mod robots;
 mod sessions;
+mod settings;
 mod sort;
 mod uploads;
 mod users;

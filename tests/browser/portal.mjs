@@ -1,8 +1,9 @@
 // Walks Berth's portal in Debian's chromium, as a Harbor user would: sign in, create a project,
 // add a member, see a pushed image, create a robot and push with its secret, add a registry
 // endpoint and a replication policy and watch its execution succeed, delete a tag, and be
-// refused the admin pages as a non-admin. Started by crates/berth/tests/portal.rs, which sets
-// the environment below and checks the outcome through the API afterwards.
+// refused the admin pages as a non-admin; and use it without JavaScript, at 360 px and by
+// keyboard. Started by crates/berth/tests/portal.rs, which sets the environment below and checks
+// the outcome through the API afterwards.
 //
 // Prints one line per step; exits non-zero with the reason on the first failure.
 
@@ -197,6 +198,26 @@ try {
   await page.keyboard.press("Tab");
   check((await page.evaluate(() => document.activeElement.textContent)).includes("Skip to content"), "Tab does not reach the skip link");
   step("keyboard");
+
+  // Without JavaScript the pages read and the forms work (no confirmation dialog then).
+  const plainContext = await browser.newContext({ javaScriptEnabled: false });
+  const plain = await plainContext.newPage();
+  watch(plain);
+  await plain.goto(`${base}/harbor/sign-in`);
+  await plain.fill("#principal", "admin");
+  await plain.fill("#password", adminPassword);
+  await plain.click("#sign-in");
+  await plain.waitForURL(`${base}/harbor/projects`);
+  await plain.goto(artifactUrl);
+  await plain.fill("#add-tag input[name=tag]", "nojs");
+  await plain.click("#add-tag button[value=add]");
+  await plain.waitForURL(artifactUrl);
+  check((await rowsNamed(plain, "#tags", "nojs").count()) === 1, "adding a tag without JavaScript failed");
+  await rowsNamed(plain, "#tags", "nojs").locator("button[value=remove]").click();
+  await plain.waitForURL(artifactUrl);
+  check((await rowsNamed(plain, "#tags", "nojs").count()) === 0, "deleting a tag without JavaScript failed");
+  await plainContext.close();
+  step("works without JavaScript");
 
   // A non-admin is refused the admin pages, and does not see them in the menu.
   const devContext = await browser.newContext();

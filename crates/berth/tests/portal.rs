@@ -119,7 +119,15 @@ async fn signing_in_is_required_and_comes_back_to_the_page() {
 async fn sign_in_never_redirects_off_the_portal() {
     let berth = Berth::start();
     let client = Browser::new(&berth);
-    for target in ["https://evil.example/", "//evil.example/x", "/api/v2.0/users", "/harbor/sign-out"] {
+    for target in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/api/v2.0/users",
+        "/harbor/sign-out",
+        "/harbor/../api/v2.0/users",
+        "/harbor//evil.example",
+        "/harbor/\\evil.example",
+    ] {
         let r = client
             .post("/harbor/sign-in", &[("principal", ADMIN.0), ("password", ADMIN.1), ("redirect_url", target)])
             .await;
@@ -172,6 +180,7 @@ async fn bad_input_is_explained_next_to_the_form() {
     // Unknown pages and artifacts get friendly pages, not JSON.
     for (path, status) in [
         ("/harbor/no-such-page", StatusCode::NOT_FOUND),
+        ("/harbor/projects/not-a-number/members", StatusCode::NOT_FOUND),
         ("/harbor/projects/999", StatusCode::NOT_FOUND),
         ("/harbor/projects/1/repositories/nothing/artifacts/latest", StatusCode::NOT_FOUND),
     ] {
@@ -179,6 +188,12 @@ async fn bad_input_is_explained_next_to_the_form() {
         assert_eq!(got, status, "{path}");
         assert!(html.starts_with("<!doctype html>") && html.contains("Back to projects"), "{path}");
     }
+    // A form that is no form gets a page too, and changes nothing.
+    let r = client
+        .send(client.http.post(berth.url("/harbor/projects")).header("content-type", "application/json").body("{}"))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(r.text().await.unwrap().contains("The form could not be read"));
 }
 
 #[tokio::test]
@@ -305,7 +320,7 @@ async fn the_main_journeys_work_in_a_real_browser() {
     )
     .unwrap_or_else(|e| panic!("{e}\n---- berth log ----\n{}", berth.log()));
     print!("{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 11, "steps done:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 12, "steps done:\n{out}");
 
     // What the browser did, as the API sees it.
     let summary: Value =

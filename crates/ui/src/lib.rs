@@ -72,6 +72,6 @@ pub fn router(api: Router, auth: Arc<Auth>) -> Router {
         .route("/harbor/settings", get(admin::settings).post(admin::save_settings))
         .route("/harbor/system-info", get(admin::system_info))
         .fallback(page::not_found)
-        .layer(axum::middleware::map_response(page::security_headers))
+        .layer(axum::middleware::map_response(page::finish))
         .with_state(state)
 }

@@ -121,9 +121,29 @@ impl IntoResponse for PageError {
     }
 }
 
-/// Every portal response: nothing loads from another origin, no page is framed, no content type
-/// is guessed, and no address is sent along with links.
-pub(crate) async fn security_headers(mut response: Response) -> Response {
+/// Every portal response: a request the extractors refused (a malformed path or form) gets the
+/// friendly error page instead of their plain text; and nothing loads from another origin, no
+/// page is framed, no content type is guessed, and no address is sent along with links.
+pub(crate) async fn finish(response: Response) -> Response {
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    let mut response = if plain && response.status().is_client_error() {
+        let status = response.status();
+        let message = match status {
+            StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => "There is no page at this address.",
+            _ => "The form could not be read. Reload the page and try again.",
+        };
+        PageError::Status(
+            if status == StatusCode::BAD_REQUEST { StatusCode::NOT_FOUND } else { status },
+            message.to_owned(),
+        )
+        .into_response()
+    } else {
+        response
+    };
     let headers = response.headers_mut();
     for (name, value) in [
         (

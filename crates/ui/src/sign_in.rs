@@ -38,7 +38,15 @@ pub(crate) struct Back {
 /// Where to go after signing in: only a portal page of this server.
 fn safe_redirect(url: Option<&str>) -> String {
     match url {
-        Some(u) if u.starts_with("/harbor/") && !u.starts_with("/harbor/sign-") => u.to_owned(),
+        Some(u)
+            if u.starts_with("/harbor/")
+                && !u.starts_with("/harbor/sign-")
+                && !u.contains("..")
+                && !u.contains("//")
+                && !u.contains('\\') =>
+        {
+            u.to_owned()
+        }
         _ => "/harbor/projects".to_owned(),
     }
 }

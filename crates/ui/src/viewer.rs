@@ -101,9 +101,9 @@ impl FromRequest<Portal> for Posted {
         let viewer = Viewer::from_request_parts(&mut parts, state).await?;
         viewer.user()?;
         let req = Request::from_parts(parts, body);
-        let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
-            .await
-            .map_err(|e| PageError::Status(e.status(), e.body_text()))?;
+        let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(req, state).await.map_err(|e| {
+            PageError::Status(e.status(), "The form could not be read. Reload the page and try again.".to_owned())
+        })?;
         let fields = crate::page::Fields(fields);
         viewer.check_csrf(&fields)?;
         Ok(Posted { viewer, fields })

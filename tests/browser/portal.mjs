@@ -178,8 +178,29 @@ try {
   check((await rowsNamed(page, "#tags", "v1").count()) === 1, "tag v1 went too");
   step("delete a tag");
 
-  await page.goto(`${base}/harbor/projects`);
-  await page.screenshot({ path: `${shots}/projects.png`, fullPage: true });
+  // A screenshot of each main page, as the test's output.
+  const repositoryUrl = artifactUrl.replace(/\/artifacts\/[^/]+$/, "");
+  for (const [name, url] of [
+    ["projects", `${base}/harbor/projects`],
+    ["project-summary", projectUrl],
+    ["repositories", `${projectUrl}/repositories`],
+    ["artifacts", repositoryUrl],
+    ["robots", `${projectUrl}/robots`],
+    ["project-logs", `${projectUrl}/logs`],
+    ["project-settings", `${projectUrl}/settings`],
+    ["users", `${base}/harbor/users`],
+    ["registries", `${base}/harbor/registries`],
+    ["logs", `${base}/harbor/logs`],
+    ["jobs", `${base}/harbor/job-service`],
+    ["settings", `${base}/harbor/settings`],
+    ["system", `${base}/harbor/system-info`],
+    ["account", `${base}/harbor/account`],
+  ]) {
+    const response = await page.goto(url);
+    check(response.status() === 200, `${url} answered ${response.status()}`);
+    await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+  }
+  step("every main page renders");
 
   // Narrow screens: nothing but the tables' own scroll areas is wider than 360 px.
   await page.setViewportSize({ width: 360, height: 740 });

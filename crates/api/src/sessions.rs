@@ -9,10 +9,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use berth_auth::SESSION_COOKIE;
+
 use crate::ApiState;
 use crate::error::ApiError;
 
-pub(crate) const COOKIE: &str = "sid";
 pub(crate) const CSRF_HEADER: &str = "x-harbor-csrf-token";
 
 #[derive(Deserialize)]
@@ -21,16 +22,9 @@ pub(crate) struct LoginForm {
     password: String,
 }
 
-/// The `sid` cookie's value in `headers`.
+/// The session cookie's value in `headers`.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value)
+    berth_auth::session_cookie(headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()))
 }
 
 pub(crate) async fn login(
@@ -48,7 +42,7 @@ pub(crate) async fn login(
     let secure =
         if state.settings.external_url.as_deref().is_some_and(|u| u.starts_with("https://")) { "; Secure" } else { "" };
     let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         berth_auth::SESSION_LIFETIME.as_secs()
     );
     Ok((StatusCode::OK, [(header::SET_COOKIE, cookie), (header::HeaderName::from_static(CSRF_HEADER), csrf)])
@@ -59,6 +53,6 @@ pub(crate) async fn logout(State(state): State<ApiState>, headers: HeaderMap) ->
     if let Some(token) = session_cookie(&headers) {
         state.auth.close_session(token).await?;
     }
-    let expired = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok((StatusCode::OK, [(header::SET_COOKIE, expired)]).into_response())
 }

@@ -275,6 +275,19 @@ pub fn client_ip(forwarded_for: Option<&str>, peer: Option<std::net::IpAddr>) ->
 /// How long a browser session lasts after login.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 
+/// The name of the browser session's cookie (Harbor's).
+pub const SESSION_COOKIE: &str = "sid";
+
+/// The session cookie's value among the values of a request's `Cookie` headers.
+pub fn session_cookie<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    cookie_headers
+        .into_iter()
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
 impl Auth {
     /// Opens a browser session for `user`: returns the cookie value and the CSRF token. Only the
     /// cookie's hash is stored.

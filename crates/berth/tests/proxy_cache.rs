@@ -87,7 +87,7 @@ async fn fill_freshness_and_refusals() {
     assert!(text.contains("\"hub/lib/app\""), "{text}");
     let meta = berth.meta().await;
     assert_eq!(meta.repository_blob("hub/lib/app", &layer_digest).await.unwrap(), Some(layer.len() as i64));
-    assert_eq!(meta.tagged_manifest("hub/lib/app", "1").await.unwrap().unwrap().digest, digest);
+    assert_eq!(cached_digest(&meta, "1").await, digest);
 
     // The tag moves upstream: the next pull serves the new manifest (checked by HEAD each time).
     let (manifest2, digest2) = upstream.push_image("lib/app", "1", &random_bytes(MIB, 2)).await;
@@ -96,7 +96,7 @@ async fn fill_freshness_and_refusals() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["docker-content-digest"].to_str().unwrap(), digest2);
     assert_eq!(r.bytes().await.unwrap().to_vec(), manifest2);
-    assert_eq!(meta.tagged_manifest("hub/lib/app", "1").await.unwrap().unwrap().digest, digest2);
+    assert_eq!(cached_digest(&meta, "1").await, digest2);
     // An unchanged tag is answered from the cache after a HEAD upstream, without a GET.
     let gets = upstream.requests("\"GET /v2/lib/app/manifests/1 ");
     let r = get_manifest(&b, "hub/lib/app", "1").await;
@@ -233,4 +233,11 @@ async fn upstream_down_serves_the_cache() {
     // Back up: the uncached tag is fetched.
     upstream.restart();
     assert_eq!(get_manifest(&b, "hub/lib/app", "uncached").await.status(), StatusCode::OK);
+}
+
+/// The digest of the manifest tag `tag` of `hub/lib/app` points at in Berth's metadata.
+async fn cached_digest(meta: &berth_meta::Meta, tag: &str) -> String {
+    let (_, manifest) =
+        meta.pull_manifest("hub", "hub/lib/app", berth_meta::ManifestRef::Tag(tag)).await.unwrap().unwrap();
+    manifest.expect("the tag is cached").digest
 }

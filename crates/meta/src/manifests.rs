@@ -25,10 +25,11 @@ pub struct Required<'a> {
 }
 
 /// How a pull names a manifest.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum ManifestRef<'a> {
     Tag(&'a str),
-    Digest(&'a str),
+    /// `algorithm:hex`.
+    Digest(String),
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -119,36 +120,9 @@ impl Meta {
         Ok(tagged)
     }
 
-    /// Manifest `digest` of the repository named `repository`: one query, as pulls need it.
-    pub async fn manifest(&self, repository: &str, digest: &str) -> Result<Option<ManifestRow>> {
-        Ok(query_as(
-            "SELECT m.repository_id, m.digest, m.media_type, m.content FROM manifests m
-             JOIN repositories r ON r.id = m.repository_id
-             WHERE r.name = $1 AND m.digest = $2",
-        )
-        .bind(repository)
-        .bind(digest)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// The manifest tag `tag` of the repository named `repository` points at.
-    pub async fn tagged_manifest(&self, repository: &str, tag: &str) -> Result<Option<ManifestRow>> {
-        Ok(query_as(
-            "SELECT m.repository_id, m.digest, m.media_type, m.content FROM repositories r
-             JOIN tags t ON t.repository_id = r.id
-             JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
-             WHERE r.name = $1 AND t.name = $2",
-        )
-        .bind(repository)
-        .bind(tag)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// What a pull over HTTP needs, in one query: the access key of project `project` (`None`
-    /// if there is no such project) and the manifest `reference` names in its repository
-    /// `repository`, if there is one.
+    /// The manifest `reference` names in repository `repository` of project `project`, with the
+    /// project's access key (what a pull over HTTP decides access on), in one query. `None` if
+    /// there is no such project; the manifest is `None` if the project has no such one.
     pub async fn pull_manifest(
         &self,
         project: &str,
@@ -169,7 +143,7 @@ impl Meta {
         type Found = (i64, String, bool, Option<i64>, Option<String>, Option<String>, Option<Vec<u8>>);
         let (sql, value) = match reference {
             ManifestRef::Tag(t) => (BY_TAG, t),
-            ManifestRef::Digest(d) => (BY_DIGEST, d),
+            ManifestRef::Digest(ref d) => (BY_DIGEST, d.as_str()),
         };
         let found: Option<Found> =
             query_as(sql).bind(project).bind(repository).bind(value).fetch_optional(&self.pool).await?;

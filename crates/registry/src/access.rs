@@ -2,6 +2,7 @@
 //! credentials or nobody) and whether the role policy lets them do it. Refusals carry the
 //! `WWW-Authenticate` challenge that sends clients to the token service.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::http::request::Parts;
@@ -66,11 +67,13 @@ enum ProjectLookup<'a> {
     Loaded(Option<&'a ProjectKey>),
 }
 
-impl ProjectLookup<'_> {
-    async fn get(self, auth: &Auth, name: &str) -> Result<Option<ProjectKey>, RegistryError> {
+impl<'a> ProjectLookup<'a> {
+    async fn get(self, auth: &Auth, name: &str) -> Result<Option<Cow<'a, ProjectKey>>, RegistryError> {
         match self {
-            ProjectLookup::Load => auth.meta.project_key(name).await.map_err(RegistryError::internal),
-            ProjectLookup::Loaded(key) => Ok(key.cloned()),
+            ProjectLookup::Load => {
+                Ok(auth.meta.project_key(name).await.map_err(RegistryError::internal)?.map(Cow::Owned))
+            }
+            ProjectLookup::Loaded(key) => Ok(key.map(Cow::Borrowed)),
         }
     }
 }
@@ -131,7 +134,7 @@ impl Access {
             }
             (Caller::Principal(p), Scope::Repository(name, action)) => {
                 let key = project.get(&self.auth, project_of(name)).await?;
-                let access = match key.as_ref() {
+                let access = match key.as_deref() {
                     Some(key) => Some(self.auth.access_to(p, key).await.map_err(RegistryError::internal)?),
                     None => None,
                 };

@@ -38,11 +38,13 @@ impl Local {
 
     /// Manifest `reference` (a tag or a digest) of repository `name`.
     pub async fn manifest(&self, name: &str, reference: &str) -> Result<Option<LocalManifest>, RegistryError> {
-        let row = match Reference::parse(reference) {
-            Ok(Reference::Digest(d)) => self.meta.manifest(name, &d.to_string()).await?,
-            Ok(Reference::Tag(t)) => self.meta.tagged_manifest(name, t.as_str()).await?,
-            Err(_) => None,
-        };
+        let Ok(parsed) = Reference::parse(reference) else { return Ok(None) };
+        let project = name.split('/').next().unwrap_or("");
+        let row = self
+            .meta
+            .pull_manifest(project, name, manifests::manifest_ref(&parsed))
+            .await?
+            .and_then(|(_, manifest)| manifest);
         Ok(row.map(|r| LocalManifest { digest: r.digest, media_type: r.media_type, bytes: r.content.into() }))
     }
 

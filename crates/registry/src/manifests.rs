@@ -181,6 +181,14 @@ async fn read_manifest_body(body: Body) -> Result<Bytes, RegistryError> {
     Ok(buf.freeze())
 }
 
+/// How the metadata names the manifest `reference` names.
+pub(crate) fn manifest_ref(reference: &Reference) -> ManifestRef<'_> {
+    match reference {
+        Reference::Digest(d) => ManifestRef::Digest(d.to_string()),
+        Reference::Tag(t) => ManifestRef::Tag(t.as_str()),
+    }
+}
+
 pub(crate) async fn get(
     state: &RegistryState,
     req: &Parts,
@@ -191,18 +199,11 @@ pub(crate) async fn get(
     let parsed = lookup_reference(reference)?;
     // The project and the manifest come in one query, before the access decision that needs the
     // project; nothing of the manifest is used unless access is granted.
-    let digest_str;
-    let wanted = match &parsed {
-        Reference::Digest(d) => {
-            digest_str = d.to_string();
-            ManifestRef::Digest(&digest_str)
-        }
-        Reference::Tag(t) => ManifestRef::Tag(t.as_str()),
-    };
-    let (project, mut found) = match state.meta.pull_manifest(project_of(name), name.as_str(), wanted).await? {
-        Some((project, found)) => (Some(project), found),
-        None => (None, None),
-    };
+    let (project, mut found) =
+        match state.meta.pull_manifest(project_of(name), name.as_str(), manifest_ref(&parsed)).await? {
+            Some((project, found)) => (Some(project), found),
+            None => (None, None),
+        };
     let scope = Scope::Repository(name, Action::Pull);
     let operator = state.access.authorize_with(req, scope, project.as_ref()).await?;
     // A proxy-cache project checks tags upstream every time, digests only when not cached.

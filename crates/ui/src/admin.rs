@@ -10,22 +10,18 @@ use serde_json::{Value, json};
 
 use crate::Portal;
 use crate::format;
-use crate::page::{self, Chrome, Fields, PageError, Paging, form_urlencoded};
+use crate::page::{self, Chrome, Fields, PageError, Paging, Search, form_urlencoded};
 use crate::project::{LogRow, log_rows};
 use crate::projects::{Choice, capitalize, registry_choices};
 use crate::viewer::{Posted, Viewer};
 
+/// The audit log page's filters.
 #[derive(Deserialize)]
-pub(crate) struct ListQuery {
+pub(crate) struct LogQuery {
     page: Option<String>,
-    name: Option<String>,
     username: Option<String>,
     operation: Option<String>,
     resource: Option<String>,
-}
-
-fn status_for(error: &Option<String>) -> StatusCode {
-    if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }
 }
 
 // ---- users
@@ -46,7 +42,6 @@ struct Users {
     rows: Vec<UserRow>,
     paging: Paging,
     search: String,
-    search_query: String,
     error: Option<String>,
     notice: Option<String>,
     me: i64,
@@ -55,18 +50,12 @@ struct Users {
 async fn users_page(
     portal: &Portal,
     viewer: &Viewer,
-    query: &ListQuery,
+    query: &Search,
     error: Option<String>,
     notice: Option<String>,
 ) -> Result<Response, PageError> {
     let me = viewer.admin()?.id;
-    let page_no = Paging::from_query(query.page.as_deref());
-    let search = query.name.clone().unwrap_or_default();
-    let mut path = format!("/users?page={page_no}&page_size={}", Paging::SIZE);
-    if !search.is_empty() {
-        path.push_str(&format!("&q={}", form_urlencoded(&format!("username=~{search}"))));
-    }
-    let reply = portal.api.get(viewer, &path).await?;
+    let reply = portal.api.get(viewer, &query.api_path("/users", "username")).await?;
     let rows = reply
         .items()
         .iter()
@@ -82,24 +71,19 @@ async fn users_page(
     let page = Users {
         chrome: Chrome::new(viewer, "Users", "users"),
         rows,
-        paging: Paging::of(page_no, &reply),
-        search_query: if search.is_empty() { String::new() } else { format!("&name={}", form_urlencoded(&search)) },
-        search,
+        paging: Paging::of(query.page(), &reply).keeping(query.link_query()),
+        search: query.name().to_owned(),
         error: error.clone(),
         notice,
         me,
     };
-    page::render(status_for(&error), &page)
-}
-
-fn no_query() -> ListQuery {
-    ListQuery { page: None, name: None, username: None, operation: None, resource: None }
+    page::render(page::status_for(&error), &page)
 }
 
 pub(crate) async fn users(
     State(portal): State<Portal>,
     viewer: Viewer,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<Search>,
 ) -> Result<Response, PageError> {
     users_page(&portal, &viewer, &q, None, None).await
 }
@@ -111,7 +95,7 @@ pub(crate) async fn create_user(
     viewer.admin()?;
     match portal.api.send(&viewer, Method::POST, "/users", Some(new_user(&fields))).await? {
         Ok(_) => page::see("/harbor/users"),
-        Err(r) => users_page(&portal, &viewer, &no_query(), Some(capitalize(&r.message)), None).await,
+        Err(r) => users_page(&portal, &viewer, &Search::default(), Some(capitalize(&r.message)), None).await,
     }
 }
 
@@ -154,10 +138,10 @@ pub(crate) async fn change_user(
     };
     match result {
         Ok(_) if fields.get("action") == "password" => {
-            users_page(&portal, &viewer, &no_query(), None, Some("Password reset.".to_owned())).await
+            users_page(&portal, &viewer, &Search::default(), None, Some("Password reset.".to_owned())).await
         }
         Ok(_) => page::see("/harbor/users"),
-        Err(r) => users_page(&portal, &viewer, &no_query(), Some(capitalize(&r.message)), None).await,
+        Err(r) => users_page(&portal, &viewer, &Search::default(), Some(capitalize(&r.message)), None).await,
     }
 }
 
@@ -220,7 +204,7 @@ async fn registries_page(
         notice,
         editing,
     };
-    page::render(status_for(&error), &page)
+    page::render(page::status_for(&error), &page)
 }
 
 #[derive(Deserialize)]
@@ -464,7 +448,7 @@ async fn replications_page(
         error: error.clone(),
         form,
     };
-    page::render(status_for(&error), &page)
+    page::render(page::status_for(&error), &page)
 }
 
 pub(crate) async fn replications(
@@ -607,7 +591,7 @@ async fn execution_page(
         tasks,
         error: error.clone(),
     };
-    page::render(status_for(&error), &page)
+    page::render(page::status_for(&error), &page)
 }
 
 pub(crate) async fn execution(
@@ -670,7 +654,7 @@ async fn settings_page(
         error: error.clone(),
         saved,
     };
-    page::render(status_for(&error), &page)
+    page::render(page::status_for(&error), &page)
 }
 
 pub(crate) async fn settings(State(portal): State<Portal>, viewer: Viewer) -> Result<Response, PageError> {
@@ -711,7 +695,6 @@ struct Logs {
     chrome: Chrome,
     rows: Vec<LogRow>,
     paging: Paging,
-    search_query: String,
     username: String,
     operation: String,
     resource: String,
@@ -720,7 +703,7 @@ struct Logs {
 pub(crate) async fn logs(
     State(portal): State<Portal>,
     viewer: Viewer,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<LogQuery>,
 ) -> Result<Response, PageError> {
     viewer.admin()?;
     let page_no = Paging::from_query(q.page.as_deref());
@@ -744,7 +727,7 @@ pub(crate) async fn logs(
         path.push_str(&format!("&q={}", form_urlencoded(&terms.join(","))));
     }
     let reply = portal.api.get(&viewer, &path).await?;
-    let search_query = format!(
+    let kept = format!(
         "&username={}&operation={}&resource={}",
         form_urlencoded(&username),
         form_urlencoded(&operation),
@@ -753,8 +736,7 @@ pub(crate) async fn logs(
     let page = Logs {
         chrome: Chrome::new(&viewer, "Logs", "logs"),
         rows: log_rows(reply.items()),
-        paging: Paging::of(page_no, &reply),
-        search_query,
+        paging: Paging::of(page_no, &reply).keeping(kept),
         username,
         operation,
         resource,
@@ -778,16 +760,15 @@ struct Jobs {
     rows: Vec<JobRow>,
     queues: Vec<(String, i64)>,
     paging: Paging,
-    search_query: String,
 }
 
 pub(crate) async fn jobs(
     State(portal): State<Portal>,
     viewer: Viewer,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<Search>,
 ) -> Result<Response, PageError> {
     viewer.admin()?;
-    let page_no = Paging::from_query(q.page.as_deref());
+    let page_no = q.page();
     let reply = portal.api.get(&viewer, &format!("/jobservice/jobs?page={page_no}&page_size={}", Paging::SIZE)).await?;
     let rows = reply
         .items()
@@ -809,13 +790,7 @@ pub(crate) async fn jobs(
         .iter()
         .map(|q| (format::text(&q["job_type"]), q["count"].as_i64().unwrap_or(0)))
         .collect();
-    let page = Jobs {
-        chrome: Chrome::new(&viewer, "Jobs", "jobs"),
-        rows,
-        queues,
-        paging: Paging::of(page_no, &reply),
-        search_query: String::new(),
-    };
+    let page = Jobs { chrome: Chrome::new(&viewer, "Jobs", "jobs"), rows, queues, paging: Paging::of(page_no, &reply) };
     page::ok(&page)
 }
 

@@ -66,21 +66,11 @@ impl Api {
         }
     }
 
-    /// Signs in through `POST /c/login`: the API's answer, with its `Set-Cookie`.
-    pub async fn login(&self, viewer: &Viewer, form: String) -> Result<axum::response::Response, PageError> {
-        let mut req = Request::post("/c/login")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form))
-            .map_err(|e| PageError::Internal(e.to_string()))?;
-        if let Some(forwarded) = &viewer.forwarded_for
-            && let Ok(v) = forwarded.parse()
-        {
-            req.headers_mut().insert("x-forwarded-for", v);
-        }
-        if let Some(peer) = viewer.peer {
-            req.extensions_mut().insert(peer);
-        }
-        self.router.clone().oneshot(req).await.map_err(|e| PageError::Internal(e.to_string()))
+    /// Signs in through `POST /c/login` with the form `principal=…&password=…`: on success, the
+    /// answer's headers carry the session's `Set-Cookie`.
+    pub async fn login(&self, viewer: &Viewer, form: String) -> Result<Reply, Refusal> {
+        let body = ("application/x-www-form-urlencoded", Body::from(form));
+        self.request(viewer, Method::POST, "/c/login", Some(body)).await
     }
 
     /// `path` is below `/api/v2.0`, or `/c/...` for the session endpoints.
@@ -91,18 +81,33 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> Result<Reply, Refusal> {
+        let body = body.map(|v| ("application/json", Body::from(v.to_string())));
+        self.request(viewer, method, path, body).await
+    }
+
+    /// Sends one request to the router as `viewer` (session cookie, CSRF token, client address),
+    /// with `body` of its content type, and reads the answer.
+    async fn request(
+        &self,
+        viewer: &Viewer,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Body)>,
+    ) -> Result<Reply, Refusal> {
         let uri = if path.starts_with("/c/") { path.to_owned() } else { format!("/api/v2.0{path}") };
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(token) = &viewer.session {
-            req = req.header(header::COOKIE, format!("sid={token}")).header("x-harbor-csrf-token", &viewer.csrf);
+            req = req
+                .header(header::COOKIE, format!("{}={token}", berth_auth::SESSION_COOKIE))
+                .header("x-harbor-csrf-token", &viewer.csrf);
         }
         if let Some(forwarded) = &viewer.forwarded_for {
             req = req.header("x-forwarded-for", forwarded);
         }
         let body = match body {
-            Some(v) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Body::from(v.to_string())
+            Some((content_type, body)) => {
+                req = req.header(header::CONTENT_TYPE, content_type);
+                body
             }
             None => Body::empty(),
         };

@@ -33,6 +33,11 @@ pub(crate) fn ok(template: &impl Template) -> Result<Response, PageError> {
     render(StatusCode::OK, template)
 }
 
+/// The status of a page shown again with the API's refusal of its form (`error`), or plainly.
+pub(crate) fn status_for(error: &Option<String>) -> StatusCode {
+    if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }
+}
+
 /// After a change, the page to show (Post/Redirect/Get: reloading does not repeat it).
 pub(crate) fn see(path: impl AsRef<str>) -> Result<Response, PageError> {
     Ok(Redirect::to(path.as_ref()).into_response())
@@ -185,6 +190,8 @@ pub(crate) struct Paging {
     pub capped: bool,
     /// The API links to a next page.
     pub more: bool,
+    /// What the links to the neighbours add to `page=`, to keep a search (`&name=...`).
+    pub query: String,
 }
 
 impl Paging {
@@ -194,7 +201,13 @@ impl Paging {
     pub fn of(page: i64, reply: &crate::api::Reply) -> Paging {
         let capped = reply.headers.get("x-total-count-capped").is_some_and(|v| v == "true");
         let more = reply.headers.get("link").and_then(|v| v.to_str().ok()).is_some_and(|l| l.contains("rel=\"next\""));
-        Paging { page, size: Paging::SIZE, total: reply.total(), capped, more }
+        Paging { page, size: Paging::SIZE, total: reply.total(), capped, more, query: String::new() }
+    }
+
+    /// The same, its links keeping `query`.
+    pub fn keeping(mut self, query: String) -> Paging {
+        self.query = query;
+        self
     }
 
     pub fn from_query(page: Option<&str>) -> i64 {
@@ -214,5 +227,38 @@ impl Paging {
     }
     pub fn next(&self) -> i64 {
         self.page + 1
+    }
+}
+
+/// The query of a listing page: which page, and the name searched for.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct Search {
+    page: Option<String>,
+    name: Option<String>,
+}
+
+impl Search {
+    pub fn page(&self) -> i64 {
+        Paging::from_query(self.page.as_deref())
+    }
+
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+
+    /// The API listing `path` at this page, narrowed to those whose `key` contains the name
+    /// searched for.
+    pub fn api_path(&self, path: &str, key: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut api = format!("{path}{sep}page={}&page_size={}", self.page(), Paging::SIZE);
+        if !self.name().is_empty() {
+            api.push_str(&format!("&q={}", form_urlencoded(&format!("{key}=~{}", self.name()))));
+        }
+        api
+    }
+
+    /// What the links to other pages add, to keep the search.
+    pub fn link_query(&self) -> String {
+        if self.name().is_empty() { String::new() } else { format!("&name={}", form_urlencoded(self.name())) }
     }
 }

@@ -4,13 +4,12 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Portal;
 use crate::api::{Refusal, repo_segment};
 use crate::format;
-use crate::page::{self, Chrome, PageError, Paging, form_urlencoded};
+use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded};
 use crate::projects::{capitalize, role_name, storage_limit};
 use crate::viewer::{Posted, Viewer};
 
@@ -40,16 +39,6 @@ pub(crate) async fn head(portal: &Portal, viewer: &Viewer, id: i64, tab: &'stati
         write: user.sysadmin || matches!(role, 1 | 2 | 4),
         proxy_cache: p["registry_id"].as_i64().unwrap_or(0) != 0,
     })
-}
-
-fn status_for(error: &Option<String>, ok: StatusCode) -> StatusCode {
-    if error.is_some() { StatusCode::BAD_REQUEST } else { ok }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ListQuery {
-    page: Option<String>,
-    name: Option<String>,
 }
 
 // ---- summary
@@ -122,23 +111,17 @@ struct Repositories {
     rows: Vec<RepoRow>,
     paging: Paging,
     search: String,
-    search_query: String,
 }
 
 pub(crate) async fn repositories(
     State(portal): State<Portal>,
     viewer: Viewer,
     Path(id): Path<i64>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<Search>,
 ) -> Result<Response, PageError> {
     let head = head(&portal, &viewer, id, "repositories").await?;
-    let page_no = Paging::from_query(query.page.as_deref());
-    let search = query.name.clone().unwrap_or_default();
-    let mut path = format!("/projects/{}/repositories?page={page_no}&page_size={}", head.name, Paging::SIZE);
-    if !search.is_empty() {
-        path.push_str(&format!("&q={}", form_urlencoded(&format!("name=~{search}"))));
-    }
-    let reply = portal.api.get(&viewer, &path).await?;
+    let reply =
+        portal.api.get(&viewer, &query.api_path(&format!("/projects/{}/repositories", head.name), "name")).await?;
     let prefix = format!("{}/", head.name);
     let rows = reply
         .items()
@@ -159,9 +142,8 @@ pub(crate) async fn repositories(
         chrome: Chrome::new(&viewer, head.name.clone(), "projects"),
         head,
         rows,
-        paging: Paging::of(page_no, &reply),
-        search_query: if search.is_empty() { String::new() } else { format!("&name={}", form_urlencoded(&search)) },
-        search,
+        paging: Paging::of(query.page(), &reply).keeping(query.link_query()),
+        search: query.name().to_owned(),
     };
     page::ok(&page)
 }
@@ -184,9 +166,6 @@ struct Members {
     error: Option<String>,
 }
 
-pub(crate) const ROLES: [(i64, &str); 5] =
-    [(1, "Project Admin"), (4, "Maintainer"), (2, "Developer"), (3, "Guest"), (5, "Limited Guest")];
-
 async fn members_page(portal: &Portal, viewer: &Viewer, id: i64, error: Option<String>) -> Result<Response, PageError> {
     let head = head(portal, viewer, id, "members").await?;
     let reply = portal.api.get(viewer, &format!("/projects/{id}/members?page_size=100")).await?;
@@ -203,7 +182,7 @@ async fn members_page(portal: &Portal, viewer: &Viewer, id: i64, error: Option<S
             }
         })
         .collect();
-    let status = status_for(&error, StatusCode::OK);
+    let status = page::status_for(&error);
     page::render(status, &Members { chrome: Chrome::new(viewer, head.name.clone(), "projects"), head, rows, error })
 }
 
@@ -442,17 +421,16 @@ struct Logs {
     head: Head,
     rows: Vec<LogRow>,
     paging: Paging,
-    search_query: String,
 }
 
 pub(crate) async fn logs(
     State(portal): State<Portal>,
     viewer: Viewer,
     Path(id): Path<i64>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<Search>,
 ) -> Result<Response, PageError> {
     let head = head(&portal, &viewer, id, "logs").await?;
-    let page_no = Paging::from_query(query.page.as_deref());
+    let page_no = query.page();
     let reply = portal
         .api
         .get(&viewer, &format!("/projects/{}/logs?page={page_no}&page_size={}", head.name, Paging::SIZE))
@@ -462,7 +440,6 @@ pub(crate) async fn logs(
         head,
         rows: log_rows(reply.items()),
         paging: Paging::of(page_no, &reply),
-        search_query: String::new(),
     };
     page::ok(&page)
 }
@@ -495,7 +472,7 @@ async fn settings_page(
         0
     };
     let limit = if hard > 0 { format!("{}", hard as f64 / (1u64 << 30) as f64) } else { String::new() };
-    let status = status_for(&error, StatusCode::OK);
+    let status = page::status_for(&error);
     page::render(
         status,
         &Settings { chrome: Chrome::new(viewer, head.name.clone(), "projects"), head, quota_id, limit, error },

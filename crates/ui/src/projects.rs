@@ -4,12 +4,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Portal;
 use crate::format;
-use crate::page::{self, Chrome, Fields, PageError, Paging, form_urlencoded};
+use crate::page::{self, Chrome, Fields, PageError, Paging, Search};
 use crate::viewer::{Posted, Viewer};
 
 pub(crate) struct ProjectRow {
@@ -34,45 +33,29 @@ struct Projects {
     rows: Vec<ProjectRow>,
     paging: Paging,
     search: String,
-    search_query: String,
     registries: Vec<Choice>,
     error: Option<String>,
     form: Fields,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ListQuery {
-    page: Option<String>,
-    name: Option<String>,
-}
-
 /// Harbor's role names by id.
 pub(crate) fn role_name(id: i64) -> &'static str {
-    match id {
-        1 => "Project Admin",
-        2 => "Developer",
-        3 => "Guest",
-        4 => "Maintainer",
-        5 => "Limited Guest",
-        _ => "",
-    }
+    ROLES.iter().find(|(role, _)| *role == id).map(|(_, name)| *name).unwrap_or("")
 }
+
+/// Harbor's roles, by id, in the order the member forms offer them.
+pub(crate) const ROLES: [(i64, &str); 5] =
+    [(1, "Project Admin"), (4, "Maintainer"), (2, "Developer"), (3, "Guest"), (5, "Limited Guest")];
 
 async fn list_page(
     portal: &Portal,
     viewer: &Viewer,
-    query: &ListQuery,
+    query: &Search,
     error: Option<String>,
     form: Fields,
 ) -> Result<Response, PageError> {
     let user = viewer.user()?;
-    let page_no = Paging::from_query(query.page.as_deref());
-    let search = query.name.clone().unwrap_or_default();
-    let mut path = format!("/projects?page={page_no}&page_size={}", Paging::SIZE);
-    if !search.is_empty() {
-        path.push_str(&format!("&q={}", form_urlencoded(&format!("name=~{search}"))));
-    }
-    let reply = portal.api.get(viewer, &path).await?;
+    let reply = portal.api.get(viewer, &query.api_path("/projects", "name")).await?;
     let mut rows = Vec::new();
     for p in reply.items() {
         let id = p["project_id"].as_i64().unwrap_or(0);
@@ -98,15 +81,14 @@ async fn list_page(
     let registries = if user.sysadmin { registry_choices(portal, viewer).await? } else { Vec::new() };
     let page = Projects {
         chrome: Chrome::new(viewer, "Projects", "projects"),
-        paging: Paging::of(page_no, &reply),
+        paging: Paging::of(query.page(), &reply).keeping(query.link_query()),
         rows,
-        search_query: if search.is_empty() { String::new() } else { format!("&name={}", form_urlencoded(&search)) },
-        search,
+        search: query.name().to_owned(),
         registries,
         error: error.clone(),
         form,
     };
-    page::render(if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }, &page)
+    page::render(page::status_for(&error), &page)
 }
 
 /// Registry endpoints, for a proxy-cache project or a replication policy.
@@ -122,7 +104,7 @@ pub(crate) async fn registry_choices(portal: &Portal, viewer: &Viewer) -> Result
 pub(crate) async fn list(
     State(portal): State<Portal>,
     viewer: Viewer,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<Search>,
 ) -> Result<Response, PageError> {
     list_page(&portal, &viewer, &query, None, Fields(Vec::new())).await
 }
@@ -149,7 +131,7 @@ pub(crate) async fn create(
     State(portal): State<Portal>,
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
-    let query = ListQuery { page: None, name: None };
+    let query = Search::default();
     let limit = match storage_limit(&fields) {
         Ok(l) => l,
         Err(e) => return list_page(&portal, &viewer, &query, Some(e), fields).await,
@@ -190,8 +172,8 @@ pub(crate) async fn delete(
     match portal.api.send(&viewer, Method::DELETE, &format!("/projects/{id}"), None).await? {
         Ok(_) => page::see("/harbor/projects"),
         Err(refusal) => {
-            let query = ListQuery { page: None, name: None };
-            list_page(&portal, &viewer, &query, Some(capitalize(&refusal.message)), Fields(Vec::new())).await
+            list_page(&portal, &viewer, &Search::default(), Some(capitalize(&refusal.message)), Fields(Vec::new()))
+                .await
         }
     }
 }

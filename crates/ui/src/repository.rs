@@ -5,12 +5,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Portal;
 use crate::format;
-use crate::page::{self, Chrome, PageError, Paging, form_urlencoded};
+use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded};
 use crate::project::{Head, head, pull_host, repo_path};
 use crate::projects::capitalize;
 use crate::viewer::{Posted, Viewer};
@@ -110,14 +109,8 @@ struct Artifacts {
     rows: Vec<ArtifactRow>,
     chart: String,
     paging: Paging,
-    search_query: String,
     pull_host: String,
     error: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct PageQuery {
-    page: Option<String>,
 }
 
 async fn artifacts_page(
@@ -155,21 +148,20 @@ async fn artifacts_page(
         chart: if sizes.len() > 1 { format::size_chart(&sizes) } else { String::new() },
         rows,
         paging: Paging::of(page_no, &reply),
-        search_query: String::new(),
         pull_host: pull_host(headers),
         error: error.clone(),
     };
-    page::render(if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }, &page)
+    page::render(page::status_for(&error), &page)
 }
 
 pub(crate) async fn artifacts(
     State(portal): State<Portal>,
     viewer: Viewer,
     Path((id, repo)): Path<(i64, String)>,
-    Query(query): Query<PageQuery>,
+    Query(query): Query<Search>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    artifacts_page(&portal, &viewer, (id, &repo), Paging::from_query(query.page.as_deref()), &headers, None).await
+    artifacts_page(&portal, &viewer, (id, &repo), query.page(), &headers, None).await
 }
 
 /// Saves the repository's description.
@@ -317,7 +309,7 @@ async fn artifact_page(
         pull_host: pull_host(headers),
         error: error.clone(),
     };
-    page::render(if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }, &page)
+    page::render(page::status_for(&error), &page)
 }
 
 pub(crate) async fn artifact(

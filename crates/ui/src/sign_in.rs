@@ -75,15 +75,11 @@ pub(crate) async fn submit(
     let (principal, password) = (fields.get("principal").to_owned(), fields.raw("password"));
     let redirect_url = safe_redirect(Some(fields.get("redirect_url")));
     let body = format!("principal={}&password={}", form_urlencoded(&principal), form_urlencoded(password));
-    let answer = portal.api.login(&viewer, body).await?;
-    if answer.status().is_success() {
-        let mut response = Redirect::to(&redirect_url).into_response();
-        for cookie in answer.headers().get_all(header::SET_COOKIE) {
-            response.headers_mut().append(header::SET_COOKIE, cookie.clone());
-        }
-        return Ok(response);
-    }
-    let error = if answer.status() == StatusCode::UNAUTHORIZED || answer.status() == StatusCode::FORBIDDEN {
+    let status = match portal.api.login(&viewer, body).await {
+        Ok(reply) => return Ok(redirect_passing_cookies(&redirect_url, &reply.headers)),
+        Err(refusal) => refusal.status,
+    };
+    let error = if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         "Wrong username or password, or the account is locked for a while after too many tries."
     } else {
         "Signing in failed; try again."
@@ -139,10 +135,19 @@ pub(crate) async fn sign_out(
 ) -> Result<Response, PageError> {
     if viewer.session.is_some() {
         viewer.check_csrf(&Fields(fields))?;
-        portal.api.call(&viewer, Method::POST, "/c/log_out", None).await?;
     }
-    let expired = "sid=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
-    Ok(([(header::SET_COOKIE, expired)], Redirect::to("/harbor/sign-in")).into_response())
+    // The API ends the session, if any, and expires the cookie.
+    let reply = portal.api.call(&viewer, Method::POST, "/c/log_out", None).await?;
+    Ok(redirect_passing_cookies("/harbor/sign-in", &reply.headers))
+}
+
+/// A redirect to `to` that passes on the `Set-Cookie` headers of the API's answer `headers`.
+fn redirect_passing_cookies(to: &str, headers: &axum::http::HeaderMap) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    for cookie in headers.get_all(header::SET_COOKIE) {
+        response.headers_mut().append(header::SET_COOKIE, cookie.clone());
+    }
+    response
 }
 
 #[derive(Template)]
@@ -172,7 +177,7 @@ async fn account_page(
         changed,
         error: error.clone(),
     };
-    page::render(if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }, &page)
+    page::render(page::status_for(&error), &page)
 }
 
 pub(crate) async fn account(State(portal): State<Portal>, viewer: Viewer) -> Result<Response, PageError> {

@@ -50,16 +50,9 @@ impl Viewer {
     }
 }
 
-pub(crate) fn session_cookie(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == "sid")
-        .map(|(_, value)| value.to_owned())
+fn session_cookie(parts: &Parts) -> Option<String> {
+    berth_auth::session_cookie(parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()))
+        .map(str::to_owned)
 }
 
 impl FromRequestParts<Portal> for Viewer {

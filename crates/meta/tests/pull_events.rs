@@ -19,13 +19,19 @@ fn pull(repo: &str, digest: &str, tag: &str, op_time: i64) -> Event {
     }
 }
 
-#[tokio::test]
-async fn a_batch_keeps_every_event_and_sums_statistics() {
+/// A new SQLite database with its first start done: the user `admin` and the project `p`.
+async fn fresh_meta() -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
     let meta = Meta::open_sqlite(&dir.path().join("db"), 2).await.unwrap();
     let admin =
         NewUser { username: "admin", email: None, realname: "", comment: "", password_hash: "x", sysadmin: true };
     assert!(meta.first_start(&admin, "p").await.unwrap());
+    (dir, meta)
+}
+
+#[tokio::test]
+async fn a_batch_keeps_every_event_and_sums_statistics() {
+    let (_dir, meta) = fresh_meta().await;
     let mut repos = Vec::new();
     for name in ["p/a", "p/b"] {
         let repo = meta.ensure_repository(name).await.unwrap();
@@ -70,11 +76,7 @@ async fn a_batch_keeps_every_event_and_sums_statistics() {
 
 #[tokio::test]
 async fn the_audit_total_is_counted_up_to_its_cap_and_pages_go_on_past_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let meta = Meta::open_sqlite(&dir.path().join("db"), 2).await.unwrap();
-    let admin =
-        NewUser { username: "admin", email: None, realname: "", comment: "", password_hash: "x", sysadmin: true };
-    assert!(meta.first_start(&admin, "p").await.unwrap());
+    let (_dir, meta) = fresh_meta().await;
     let digest = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
     let over = berth_meta::AUDIT_TOTAL_CAP + 25;
     for start in (0..over).step_by(1000) {

@@ -22,11 +22,12 @@ const WRITE_QUEUE_CHUNKS: usize = 16;
 /// Bytes written between two requests to the kernel to start writing them to disk.
 const WRITEBACK_STEP: u64 = 2 * 1024 * 1024;
 
-/// Bytes read at a time when streaming a blob out: large enough for few syscalls and thread
-/// hand-offs, small per connection.
-const READ_CHUNK: usize = 1024 * 1024;
+/// Bytes mapped at a time when streaming a blob out: large enough for few syscalls and thread
+/// hand-offs, small per connection (with the read-ahead, at most 6 MiB of page cache mapped per
+/// stream). One stream here: 1 MiB chunks ~4.2 GB/s, 2 MiB ~5.5 GB/s, 4 MiB no better.
+const READ_CHUNK: usize = 2 * 1024 * 1024;
 
-/// Chunks read ahead of the one being sent.
+/// Chunks mapped ahead of the one being sent.
 const READ_AHEAD: usize = 2;
 
 #[derive(Debug, Clone)]
@@ -84,7 +85,9 @@ impl FsStore {
                 return Err(StorageError::UploadTruncated { expected: length, actual });
             }
             // Cut off what an interrupted request left behind.
-            file.set_len(length)?;
+            if actual > length {
+                file.set_len(length)?;
+            }
             file.seek(SeekFrom::Start(length))?;
             let (mut written, mut flushed) = (length, length);
             while let Some(chunk) = rx.blocking_recv() {
@@ -145,8 +148,12 @@ impl FsStore {
         if on_disk < length {
             return Err(StorageError::UploadTruncated { expected: length, actual: on_disk });
         }
-        file.set_len(length).await?;
-        file.sync_all().await?;
+        // Every recorded byte was synced by the append that wrote it; only cutting off leftovers
+        // changes the file now.
+        if on_disk > length {
+            file.set_len(length).await?;
+            file.sync_all().await?;
+        }
         drop(file);
 
         let target = self.blob_path(expected);
@@ -176,22 +183,36 @@ impl FsStore {
     }
 
     pub(crate) async fn read_blob(&self, digest: &Digest, start: u64, len: u64) -> Result<BlobStream, StorageError> {
-        let file = match tokio::fs::File::open(self.blob_path(digest)).await {
-            Ok(f) => std::sync::Arc::new(f.into_std().await),
+        let path = self.blob_path(digest);
+        let first_len = len.min(READ_CHUNK as u64) as usize;
+        // The file is opened and its first chunk mapped before the response starts: a small blob
+        // then leaves with its headers in one write, and one that cannot be read gets an error
+        // status instead of a 200 cut short.
+        let opened = tokio::task::spawn_blocking(move || -> io::Result<_> {
+            let file = std::fs::File::open(path)?;
+            let first = map_chunk(&file, start, first_len)?;
+            Ok((std::sync::Arc::new(file), first))
+        })
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        let (file, first) = match opened {
+            Ok(opened) => opened,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::BlobMissing(digest.clone())),
             Err(e) => return Err(e.into()),
         };
-        // Each chunk is one positioned read on a blocking thread, straight into the buffer that
-        // goes out on the socket; the next chunk is read while this one is sent.
-        let offsets = (start..start + len).step_by(READ_CHUNK);
+        // Each chunk is mapped on a blocking thread and handed to the socket as it is, so the
+        // bytes are copied once, from the page cache into the socket; the next chunks are mapped
+        // while one is sent.
         let end = start + len;
-        let chunks = futures_util::stream::iter(offsets)
+        let rest = futures_util::stream::iter((start + first_len as u64..end).step_by(READ_CHUNK))
             .map(move |offset| {
                 let file = file.clone();
                 let want = (end - offset).min(READ_CHUNK as u64) as usize;
-                async move { tokio::task::spawn_blocking(move || read_chunk(&file, offset, want)).await? }
+                async move { tokio::task::spawn_blocking(move || map_chunk(&file, offset, want)).await? }
             })
-            .buffered(READ_AHEAD)
+            .buffered(READ_AHEAD);
+        let chunks = futures_util::stream::once(std::future::ready(Ok(first)))
+            .chain(rest)
             // A file shorter than asked for ends the stream early, which the HTTP layer reports
             // as a truncated body (Content-Length was promised).
             .take_while(|chunk| std::future::ready(!matches!(chunk, Ok(c) if c.is_empty())));
@@ -239,21 +260,28 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
-/// Up to `want` bytes of `file` from `offset`; fewer (or none) only at the end of the file.
-fn read_chunk(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Bytes> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = bytes::BytesMut::zeroed(want);
-    let mut filled = 0;
-    while filled < want {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// Up to `want` bytes of `file` from `offset`, mapped rather than read into a buffer; fewer (or
+/// none) only at the end of the file.
+///
+/// A mapping faults (SIGBUS) where its pages cannot be read. That is avoided, not handled:
+/// only bytes the file holds are mapped, committed blobs are never written or truncated again
+/// (a new copy is renamed over an old one, and GC unlinks, which leaves mapped pages readable),
+/// and the pages are faulted in here, where a disk error comes back as an error.
+fn map_chunk(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Bytes> {
+    let len = file.metadata()?.len().saturating_sub(offset).min(want as u64) as usize;
+    if len == 0 {
+        return Ok(Bytes::new());
     }
-    buf.truncate(filled);
-    Ok(buf.freeze())
+    // SAFETY: the mapping is read-only and covers bytes the file holds; see above for why they
+    // stay there while it lives.
+    let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file)? };
+    #[cfg(target_os = "linux")]
+    match map.advise(memmap2::Advice::PopulateRead) {
+        // Kernels before 5.14 lack it: the pages then fault in as they are sent.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+        populated => populated?,
+    }
+    Ok(Bytes::from_owner(map))
 }
 
 #[cfg(test)]
@@ -306,6 +334,60 @@ mod tests {
         store.check().await.unwrap();
     }
 
+    /// Commits `data` as one blob through the store.
+    async fn commit_blob(store: &BlobStore, data: &[u8]) -> Digest {
+        let id = UploadId::new();
+        let p = store.create_upload(&id).await.unwrap();
+        let body = stream::iter([Ok::<_, io::Error>(Bytes::copy_from_slice(data))]);
+        let a = store.append(&id, p, body).await.unwrap();
+        let digest = Digest::sha256_of(data);
+        store.commit(&id, a.progress, &digest).await.unwrap();
+        digest
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn blobs_of_several_chunks_read_back_from_any_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(&dir).await;
+        let data = pattern(2 * READ_CHUNK + 12_345);
+        let digest = commit_blob(&store, &data).await;
+        // Whole, from unaligned offsets, across chunk boundaries, and the last byte alone.
+        for (start, len) in
+            [(0, data.len()), (1, data.len() - 1), (READ_CHUNK - 3, 10), (4097, READ_CHUNK + 5000), (data.len() - 1, 1)]
+        {
+            let got = read_all(&store, &digest, start as u64, len as u64).await;
+            assert!(got == data[start..start + len], "{len} bytes from {start}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_blob_removed_while_streaming_is_sent_whole_and_one_cut_short_ends_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, fs) = open(&dir).await;
+        let data = pattern(3 * READ_CHUNK);
+        let len = data.len() as u64;
+
+        // Unlinked mid-stream (as garbage collection does): the open file still serves every byte.
+        let digest = commit_blob(&store, &data).await;
+        let mut chunks = store.read_blob(&digest, 0, len).await.unwrap();
+        let first = chunks.try_next().await.unwrap().unwrap();
+        std::fs::remove_file(fs.blob_path(&digest)).unwrap();
+        let rest: Vec<Bytes> = chunks.try_collect().await.unwrap();
+        assert!([first, rest.concat().into()].concat() == data);
+
+        // Shorter on disk than recorded (damaged outside Berth): only what is there is mapped, so
+        // the stream ends early (the HTTP layer reports a truncated body) instead of faulting.
+        let digest = commit_blob(&store, &data).await;
+        let kept = READ_CHUNK as u64 + 100;
+        std::fs::OpenOptions::new().write(true).open(fs.blob_path(&digest)).unwrap().set_len(kept).unwrap();
+        let got = read_all(&store, &digest, 0, len).await;
+        assert!(got == data[..kept as usize], "{} bytes", got.len());
+    }
+
     #[tokio::test]
     async fn leftovers_of_an_interrupted_append_are_cut_off() {
         let dir = tempfile::tempdir().unwrap();
@@ -316,6 +398,8 @@ mod tests {
         // A request that died after writing but before its length was recorded.
         std::fs::write(fs.upload_path(&id), b"abcGARBAGE").unwrap();
         let b = store.append(&id, a.progress, body(&[b"def"])).await.unwrap();
+        // And one that died the same way before the commit.
+        std::fs::write(fs.upload_path(&id), b"abcdefMORE").unwrap();
         let digest = Digest::sha256_of(b"abcdef");
         store.commit(&id, b.progress, &digest).await.unwrap();
         assert_eq!(tokio::fs::read(fs.blob_path(&digest)).await.unwrap(), b"abcdef");

@@ -20,10 +20,18 @@ use sqlx::{AssertSqlSafe, FromRow, PgConnection, Postgres, Sqlite, SqliteConnect
 
 use crate::Result;
 
-/// The metadata store. Cheap to clone (a pool handle).
+/// The metadata store. Cheap to clone (pool handles).
 #[derive(Clone, Debug)]
 pub struct Meta {
+    /// Commits here are on disk when they return (SQLite `synchronous=FULL`, PostgreSQL's default
+    /// `synchronous_commit`).
     pub(crate) pool: Pool,
+    /// For bookkeeping that need not outlive a power cut by itself: an upload session's creation,
+    /// lease and progress. Its commits skip the wait for the disk. Both engines keep one log in
+    /// commit order, so any later commit through `pool` makes these durable too; a power cut
+    /// before that loses only sessions in progress, which clients start again. Never for
+    /// anything a client is told is stored (blobs, manifests, tags, settings).
+    pub(crate) bookkeeping: Pool,
 }
 
 #[derive(Clone, Debug)]
@@ -50,9 +58,14 @@ impl Meta {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Meta { pool: Pool::Sqlite(pool) })
+        // NORMAL in WAL mode: the commit is in the log, which the next FULL commit syncs.
+        let bookkeeping = SqlitePoolOptions::new()
+            .max_connections(bookkeeping_connections(max_connections))
+            .connect_with(options.synchronous(SqliteSynchronous::Normal))
+            .await?;
+        Ok(Meta { pool: Pool::Sqlite(pool), bookkeeping: Pool::Sqlite(bookkeeping) })
     }
 
     /// Connects to the PostgreSQL database at `url` with at most `max_connections` connections
@@ -63,10 +76,16 @@ impl Meta {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Meta { pool: Pool::Postgres(pool) })
+        // Asynchronous commit: visible to every session at once, flushed with the next WAL flush.
+        let bookkeeping = PgPoolOptions::new()
+            .max_connections(bookkeeping_connections(max_connections))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.options([("synchronous_commit", "off")]))
+            .await?;
+        Ok(Meta { pool: Pool::Postgres(pool), bookkeeping: Pool::Postgres(bookkeeping) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -112,9 +131,11 @@ impl Meta {
 
     /// Waits for connections to be returned and closes them (SQLite: clean checkpoint of the WAL).
     pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
-            Pool::Postgres(p) => p.close().await,
+        for pool in [&self.bookkeeping, &self.pool] {
+            match pool {
+                Pool::Sqlite(p) => p.close().await,
+                Pool::Postgres(p) => p.close().await,
+            }
         }
     }
 
@@ -123,6 +144,12 @@ impl Meta {
         query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Connections of the bookkeeping pool: a quarter of the main pool's, at least two (an upload's
+/// lease renewal beside its progress).
+fn bookkeeping_connections(max_connections: u32) -> u32 {
+    (max_connections / 4).max(2)
 }
 
 /// What a write transaction must exclude concurrent writers of (see [`Meta::write_tx`]).

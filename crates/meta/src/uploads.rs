@@ -30,7 +30,7 @@ impl Meta {
         .bind(hash_state)
         .bind(store_state)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.bookkeeping)
         .await?;
         Ok(())
     }
@@ -69,13 +69,13 @@ impl Meta {
         .bind(old_length)
         .bind(owner)
         .bind(release)
-        .execute(&self.pool)
+        .execute(&self.bookkeeping)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
-        let done = query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let done = query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&self.bookkeeping).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -90,7 +90,7 @@ impl Meta {
         .bind(until)
         .bind(id)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&self.bookkeeping)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -100,7 +100,7 @@ impl Meta {
         query("UPDATE uploads SET lease_owner = NULL, lease_until = 0 WHERE id = $1 AND lease_owner = $2")
             .bind(id)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&self.bookkeeping)
             .await?;
         Ok(())
     }
@@ -134,7 +134,7 @@ impl Meta {
         .bind(id)
         .bind(&from.owner)
         .bind(from.until)
-        .execute(&self.pool)
+        .execute(&self.bookkeeping)
         .await?;
         Ok(done.rows_affected() == 1)
     }

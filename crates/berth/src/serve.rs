@@ -10,6 +10,7 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use berth_api::{ApiState, Editable, ProjectCreation, Settings, keep_settings_current};
 use berth_auth::Auth;
 use berth_jobs::{JobContext, Runner};
@@ -163,6 +164,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(replication.run_scheduler(REPLICATION_POLL, stop_jobs.clone()));
     // Peer addresses feed the audit log's source_ip.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    // Without TCP_NODELAY, a response whose body follows its headers in a second write (every
+    // streamed blob) waits for the client's delayed ACK: 40 ms on a kept-alive connection.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     // Claim no more jobs; one still running is taken again by an instance once its lease ends.
     stop_jobs.notify_waiters();

@@ -39,6 +39,7 @@ pub struct Results {
     pub skopeo_pull: Vec<f64>,
     pub wrk_anon: Wrk,
     pub wrk_token: Wrk,
+    pub wrk_blob: Wrk,
     pub list_p50: f64,
     pub list_p99: f64,
     /// Load times of the portal's pages (ms), Berth only: the page and its loads.
@@ -236,14 +237,15 @@ pub async fn run_all(plan: &Plan, s: &Server, work: &Path) -> anyhow::Result<Res
         res.skopeo_pull.push(started.elapsed().as_secs_f64());
     }
 
-    eprintln!("{}: manifest GET with wrk", s.name());
-    let manifest_path = push_small_image(&c, s, "bench/small").await?;
+    eprintln!("{}: manifest and config blob GETs with wrk", s.name());
+    let (manifest_path, config_path) = push_small_image(&c, s, "bench/small").await?;
     for _ in 0..plan.reps.min(3) {
         wrk(s, &manifest_path, None, plan.wrk_seconds, &mut res.wrk_anon)?;
         if let Some((u, p)) = s.creds() {
             let token = bearer_token(s, u, p, "bench/small").await?;
             wrk(s, &manifest_path, Some(&token), plan.wrk_seconds, &mut res.wrk_token)?;
         }
+        wrk(s, &config_path, None, plan.wrk_seconds, &mut res.wrk_blob)?;
     }
 
     if s.creds().is_some() {
@@ -320,7 +322,8 @@ fn write_layout(dir: &Path, layers: usize, layer_size: usize, seed: u64) -> anyh
 }
 
 /// Pushes a one-layer image; returns the path of its manifest by tag.
-async fn push_small_image(c: &Client, s: &Server, repo: &str) -> anyhow::Result<String> {
+/// Pushes a one-layer image and returns the paths of its manifest (by tag) and its config blob.
+async fn push_small_image(c: &Client, s: &Server, repo: &str) -> anyhow::Result<(String, String)> {
     let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
     let layer = random(1000, 4);
     let mut descs = Vec::new();
@@ -346,7 +349,7 @@ async fn push_small_image(c: &Client, s: &Server, repo: &str) -> anyhow::Result<
         .send()
         .await?;
     ensure!(r.status() == StatusCode::CREATED, "{} manifest: {}", s.name(), r.status());
-    Ok(path)
+    Ok((path, format!("/v2/{repo}/blobs/{}", descs[0].0)))
 }
 
 async fn bearer_token(s: &Server, user: &str, password: &str, repo: &str) -> anyhow::Result<String> {

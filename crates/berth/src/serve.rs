@@ -164,8 +164,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(replication.run_scheduler(REPLICATION_POLL, stop_jobs.clone()));
     // Peer addresses feed the audit log's source_ip.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    // Without TCP_NODELAY, a response whose body follows its headers in a second write (every
-    // streamed blob) waits for the client's delayed ACK: 40 ms on a kept-alive connection.
+    // Without TCP_NODELAY, a response whose body follows its headers in a second write (bodies
+    // streamed from S3 or an upstream registry) waits for the client's delayed ACK: 40 ms on a
+    // kept-alive connection. Blobs on the filesystem avoid it anyway (first chunk before headers).
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");

@@ -190,7 +190,10 @@ impl FsStore {
         // status instead of a 200 cut short.
         let opened = tokio::task::spawn_blocking(move || -> io::Result<_> {
             let file = std::fs::File::open(path)?;
-            let first = map_chunk(&file, start, first_len)?;
+            let first = match map_range(&file, start, first_len)? {
+                Some(map) => populate(map)?,
+                None => Bytes::new(),
+            };
             Ok((std::sync::Arc::new(file), first))
         })
         .await
@@ -200,15 +203,13 @@ impl FsStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::BlobMissing(digest.clone())),
             Err(e) => return Err(e.into()),
         };
-        // Each chunk is mapped on a blocking thread and handed to the socket as it is, so the
-        // bytes are copied once, from the page cache into the socket; the next chunks are mapped
-        // while one is sent.
+        // Each chunk is mapped and handed to the socket as it is, so the bytes are copied once,
+        // from the page cache into the socket; the next chunks are mapped while one is sent.
         let end = start + len;
         let rest = futures_util::stream::iter((start + first_len as u64..end).step_by(READ_CHUNK))
             .map(move |offset| {
-                let file = file.clone();
                 let want = (end - offset).min(READ_CHUNK as u64) as usize;
-                async move { tokio::task::spawn_blocking(move || map_chunk(&file, offset, want)).await? }
+                next_chunk(file.clone(), offset, want)
             })
             .buffered(READ_AHEAD);
         let chunks = futures_util::stream::once(std::future::ready(Ok(first)))
@@ -260,21 +261,40 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
-/// Up to `want` bytes of `file` from `offset`, mapped rather than read into a buffer; fewer (or
-/// none) only at the end of the file.
+/// The chunk of a blob being sent at `offset`. Its pages are faulted in right here when they are
+/// all in the page cache, which is the common case for a blob pulled again or just pushed: then
+/// nothing can wait for the disk, and handing the work to a blocking thread would cost more
+/// than it does (two thread wake-ups per chunk; a single-stream pull ran ~15% faster without
+/// them). Pages that must come from the disk are faulted in on a blocking thread.
+async fn next_chunk(file: std::sync::Arc<std::fs::File>, offset: u64, want: usize) -> io::Result<Bytes> {
+    match map_range(&file, offset, want)? {
+        None => Ok(Bytes::new()),
+        Some(map) if in_page_cache(&map) => populate(map),
+        Some(map) => tokio::task::spawn_blocking(move || populate(map)).await?,
+    }
+}
+
+/// Up to `want` bytes of `file` from `offset`, mapped rather than read into a buffer; fewer only
+/// at the end of the file, and `None` past it. Mapping reads nothing: the pages are faulted in
+/// by [`populate`].
 ///
 /// A mapping faults (SIGBUS) where its pages cannot be read. That is avoided, not handled:
 /// only bytes the file holds are mapped, committed blobs are never written or truncated again
 /// (a new copy is renamed over an old one, and GC unlinks, which leaves mapped pages readable),
-/// and the pages are faulted in here, where a disk error comes back as an error.
-fn map_chunk(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Bytes> {
+/// and the pages are faulted in by `populate`, where a disk error comes back as an error.
+fn map_range(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Option<memmap2::Mmap>> {
     let len = file.metadata()?.len().saturating_sub(offset).min(want as u64) as usize;
     if len == 0 {
-        return Ok(Bytes::new());
+        return Ok(None);
     }
     // SAFETY: the mapping is read-only and covers bytes the file holds; see above for why they
     // stay there while it lives.
-    let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file)? };
+    Ok(Some(unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file)? }))
+}
+
+/// Faults `map`'s pages in, reading them from the disk if they are not cached, and hands the
+/// mapping over as bytes to send.
+fn populate(map: memmap2::Mmap) -> io::Result<Bytes> {
     #[cfg(target_os = "linux")]
     match map.advise(memmap2::Advice::PopulateRead) {
         // Kernels before 5.14 lack it: the pages then fault in as they are sent.
@@ -282,6 +302,31 @@ fn map_chunk(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Bytes
         populated => populated?,
     }
     Ok(Bytes::from_owner(map))
+}
+
+/// Whether every page of `map` is in the page cache (`mincore`), so faulting them in cannot
+/// wait for the disk. A page evicted right after the check is read where it faults: rare, and
+/// only slower.
+fn in_page_cache(map: &memmap2::Mmap) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        // memmap2 maps from the page that holds the offset and points past the slack.
+        let slack = map.as_ptr() as usize % page;
+        let mut resident = vec![0u8; (map.len() + slack).div_ceil(page)];
+        // SAFETY: the range is the live mapping, from its page-aligned start, and the vector
+        // holds a byte per page of it.
+        let status = unsafe {
+            libc::mincore(map.as_ptr().sub(slack) as *mut libc::c_void, map.len() + slack, resident.as_mut_ptr())
+        };
+        status == 0 && resident.iter().all(|b| b & 1 == 1)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = map;
+        false
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +407,28 @@ mod tests {
             let got = read_all(&store, &digest, start as u64, len as u64).await;
             assert!(got == data[start..start + len], "{len} bytes from {start}");
         }
+    }
+
+    #[tokio::test]
+    async fn chunks_in_the_page_cache_and_chunks_read_from_disk_both_come_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, fs) = open(&dir).await;
+        let data = pattern(3 * READ_CHUNK + 1);
+        let digest = commit_blob(&store, &data).await;
+        let file = std::fs::File::open(fs.blob_path(&digest)).unwrap();
+        let cached = |offset| in_page_cache(&map_range(&file, offset, READ_CHUNK).unwrap().unwrap());
+        assert!(cached(READ_CHUNK as u64), "just written, so cached");
+
+        // Dropped from the cache (the blob was synced, so its pages are clean and can go): the
+        // chunks are then faulted in on a blocking thread, from the disk.
+        use std::os::fd::AsRawFd;
+        // SAFETY: a hint about the open descriptor's own pages.
+        assert_eq!(unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) }, 0);
+        assert!(!cached(READ_CHUNK as u64) && !cached(3 * READ_CHUNK as u64 - 5));
+        assert!(read_all(&store, &digest, 0, data.len() as u64).await == data);
+        // Read once, they are cached again, unaligned ranges and the one-byte tail included.
+        assert!(cached(READ_CHUNK as u64 + 4097) && cached(3 * READ_CHUNK as u64));
+        assert!(read_all(&store, &digest, 5, data.len() as u64 - 5).await == data[5..]);
     }
 
     #[tokio::test]

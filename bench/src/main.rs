@@ -105,8 +105,8 @@ async fn main() -> anyhow::Result<()> {
 
     // Start-up, measured on fresh servers before the long-lived ones start.
     let mut startup = [Vec::new(), Vec::new()];
-    for (i, flavor) in [Flavor::Berth, Flavor::Distribution].into_iter().enumerate() {
-        for r in 0..plan.startup_reps {
+    for r in 0..plan.startup_reps {
+        for (i, flavor) in [Flavor::Berth, Flavor::Distribution].into_iter().enumerate() {
             let server = Server::start(flavor, &args.berth, &work.path().join(format!("startup-{i}-{r}"))).await?;
             startup[i].push(server.ready_after.as_secs_f64() * 1000.0);
         }
@@ -117,8 +117,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = [berth.rss_kib()? as f64 / 1024.0, dist.rss_kib()? as f64 / 1024.0];
 
-    let results =
-        [workloads::run_all(&plan, &berth, work.path()).await?, workloads::run_all(&plan, &dist, work.path()).await?];
+    let results = workloads::run_all(&plan, [&berth, &dist], work.path()).await?;
     let peak = [berth.peak_rss_kib()? as f64 / 1024.0, dist.peak_rss_kib()? as f64 / 1024.0];
 
     report.row(Row::lower_is_better("start-up to first 200 on /v2/ (ms)", &startup[0], &startup[1], None));

@@ -171,95 +171,131 @@ fn mbps(bytes: usize, took: Duration) -> f64 {
     bytes as f64 / MB / took.as_secs_f64()
 }
 
-pub async fn run_all(plan: &Plan, s: &Server, work: &Path) -> anyhow::Result<Results> {
-    let c = client(s)?;
-    let mut res = Results {
+/// Which registry goes first in repetition `rep`: they take turns, so that neither always runs
+/// right after the other's writes, and a host that gets faster or slower during the run (this
+/// one does) weighs on both alike.
+fn turns(rep: usize) -> [usize; 2] {
+    if rep.is_multiple_of(2) { [0, 1] } else { [1, 0] }
+}
+
+/// Writes every dirty page to disk before a timed push: distribution never `fsync`s, so its
+/// pushes leave up to a gigabyte in the page cache that the kernel would otherwise write while
+/// the next push (of either registry) is being timed.
+async fn settle() -> anyhow::Result<()> {
+    // SAFETY: sync() has no preconditions.
+    tokio::task::spawn_blocking(|| unsafe { libc::sync() }).await?;
+    Ok(())
+}
+
+/// Runs every workload against both registries (`servers[0]` is Berth), repetition by
+/// repetition, taking turns; returns their results in the same order.
+pub async fn run_all(plan: &Plan, servers: [&Server; 2], work: &Path) -> anyhow::Result<[Results; 2]> {
+    let clients = [client(servers[0])?, client(servers[1])?];
+    let mut results: [Results; 2] = std::array::from_fn(|_| Results {
         big_label: format!("{} MiB blob", plan.big_blob >> 20),
         concurrent_label: format!("{} × {} MiB", plan.concurrent, plan.concurrent_blob >> 20),
         layers_label: format!("{} layers", plan.layers),
         artifacts: plan.artifacts,
         ..Default::default()
-    };
-    eprintln!("{}: single large blob", s.name());
+    });
+
+    eprintln!("single large blob");
     let big = Blob::new(random(plan.big_blob - 8, 2));
-    for rep in 0..plan.reps as u64 {
-        let started = Instant::now();
-        push_monolithic(&c, s, "bench/big", &big, rep).await?;
-        res.mono_push.push(mbps(big.len(), started.elapsed()));
+    for rep in 0..plan.reps {
+        for i in turns(rep) {
+            let (s, c, res, rep) = (servers[i], &clients[i], &mut results[i], rep as u64);
+            settle().await?;
+            let started = Instant::now();
+            push_monolithic(c, s, "bench/big", &big, rep).await?;
+            res.mono_push.push(mbps(big.len(), started.elapsed()));
 
-        let started = Instant::now();
-        push_chunked(&c, s, "bench/big", &big, 1000 + rep, plan.chunk).await?;
-        res.chunked_push.push(mbps(big.len(), started.elapsed()));
+            settle().await?;
+            let started = Instant::now();
+            push_chunked(c, s, "bench/big", &big, 1000 + rep, plan.chunk).await?;
+            res.chunked_push.push(mbps(big.len(), started.elapsed()));
 
-        let started = Instant::now();
-        let got = pull(&c, s, "bench/big", &big.digest(rep)).await?;
-        ensure!(got == big.len(), "{} pulled {got} of {} bytes", s.name(), big.len());
-        res.pull.push(mbps(got, started.elapsed()));
+            let started = Instant::now();
+            let got = pull(c, s, "bench/big", &big.digest(rep)).await?;
+            ensure!(got == big.len(), "{} pulled {got} of {} bytes", s.name(), big.len());
+            res.pull.push(mbps(got, started.elapsed()));
+        }
     }
     drop(big);
 
-    eprintln!("{}: concurrent pushes and pulls", s.name());
+    eprintln!("concurrent pushes and pulls");
     let small = Blob::new(random(plan.concurrent_blob - 8, 3));
-    for rep in 0..plan.reps as u64 {
-        let base = rep * 10_000;
-        let started = Instant::now();
-        let jobs: Vec<(String, u64)> =
-            (0..plan.concurrent as u64).map(|i| (format!("bench/conc{i}"), base + i)).collect();
-        let pushes = jobs.iter().map(|(repo, suffix)| push_monolithic(&c, s, repo, &small, *suffix));
-        for r in futures_util::future::join_all(pushes).await {
-            r?;
-        }
-        res.concurrent_push.push(mbps(plan.concurrent * small.len(), started.elapsed()));
-
-        let started = Instant::now();
-        let pulls = jobs.iter().map(|(repo, suffix)| {
-            let (c, digest) = (&c, small.digest(*suffix));
-            async move { pull(c, s, repo, &digest).await }
-        });
-        let mut total = 0;
-        for r in futures_util::future::join_all(pulls).await {
-            total += r?;
-        }
-        res.concurrent_pull.push(mbps(total, started.elapsed()));
-    }
-
-    eprintln!("{}: skopeo, {} layers", s.name(), plan.layers);
     for rep in 0..plan.reps {
-        let layout = work.join(format!("layout-{}-{rep}", s.name()));
-        write_layout(&layout, plan.layers, plan.layer_size, (rep as u64 + 1) * 7919 + s.flavor as u64)?;
-        let dest = format!("docker://{}/bench/skopeo{rep}:v1", s.host);
-        let started = Instant::now();
-        skopeo(s, &["copy", "--quiet", "--preserve-digests", &format!("oci:{}:v1", layout.display()), &dest], true)?;
-        res.skopeo_push.push(started.elapsed().as_secs_f64());
-        let out = work.join(format!("pulled-{}-{rep}", s.name()));
-        let started = Instant::now();
-        skopeo(s, &["copy", "--quiet", "--preserve-digests", &dest, &format!("oci:{}:v1", out.display())], false)?;
-        res.skopeo_pull.push(started.elapsed().as_secs_f64());
-    }
+        for i in turns(rep) {
+            let (s, c, res) = (servers[i], &clients[i], &mut results[i]);
+            let base = rep as u64 * 10_000;
+            settle().await?;
+            let started = Instant::now();
+            let jobs: Vec<(String, u64)> =
+                (0..plan.concurrent as u64).map(|i| (format!("bench/conc{i}"), base + i)).collect();
+            let pushes = jobs.iter().map(|(repo, suffix)| push_monolithic(c, s, repo, &small, *suffix));
+            for r in futures_util::future::join_all(pushes).await {
+                r?;
+            }
+            res.concurrent_push.push(mbps(plan.concurrent * small.len(), started.elapsed()));
 
-    eprintln!("{}: manifest and config blob GETs with wrk", s.name());
-    let (manifest_path, config_path) = push_small_image(&c, s, "bench/small").await?;
-    for _ in 0..plan.reps.min(3) {
-        wrk(s, &manifest_path, None, plan.wrk_seconds, &mut res.wrk_anon)?;
-        if let Some((u, p)) = s.creds() {
-            let token = bearer_token(s, u, p, "bench/small").await?;
-            wrk(s, &manifest_path, Some(&token), plan.wrk_seconds, &mut res.wrk_token)?;
+            let started = Instant::now();
+            let pulls = jobs.iter().map(|(repo, suffix)| {
+                let digest = small.digest(*suffix);
+                async move { pull(c, s, repo, &digest).await }
+            });
+            let mut total = 0;
+            for r in futures_util::future::join_all(pulls).await {
+                total += r?;
+            }
+            res.concurrent_pull.push(mbps(total, started.elapsed()));
         }
-        wrk(s, &config_path, None, plan.wrk_seconds, &mut res.wrk_blob)?;
     }
 
-    if s.creds().is_some() {
-        eprintln!("{}: {} artifacts through the management API", s.name(), plan.artifacts);
-        let (p50, p99) = list_artifacts(&c, s, plan.artifacts).await?;
-        res.list_p50 = p50;
-        res.list_p99 = p99;
-        eprintln!("{}: portal pages, with those {} artifacts in one repository", s.name(), plan.artifacts);
-        res.portal = portal_pages(s, plan.artifacts).await?;
-    } else {
-        res.list_p50 = f64::NAN;
-        res.list_p99 = f64::NAN;
+    eprintln!("skopeo, {} layers", plan.layers);
+    for rep in 0..plan.reps {
+        for i in turns(rep) {
+            let (s, res) = (servers[i], &mut results[i]);
+            let layout = work.join(format!("layout-{}-{rep}", s.name()));
+            write_layout(&layout, plan.layers, plan.layer_size, (rep as u64 + 1) * 7919 + s.flavor as u64)?;
+            let dest = format!("docker://{}/bench/skopeo{rep}:v1", s.host);
+            settle().await?;
+            let started = Instant::now();
+            let from = format!("oci:{}:v1", layout.display());
+            skopeo(s, &["copy", "--quiet", "--preserve-digests", &from, &dest], true)?;
+            res.skopeo_push.push(started.elapsed().as_secs_f64());
+            let out = work.join(format!("pulled-{}-{rep}", s.name()));
+            let started = Instant::now();
+            skopeo(s, &["copy", "--quiet", "--preserve-digests", &dest, &format!("oci:{}:v1", out.display())], false)?;
+            res.skopeo_pull.push(started.elapsed().as_secs_f64());
+        }
     }
-    Ok(res)
+
+    eprintln!("manifest and config blob GETs with wrk");
+    let mut paths = Vec::new();
+    for (s, c) in servers.iter().zip(&clients) {
+        paths.push(push_small_image(c, s, "bench/small").await?);
+    }
+    for rep in 0..plan.reps.min(3) {
+        for i in turns(rep) {
+            let (s, res, (manifest_path, config_path)) = (servers[i], &mut results[i], &paths[i]);
+            wrk(s, manifest_path, None, plan.wrk_seconds, &mut res.wrk_anon)?;
+            if let Some((u, p)) = s.creds() {
+                let token = bearer_token(s, u, p, "bench/small").await?;
+                wrk(s, manifest_path, Some(&token), plan.wrk_seconds, &mut res.wrk_token)?;
+            }
+            wrk(s, config_path, None, plan.wrk_seconds, &mut res.wrk_blob)?;
+        }
+    }
+
+    // Distribution has neither a management API nor a portal.
+    let (berth, res) = (servers[0], &mut results[0]);
+    eprintln!("berth: {} artifacts through the management API", plan.artifacts);
+    (res.list_p50, res.list_p99) = list_artifacts(&clients[0], berth, plan.artifacts).await?;
+    eprintln!("berth: portal pages, with those {} artifacts in one repository", plan.artifacts);
+    res.portal = portal_pages(berth, plan.artifacts).await?;
+    results[1].list_p50 = f64::NAN;
+    results[1].list_p99 = f64::NAN;
+    Ok(results)
 }
 
 fn skopeo(s: &Server, args: &[&str], push: bool) -> anyhow::Result<()> {

@@ -264,7 +264,7 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 /// The chunk of a blob being sent at `offset`. Its pages are faulted in right here when they are
 /// all in the page cache, which is the common case for a blob pulled again or just pushed: then
 /// nothing can wait for the disk, and handing the work to a blocking thread would cost more
-/// than it does (two thread wake-ups per chunk; a single-stream pull ran ~15% faster without
+/// than it does (two thread wake-ups per chunk; a single-stream pull ran ~10% faster without
 /// them). Pages that must come from the disk are faulted in on a blocking thread.
 async fn next_chunk(file: std::sync::Arc<std::fs::File>, offset: u64, want: usize) -> io::Result<Bytes> {
     match map_range(&file, offset, want)? {

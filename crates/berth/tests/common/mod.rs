@@ -271,8 +271,33 @@ impl Drop for Berth {
     }
 }
 
+/// A port nothing listens on, for a server a test starts next.
+///
+/// The server binds it a moment later, so it must stay free until then. A port the kernel
+/// picks (`bind(0)`) comes from the ephemeral range, the same range every outgoing connection
+/// of every parallel test takes its local port from, and one of those took such a port before
+/// Berth could bind it. So the port is drawn at random below that range, where nothing
+/// allocates ports on its own, and never handed out twice in one test binary.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use rand::Rng;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    const LOWEST: u16 = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    assert!(ephemeral_start > LOWEST + 1_000, "ephemeral ports start at {ephemeral_start}: no room below them");
+    let mut handed_out = HANDED_OUT.lock().unwrap();
+    let handed_out = handed_out.get_or_insert_with(HashSet::new);
+    loop {
+        let port = rand::rng().random_range(LOWEST..ephemeral_start);
+        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
+            return port;
+        }
+    }
 }
 
 /// The `admin` user's credentials on a fresh test server.

@@ -1,6 +1,7 @@
 //! The machine's limits, measured in the same run: SHA-256 on one core (with the `sha2` code Berth
 //! hashes uploads with), sequential disk write with fsync and read, and loopback HTTP throughput
-//! of a trivial in-memory file server.
+//! of a trivial in-memory file server. The loopback probe runs beside every pull rather than once
+//! at the start: this host's loopback speed drifts by almost 2× within minutes.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -16,7 +17,6 @@ pub struct Limits {
     pub sha256: f64,
     pub disk_write: f64,
     pub disk_read: f64,
-    pub loopback_http: f64,
 }
 
 impl Limits {
@@ -25,9 +25,10 @@ impl Limits {
         self.sha256.min(self.disk_write)
     }
 
-    /// What bounds a pull: reading or moving the bytes over loopback HTTP.
-    pub fn pull(&self) -> f64 {
-        self.disk_read.min(self.loopback_http)
+    /// What bounds a pull: reading the bytes, or moving them over loopback HTTP at `loopback`
+    /// (measured by a [`LoopbackProbe`] beside the pulls).
+    pub fn pull(&self, loopback: f64) -> f64 {
+        self.disk_read.min(loopback)
     }
 }
 
@@ -76,31 +77,45 @@ pub async fn measure(plan: &Plan, work: &Path) -> anyhow::Result<Limits> {
     }
     let (disk_write, disk_read) = (crate::report::median(&writes), crate::report::median(&reads));
 
-    let loopback_http = loopback(Bytes::from(data)).await?;
-    Ok(Limits { sha256, disk_write, disk_read, loopback_http })
+    Ok(Limits { sha256, disk_write, disk_read })
 }
 
-/// Throughput of one GET of `data` from an in-memory axum server on 127.0.0.1.
-async fn loopback(data: Bytes) -> anyhow::Result<f64> {
-    let size = data.len();
-    let app = axum::Router::new().route("/blob", axum::routing::get(move || async move { data.clone() }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let client = reqwest::Client::new();
-    let mut best = 0.0f64;
-    for _ in 0..3 {
+/// An in-memory axum server on 127.0.0.1 holding one blob-sized body: the fastest a single HTTP
+/// stream of that size moves over loopback on this host, at the moment it is asked.
+pub struct LoopbackProbe {
+    url: String,
+    size: usize,
+    client: reqwest::Client,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LoopbackProbe {
+    pub async fn start(size: usize) -> anyhow::Result<LoopbackProbe> {
+        let data = Bytes::from(crate::workloads::random(size, 3));
+        let app = axum::Router::new().route("/blob", axum::routing::get(move || async move { data.clone() }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/blob", listener.local_addr()?);
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(LoopbackProbe { url, size, client: reqwest::Client::new(), server })
+    }
+
+    /// One GET of the whole body, in bytes per second.
+    pub async fn measure(&self) -> anyhow::Result<f64> {
         let started = Instant::now();
-        let mut r = client.get(format!("http://{addr}/blob")).send().await?;
+        let mut r = self.client.get(&self.url).send().await?;
         let mut got = 0;
         while let Some(chunk) = r.chunk().await? {
             got += chunk.len();
         }
-        anyhow::ensure!(got == size, "loopback server sent {got} of {size} bytes");
-        best = best.max(size as f64 / started.elapsed().as_secs_f64());
+        anyhow::ensure!(got == self.size, "loopback server sent {got} of {} bytes", self.size);
+        Ok(self.size as f64 / started.elapsed().as_secs_f64())
     }
-    server.abort();
-    Ok(best)
+}
+
+impl Drop for LoopbackProbe {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 /// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: start writing the range to disk, without waiting.

@@ -117,7 +117,9 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = [berth.rss_kib()? as f64 / 1024.0, dist.rss_kib()? as f64 / 1024.0];
 
-    let results = workloads::run_all(&plan, [&berth, &dist], work.path()).await?;
+    let loopback = limits::LoopbackProbe::start(plan.big_blob).await?;
+    let results = workloads::run_all(&plan, [&berth, &dist], &loopback, work.path()).await?;
+    drop(loopback);
     let peak = [berth.peak_rss_kib()? as f64 / 1024.0, dist.peak_rss_kib()? as f64 / 1024.0];
 
     report.row(Row::lower_is_better("start-up to first 200 on /v2/ (ms)", &startup[0], &startup[1], None));

@@ -78,8 +78,20 @@ impl Report {
                 "disk sequential read (page cache may serve it, as it serves pulls): {} MB/s",
                 fmt(l.disk_read / MB)
             ),
-            format!("loopback HTTP, in-memory server, one stream: {} MB/s", fmt(l.loopback_http / MB)),
         ];
+    }
+
+    /// The loopback limit as measured right before the pulls of Berth (`b`) and distribution.
+    fn loopback_line(&mut self, b: &[f64], d: &[f64]) {
+        let mb = |v: &[f64]| {
+            let v: Vec<f64> = v.iter().map(|x| x / MB).collect();
+            format!("{}{}", fmt(median(&v)), spread(&v))
+        };
+        self.limit_lines.push(format!(
+            "loopback HTTP, in-memory server, one stream, measured right before each pull: {} MB/s before Berth's, {} before distribution's",
+            mb(b),
+            mb(d)
+        ));
     }
 
     /// Requests/s of a wrk workload, then its p50 (if asked) and p99 latency.
@@ -96,8 +108,9 @@ impl Report {
     }
 
     pub fn workloads(&mut self, b: &Results, d: &Results, l: &Limits) {
+        self.loopback_line(&b.loopback, &d.loopback);
         let push = Some(l.push() / MB);
-        let pull = Some(l.pull() / MB);
+        let pull = Some(l.pull(median(&b.loopback)) / MB);
         self.row(Row::higher_is_better(
             &format!("{} monolithic push (MB/s)", b.big_label),
             &b.mono_push,

@@ -12,6 +12,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::Plan;
+use crate::limits::LoopbackProbe;
 use crate::servers::Server;
 
 const MB: f64 = 1_000_000.0;
@@ -33,6 +34,8 @@ pub struct Results {
     pub mono_push: Vec<f64>,
     pub chunked_push: Vec<f64>,
     pub pull: Vec<f64>,
+    /// The loopback HTTP limit (bytes/s), measured right before each of this registry's pulls.
+    pub loopback: Vec<f64>,
     pub concurrent_push: Vec<f64>,
     pub concurrent_pull: Vec<f64>,
     pub skopeo_push: Vec<f64>,
@@ -189,7 +192,12 @@ async fn settle() -> anyhow::Result<()> {
 
 /// Runs every workload against both registries (`servers[0]` is Berth), repetition by
 /// repetition, taking turns; returns their results in the same order.
-pub async fn run_all(plan: &Plan, servers: [&Server; 2], work: &Path) -> anyhow::Result<[Results; 2]> {
+pub async fn run_all(
+    plan: &Plan,
+    servers: [&Server; 2],
+    loopback: &LoopbackProbe,
+    work: &Path,
+) -> anyhow::Result<[Results; 2]> {
     let clients = [client(servers[0])?, client(servers[1])?];
     let mut results: [Results; 2] = std::array::from_fn(|_| Results {
         big_label: format!("{} MiB blob", plan.big_blob >> 20),
@@ -214,6 +222,7 @@ pub async fn run_all(plan: &Plan, servers: [&Server; 2], work: &Path) -> anyhow:
             push_chunked(c, s, "bench/big", &big, 1000 + rep, plan.chunk).await?;
             res.chunked_push.push(mbps(big.len(), started.elapsed()));
 
+            res.loopback.push(loopback.measure().await?);
             let started = Instant::now();
             let got = pull(c, s, "bench/big", &big.digest(rep)).await?;
             ensure!(got == big.len(), "{} pulled {got} of {} bytes", s.name(), big.len());

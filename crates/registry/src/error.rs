@@ -111,7 +111,7 @@ impl From<berth_storage::StorageError> for RegistryError {
     fn from(e: berth_storage::StorageError) -> Self {
         use berth_storage::StorageError as S;
         match e {
-            S::UploadMissing | S::UploadTruncated { .. } => {
+            S::UploadMissing | S::UploadTruncated { .. } | S::UploadLost { .. } => {
                 tracing::error!(error = %e, "upload data lost");
                 RegistryError::upload_unknown()
             }

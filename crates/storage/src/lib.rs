@@ -45,6 +45,10 @@ pub enum StorageError {
     UploadMissing,
     #[error("upload data is shorter than recorded ({actual} < {expected} bytes)")]
     UploadTruncated { expected: u64, actual: u64 },
+    /// Bytes of the upload from `from` on are not the ones received: a crash of the machine lost
+    /// them before they reached the disk.
+    #[error("upload data from byte {from} on was lost before it reached the disk")]
+    UploadLost { from: u64 },
     #[error("content digest {actual} does not match {expected}")]
     DigestMismatch { expected: Digest, actual: Digest },
     /// The blob's bytes are not in storage (for example removed by hand, or a metadata row that
@@ -127,8 +131,9 @@ impl BlobStore {
     }
 
     /// Appends `body` to upload `id`, whose recorded progress is `progress`, hashing on the way.
-    /// The bytes are durable when this returns; they count as received once the caller records
-    /// the returned progress.
+    /// The bytes count as received once the caller records the returned progress. On S3 they are
+    /// durable when this returns; on the file system the commit makes them so, and a crash of the
+    /// machine before it loses the session (the commit, or the next append, says so).
     pub async fn append<S, E>(&self, id: &UploadId, progress: UploadProgress, body: S) -> Result<Appended, StorageError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin + Send,

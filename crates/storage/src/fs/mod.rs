@@ -1,12 +1,16 @@
-//! The filesystem backend: one file per upload session under `uploads/`, renamed into `blobs/`
-//! once verified.
+//! The filesystem backend: one file per upload session under `uploads/`, `fsync`ed and renamed
+//! into `blobs/` once verified.
 //!
 //! The upload file may hold bytes past the recorded length: leftovers of a request that wrote
 //! but died before the caller recorded its progress. They are cut off before the next append and
-//! at commit, so the recorded length is the truth.
+//! at commit, so the recorded length is the truth. Appends do not wait for the disk; `state.rs`
+//! says why that is safe.
+
+mod state;
 
 use std::io;
 use std::io::SeekFrom;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use berth_oci::Digest;
@@ -14,6 +18,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::{Appended, BlobStream, HashState, StorageError, UploadId, UploadProgress};
+use state::FsUploadState;
 
 /// Bytes queued between the request task and the writer thread: enough to keep the disk busy
 /// while the network delivers more, small enough to bound memory per request.
@@ -30,16 +35,21 @@ const READ_CHUNK: usize = 2 * 1024 * 1024;
 /// Chunks mapped ahead of the one being sent.
 const READ_AHEAD: usize = 2;
 
+/// Bytes read at a time when hashing an upload's bytes again (see [`make_durable`]).
+const VERIFY_BUFFER: usize = 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub(crate) struct FsStore {
     root: PathBuf,
+    /// This machine's boot: whose page cache holds the bytes appends write (see `state.rs`).
+    boot: String,
 }
 
 impl FsStore {
     pub(crate) async fn open(root: PathBuf) -> io::Result<FsStore> {
         tokio::fs::create_dir_all(root.join("blobs")).await?;
         tokio::fs::create_dir_all(root.join("uploads")).await?;
-        Ok(FsStore { root })
+        Ok(FsStore { root, boot: boot_id() })
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -53,12 +63,12 @@ impl FsStore {
     /// Creates the empty data file of a new upload session.
     pub(crate) async fn create_upload(&self, id: &UploadId) -> Result<UploadProgress, StorageError> {
         tokio::fs::File::create(self.upload_path(id)).await?;
-        Ok(UploadProgress { length: 0, hash: HashState::new(), backend: Vec::new() })
+        Ok(UploadProgress { length: 0, hash: HashState::new(), backend: FsUploadState::new(&self.boot).encode() })
     }
 
     /// The request task receives the body while a blocking thread hashes and writes it, so
-    /// network and hashing overlap on two cores. The data is `fsync`ed before returning: once the
-    /// caller records the new length, it is durable.
+    /// network and hashing overlap on two cores. The bytes are left to the page cache, their
+    /// writeback started as they go; the commit makes them durable (see `state.rs`).
     pub(crate) async fn append<S, E>(
         &self,
         id: &UploadId,
@@ -70,24 +80,18 @@ impl FsStore {
         E: std::fmt::Display,
     {
         let UploadProgress { length, mut hash, backend } = progress;
+        let mut state = FsUploadState::decode(&backend, length, &hash)?;
         let path = self.upload_path(id);
-        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::UploadMissing),
-            Err(e) => return Err(e.into()),
-        };
+        let mut file = open_upload(&path)?;
+        let boot = self.boot.clone();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
-        let writer = tokio::task::spawn_blocking(move || -> Result<(HashState, u64), StorageError> {
+        let writer = tokio::task::spawn_blocking(move || -> Result<(HashState, u64, FsUploadState), StorageError> {
             use std::io::{Seek, Write};
-            let mut file = file;
-            let actual = file.metadata()?.len();
-            if actual < length {
-                return Err(StorageError::UploadTruncated { expected: length, actual });
+            cut_to_recorded(&file, length)?;
+            if state.boot != boot && state.durable < length {
+                make_durable(&file, &path, &mut state, &boot, length, &hash)?;
             }
-            // Cut off what an interrupted request left behind.
-            if actual > length {
-                file.set_len(length)?;
-            }
+            state.boot = boot;
             file.seek(SeekFrom::Start(length))?;
             let (mut written, mut flushed) = (length, length);
             while let Some(chunk) = rx.blocking_recv() {
@@ -99,8 +103,7 @@ impl FsStore {
                     flushed = written;
                 }
             }
-            file.sync_data()?;
-            Ok((hash, written - length))
+            Ok((hash, written - length, state))
         });
 
         let mut body_error = None;
@@ -118,11 +121,11 @@ impl FsStore {
             }
         }
         drop(tx);
-        let (hash, received) = writer.await.map_err(|e| io::Error::other(e.to_string()))??;
+        let (hash, received, state) = writer.await.map_err(|e| io::Error::other(e.to_string()))??;
         if let Some(e) = body_error {
             return Err(StorageError::Body(e));
         }
-        Ok(Appended { received, progress: UploadProgress { length: length + received, hash, backend } })
+        Ok(Appended { received, progress: UploadProgress { length: length + received, hash, backend: state.encode() } })
     }
 
     pub(crate) async fn commit(
@@ -131,30 +134,24 @@ impl FsStore {
         progress: UploadProgress,
         expected: &Digest,
     ) -> Result<u64, StorageError> {
-        let UploadProgress { length, hash, .. } = progress;
+        let UploadProgress { length, hash, backend } = progress;
+        let mut state = FsUploadState::decode(&backend, length, &hash)?;
         let path = self.upload_path(id);
-        // The digest comes from the hash state saved with the session: no re-read of the bytes.
-        let actual = hash.finish();
+        // The digest comes from the hash state saved with the session: no re-read of the bytes
+        // (unless another boot wrote them, see `state.rs`).
+        let actual = hash.clone().finish();
         if &actual != expected {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(StorageError::DigestMismatch { expected: expected.clone(), actual });
         }
-        let file = match tokio::fs::OpenOptions::new().write(true).open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::UploadMissing),
-            Err(e) => return Err(e.into()),
-        };
-        let on_disk = file.metadata().await?.len();
-        if on_disk < length {
-            return Err(StorageError::UploadTruncated { expected: length, actual: on_disk });
-        }
-        // Every recorded byte was synced by the append that wrote it; only cutting off leftovers
-        // changes the file now.
-        if on_disk > length {
-            file.set_len(length).await?;
-            file.sync_all().await?;
-        }
-        drop(file);
+        let (boot, upload) = (self.boot.clone(), path.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
+            let file = open_upload(&upload)?;
+            cut_to_recorded(&file, length)?;
+            make_durable(&file, &upload, &mut state, &boot, length, &hash)
+        })
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))??;
 
         let target = self.blob_path(expected);
         if tokio::fs::try_exists(&target).await? {
@@ -220,8 +217,6 @@ impl FsStore {
         Ok(Box::pin(chunks))
     }
 
-    /// The store is usable if its directories are there (a data volume that went away, or was
-    /// never mounted, shows up here).
     /// The folders exist and a new file can be written where uploads go: a full disk, a
     /// read-only remount or a lost network mount show up here. The file is removed at once.
     pub(crate) async fn check(&self) -> Result<(), StorageError> {
@@ -234,6 +229,80 @@ impl FsStore {
         tokio::fs::remove_file(&probe).await?;
         Ok(())
     }
+}
+
+/// The data file of upload `path`, open for appending to and for reading back.
+fn open_upload(path: &Path) -> Result<std::fs::File, StorageError> {
+    match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::UploadMissing),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks the upload holds the `length` bytes recorded, and cuts off what an interrupted request
+/// left behind them.
+fn cut_to_recorded(file: &std::fs::File, length: u64) -> Result<(), StorageError> {
+    let actual = file.metadata()?.len();
+    if actual < length {
+        return Err(StorageError::UploadTruncated { expected: length, actual });
+    }
+    if actual > length {
+        file.set_len(length)?;
+    }
+    Ok(())
+}
+
+/// Makes the upload's first `length` bytes, whose hash state is `hash`, durable, and records it
+/// in `state`. Bytes past `state.durable` that another boot wrote are hashed again first, to
+/// check a crash did not lose them (see `state.rs`).
+///
+/// On failure the upload is removed: after a failed `fsync` the page cache may hold bytes the disk
+/// does not, and the next `fsync` would not say so; bytes that no longer give their hash are lost.
+/// Either way the client must start again.
+fn make_durable(
+    file: &std::fs::File,
+    path: &Path,
+    state: &mut FsUploadState,
+    boot: &str,
+    length: u64,
+    hash: &HashState,
+) -> Result<(), StorageError> {
+    let synced = file.sync_data().map_err(StorageError::from).and_then(|()| {
+        if state.boot == boot || state.durable == length {
+            return Ok(());
+        }
+        let mut rehash = state.durable_hash()?;
+        let mut buf = vec![0u8; VERIFY_BUFFER];
+        let mut offset = state.durable;
+        while offset < length {
+            let n = (length - offset).min(VERIFY_BUFFER as u64) as usize;
+            file.read_exact_at(&mut buf[..n], offset)?;
+            rehash.update(&buf[..n]);
+            offset += n as u64;
+        }
+        if rehash.to_bytes() != hash.to_bytes() {
+            return Err(StorageError::UploadLost { from: state.durable });
+        }
+        Ok(())
+    });
+    if let Err(e) = synced {
+        tracing::error!(upload = %path.display(), error = %e, "upload data not durable; the upload is dropped");
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    state.mark_durable(length, hash);
+    Ok(())
+}
+
+/// This machine's boot id: the kernel draws it at random at each boot. Where there is none, a
+/// random id per process: every process then checks bytes another one wrote, which is safe.
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_owned())
+        .ok()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
 async fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -341,8 +410,13 @@ mod tests {
 
     async fn open(dir: &tempfile::TempDir) -> (BlobStore, FsStore) {
         let store = BlobStore::open_filesystem(dir.path()).await.unwrap();
-        let fs = FsStore { root: dir.path().to_owned() };
+        let fs = FsStore { root: dir.path().to_owned(), boot: boot_id() };
         (store, fs)
+    }
+
+    /// The same folder as seen after a reboot, or from another host sharing it.
+    fn after_reboot(fs: &FsStore) -> FsStore {
+        FsStore { root: fs.root.clone(), boot: uuid::Uuid::new_v4().to_string() }
     }
 
     async fn read_all(store: &BlobStore, digest: &Digest, start: u64, len: u64) -> Vec<u8> {
@@ -470,6 +544,69 @@ mod tests {
         let digest = Digest::sha256_of(b"abcdef");
         store.commit(&id, b.progress, &digest).await.unwrap();
         assert_eq!(tokio::fs::read(fs.blob_path(&digest)).await.unwrap(), b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn bytes_appended_under_another_boot_are_synced_and_checked_before_they_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, fs) = open(&dir).await;
+        let id = UploadId::new();
+        let p = fs.create_upload(&id).await.unwrap();
+        let a = fs.append(&id, p, body(&[b"hello ", b"wor"])).await.unwrap();
+        let state = FsUploadState::decode(&a.progress.backend, 9, &a.progress.hash).unwrap();
+        assert_eq!((state.boot.as_str(), state.durable), (fs.boot.as_str(), 0), "appends do not wait for the disk");
+
+        // Continued under another boot: the 9 bytes are synced, hashed again and found intact.
+        let rebooted = after_reboot(&fs);
+        let b = rebooted.append(&id, a.progress, body(&[b"ld"])).await.unwrap();
+        let state = FsUploadState::decode(&b.progress.backend, 11, &b.progress.hash).unwrap();
+        assert_eq!((state.boot.as_str(), state.durable), (rebooted.boot.as_str(), 9));
+        assert_eq!(state.durable_hash().unwrap().finish(), Digest::sha256_of(b"hello wor"));
+
+        // Committed under a third: only the last 2 bytes are hashed again, and they too are intact.
+        let digest = Digest::sha256_of(b"hello world");
+        assert_eq!(after_reboot(&fs).commit(&id, b.progress, &digest).await.unwrap(), 11);
+        assert_eq!(std::fs::read(fs.blob_path(&digest)).unwrap(), b"hello world");
+    }
+
+    #[tokio::test]
+    async fn bytes_a_crash_of_the_machine_lost_end_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, fs) = open(&dir).await;
+        // As a power cut may leave a file: its length on disk, but not its last bytes.
+        let lose_last_bytes = |id: &UploadId| {
+            let file = std::fs::OpenOptions::new().write(true).open(fs.upload_path(id)).unwrap();
+            file.write_all_at(b"\0\0", 7).unwrap();
+        };
+        for commit in [false, true] {
+            let id = UploadId::new();
+            let p = fs.create_upload(&id).await.unwrap();
+            let a = fs.append(&id, p, body(&[b"hello wor"])).await.unwrap();
+            lose_last_bytes(&id);
+            let rebooted = after_reboot(&fs);
+            let err = if commit {
+                rebooted.commit(&id, a.progress, &Digest::sha256_of(b"hello wor")).await.unwrap_err()
+            } else {
+                rebooted.append(&id, a.progress, body(&[b"ld"])).await.unwrap_err()
+            };
+            assert!(matches!(err, StorageError::UploadLost { from: 0 }), "{err}");
+            assert!(!fs.upload_path(&id).exists(), "a lost session's data goes");
+            assert!(!fs.blob_path(&Digest::sha256_of(b"hello wor")).exists());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_an_older_version_recorded_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, fs) = open(&dir).await;
+        let id = UploadId::new();
+        let p = fs.create_upload(&id).await.unwrap();
+        let a = fs.append(&id, p, body(&[b"hello "])).await.unwrap();
+        // Versions that synced every append recorded no backend state.
+        let older = UploadProgress { backend: Vec::new(), ..a.progress };
+        let b = after_reboot(&fs).append(&id, older, body(&[b"world"])).await.unwrap();
+        let digest = Digest::sha256_of(b"hello world");
+        assert_eq!(fs.commit(&id, b.progress, &digest).await.unwrap(), 11);
     }
 
     #[tokio::test]

@@ -38,8 +38,19 @@ impl Copier<'_> {
     /// Makes `reference` (a tag or a digest) at the destination what it is at the source: copied
     /// if present, deleted if absent and deletions are replicated.
     pub async fn sync(&self, reference: &str) -> Result<(), Failure> {
+        let is_tag = !reference.contains(':');
         for _ in 0..MAX_SETTLE_ROUNDS {
-            let Some(m) = self.src.manifest(self.src_repo, reference).await? else {
+            // When the tag last changed, read on both sides of its content: the destination keeps
+            // the newer of two changes, so a time must travel with the content it belongs to. Read
+            // after the copy, it could be that of a change landing here meanwhile (the other
+            // master's replication, say), and carry older content past newer.
+            let change = if is_tag { self.src.tag_change(self.src_repo, reference).await? } else { None };
+            let found = self.src.manifest(self.src_repo, reference).await?;
+            if is_tag && self.src.tag_change(self.src_repo, reference).await? != change {
+                self.job.log(format!("{}:{reference} changed at the source while read; again", self.src_repo)).await;
+                continue;
+            }
+            let Some(m) = found else {
                 if !self.replicate_deletion {
                     self.job
                         .log(format!(
@@ -49,7 +60,7 @@ impl Copier<'_> {
                         .await;
                     return Ok(());
                 }
-                let stamp = self.src.tag_change(self.src_repo, reference).await?.map(|(at, _)| at);
+                let stamp = change.map(|(at, _)| at);
                 let what = match self.dst.delete(self.dst_repo, reference, stamp).await? {
                     Deletion::Deleted => "deleted",
                     Deletion::Absent => "already absent",
@@ -68,7 +79,6 @@ impl Copier<'_> {
                     .await;
                 return Ok(());
             }
-            let is_tag = !reference.contains(':');
             if !is_tag && parsed.subject.is_none() && self.filters.has_tag_filter() {
                 self.job
                     .log(format!("{}@{} is untagged and the policy selects tags; skipped", self.src_repo, m.digest))
@@ -88,7 +98,7 @@ impl Copier<'_> {
             }
             self.copy_manifest(&m, 0).await?;
             if is_tag {
-                let stamp = self.src.tag_change(self.src_repo, reference).await?.filter(|(_, w)| *w).map(|(at, _)| at);
+                let stamp = change.filter(|(_, written)| *written).map(|(at, _)| at);
                 self.dst.put_manifest(self.dst_repo, reference, &m, stamp).await?;
             }
             self.job

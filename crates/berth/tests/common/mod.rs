@@ -280,9 +280,9 @@ impl Drop for Berth {
 /// allocates ports on its own, and never handed out twice in one test binary.
 pub fn free_port() -> u16 {
     use rand::Rng;
-    use std::collections::HashSet;
+    use std::collections::BTreeSet;
     use std::sync::Mutex;
-    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     const LOWEST: u16 = 10_000;
     let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
@@ -290,7 +290,6 @@ pub fn free_port() -> u16 {
         .unwrap_or(32_768);
     assert!(ephemeral_start > LOWEST + 1_000, "ephemeral ports start at {ephemeral_start}: no room below them");
     let mut handed_out = HANDED_OUT.lock().unwrap();
-    let handed_out = handed_out.get_or_insert_with(HashSet::new);
     loop {
         let port = rand::rng().random_range(LOWEST..ephemeral_start);
         if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {

@@ -144,18 +144,19 @@ impl FsStore {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(StorageError::DigestMismatch { expected: expected.clone(), actual });
         }
+        let target = self.blob_path(expected);
+        // Same digest, same bytes: a blob already there is kept, and the upload need not reach
+        // the disk.
+        let duplicate = tokio::fs::try_exists(&target).await?;
         let (boot, upload) = (self.boot.clone(), path.clone());
         tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
             let file = open_upload(&upload)?;
             cut_to_recorded(&file, length)?;
-            make_durable(&file, &upload, &mut state, &boot, length, &hash)
+            if duplicate { Ok(()) } else { make_durable(&file, &upload, &mut state, &boot, length, &hash) }
         })
         .await
         .map_err(|e| io::Error::other(e.to_string()))??;
-
-        let target = self.blob_path(expected);
-        if tokio::fs::try_exists(&target).await? {
-            // Same digest, same bytes: keep the copy we have.
+        if duplicate {
             tokio::fs::remove_file(&path).await?;
             return Ok(length);
         }

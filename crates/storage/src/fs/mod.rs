@@ -103,6 +103,11 @@ impl FsStore {
                     flushed = written;
                 }
             }
+            // The tail goes too: a chunked push would otherwise leave up to a step per request
+            // for the commit's fsync to write, after the last byte instead of beside the others.
+            if written > flushed {
+                start_writeback(&file, flushed, written - flushed);
+            }
             Ok((hash, written - length, state))
         });
 

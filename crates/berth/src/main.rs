@@ -1,6 +1,7 @@
 //! `berth`: the registry binary.
 
 mod config;
+mod connection;
 mod serve;
 
 use std::path::PathBuf;

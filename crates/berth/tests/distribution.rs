@@ -70,6 +70,33 @@ async fn monolithic_upload_then_get_head_range_delete() {
     expect_error(del, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
 }
 
+/// Large reads leave straight from the file (`sendfile`), small ones as copied bytes; both,
+/// mixed on one kept-alive connection, must give exactly the blob's bytes.
+#[tokio::test]
+async fn blobs_of_several_chunks_come_back_whole_and_in_ranges() {
+    let (_b, r) = setup();
+    const MIB: usize = 1024 * 1024;
+    let data = random_bytes(5 * MIB + 12_345, 31);
+    let small = random_bytes(3_000, 32);
+    let digest = r.push_blob("p/big", &data).await;
+    let small_digest = r.push_blob("p/big", &small).await;
+    let path = format!("/v2/p/big/blobs/{digest}");
+    for _ in 0..2 {
+        let got = r.get(&path).await;
+        assert_eq!(got.status(), StatusCode::OK);
+        assert_eq!(got.headers()["content-length"], data.len().to_string());
+        assert_eq!(sha256_digest(&got.bytes().await.unwrap()), digest);
+        let got = r.get(&format!("/v2/p/big/blobs/{small_digest}")).await;
+        assert_eq!(got.bytes().await.unwrap(), small);
+    }
+    for (from, to) in [(2 * MIB - 10, 2 * MIB + 70_000), (4097, data.len() - 1), (MIB + 1, MIB + 99), (0, 65_535)] {
+        let part = r.http.get(r.url(&path)).header("range", format!("bytes={from}-{to}")).send().await.unwrap();
+        assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(part.headers()["content-range"], format!("bytes {from}-{to}/{}", data.len()));
+        assert!(part.bytes().await.unwrap() == data[from..=to], "bytes {from}-{to} differ");
+    }
+}
+
 #[tokio::test]
 async fn chunked_upload_with_status_out_of_order_and_final_chunk() {
     let (_b, r) = setup();

@@ -92,6 +92,22 @@ impl Connection {
             None
         }
     }
+
+    /// Writes `buf`: from `source`, its file range when it has one, else as bytes.
+    fn poll_write_from(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        source: Option<(std::sync::Arc<std::fs::File>, u64)>,
+    ) -> Poll<io::Result<usize>> {
+        #[cfg(target_os = "linux")]
+        if let Some(source) = source
+            && let Some(sent) = self.poll_send_file(cx, buf, source)
+        {
+            return sent;
+        }
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
 }
 
 impl AsyncRead for Connection {
@@ -102,13 +118,8 @@ impl AsyncRead for Connection {
 
 impl AsyncWrite for Connection {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        #[cfg(target_os = "linux")]
-        if let Some(source) = self.file_range(buf)
-            && let Some(sent) = self.poll_send_file(cx, buf, source)
-        {
-            return sent;
-        }
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let source = self.file_range(buf);
+        self.poll_write_from(cx, buf, source)
     }
 
     /// Writes the leading run of slices of one kind: slices sent from a file go one per call,
@@ -120,10 +131,10 @@ impl AsyncWrite for Connection {
     ) -> Poll<io::Result<usize>> {
         let bufs = &bufs[bufs.iter().take_while(|b| b.is_empty()).count()..];
         let Some(first) = bufs.first() else { return Poll::Ready(Ok(0)) };
-        if self.file_range(first).is_some() {
-            return self.poll_write(cx, first);
+        if let Some(source) = self.file_range(first) {
+            return self.poll_write_from(cx, first, Some(source));
         }
-        let bytes_only = bufs.iter().position(|b| self.file_range(b).is_some()).unwrap_or(bufs.len());
+        let bytes_only = 1 + bufs[1..].iter().position(|b| self.file_range(b).is_some()).unwrap_or(bufs.len() - 1);
         Pin::new(&mut self.tcp).poll_write_vectored(cx, &bufs[..bytes_only])
     }
 

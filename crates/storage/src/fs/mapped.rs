@@ -20,7 +20,6 @@ use bytes::Bytes;
 /// Live chunks by the address of their first byte.
 static CHUNKS: LazyLock<RwLock<BTreeMap<usize, Source>>> = LazyLock::new(Default::default);
 
-#[derive(Clone)]
 struct Source {
     len: usize,
     file: Arc<File>,

@@ -197,9 +197,7 @@ impl FsStore {
             let file = std::sync::Arc::new(std::fs::File::open(path)?);
             let first = match map_range(&file, start, first_len)? {
                 Some(map) => {
-                    if !in_page_cache(&map) {
-                        populate(&map)?;
-                    }
+                    populate(&map)?;
                     mapped::chunk(map, file.clone(), start)
                 }
                 None => Bytes::new(),
@@ -382,9 +380,12 @@ fn map_range(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Optio
     Ok(Some(unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file)? }))
 }
 
-/// Faults `map`'s pages in, reading from the disk those not in the page cache: a disk error
-/// comes back here as an error, not as a fault while the bytes are sent.
+/// Reads from the disk the pages of `map` that are not in the page cache, if any, so a disk
+/// error comes back here as an error, not as a fault while the bytes are sent. Blocking.
 fn populate(map: &memmap2::Mmap) -> io::Result<()> {
+    if in_page_cache(map) {
+        return Ok(());
+    }
     #[cfg(target_os = "linux")]
     match map.advise(memmap2::Advice::PopulateRead) {
         // Kernels before 5.14 lack it: the pages then fault in as they are sent.

@@ -20,6 +20,7 @@ declare -A APT_PACKAGE_FOR=(
     [buildah]=buildah
     [docker-registry]=docker-registry
     [wrk]=wrk
+    [curl]=curl
     [nginx]=nginx
     [openssl]=openssl
     [ss]=iproute2
@@ -65,7 +66,7 @@ apt_install() {
 }
 
 missing=()
-for cmd in skopeo podman buildah docker-registry wrk nginx openssl ss psql pg_ctlcluster chromium node npm; do
+for cmd in skopeo podman buildah docker-registry wrk curl nginx openssl ss psql pg_ctlcluster chromium node npm; do
     # nginx and the PostgreSQL tools live in sbin or under /usr/lib/postgresql on Debian.
     if ! command -v "$cmd" >/dev/null 2>&1 && ! [[ -x /usr/sbin/$cmd ]]; then
         missing+=("${APT_PACKAGE_FOR[$cmd]}")
@@ -113,4 +114,4 @@ if ! command -v garage >/dev/null 2>&1 && ! [[ -x $HOME/.cargo/bin/garage ]]; th
     cargo install garage --locked --quiet
 fi
 
-echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, nginx, openssl, PostgreSQL, chromium, playwright-core, garage and oras-py are present"
+echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, curl, nginx, openssl, PostgreSQL, chromium, playwright-core, garage and oras-py are present"

@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = [berth.rss_kib()? as f64 / 1024.0, dist.rss_kib()? as f64 / 1024.0];
 
-    let loopback = limits::LoopbackProbe::start(plan.big_blob).await?;
+    let loopback = limits::LoopbackProbe::start(plan.big_blob, work.path()).await?;
     let results = workloads::run_all(&plan, [&berth, &dist], &loopback, work.path()).await?;
     drop(loopback);
     let peak = [berth.peak_rss_kib()? as f64 / 1024.0, dist.peak_rss_kib()? as f64 / 1024.0];

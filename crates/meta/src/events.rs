@@ -103,16 +103,16 @@ pub struct AuditPage {
     pub capped: bool,
 }
 
-/// On PostgreSQL, the first transaction id whose events may still be committing: the lowest
-/// transaction this statement's snapshot sees running, or, with none running, the next id to be
-/// given. Rows commit in another order than their ids, so a reader stops below it and its cursor
+/// On PostgreSQL, the events after the cursor `($1, $2)` and below the first transaction id whose
+/// events may still be committing: the lowest transaction this statement's snapshot sees
+/// running, or, with none running, the next id to be given. Rows commit in another order than their ids, so a reader stops below it and its cursor
 /// never passes a row that commits late. Transaction ids are counted for the whole server, so
 /// transactions that `pg_stat_activity` shows in another database are left out: they cannot
 /// write these events, and a long one there (a migration, a batch, another test's database)
 /// would otherwise hold every consumer here back. A transaction it does not show (a prepared
 /// one) still counts: waiting is safe, skipping is not. Its `backend_xid` is 32 bits, the
 /// snapshot's ids 64, hence the modulo.
-const SETTLED_BELOW: &str = "coalesce(
+const POSTGRES_SETTLED_AFTER: &str = "(txid, id) > ($1, $2) AND txid < coalesce(
     (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
      WHERE x::text::bigint % 4294967296 NOT IN (
          SELECT backend_xid::text::bigint FROM pg_stat_activity
@@ -346,8 +346,8 @@ impl Meta {
         // Written so each engine reads from the cursor on, however long the table: SQLite seeks
         // the rowid (its txid is always 0), PostgreSQL the (txid, id) index.
         let after = match self.backend() {
-            Backend::Sqlite => "txid = $1 AND id > $2".to_owned(),
-            Backend::Postgres => format!("(txid, id) > ($1, $2) AND txid < {SETTLED_BELOW}"),
+            Backend::Sqlite => "txid = $1 AND id > $2",
+            Backend::Postgres => POSTGRES_SETTLED_AFTER,
         };
         let q = format!(
             "SELECT id, txid, project_id, username, resource, resource_type, operation, repository, digest, tag, origin, op_time

@@ -22,8 +22,9 @@ use crate::{Appended, BlobStream, HashState, StorageError, UploadId, UploadProgr
 pub use mapped::mapped_file_range;
 use state::FsUploadState;
 
-/// Bytes queued between the request task and the writer thread: enough to keep the disk busy
-/// while the network delivers more, small enough to bound memory per request.
+/// Chunks queued between the request task and each of its hashing and writing threads: enough
+/// to keep the disk busy while the network delivers more, small enough to bound memory per
+/// request (the two queues share their chunks).
 const WRITE_QUEUE_CHUNKS: usize = 16;
 
 /// Bytes written between two requests to the kernel to start writing them to disk.
@@ -68,9 +69,10 @@ impl FsStore {
         Ok(UploadProgress { length: 0, hash: HashState::new(), backend: FsUploadState::new(&self.boot).encode() })
     }
 
-    /// The request task receives the body while a blocking thread hashes and writes it, so
-    /// network and hashing overlap on two cores. The bytes are left to the page cache, their
-    /// writeback started as they go; the commit makes them durable (see `state.rs`).
+    /// The request task receives the body and hands each chunk to two blocking threads, one
+    /// hashing it and one writing it, so receiving, hashing and copying into the page cache run
+    /// side by side. The bytes are left to the page cache, their writeback started as they go;
+    /// the commit makes them durable (see `state.rs`).
     pub(crate) async fn append<S, E>(
         &self,
         id: &UploadId,
@@ -81,23 +83,24 @@ impl FsStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let UploadProgress { length, mut hash, backend } = progress;
+        let UploadProgress { length, hash, backend } = progress;
         let mut state = FsUploadState::decode(&backend, length, &hash)?;
         let path = self.upload_path(id);
         let mut file = open_upload(&path)?;
         let boot = self.boot.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
-        let writer = tokio::task::spawn_blocking(move || -> Result<(HashState, u64, FsUploadState), StorageError> {
+        let (to_writer, mut writer_queue) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
+        let (to_hasher, mut hasher_queue) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
+        let before = hash.clone();
+        let writer = tokio::task::spawn_blocking(move || -> Result<(u64, FsUploadState), StorageError> {
             use std::io::{Seek, Write};
             cut_to_recorded(&file, length)?;
             if state.boot != boot && state.durable < length {
-                make_durable(&file, &path, &mut state, &boot, length, &hash)?;
+                make_durable(&file, &path, &mut state, &boot, length, &before)?;
             }
             state.boot = boot;
             file.seek(SeekFrom::Start(length))?;
             let (mut written, mut flushed) = (length, length);
-            while let Some(chunk) = rx.blocking_recv() {
-                hash.update(&chunk);
+            while let Some(chunk) = writer_queue.blocking_recv() {
                 file.write_all(&chunk)?;
                 written += chunk.len() as u64;
                 if written - flushed >= WRITEBACK_STEP {
@@ -110,15 +113,26 @@ impl FsStore {
             if written > flushed {
                 start_writeback(&file, flushed, written - flushed);
             }
-            Ok((hash, written - length, state))
+            Ok((written - length, state))
+        });
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut hash = hash;
+            let mut hashed = 0u64;
+            while let Some(chunk) = hasher_queue.blocking_recv() {
+                hash.update(&chunk);
+                hashed += chunk.len() as u64;
+            }
+            (hash, hashed)
         });
 
         let mut body_error = None;
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(chunk) => {
-                    if tx.send(chunk).await.is_err() {
-                        break; // the writer failed; its error is reported below
+                    // A clone of `Bytes` shares the buffer. The hasher never fails; a writer that
+                    // failed closed its queue, and its error is reported below.
+                    if to_hasher.send(chunk.clone()).await.is_err() || to_writer.send(chunk).await.is_err() {
+                        break;
                     }
                 }
                 Err(e) => {
@@ -127,11 +141,16 @@ impl FsStore {
                 }
             }
         }
-        drop(tx);
-        let (hash, received, state) = writer.await.map_err(|e| io::Error::other(e.to_string()))??;
+        drop((to_writer, to_hasher));
+        let joined = |e: tokio::task::JoinError| io::Error::other(e.to_string());
+        let written = writer.await.map_err(joined)?;
+        let (hash, hashed) = hasher.await.map_err(joined)?;
+        let (received, state) = written?;
         if let Some(e) = body_error {
             return Err(StorageError::Body(e));
         }
+        // Both saw every chunk the request task passed on, unless the writer failed (above).
+        debug_assert_eq!(received, hashed);
         Ok(Appended { received, progress: UploadProgress { length: length + received, hash, backend: state.encode() } })
     }
 

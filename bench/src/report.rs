@@ -148,6 +148,12 @@ impl Report {
             &d.skopeo_pull,
             None,
         ));
+        self.row(Row::lower_is_better(
+            &format!("skopeo pull, {}, client's files in memory (s)", b.layers_label),
+            &b.skopeo_pull_memory,
+            &d.skopeo_pull_memory,
+            None,
+        ));
         // The token run is compared with distribution's only run (it checks no credentials).
         self.wrk_rows("manifest GET, 32 conns, anonymous", &b.wrk_anon, &d.wrk_anon, true);
         self.wrk_rows("manifest GET, 32 conns, bearer token", &b.wrk_token, &d.wrk_anon, false);

@@ -40,6 +40,9 @@ pub struct Results {
     pub concurrent_pull: Vec<f64>,
     pub skopeo_push: Vec<f64>,
     pub skopeo_pull: Vec<f64>,
+    /// The same pulls with skopeo's files (the layout and its blob-info cache) on tmpfs, where its
+    /// syncs cost nothing.
+    pub skopeo_pull_memory: Vec<f64>,
     pub wrk_anon: Wrk,
     pub wrk_token: Wrk,
     pub wrk_blob: Wrk,
@@ -287,6 +290,10 @@ pub async fn run_all(
     }
 
     eprintln!("skopeo, {} layers", plan.layers);
+    let memory = tempfile::Builder::new()
+        .prefix("berth-bench-")
+        .tempdir_in("/dev/shm")
+        .context("a folder in /dev/shm (tmpfs) for skopeo's in-memory pulls")?;
     for rep in 0..plan.reps {
         for i in turns(rep) {
             let (s, res) = (servers[i], &mut results[i]);
@@ -296,14 +303,22 @@ pub async fn run_all(
             settle().await?;
             let started = Instant::now();
             let from = format!("oci:{}:v1", layout.display());
-            skopeo(s, &["copy", "--quiet", "--preserve-digests", &from, &dest], true)?;
+            skopeo(s, &["copy", "--quiet", "--preserve-digests", &from, &dest], (true, None))?;
             res.skopeo_push.push(started.elapsed().as_secs_f64());
-            let out = work.join(format!("pulled-{}-{rep}", s.name()));
-            let started = Instant::now();
-            skopeo(s, &["copy", "--quiet", "--preserve-digests", &dest, &format!("oci:{}:v1", out.display())], false)?;
-            res.skopeo_pull.push(started.elapsed().as_secs_f64());
+            // Pulled twice. First as a user would: skopeo writes the layout on the disk and
+            // records every blob in its blob-info cache, a BoltDB file on the disk that it syncs
+            // six times per blob, one transaction at a time, whichever registry serves it. Then
+            // with both in memory (tmpfs), which leaves the registries' share.
+            for (memory, times) in [(None, &mut res.skopeo_pull), (Some(memory.path()), &mut res.skopeo_pull_memory)] {
+                let out = memory.unwrap_or(work).join(format!("pulled-{}-{rep}", s.name()));
+                let started = Instant::now();
+                let to = format!("oci:{}:v1", out.display());
+                skopeo(s, &["copy", "--quiet", "--preserve-digests", &dest, &to], (false, memory))?;
+                times.push(started.elapsed().as_secs_f64());
+            }
         }
     }
+    drop(memory);
 
     eprintln!("manifest and config blob GETs with wrk");
     let mut paths = Vec::new();
@@ -333,8 +348,30 @@ pub async fn run_all(
     Ok(results)
 }
 
-fn skopeo(s: &Server, args: &[&str], push: bool) -> anyhow::Result<()> {
-    let mut cmd = Command::new("skopeo");
+/// Runs skopeo against `s`, pushing or pulling; with `memory` (a folder on tmpfs), its blob-info
+/// cache is kept there rather than on the disk.
+fn skopeo(s: &Server, args: &[&str], (push, memory): (bool, Option<&Path>)) -> anyhow::Result<()> {
+    // SAFETY: geteuid() has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = match memory {
+        None => Command::new("skopeo"),
+        // Run by root, skopeo keeps the cache in a fixed folder: a tmpfs is mounted over it in a
+        // mount namespace of skopeo's own (private, so the machine's folder is not touched).
+        Some(_) if root => {
+            std::fs::create_dir_all(ROOT_BLOB_INFO_CACHE)?;
+            let mut cmd = Command::new("unshare");
+            cmd.args(["--mount", "sh", "-c"])
+                .arg(format!("mount -t tmpfs berth-bench {ROOT_BLOB_INFO_CACHE} && exec skopeo \"$@\""))
+                .arg("skopeo");
+            cmd
+        }
+        // Anyone else's is under $XDG_DATA_HOME.
+        Some(dir) => {
+            let mut cmd = Command::new("skopeo");
+            cmd.env("XDG_DATA_HOME", dir.join("xdg-data"));
+            cmd
+        }
+    };
     cmd.arg(args[0]);
     if push {
         cmd.arg("--dest-tls-verify=false");
@@ -355,6 +392,9 @@ fn skopeo(s: &Server, args: &[&str], push: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Where skopeo run by root keeps its blob-info cache.
+const ROOT_BLOB_INFO_CACHE: &str = "/var/lib/containers/cache";
 
 /// An OCI layout with `layers` random (uncompressed-tar typed) layers.
 fn write_layout(dir: &Path, layers: usize, layer_size: usize, seed: u64) -> anyhow::Result<()> {

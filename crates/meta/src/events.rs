@@ -105,13 +105,13 @@ pub struct AuditPage {
 
 /// On PostgreSQL, the events after the cursor `($1, $2)` and below the first transaction id whose
 /// events may still be committing: the lowest transaction this statement's snapshot sees
-/// running, or, with none running, the next id to be given. Rows commit in another order than their ids, so a reader stops below it and its cursor
-/// never passes a row that commits late. Transaction ids are counted for the whole server, so
-/// transactions that `pg_stat_activity` shows in another database are left out: they cannot
-/// write these events, and a long one there (a migration, a batch, another test's database)
-/// would otherwise hold every consumer here back. A transaction it does not show (a prepared
-/// one) still counts: waiting is safe, skipping is not. Its `backend_xid` is 32 bits, the
-/// snapshot's ids 64, hence the modulo.
+/// running, or, with none running, the next id to be given. Rows commit in another order than
+/// their ids, so a reader stops below it and its cursor never passes a row that commits late.
+/// Transaction ids are counted for the whole server, so transactions that `pg_stat_activity`
+/// shows in another database are left out: they cannot write these events, and a long one there
+/// (a migration, a batch, another test's database) would otherwise hold every consumer here
+/// back. A transaction it does not show (a prepared one) still counts: waiting is safe, skipping
+/// is not. Its `backend_xid` is 32 bits, the snapshot's ids 64, hence the modulo.
 const POSTGRES_SETTLED_AFTER: &str = "(txid, id) > ($1, $2) AND txid < coalesce(
     (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
      WHERE x::text::bigint % 4294967296 NOT IN (

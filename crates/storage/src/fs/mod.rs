@@ -142,9 +142,8 @@ impl FsStore {
             }
         }
         drop((to_writer, to_hasher));
-        let joined = |e: tokio::task::JoinError| io::Error::other(e.to_string());
-        let written = writer.await.map_err(joined)?;
-        let (hash, hashed) = hasher.await.map_err(joined)?;
+        let written = writer.await.map_err(join_error)?;
+        let (hash, hashed) = hasher.await.map_err(join_error)?;
         let (received, state) = written?;
         if let Some(e) = body_error {
             return Err(StorageError::Body(e));
@@ -181,7 +180,7 @@ impl FsStore {
             if duplicate { Ok(()) } else { make_durable(&file, &upload, &mut state, &boot, length, &hash) }
         })
         .await
-        .map_err(|e| io::Error::other(e.to_string()))??;
+        .map_err(join_error)??;
         if duplicate {
             tokio::fs::remove_file(&path).await?;
             return Ok(length);
@@ -224,7 +223,7 @@ impl FsStore {
             Ok((file, first))
         })
         .await
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        .map_err(join_error)?;
         let (file, first) = match opened {
             Ok(opened) => opened,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::BlobMissing(digest.clone())),
@@ -336,11 +335,14 @@ fn boot_id() -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// A blocking task that panicked or was cancelled, as the I/O error it stands for.
+fn join_error(e: tokio::task::JoinError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
 async fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))?
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all()).await.map_err(join_error)?
 }
 
 /// Asks the kernel to start writing `len` bytes of `file` from `offset` to disk, without

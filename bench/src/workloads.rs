@@ -432,7 +432,6 @@ fn write_layout(dir: &Path, layers: usize, layer_size: usize, seed: u64) -> anyh
     Ok(())
 }
 
-/// Pushes a one-layer image; returns the path of its manifest by tag.
 /// Pushes a one-layer image and returns the paths of its manifest (by tag) and its config blob.
 async fn push_small_image(c: &Client, s: &Server, repo: &str) -> anyhow::Result<(String, String)> {
     let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection};
 
 use crate::Result;
+use crate::inline::InlineReads;
 
 /// The metadata store. Cheap to clone (pool handles).
 #[derive(Clone, Debug)]
@@ -32,6 +34,8 @@ pub struct Meta {
     /// before that loses only sessions in progress, which clients start again. Never for
     /// anything a client is told is stored (blobs, manifests, tags, settings).
     pub(crate) bookkeeping: Pool,
+    /// SQLite only: the lookups every pull makes, run on the calling thread (see [`crate::inline`]).
+    pub(crate) inline: Option<Arc<InlineReads>>,
 }
 
 #[derive(Clone, Debug)]
@@ -65,7 +69,8 @@ impl Meta {
             .max_connections(bookkeeping_connections(max_connections))
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await?;
-        Ok(Meta { pool: Pool::Sqlite(pool), bookkeeping: Pool::Sqlite(bookkeeping) })
+        let inline = Some(Arc::new(InlineReads::new(path)));
+        Ok(Meta { pool: Pool::Sqlite(pool), bookkeeping: Pool::Sqlite(bookkeeping), inline })
     }
 
     /// Connects to the PostgreSQL database at `url` with at most `max_connections` connections
@@ -85,7 +90,7 @@ impl Meta {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.options([("synchronous_commit", "off")]))
             .await?;
-        Ok(Meta { pool: Pool::Postgres(pool), bookkeeping: Pool::Postgres(bookkeeping) })
+        Ok(Meta { pool: Pool::Postgres(pool), bookkeeping: Pool::Postgres(bookkeeping), inline: None })
     }
 
     pub fn backend(&self) -> Backend {
@@ -131,6 +136,9 @@ impl Meta {
 
     /// Waits for connections to be returned and closes them (SQLite: clean checkpoint of the WAL).
     pub async fn close(&self) {
+        if let Some(inline) = &self.inline {
+            inline.close();
+        }
         for pool in [&self.bookkeeping, &self.pool] {
             match pool {
                 Pool::Sqlite(p) => p.close().await,
@@ -353,6 +361,21 @@ impl<O: Row> Statement<O> {
     }
 }
 
+impl<O> Statement<O>
+where
+    O: Row + for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Error>,
+{
+    /// [`fetch_optional`](Self::fetch_optional) on `meta`'s main pool, for a short indexed
+    /// lookup on the request path: on SQLite it runs on the calling thread (see
+    /// [`crate::inline`]).
+    pub(crate) async fn fetch_optional_inline(self, meta: &Meta) -> Result<Option<O>, sqlx::Error> {
+        match &meta.inline {
+            Some(inline) => inline.fetch_optional(&self.sql, &self.args),
+            None => self.fetch_optional(&meta.pool).await,
+        }
+    }
+}
+
 /// A statement whose rows are one column each (see [`query_scalar`]).
 pub(crate) struct Scalar<T>(Statement<(T,)>);
 
@@ -376,6 +399,16 @@ where
 
     pub(crate) async fn fetch_all<'e>(self, exec: impl Into<Exec<'e>>) -> Result<Vec<T>, sqlx::Error> {
         Ok(self.0.fetch_all(exec).await?.into_iter().map(|(v,)| v).collect())
+    }
+}
+
+impl<T> Scalar<T>
+where
+    (T,): Row + for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Error>,
+{
+    /// See [`Statement::fetch_optional_inline`].
+    pub(crate) async fn fetch_optional_inline(self, meta: &Meta) -> Result<Option<T>, sqlx::Error> {
+        Ok(self.0.fetch_optional_inline(meta).await?.map(|(v,)| v))
     }
 }
 

@@ -6,6 +6,7 @@
 mod artifacts;
 mod db;
 mod events;
+mod inline;
 mod jobs;
 mod keys;
 mod manifests;

@@ -146,7 +146,7 @@ impl Meta {
             ManifestRef::Digest(ref d) => (BY_DIGEST, d.as_str()),
         };
         let found: Option<Found> =
-            query_as(sql).bind(project).bind(repository).bind(value).fetch_optional(&self.pool).await?;
+            query_as(sql).bind(project).bind(repository).bind(value).fetch_optional_inline(self).await?;
         Ok(found.map(|(id, name, public, repository_id, digest, media_type, content)| {
             let manifest = match (repository_id, digest, media_type, content) {
                 (Some(repository_id), Some(digest), Some(media_type), Some(content)) => {

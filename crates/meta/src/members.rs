@@ -74,7 +74,7 @@ impl Meta {
         Ok(query_scalar("SELECT role_id FROM project_members WHERE project_id = $1 AND user_id = $2")
             .bind(project)
             .bind(user)
-            .fetch_optional(&self.pool)
+            .fetch_optional_inline(self)
             .await?)
     }
 

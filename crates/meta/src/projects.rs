@@ -19,7 +19,7 @@ pub struct Project {
 }
 
 /// What access decisions need of a project: cheap to load on every request.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ProjectKey {
     pub id: i64,
     pub name: String,
@@ -277,10 +277,11 @@ pub(crate) async fn check_quota(tx: &mut Tx, repo: i64, what: Addition, digest: 
 impl Meta {
     /// The project `name`'s key, without the listing's counts: for access checks.
     pub async fn project_key(&self, name: &str) -> Result<Option<ProjectKey>> {
-        Ok(query_as("SELECT id, name, public FROM projects WHERE name = $1")
+        let key: Option<(i64, String, bool)> = query_as("SELECT id, name, public FROM projects WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
-            .await?)
+            .fetch_optional_inline(self)
+            .await?;
+        Ok(key.map(|(id, name, public)| ProjectKey { id, name, public }))
     }
 }
 

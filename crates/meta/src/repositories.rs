@@ -47,7 +47,7 @@ impl Meta {
         )
         .bind(repository)
         .bind(digest)
-        .fetch_optional(&self.pool)
+        .fetch_optional_inline(self)
         .await?)
     }
 

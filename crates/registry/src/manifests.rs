@@ -232,7 +232,8 @@ pub(crate) async fn get(
         let resource = format!("{name}:{reference}");
         state
             .recorder
-            .record_pull(event(req, name, operator, (resource, "artifact", "pull"), Some(&digest), tag), repo);
+            .record_pull(event(req, name, operator, (resource, "artifact", "pull"), Some(&digest), tag), repo)
+            .await;
     }
     let length = row.content.len();
     let mut response = if with_body { Response::new(Body::from(row.content)) } else { Response::new(Body::empty()) };

@@ -88,7 +88,7 @@ impl Report {
             format!("{}{}", fmt(median(&v)), spread(&v))
         };
         self.limit_lines.push(format!(
-            "loopback HTTP, nginx serving a file with sendfile, one curl stream, measured right before each pull: {} MB/s before Berth's, {} before distribution's",
+            "loopback HTTP, nginx serving a file (the faster of sendfile and read/write), one curl stream, measured right before each pull: {} MB/s before Berth's, {} before distribution's",
             mb(b),
             mb(d)
         ));

@@ -1,7 +1,6 @@
 //! `berth`: the registry binary.
 
 mod config;
-mod connection;
 mod serve;
 
 use std::path::PathBuf;

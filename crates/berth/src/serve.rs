@@ -167,7 +167,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Without TCP_NODELAY, a response whose body follows its headers in a second write (bodies
     // streamed from S3 or an upstream registry) waits for the client's delayed ACK: 40 ms on a
     // kept-alive connection. Blobs on the filesystem avoid it anyway (first chunk before headers).
-    let listener = crate::connection::Listener(listener).tap_io(|connection| {
+    let listener = listener.tap_io(|connection| {
         if let Err(e) = connection.set_nodelay(true) {
             tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
         }

@@ -70,8 +70,9 @@ async fn monolithic_upload_then_get_head_range_delete() {
     expect_error(del, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
 }
 
-/// Large reads leave straight from the file (`sendfile`), small ones as copied bytes; both,
-/// mixed on one kept-alive connection, must give exactly the blob's bytes.
+/// Blobs leave in mapped chunks of 2 MiB, the first mapped before the headers go: whole, mixed
+/// with a small blob on one kept-alive connection, and in ranges across chunk boundaries, they
+/// must give exactly the blob's bytes.
 #[tokio::test]
 async fn blobs_of_several_chunks_come_back_whole_and_in_ranges() {
     let (_b, r) = setup();

@@ -25,7 +25,6 @@ mod upload;
 #[cfg(test)]
 mod test_server;
 
-pub use fs::mapped_file_range;
 pub use hash_state::HashState;
 pub use s3::{PART_SIZE, S3Config};
 pub use upload::{UploadId, UploadIdError};

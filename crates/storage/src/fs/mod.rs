@@ -6,7 +6,6 @@
 //! at commit, so the recorded length is the truth. Appends do not wait for the disk; `state.rs`
 //! says why that is safe.
 
-mod mapped;
 mod state;
 
 use std::io;
@@ -19,7 +18,6 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::{Appended, BlobStream, HashState, StorageError, UploadId, UploadProgress};
-pub use mapped::mapped_file_range;
 use state::FsUploadState;
 
 /// Chunks queued between the request task and each of its hashing and writing threads: enough
@@ -216,7 +214,7 @@ impl FsStore {
             let first = match map_range(&file, start, first_len)? {
                 Some(map) => {
                     populate(&map)?;
-                    mapped::chunk(map, file.clone(), start)
+                    Bytes::from_owner(map)
                 }
                 None => Bytes::new(),
             };
@@ -229,9 +227,8 @@ impl FsStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::BlobMissing(digest.clone())),
             Err(e) => return Err(e.into()),
         };
-        // Each chunk is mapped and handed over as it is: a plain TCP connection has the kernel
-        // send its pages straight from the page cache (see `mapped.rs`), any other copies them
-        // once, into the socket. The next chunks are mapped while one is sent.
+        // Each chunk is mapped and handed over as it is, so its bytes are copied once, from the
+        // page cache into the socket. The next chunks are mapped while one is sent.
         let end = start + len;
         let rest = futures_util::stream::iter((start + first_len as u64..end).step_by(READ_CHUNK))
             .map(move |offset| {
@@ -363,20 +360,24 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
-/// The chunk of a blob being sent at `offset`. When its pages are all in the page cache, the
-/// common case for a blob pulled again or just pushed, nothing can wait for the disk and the
-/// chunk goes as mapped: sending it from the file touches no page table, and a copy faults
-/// the pages in as it reads them. Pages that must come from the disk are read in first, on a
-/// blocking thread. (Handing every chunk to a blocking thread would cost two thread wake-ups
-/// per chunk: a single-stream pull ran ~10% faster without them.)
+/// The chunk of a blob being sent at `offset`, mapped with its pages in place, so that the copy
+/// into the socket does not stop to fault them in (a fault maps at most 16 pages; one
+/// `MADV_POPULATE_READ` maps the whole chunk). When its pages are all in the page cache, the
+/// common case for a blob pulled again or just pushed, that cannot wait for the disk and runs
+/// here; pages that must come from the disk are read in on a blocking thread. (Handing every
+/// chunk to a blocking thread would cost two thread wake-ups per chunk: a single-stream pull ran
+/// ~10% faster without them.)
 async fn next_chunk(file: std::sync::Arc<std::fs::File>, offset: u64, want: usize) -> io::Result<Bytes> {
     match map_range(&file, offset, want)? {
         None => Ok(Bytes::new()),
-        Some(map) if in_page_cache(&map) => Ok(mapped::chunk(map, file, offset)),
+        Some(map) if in_page_cache(&map) => {
+            populate(&map)?;
+            Ok(Bytes::from_owner(map))
+        }
         Some(map) => {
             tokio::task::spawn_blocking(move || {
                 populate(&map)?;
-                Ok(mapped::chunk(map, file, offset))
+                Ok(Bytes::from_owner(map))
             })
             .await?
         }
@@ -401,12 +402,9 @@ fn map_range(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Optio
     Ok(Some(unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file)? }))
 }
 
-/// Reads from the disk the pages of `map` that are not in the page cache, if any, so a disk
-/// error comes back here as an error, not as a fault while the bytes are sent. Blocking.
+/// Maps every page of `map`, reading from the disk those not in the page cache, so a disk error
+/// comes back here as an error, not as a fault while the bytes are sent. Blocks while it reads.
 fn populate(map: &memmap2::Mmap) -> io::Result<()> {
-    if in_page_cache(map) {
-        return Ok(());
-    }
     #[cfg(target_os = "linux")]
     match map.advise(memmap2::Advice::PopulateRead) {
         // Kernels before 5.14 lack it: the pages then fault in as they are sent.
@@ -417,8 +415,8 @@ fn populate(map: &memmap2::Mmap) -> io::Result<()> {
 }
 
 /// Whether every page of `map` is in the page cache (`mincore`), so faulting them in cannot
-/// wait for the disk. A page evicted right after the check is read where it faults: rare, and
-/// only slower.
+/// wait for the disk. A page evicted right after the check is read by [`populate`] where the
+/// check was made: rare, and only slower.
 fn in_page_cache(map: &memmap2::Mmap) -> bool {
     #[cfg(target_os = "linux")]
     {

@@ -173,7 +173,7 @@ impl Meta {
 /// One event for the outbox: what happened to which resource, who did it and from where. Written
 /// in the same transaction as the change it describes ([`insert_event`]), or in batches for
 /// pulls ([`Meta::record_registry_events`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Event {
     /// The project's name ("" when the change belongs to none).
     pub project: String,
@@ -216,7 +216,7 @@ pub struct Cursor {
 
 /// A registry event queued for a batch: for a pull, also the id of the repository pulled from
 /// (its pull count and the artifact's and tag's pull times are updated with the event).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RegistryEvent {
     pub event: Event,
     pub pulled_from: Option<i64>,

@@ -136,10 +136,13 @@ impl Recorder {
         let e = RegistryEvent { event, pulled_from: Some(repo) };
         let e = match self.tx.try_send(e) {
             Ok(()) => return,
-            Err(mpsc::error::TrySendError::Full(e)) => e,
-            Err(mpsc::error::TrySendError::Closed(e)) => return write(&self.meta, &[e]).await,
+            Err(mpsc::error::TrySendError::Full(e)) => match self.overflow.add(e) {
+                None => return,
+                Some(e) => e,
+            },
+            // Not to the overflow: no writer is left to take it from there.
+            Err(mpsc::error::TrySendError::Closed(e)) => e,
         };
-        let Some(e) = self.overflow.add(e) else { return };
         if let Err(mpsc::error::SendError(e)) = self.tx.send(e).await {
             // The writer has stopped (the server is shutting down): written here.
             write(&self.meta, &[e]).await;
@@ -157,7 +160,7 @@ struct Overflow {
 impl Overflow {
     /// Counts `e` in; gives it back if it is new and the overflow holds its limit of events.
     fn add(&self, e: RegistryEvent) -> Option<RegistryEvent> {
-        let mut events = self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut events = self.events();
         if let Some(count) = events.get_mut(&e) {
             *count += 1;
         } else if events.len() < self.limit {
@@ -169,7 +172,13 @@ impl Overflow {
     }
 
     fn take(&self) -> IndexMap<RegistryEvent, u64> {
-        std::mem::take(&mut *self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        std::mem::take(&mut *self.events())
+    }
+
+    fn events(&self) -> std::sync::MutexGuard<'_, IndexMap<RegistryEvent, u64>> {
+        // Each change under the lock is one insert, increment or swap, so the map is whole after
+        // any panic and a poisoned lock is still good to use.
+        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

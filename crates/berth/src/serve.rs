@@ -19,7 +19,7 @@ use berth_meta::{PLAN_JOB, TASK_JOB};
 use berth_registry::{Access, Local, RegistryState};
 use berth_replication::{Endpoints, Engine, Sealer};
 use berth_storage::BlobStore;
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DEFAULT_ADMIN_PASSWORD, Log, LogFormat, ProjectCreationRestriction};
 
@@ -121,6 +121,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.storage.redirect,
     )
     .with_upstreams(Arc::new(endpoints.clone()));
+    // Kept to write the queued pull events at shutdown.
+    let pulls = registry.clone();
     let replication = Engine::new(endpoints.clone(), Local::new(meta.clone(), store.clone()));
     let api = ApiState::new(
         auth.clone(),
@@ -156,7 +158,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ready_in_ms = started.elapsed().as_millis() as u64,
         "berth is ready"
     );
-    let stop_jobs = Arc::new(Notify::new());
+    // A token, not a notification: a loop that is busy (claiming a job) when the server stops
+    // still sees it when it next waits, instead of waiting forever.
+    let stop_jobs = CancellationToken::new();
     let retention = Duration::from_secs(config.audit_log_retention_days * 86_400);
     let jobs = tokio::spawn(job_runner(&meta, retention, &replication).run(stop_jobs.clone()));
     tokio::spawn(schedule_periodic_jobs(meta.clone()));
@@ -174,8 +178,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     // Claim no more jobs; one still running is taken again by an instance once its lease ends.
-    stop_jobs.notify_waiters();
+    stop_jobs.cancel();
     let _ = jobs.await;
+    pulls.close().await;
     meta.close().await;
     tracing::info!("berth stopped");
     Ok(())

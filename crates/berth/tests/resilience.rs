@@ -272,6 +272,38 @@ async fn sigterm_lets_in_flight_requests_finish() {
     assert!(tokio::task::spawn_blocking(move || berth.terminate_wait()).await.unwrap());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_writes_every_queued_pull_event_before_exiting() {
+    let mut berth = Berth::start();
+    berth.create_project("pulled", true);
+    Registry::new(berth.url("")).push_image("pulled/app", "v1", b"layer").await;
+    let anonymous = Registry::with_credentials(berth.url(""), None);
+    // Pull events are written in batches a moment later: the last ones are still queued when
+    // the signal comes right after the last response.
+    const CLIENTS: usize = 8;
+    const PULLS_EACH: usize = 250;
+    let clients = (0..CLIENTS).map(|_| {
+        let (http, url) = (anonymous.http.clone(), anonymous.url("/v2/pulled/app/manifests/v1"));
+        tokio::spawn(async move {
+            for _ in 0..PULLS_EACH {
+                let r = http.get(&url).header("accept", OCI_MANIFEST).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+            }
+        })
+    });
+    for client in clients.collect::<Vec<_>>() {
+        client.await.unwrap();
+    }
+    let stopped = tokio::task::spawn_blocking(move || (berth.terminate(), berth)).await.unwrap();
+    let (exited, berth) = stopped;
+    assert!(exited, "clean exit on SIGTERM");
+    let meta = berth.meta().await;
+    let events = meta.events_after(berth_meta::Cursor::default(), 10_000).await.unwrap();
+    let pulls = events.iter().filter(|e| e.operation == "pull").count();
+    assert_eq!(pulls, CLIENTS * PULLS_EACH, "a pull event was lost at shutdown");
+    meta.close().await;
+}
+
 #[tokio::test]
 async fn memory_stays_bounded_for_large_blobs() {
     let berth = Berth::start();

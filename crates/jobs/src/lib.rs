@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_meta::{ClaimedJob, Meta, WorkerRow};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 /// What a handler returns: `Err` with a message for the job's log and `last_error`.
 pub type JobResult = Result<(), String>;
@@ -117,7 +118,7 @@ impl Runner {
 
     /// Runs the pool until `stop` is notified; then claims nothing more and returns, leaving the
     /// jobs it runs to finish or, if the process ends first, to be taken again after their lease.
-    pub async fn run(self, stop: Arc<Notify>) {
+    pub async fn run(self, stop: CancellationToken) {
         let runner = Arc::new(self);
         let slots = Arc::new(Semaphore::new(runner.concurrency));
         let started = berth_auth::now();
@@ -141,7 +142,7 @@ impl Runner {
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 // Every slot busy: wait for one (or the stop signal).
                 tokio::select! {
-                    _ = stop.notified() => return,
+                    () = stop.cancelled() => return,
                     permit = slots.clone().acquire_owned() => drop(permit),
                 }
                 continue;
@@ -163,7 +164,7 @@ impl Runner {
                 }
             }
             tokio::select! {
-                _ = stop.notified() => return,
+                () = stop.cancelled() => return,
                 _ = tokio::time::sleep(runner.timing.poll) => {}
             }
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use berth_jobs::{JobContext, Runner, Timing};
 use berth_meta::Meta;
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// A database of each kind, dropped after the test.
 struct Databases {
@@ -78,10 +78,22 @@ async fn ended(meta: &Meta, id: i64) -> berth_meta::JobRow {
     panic!("job {id} did not end: {:?}", meta.job(id).await.unwrap());
 }
 
-fn start(runner: Runner) -> Arc<Notify> {
-    let stop = Arc::new(Notify::new());
+fn start(runner: Runner) -> CancellationToken {
+    let stop = CancellationToken::new();
     tokio::spawn(runner.run(stop.clone()));
     stop
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_told_to_stop_while_busy_still_stops() {
+    let dbs = databases().await;
+    for meta in &dbs.metas {
+        // Stopped before it first waits, as when the stop comes while it claims a job.
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let run = Runner::new(meta.clone(), "busy", 1).timing(fast()).run(stop);
+        tokio::time::timeout(Duration::from_secs(10), run).await.expect("the runner missed its stop");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +132,7 @@ async fn failing_jobs_are_retried_with_backoff_then_succeed_or_fail_for_good() {
         let job = ended(meta, broken).await;
         assert_eq!((job.status.as_str(), job.attempts), ("Error", 2), "{job:?}");
         assert_eq!(job.last_error.as_deref(), Some("always broken"));
-        stop.notify_waiters();
+        stop.cancel();
     }
 }
 
@@ -140,7 +152,7 @@ async fn a_dead_workers_job_is_taken_over_after_its_lease() {
                     std::future::pending::<()>().await;
                     Ok(())
                 })
-                .run(Arc::new(Notify::new()))
+                .run(CancellationToken::new())
                 .await
         });
         let id = meta.enqueue_job("WORK", "{}", None, 3, berth_auth::now()).await.unwrap().unwrap();
@@ -158,7 +170,7 @@ async fn a_dead_workers_job_is_taken_over_after_its_lease() {
         );
         let job = ended(meta, id).await;
         assert_eq!((job.status.as_str(), job.attempts, job.worker.as_deref()), ("Success", 2, Some("survivor")));
-        stop.notify_waiters();
+        stop.cancel();
     }
 }
 
@@ -188,7 +200,7 @@ async fn concurrent_runners_run_each_job_exactly_once() {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 40);
         assert!(seen.values().all(|n| *n == 1), "{seen:?}");
-        stops.iter().for_each(|s| s.notify_waiters());
+        stops.iter().for_each(CancellationToken::cancel);
     }
 }
 
@@ -240,6 +252,6 @@ async fn unique_keys_stop_pause_and_queues() {
         assert!(meta.job_log(forever).await.unwrap().unwrap().contains("stopped"));
         let workers = meta.live_workers(now - 60).await.unwrap();
         assert!(workers.iter().any(|w| w.id == "w" && w.concurrency == 2), "{workers:?}");
-        stop.notify_waiters();
+        stop.cancel();
     }
 }

@@ -8,8 +8,9 @@
 //! identical events (same client, same artifact, same second: identical audit rows) are one
 //! entry with a count, so a flood of pulls needs no more memory while the writer is behind. A
 //! pull waits only when the overflow too is full of distinct events: then pulls go at the pace
-//! of the writer, never faster than their events can be kept. Up to one batch window of pull
-//! events, and the overflow, can be lost if the process is killed.
+//! of the writer, never faster than their events can be kept. A graceful shutdown
+//! ([`Recorder::close`]) writes everything queued and overflowed before the database closes; up
+//! to one batch window of pull events, and the overflow, can be lost if the process is killed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +21,8 @@ use berth_oci::Digest;
 use berth_oci::RepoName;
 use indexmap::IndexMap;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::access::{client_ip, project_of};
 
@@ -116,6 +119,10 @@ pub(crate) struct Recorder {
     meta: Meta,
     tx: mpsc::Sender<RegistryEvent>,
     overflow: Arc<Overflow>,
+    /// Cancelled by [`Recorder::close`]: the writer takes no more events, writes what it has and
+    /// ends.
+    closing: CancellationToken,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl Recorder {
@@ -127,8 +134,23 @@ impl Recorder {
     fn with_limits(meta: Meta, queue: usize, overflow: usize) -> Recorder {
         let (tx, rx) = mpsc::channel(queue);
         let overflow = Arc::new(Overflow { limit: overflow, events: Mutex::default() });
-        tokio::spawn(write_batches(meta.clone(), rx, overflow.clone()));
-        Recorder { meta, tx, overflow }
+        let closing = CancellationToken::new();
+        let writer = tokio::spawn(write_batches(meta.clone(), rx, overflow.clone(), closing.clone()));
+        Recorder { meta, tx, overflow, closing, writer: Arc::new(Mutex::new(Some(writer))) }
+    }
+
+    /// Writes every event queued or overflowed so far and returns once they are in the database:
+    /// for a graceful shutdown, after the last request and before the database closes. (Waiting
+    /// for every recorder to be dropped instead would hang on any clone that outlives the
+    /// server.) A pull recorded after this is written on its own, as when the writer has stopped.
+    pub(crate) async fn close(&self) {
+        self.closing.cancel();
+        let writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(writer) = writer
+            && let Err(e) = writer.await
+        {
+            tracing::error!(error = %e, "the pull event writer failed");
+        }
     }
 
     /// Queues the event of a pull from repository `repo`, to be written with its statistics.
@@ -182,9 +204,23 @@ impl Overflow {
     }
 }
 
-async fn write_batches(meta: Meta, mut rx: mpsc::Receiver<RegistryEvent>, overflow: Arc<Overflow>) {
+async fn write_batches(
+    meta: Meta,
+    mut rx: mpsc::Receiver<RegistryEvent>,
+    overflow: Arc<Overflow>,
+    closing: CancellationToken,
+) {
     let mut batch = Vec::with_capacity(BATCH);
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            e = rx.recv() => e,
+            // Closed, the queue still gives what it holds, then `None`.
+            () = closing.cancelled(), if !rx.is_closed() => {
+                rx.close();
+                continue;
+            }
+        };
+        let Some(first) = first else { break };
         batch.push(first);
         let deadline = tokio::time::Instant::now() + WINDOW;
         while batch.len() < BATCH {
@@ -200,7 +236,7 @@ async fn write_batches(meta: Meta, mut rx: mpsc::Receiver<RegistryEvent>, overfl
         // waits for the next pull's batch or for the end.)
         write_overflow(&meta, overflow.take(), &mut batch).await;
     }
-    // Every recorder is gone: nothing can be added any more.
+    // The queue is closed, or every recorder is gone: nothing can be queued any more.
     write_overflow(&meta, overflow.take(), &mut batch).await;
 }
 
@@ -247,19 +283,24 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn behind_the_writer_identical_pulls_are_counted_distinct_ones_wait_and_none_is_lost() {
+    /// A recorder with a queue of one and an overflow of `overflow`, whose writer holds event 1
+    /// and waits: another connection (returned) holds the database's write lock.
+    async fn recorder_behind_a_lock(overflow: usize) -> (tempfile::TempDir, Meta, Recorder, rusqlite::Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let meta = Meta::open_sqlite(&path, 4).await.unwrap();
-        let recorder = Recorder::with_limits(meta.clone(), 1, 1);
-        // Another writer holds the database: the event writer's batch waits for it.
+        let recorder = Recorder::with_limits(meta.clone(), 1, overflow);
         let blocker = rusqlite::Connection::open(&path).unwrap();
         blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-
         recorder.record_pull(pull(1), 1).await;
         tokio::time::sleep(WINDOW + Duration::from_millis(200)).await;
-        // The writer holds event 1 and waits; event 2 fills the one place in the queue.
+        (dir, meta, recorder, blocker)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn behind_the_writer_identical_pulls_are_counted_distinct_ones_wait_and_none_is_lost() {
+        let (_dir, meta, recorder, blocker) = recorder_behind_a_lock(1).await;
+        // Event 2 fills the one place in the queue.
         recorder.record_pull(pull(2), 1).await;
         // Event 3 takes the one place in the overflow, and the same pull again only counts.
         let third = pull(3);
@@ -291,6 +332,35 @@ mod tests {
         };
         let written = tokio::time::timeout(Duration::from_secs(10), written).await.expect("all six events written");
         assert_eq!(written, ["lib/app:v1", "lib/app:v2", "lib/app:v3", "lib/app:v3", "lib/app:v3", "lib/app:v4"]);
+        meta.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_writes_what_is_queued_and_overflowed_and_later_pulls_directly() {
+        let (_dir, meta, recorder, blocker) = recorder_behind_a_lock(4).await;
+        // Event 2 in the queue, 3 twice in the overflow.
+        for n in [2, 3, 3] {
+            recorder.record_pull(pull(n), 1).await;
+        }
+
+        let closing = tokio::spawn({
+            let recorder = recorder.clone();
+            async move { recorder.close().await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!closing.is_finished(), "close returned before the events were written");
+        blocker.execute_batch("ROLLBACK").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), closing).await.expect("close waited forever").unwrap();
+        let resources = |events: Vec<berth_meta::EventRow>| events.into_iter().map(|e| e.resource).collect::<Vec<_>>();
+        let mut written = resources(meta.events_after(berth_meta::Cursor::default(), 10).await.unwrap());
+        // (The overflow is written after the batch in progress, so 3 can come before 2.)
+        written.sort();
+        assert_eq!(written, ["lib/app:v1", "lib/app:v2", "lib/app:v3", "lib/app:v3"]);
+
+        // The writer has ended but this recorder lives on: its pulls are written at once.
+        recorder.record_pull(pull(4), 1).await;
+        let written = resources(meta.events_after(berth_meta::Cursor::default(), 10).await.unwrap());
+        assert_eq!(written.last().map(String::as_str), Some("lib/app:v4"));
         meta.close().await;
     }
 }

@@ -47,6 +47,12 @@ impl RegistryState {
         self
     }
 
+    /// Writes the pull events still queued. For a graceful shutdown: once the server has
+    /// stopped, before the database closes.
+    pub async fn close(&self) {
+        self.recorder.close().await;
+    }
+
     /// The content as Berth itself writes it.
     pub fn local(&self) -> crate::Local {
         crate::Local::new(self.meta.clone(), self.store.clone())

@@ -2,7 +2,6 @@
 //! task jobs that copy, the event trigger that turns the outbox into tasks, and the schedules.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
 use berth_jobs::JobContext;
@@ -12,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::copy::Copier;
 use crate::endpoints::Endpoints;
@@ -198,7 +197,7 @@ impl Engine {
     }
 
     /// Hands new events of the outbox to every enabled event-based policy, until `stop`.
-    pub async fn run_event_trigger(self, poll: Duration, stop: Arc<Notify>) {
+    pub async fn run_event_trigger(self, poll: Duration, stop: CancellationToken) {
         let mut peers: HashMap<i64, Option<String>> = HashMap::new();
         loop {
             if let Err(e) = self.event_round(&mut peers).await {
@@ -206,7 +205,7 @@ impl Engine {
             }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
-                _ = stop.notified() => return,
+                () = stop.cancelled() => return,
             }
         }
     }
@@ -255,12 +254,12 @@ impl Engine {
 
     /// Starts scheduled executions when their cron fires (and hourly reconciliations of
     /// event-based policies), once cluster-wide, until `stop`.
-    pub async fn run_scheduler(self, tick: Duration, stop: Arc<Notify>) {
+    pub async fn run_scheduler(self, tick: Duration, stop: CancellationToken) {
         let mut last = Utc::now();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
-                _ = stop.notified() => return,
+                () = stop.cancelled() => return,
             }
             let now = Utc::now();
             if let Err(e) = self.schedule_round(last, now).await {

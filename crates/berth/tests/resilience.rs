@@ -294,8 +294,7 @@ async fn sigterm_writes_every_queued_pull_event_before_exiting() {
     for client in clients.collect::<Vec<_>>() {
         client.await.unwrap();
     }
-    let stopped = tokio::task::spawn_blocking(move || (berth.terminate(), berth)).await.unwrap();
-    let (exited, berth) = stopped;
+    let (exited, berth) = tokio::task::spawn_blocking(move || (berth.terminate(), berth)).await.unwrap();
     assert!(exited, "clean exit on SIGTERM");
     let meta = berth.meta().await;
     let events = meta.events_after(berth_meta::Cursor::default(), 10_000).await.unwrap();

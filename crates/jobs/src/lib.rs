@@ -116,7 +116,7 @@ impl Runner {
         self
     }
 
-    /// Runs the pool until `stop` is notified; then claims nothing more and returns, leaving the
+    /// Runs the pool until `stop` is cancelled; then claims nothing more and returns, leaving the
     /// jobs it runs to finish or, if the process ends first, to be taken again after their lease.
     pub async fn run(self, stop: CancellationToken) {
         let runner = Arc::new(self);

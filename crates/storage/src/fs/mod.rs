@@ -362,11 +362,11 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 
 /// The chunk of a blob being sent at `offset`, mapped with its pages in place, so that the copy
 /// into the socket does not stop to fault them in (a fault maps at most 16 pages; one
-/// `MADV_POPULATE_READ` maps the whole chunk, and a 1 GiB pull ran 15–20% faster for it). When its pages are all in the page cache, the
-/// common case for a blob pulled again or just pushed, that cannot wait for the disk and runs
-/// here; pages that must come from the disk are read in on a blocking thread. (Handing every
-/// chunk to a blocking thread would cost two thread wake-ups per chunk: a single-stream pull ran
-/// ~10% faster without them.)
+/// `MADV_POPULATE_READ` maps the whole chunk, and a 1 GiB pull ran 15–20% faster for it). When
+/// its pages are all in the page cache, the common case for a blob pulled again or just pushed,
+/// that cannot wait for the disk and runs here; pages that must come from the disk are read in
+/// on a blocking thread. (Handing every chunk to a blocking thread would cost two thread
+/// wake-ups per chunk: a single-stream pull ran ~10% faster without them.)
 async fn next_chunk(file: std::sync::Arc<std::fs::File>, offset: u64, want: usize) -> io::Result<Bytes> {
     match map_range(&file, offset, want)? {
         None => Ok(Bytes::new()),

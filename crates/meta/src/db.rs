@@ -199,6 +199,13 @@ pub(crate) enum Exec<'e> {
 }
 
 impl Exec<'_> {
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Exec::SqlitePool(_) | Exec::Sqlite(_) => Backend::Sqlite,
+            Exec::PgPool(_) | Exec::Postgres(_) => Backend::Postgres,
+        }
+    }
+
     /// The same target, for one more statement.
     pub(crate) fn reborrow(&mut self) -> Exec<'_> {
         match self {

@@ -360,20 +360,19 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
-/// The chunk of a blob being sent at `offset`, mapped with its pages in place, so that the copy
-/// into the socket does not stop to fault them in (a fault maps at most 16 pages; one
-/// `MADV_POPULATE_READ` maps the whole chunk, and a 1 GiB pull ran 15–20% faster for it). When
-/// its pages are all in the page cache, the common case for a blob pulled again or just pushed,
-/// that cannot wait for the disk and runs here; pages that must come from the disk are read in
-/// on a blocking thread. (Handing every chunk to a blocking thread would cost two thread
-/// wake-ups per chunk: a single-stream pull ran ~10% faster without them.)
+/// The chunk of a blob being sent at `offset`, mapped. When its pages are all in the page cache,
+/// the common case for a blob pulled again or just pushed, it is sent as it is: the copy into
+/// the socket faults its pages in, 16 at a time, and that cannot wait for the disk, so it runs
+/// here. (On this host's kernel, 6.18, mapping them all first with `MADV_POPULATE_READ` cost
+/// more than those faults: 1 GiB pulls ~12% slower on one stream at 267 against 235 ms of CPU
+/// per GiB, and 240 against 195 ms with eight at once. On an earlier host it was 15–20% faster;
+/// see BENCHMARKS.md.) Pages that must come from the disk are read in by [`populate`] on a
+/// blocking thread. (Handing every chunk to a blocking thread would cost two thread wake-ups per
+/// chunk: a single-stream pull ran ~10% faster without them.)
 async fn next_chunk(file: std::sync::Arc<std::fs::File>, offset: u64, want: usize) -> io::Result<Bytes> {
     match map_range(&file, offset, want)? {
         None => Ok(Bytes::new()),
-        Some(map) if in_page_cache(&map) => {
-            populate(&map)?;
-            Ok(Bytes::from_owner(map))
-        }
+        Some(map) if in_page_cache(&map) => Ok(Bytes::from_owner(map)),
         Some(map) => {
             tokio::task::spawn_blocking(move || {
                 populate(&map)?;
@@ -391,7 +390,10 @@ async fn next_chunk(file: std::sync::Arc<std::fs::File>, offset: u64, want: usiz
 /// A mapping faults (SIGBUS) where its pages cannot be read. That is avoided, not handled:
 /// only bytes the file holds are mapped, committed blobs are never written or truncated again
 /// (a new copy is renamed over an old one, and GC unlinks, which leaves mapped pages readable),
-/// and pages are read from the disk by `populate`, where a disk error comes back as an error.
+/// and pages not in the page cache are read from the disk by `populate`, where a disk error
+/// comes back as an error. A cached page evicted before the kernel copies it into the socket is
+/// read in by that copy; a disk error there fails the write (`EFAULT`: the fault is the
+/// kernel's, not the process's), which ends the response short.
 fn map_range(file: &std::fs::File, offset: u64, want: usize) -> io::Result<Option<memmap2::Mmap>> {
     let len = file.metadata()?.len().saturating_sub(offset).min(want as u64) as usize;
     if len == 0 {
@@ -415,8 +417,8 @@ fn populate(map: &memmap2::Mmap) -> io::Result<()> {
 }
 
 /// Whether every page of `map` is in the page cache (`mincore`), so faulting them in cannot
-/// wait for the disk. A page evicted right after the check is read by [`populate`] on the
-/// runtime thread that made the check: rare, and only slower.
+/// wait for the disk. A page evicted right after the check is read in while the chunk is sent,
+/// on a runtime thread: rare, and only slower.
 fn in_page_cache(map: &memmap2::Mmap) -> bool {
     #[cfg(target_os = "linux")]
     {

@@ -25,12 +25,16 @@ use state::FsUploadState;
 /// request (the two queues share their chunks).
 const WRITE_QUEUE_CHUNKS: usize = 16;
 
-/// Bytes written to an upload's file per `write`, at offsets that are multiples of it, each step
-/// then handed to the kernel to start writing it to disk. The kernel sizes the page cache's
-/// folios by the writes that fill them: a 1 GiB blob written in 2 MiB steps was pulled from the
-/// page cache at 3.7–5.3 GB/s, the same bytes as the network had delivered them at 3.0–3.7 (see
-/// BENCHMARKS.md).
-const WRITE_STEP: u64 = 2 * 1024 * 1024;
+/// Bytes written to an upload's file per `write`, at offsets that are multiples of it. The kernel
+/// sizes the page cache's folios by the writes that fill them, and a blob in larger folios is
+/// sent from the page cache with less CPU: per GiB pulled, ~330 ms written in 8 KiB writes (as
+/// the network delivers a body), ~295 in 64 KiB, ~265 in 256 KiB, and 200–270 from 512 KiB to
+/// 2 MiB, with no difference left between those (see BENCHMARKS.md). Each push holds up to one
+/// step of received chunks, so the smallest of those sizes.
+const WRITE_STEP: u64 = 512 * 1024;
+
+/// Bytes written between two requests to the kernel to start writing them to disk.
+const WRITEBACK_STEP: u64 = 2 * 1024 * 1024;
 
 /// Bytes mapped at a time when streaming a blob out: large enough for few syscalls and thread
 /// hand-offs, small per connection (with the read-ahead, at most 6 MiB of page cache mapped per
@@ -101,13 +105,11 @@ impl FsStore {
             }
             state.boot = boot;
             file.seek(SeekFrom::Start(length))?;
-            let mut step = Step { start: length, chunks: Vec::new(), len: 0 };
+            let mut step = Step { start: length, chunks: Vec::new(), len: 0, flushed: length };
             while let Some(chunk) = writer_queue.blocking_recv() {
                 step.add(chunk, &mut file)?;
             }
-            // The tail goes too: a chunked push would otherwise leave up to a step per request
-            // for the commit's fsync to write, after the last byte instead of beside the others.
-            step.write(&mut file)?;
+            step.finish(&mut file)?;
             Ok((step.start - length, state))
         });
         let hasher = tokio::task::spawn_blocking(move || {
@@ -362,6 +364,8 @@ struct Step {
     start: u64,
     chunks: Vec<Bytes>,
     len: u64,
+    /// Where the bytes not yet handed to writeback begin.
+    flushed: u64,
 }
 
 impl Step {
@@ -382,7 +386,8 @@ impl Step {
         Ok(())
     }
 
-    /// Writes the gathered chunks, starts their writeback, and begins the next step after them.
+    /// Writes the gathered chunks, begins the next step after them, and starts the writeback of
+    /// each [`WRITEBACK_STEP`] written.
     fn write(&mut self, file: &mut std::fs::File) -> io::Result<()> {
         use std::io::{IoSlice, Write};
         if self.len == 0 {
@@ -398,11 +403,29 @@ impl Step {
                 Err(e) => return Err(e),
             }
         }
-        start_writeback(file, self.start, self.len);
         self.start += self.len;
         self.chunks.clear();
         self.len = 0;
+        if self.start - self.flushed >= WRITEBACK_STEP {
+            self.start_writeback(file);
+        }
         Ok(())
+    }
+
+    /// Writes what is gathered and starts the writeback of everything written: a chunked push
+    /// would otherwise leave up to a writeback step per request for the commit's fsync to write,
+    /// after the last byte instead of beside the others.
+    fn finish(&mut self, file: &mut std::fs::File) -> io::Result<()> {
+        self.write(file)?;
+        self.start_writeback(file);
+        Ok(())
+    }
+
+    fn start_writeback(&mut self, file: &std::fs::File) {
+        if self.start > self.flushed {
+            start_writeback(file, self.flushed, self.start - self.flushed);
+            self.flushed = self.start;
+        }
     }
 }
 
@@ -606,12 +629,12 @@ mod tests {
     }
 
     #[test]
-    fn writes_end_on_multiples_of_the_step() {
+    fn writes_end_on_multiples_of_the_step_and_all_are_handed_to_writeback() {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let mut file = std::fs::File::create(dir.path().join("upload")).unwrap();
         file.write_all(b"12345").unwrap();
-        let mut step = Step { start: 5, chunks: Vec::new(), len: 0 };
+        let mut step = Step { start: 5, chunks: Vec::new(), len: 0, flushed: 5 };
         let step_len = WRITE_STEP as usize;
         let mut sent = 5;
         for len in [1, 100, step_len - 50, step_len, 3 * step_len + 7, 10] {
@@ -622,9 +645,11 @@ mod tests {
             assert!(step.start == 5 || step.start.is_multiple_of(WRITE_STEP), "wrote up to {}", step.start);
             assert!(step.len < WRITE_STEP);
             assert_eq!(file.metadata().unwrap().len(), step.start);
+            // Writeback was started for all but the last writeback step at most.
+            assert!(step.start - step.flushed < WRITEBACK_STEP);
         }
-        step.write(&mut file).unwrap();
-        assert_eq!(file.metadata().unwrap().len(), sent);
+        step.finish(&mut file).unwrap();
+        assert_eq!((file.metadata().unwrap().len(), step.flushed), (sent, sent));
     }
 
     #[tokio::test]

@@ -94,10 +94,7 @@ impl Meta {
     }
 
     pub fn backend(&self) -> Backend {
-        match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
-            Pool::Postgres(_) => Backend::Postgres,
-        }
+        Exec::from(&self.pool).backend()
     }
 
     /// A transaction for a read-then-write that must not interleave with another writer of the

@@ -407,7 +407,7 @@ impl Step {
         self.chunks.clear();
         self.len = 0;
         if self.start - self.flushed >= WRITEBACK_STEP {
-            self.start_writeback(file);
+            self.hand_to_writeback(file);
         }
         Ok(())
     }
@@ -417,11 +417,12 @@ impl Step {
     /// after the last byte instead of beside the others.
     fn finish(&mut self, file: &mut std::fs::File) -> io::Result<()> {
         self.write(file)?;
-        self.start_writeback(file);
+        self.hand_to_writeback(file);
         Ok(())
     }
 
-    fn start_writeback(&mut self, file: &std::fs::File) {
+    /// Starts the writeback of what was written since the last call.
+    fn hand_to_writeback(&mut self, file: &std::fs::File) {
         if self.start > self.flushed {
             start_writeback(file, self.flushed, self.start - self.flushed);
             self.flushed = self.start;

@@ -3,8 +3,8 @@
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use berth_auth::time::{parse_rfc3339ish, rfc3339};
-use berth_meta::{AuditFilter, AuditRow, Event};
+use berth_meta::time::{parse_rfc3339ish, rfc3339};
+use berth_meta::{AuditFilter, AuditRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,53 +17,6 @@ use crate::query::Term;
 
 type PathRejection = axum::extract::rejection::PathRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
-
-/// The event of `caller` doing `operation` to `resource` in repository `repository` of
-/// `project`, for the change's own transaction.
-pub(crate) fn event(
-    caller: &Caller,
-    project: &str,
-    what: (String, &'static str, &'static str),
-    repository: &str,
-    digest: Option<&str>,
-    tag: Option<&str>,
-) -> Event {
-    Event {
-        repository: Some(repository.to_owned()),
-        digest: digest.map(str::to_owned),
-        tag: tag.map(str::to_owned),
-        ..change(caller, project, what)
-    }
-}
-
-/// The event of `caller` doing `operation` to `resource` (of `project`, "" for none), for the
-/// change's own transaction.
-pub(crate) fn change(
-    caller: &Caller,
-    project: &str,
-    (resource, resource_type, operation): (String, &'static str, &'static str),
-) -> Event {
-    Event {
-        project: project.to_owned(),
-        username: username(caller).to_owned(),
-        resource,
-        resource_type,
-        operation,
-        source_ip: caller.1.clone(),
-        op_time: berth_auth::now(),
-        repository: None,
-        digest: None,
-        tag: None,
-        origin: None,
-    }
-}
-
-fn username(caller: &Caller) -> &str {
-    match caller.0.name() {
-        "" => "anonymous",
-        name => name,
-    }
-}
 
 fn log_json(r: &AuditRow) -> Value {
     json!({

@@ -4,17 +4,30 @@ use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
 use berth_auth::Principal;
+use berth_content::Actor;
 
 use crate::ApiState;
 use crate::error::ApiError;
 
 /// The caller and their address (for the audit log).
-pub(crate) struct Caller(pub Principal, pub String);
+pub(crate) struct Caller {
+    pub principal: Principal,
+    pub ip: String,
+}
 
 impl Caller {
+    /// The caller as the maker of changes, for their events.
+    pub fn actor(&self) -> Actor {
+        let username = match self.principal.name() {
+            "" => "anonymous",
+            name => name,
+        };
+        Actor { username: username.to_owned(), source_ip: self.ip.clone(), origin: None }
+    }
+
     /// The logged-in user, or 401.
     pub fn user(&self) -> Result<&berth_meta::User, ApiError> {
-        self.0.user().ok_or_else(ApiError::unauthorized)
+        self.principal.user().ok_or_else(ApiError::unauthorized)
     }
 
     /// 401 for anonymous callers, 403 for users who are not system administrators.
@@ -35,7 +48,7 @@ impl FromRequestParts<ApiState> for Caller {
         let (user, password) =
             berth_auth::parse_basic(value).ok_or_else(|| ApiError::bad_request("unsupported Authorization header"))?;
         let principal = state.auth.login(&user, &password, &ip).await?;
-        Ok(Caller(principal, ip))
+        Ok(Caller { principal, ip })
     }
 }
 
@@ -43,18 +56,18 @@ impl FromRequestParts<ApiState> for Caller {
 /// or anonymous. A state-changing request on a session must carry the session's CSRF token.
 async fn session_caller(parts: &Parts, state: &ApiState, ip: String) -> Result<Caller, ApiError> {
     let Some(token) = crate::sessions::session_cookie(&parts.headers) else {
-        return Ok(Caller(Principal::Anonymous, ip));
+        return Ok(Caller { principal: Principal::Anonymous, ip });
     };
     let Some((user, csrf)) = state.auth.session(token).await? else {
         // An expired or unknown session is simply no session.
-        return Ok(Caller(Principal::Anonymous, ip));
+        return Ok(Caller { principal: Principal::Anonymous, ip });
     };
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let presented = parts.headers.get(crate::sessions::CSRF_HEADER).and_then(|v| v.to_str().ok());
     if !safe && presented != Some(csrf.as_str()) {
         return Err(ApiError::forbidden().with_message("missing or wrong X-Harbor-CSRF-Token for this session"));
     }
-    Ok(Caller(Principal::User(user), ip))
+    Ok(Caller { principal: Principal::User(user), ip })
 }
 
 /// The client's address alone, for handlers that authenticate by themselves.

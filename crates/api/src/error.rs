@@ -4,18 +4,23 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::AuthError;
+use berth_content::ContentError;
 use berth_meta::MetaError;
 use serde_json::json;
 
+/// An error an API request ends with. An internal failure keeps its cause, which is logged when
+/// the error becomes a response and never shown.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// What went wrong inside, for the log.
+    cause: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), cause: None }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -40,8 +45,10 @@ impl ApiError {
         self
     }
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+        ApiError {
+            cause: Some(cause.to_string()),
+            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+        }
     }
 
     fn code(&self) -> &'static str {
@@ -66,6 +73,20 @@ impl From<MetaError> for ApiError {
             MetaError::Conflict(what) => ApiError::conflict(what),
             MetaError::InUse(why) => ApiError::new(StatusCode::PRECONDITION_FAILED, why),
             e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<ContentError> for ApiError {
+    fn from(e: ContentError) -> Self {
+        use ContentError as C;
+        match e {
+            C::QuotaExceeded(m) => ApiError::forbidden().with_message(m),
+            C::Meta(e) => e.into(),
+            C::Storage(e) => ApiError::internal(e),
+            C::UploadBusy => ApiError::conflict(e.to_string()),
+            C::UploadUnknown => ApiError::not_found(e.to_string()),
+            e => ApiError::bad_request(e.to_string()),
         }
     }
 }
@@ -100,6 +121,9 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            tracing::error!(status = self.status.as_u16(), error = %cause, "request failed");
+        }
         (self.status, Json(json!({ "errors": [{ "code": self.code(), "message": self.message }] }))).into_response()
     }
 }

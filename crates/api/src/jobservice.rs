@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_auth::time::rfc3339;
 use berth_meta::JobRow;
+use berth_meta::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -46,7 +46,7 @@ fn job_json(j: &JobRow) -> Value {
 /// `GET /jobservice/pools`: one pool per running instance.
 pub(crate) async fn pools(State(state): State<ApiState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_sysadmin()?;
-    let pools = state.meta().live_workers(berth_auth::now() - POOL_TIMEOUT_SECS).await?;
+    let pools = state.meta().live_workers(berth_meta::time::now() - POOL_TIMEOUT_SECS).await?;
     Ok(Json(Value::Array(
         pools
             .iter()
@@ -67,7 +67,7 @@ pub(crate) async fn workers(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_sysadmin()?;
     let Path(pool_id) = path?;
-    let pools = state.meta().live_workers(berth_auth::now() - POOL_TIMEOUT_SECS).await?;
+    let pools = state.meta().live_workers(berth_meta::time::now() - POOL_TIMEOUT_SECS).await?;
     let chosen: Vec<_> = pools.iter().filter(|p| pool_id == "all" || p.id == pool_id).collect();
     if chosen.is_empty() && pool_id != "all" {
         return Err(ApiError::not_found(format!("worker pool {pool_id} not found")));

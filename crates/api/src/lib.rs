@@ -28,9 +28,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, put};
 use berth_auth::Auth;
+use berth_content::Content;
 use berth_meta::Meta;
 use berth_replication::Endpoints;
-use berth_storage::BlobStore;
 
 pub use error::ApiError;
 pub use settings::{Editable, ProjectCreation, Settings, keep_settings_current};
@@ -39,13 +39,13 @@ pub use settings::{Editable, ProjectCreation, Settings, keep_settings_current};
 pub struct ApiState {
     pub(crate) auth: Arc<Auth>,
     pub(crate) settings: Arc<Settings>,
-    pub(crate) store: BlobStore,
+    pub(crate) content: Content,
     pub(crate) endpoints: Endpoints,
 }
 
 impl ApiState {
-    pub fn new(auth: Arc<Auth>, settings: Settings, store: BlobStore, endpoints: Endpoints) -> ApiState {
-        ApiState { auth, settings: Arc::new(settings), store, endpoints }
+    pub fn new(auth: Arc<Auth>, settings: Settings, content: Content, endpoints: Endpoints) -> ApiState {
+        ApiState { auth, settings: Arc::new(settings), content, endpoints }
     }
 
     pub fn settings(&self) -> &Settings {

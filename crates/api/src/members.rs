@@ -10,7 +10,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -110,7 +109,7 @@ pub(crate) async fn create(
         _ => return Err(ApiError::bad_request("member_user needs user_id or username")),
     }
     .ok_or_else(|| ApiError::not_found("user not found"))?;
-    let event = change(&caller, &project.name, (user.username.clone(), "member", "create"));
+    let event = caller.actor().change(&project.name, user.username.clone(), "member", "create");
     let id = state.meta().add_member(project.id, user.id, role.id(), &event).await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{key}/members/{id}"))]).into_response())
 }
@@ -149,10 +148,10 @@ pub(crate) async fn update(
     let Json(req) = body?;
     let role = role(req.role_id)?;
     let member = load(&state, project.id, mid).await?;
-    if caller.0.user().is_some_and(|u| u.id == member.user_id) {
+    if caller.principal.user().is_some_and(|u| u.id == member.user_id) {
         return Err(ApiError::forbidden().with_message("members cannot change their own role"));
     }
-    let event = change(&caller, &project.name, (member.username.clone(), "member", "update"));
+    let event = caller.actor().change(&project.name, member.username.clone(), "member", "update");
     state.meta().set_member_role(project.id, mid, role.id(), &event).await?;
     Ok(StatusCode::OK)
 }
@@ -167,10 +166,10 @@ pub(crate) async fn delete(
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
     require(&caller, &access, "member", "delete")?;
     let member = load(&state, project.id, mid).await?;
-    if caller.0.user().is_some_and(|u| u.id == member.user_id) {
+    if caller.principal.user().is_some_and(|u| u.id == member.user_id) {
         return Err(ApiError::forbidden().with_message("members cannot remove themselves"));
     }
-    let event = change(&caller, &project.name, (member.username.clone(), "member", "delete"));
+    let event = caller.actor().change(&project.name, member.username.clone(), "member", "delete");
     state.meta().delete_member(project.id, mid, &event).await?;
     Ok(StatusCode::OK)
 }

@@ -4,13 +4,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_auth::time::rfc3339;
 use berth_auth::{ProjectAccess, Role};
+use berth_meta::time::rfc3339;
 use berth_meta::{Project, ProjectFilter, ProjectVisibility, Sort};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -40,9 +39,9 @@ pub(crate) async fn find_visible(
 ) -> Result<(Project, ProjectAccess), ApiError> {
     let by_name = headers.get("x-is-resource-name").and_then(|v| v.to_str().ok()) == Some("true");
     let project = find(state, key, by_name).await?;
-    let access = state.auth.access_to(&caller.0, &project.key()).await?;
+    let access = state.auth.access_to(&caller.principal, &project.key()).await?;
     if access == ProjectAccess::None {
-        return Err(if caller.0.is_authenticated() {
+        return Err(if caller.principal.is_authenticated() {
             ApiError::not_found(format!("project {key} not found"))
         } else {
             ApiError::unauthorized()
@@ -55,7 +54,7 @@ pub(crate) async fn find_visible(
 pub(crate) fn require(caller: &Caller, access: &ProjectAccess, resource: &str, action: &str) -> Result<(), ApiError> {
     if access.allows(resource, action) {
         Ok(())
-    } else if !caller.0.is_authenticated() {
+    } else if !caller.principal.is_authenticated() {
         Err(ApiError::unauthorized())
     } else {
         Err(ApiError::forbidden())
@@ -170,7 +169,7 @@ pub(crate) async fn create(
         }
     }
     let public = req.metadata.public()?.or(req.public).unwrap_or(false);
-    let event = change(&caller, &req.project_name, (req.project_name.clone(), "project", "create"));
+    let event = caller.actor().change(&req.project_name, req.project_name.clone(), "project", "create");
     let id =
         state.meta().create_project(&req.project_name, public, user.id, storage_limit, registry_id, &event).await?;
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{id}"))]).into_response())
@@ -207,7 +206,7 @@ pub(crate) struct ListQuery {
 
 /// Which projects `caller` may see.
 pub(crate) fn visibility(caller: &Caller) -> ProjectVisibility {
-    match caller.0.user() {
+    match caller.principal.user() {
         None => ProjectVisibility::PublicOnly,
         Some(u) if u.sysadmin => ProjectVisibility::All,
         Some(u) => ProjectVisibility::MemberOrPublic(u.id),
@@ -236,7 +235,7 @@ pub(crate) async fn list(
     let (projects, total) = state.meta().list_projects(visibility, &filter, &sort, page.offset(), page.size).await?;
     let mut items = Vec::with_capacity(projects.len());
     for p in &projects {
-        items.push(project_json(p, state.auth.access_to(&caller.0, &p.key()).await?));
+        items.push(project_json(p, state.auth.access_to(&caller.principal, &p.key()).await?));
     }
     let mut query = Vec::new();
     if let Some(n) = &q.name {
@@ -291,7 +290,7 @@ pub(crate) async fn update(
         ));
     }
     if let Some(public) = req.metadata.public()? {
-        let event = change(&caller, &project.name, (project.name.clone(), "project", "update"));
+        let event = caller.actor().change(&project.name, project.name.clone(), "project", "update");
         state.meta().set_project_public(project.id, public, &event).await?;
     }
     Ok(StatusCode::OK)
@@ -307,7 +306,7 @@ pub(crate) async fn delete(
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
     require(&caller, &access, "project", "delete")?;
     // Recorded without a project: the project is gone with the change.
-    let event = change(&caller, "", (project.name.clone(), "project", "delete"));
+    let event = caller.actor().change("", project.name.clone(), "project", "delete");
     if !state.meta().delete_project(project.id, &event).await? {
         return Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,

@@ -5,13 +5,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use berth_auth::time::rfc3339;
+use berth_meta::time::rfc3339;
 use berth_meta::{Project, ProjectFilter, ProjectVisibility};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -119,7 +118,7 @@ pub(crate) async fn update(
         return Err(ApiError::bad_request("hard.storage must be -1 (unlimited) or a positive number of bytes"));
     }
     let p = project(&state, id).await?;
-    let event = change(&caller, &p.name, (p.name.clone(), "quota", "update"));
+    let event = caller.actor().change(&p.name, p.name.clone(), "quota", "update");
     state.meta().set_storage_limit(id, req.hard.storage, &event).await?;
     Ok(StatusCode::OK)
 }

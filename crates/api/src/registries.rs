@@ -6,14 +6,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_auth::time::rfc3339;
+use berth_meta::time::rfc3339;
 use berth_meta::{NewRegistry, RegistryRow};
 use berth_replication::{KINDS, Target};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -220,7 +219,7 @@ pub(crate) async fn create(
     }
     .validate(&state)?;
     let sealed = checked.access_secret.as_deref().map(|s| state.endpoints.sealer().seal(s));
-    let event = change(&caller, "", (checked.name.clone(), "registry", "create"));
+    let event = caller.actor().change("", checked.name.clone(), "registry", "create");
     let id = state.meta().create_registry(&new_registry(&checked, sealed.as_deref()), &event).await?;
     Ok((StatusCode::CREATED, [(header::LOCATION, format!("/api/v2.0/registries/{id}"))]).into_response())
 }
@@ -278,7 +277,7 @@ pub(crate) async fn update(
     let row = find(&state, id).await?;
     let checked = merged(&state, &row, u)?;
     let sealed = checked.access_secret.as_deref().map(|s| state.endpoints.sealer().seal(s));
-    let event = change(&caller, "", (checked.name.clone(), "registry", "update"));
+    let event = caller.actor().change("", checked.name.clone(), "registry", "update");
     if !state.meta().update_registry(id, &new_registry(&checked, sealed.as_deref()), &event).await? {
         return Err(ApiError::not_found(format!("registry {id} not found")));
     }
@@ -294,7 +293,7 @@ pub(crate) async fn delete(
     caller.require_sysadmin()?;
     let id = parse_id(&path?.0, "registry")?;
     let row = find(&state, id).await?;
-    let event = change(&caller, "", (row.name.clone(), "registry", "delete"));
+    let event = caller.actor().change("", row.name.clone(), "registry", "delete");
     if !state.meta().delete_registry(id, &event).await? {
         return Err(ApiError::not_found(format!("registry {id} not found")));
     }

@@ -5,14 +5,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_auth::time::rfc3339;
+use berth_meta::time::rfc3339;
 use berth_meta::{ExecutionRow, NewPolicy, PolicyRow, TaskRow};
 use berth_replication::policy::{Filter, Filters, Trigger, TriggerSettings};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -233,7 +232,7 @@ pub(crate) async fn create_policy(
     caller.require_sysadmin()?;
     let Json(req) = body?;
     let checked = check(&state, req, None).await?;
-    let event = change(&caller, "", (checked.name.clone(), "replication_policy", "create"));
+    let event = caller.actor().change("", checked.name.clone(), "replication_policy", "create");
     let id = state.meta().create_policy(&checked.as_new(), &event).await?;
     if checked.trigger == "event_based" {
         start_cursor_now(&state, id).await?;
@@ -286,7 +285,7 @@ pub(crate) async fn update_policy(
     let Json(req) = body?;
     let stored = find_policy(&state, id).await?;
     let checked = check(&state, req, Some(&stored)).await?;
-    let event = change(&caller, "", (checked.name.clone(), "replication_policy", "update"));
+    let event = caller.actor().change("", checked.name.clone(), "replication_policy", "update");
     if !state.meta().update_policy(id, &checked.as_new(), &event).await? {
         return Err(ApiError::not_found(format!("policy {id} not found")));
     }
@@ -305,7 +304,7 @@ pub(crate) async fn delete_policy(
     caller.require_sysadmin()?;
     let id = parse_id(&path?.0, "policy")?;
     let p = find_policy(&state, id).await?;
-    let event = change(&caller, "", (p.name.clone(), "replication_policy", "delete"));
+    let event = caller.actor().change("", p.name.clone(), "replication_policy", "delete");
     if !state.meta().delete_policy(id, &event).await? {
         return Err(ApiError::not_found(format!("policy {id} not found")));
     }

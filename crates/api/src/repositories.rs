@@ -8,14 +8,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::ProjectAccess;
-use berth_auth::time::rfc3339;
+use berth_meta::time::rfc3339;
 use berth_meta::{ArtifactRow, Project, RepositoryRow, TagRow};
-use berth_oci::{Reference, Tag};
+use berth_oci::{Digest, Reference, RepoName, Tag};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::audit::event;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -139,10 +138,9 @@ pub(crate) async fn delete(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository)) = path?;
-    let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "repository", "delete")?;
-    let event = event(&caller, &project.name, (repo.name.clone(), "repository", "delete"), &repo.name, None, None);
-    state.meta().delete_repository(repo.id, &event).await?;
+    state.content.delete_repository(&repo_name(&repo)?, &caller.actor()).await?;
     Ok(StatusCode::OK)
 }
 
@@ -257,7 +255,7 @@ async fn image_config(state: &ApiState, manifest: &Value) -> Result<Option<Value
     if !image || size == 0 || size > CONFIG_LIMIT {
         return Ok(None);
     }
-    let mut stream = state.store.read_blob(&digest, 0, size).await.map_err(ApiError::internal)?;
+    let mut stream = state.content.read_blob(&digest, 0, size).await.map_err(ApiError::internal)?;
     let mut bytes = Vec::with_capacity(size as usize);
     while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
         bytes.extend_from_slice(&chunk.map_err(ApiError::internal)?);
@@ -318,6 +316,16 @@ pub(crate) async fn list_artifacts(
     }
     let path = format!("/api/v2.0/projects/{project_key}/repositories/{repository}/artifacts");
     Ok(page.respond(items, total, &path, if with_tag { "" } else { "with_tag=false" }))
+}
+
+/// A stored repository's name, as the content layer takes it.
+fn repo_name(repo: &RepositoryRow) -> Result<RepoName, ApiError> {
+    RepoName::parse(&repo.name).map_err(ApiError::internal)
+}
+
+/// A stored artifact's digest.
+fn artifact_digest(a: &ArtifactRow) -> Result<Digest, ApiError> {
+    a.digest.parse().map_err(ApiError::internal)
 }
 
 /// The artifact a `{reference}` (digest or tag) names.
@@ -392,12 +400,11 @@ pub(crate) async fn delete_artifact(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository, reference)) = path?;
-    let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "artifact", "delete")?;
     let a = artifact(&state, &repo, &reference).await?;
-    let resource = format!("{}@{}", repo.name, a.digest);
-    let event = event(&caller, &project.name, (resource, "artifact", "delete"), &repo.name, Some(&a.digest), None);
-    state.meta().delete_manifest(repo.id, &a.digest, &event).await?;
+    let digest = Reference::Digest(artifact_digest(&a)?);
+    state.content.delete_manifest(&repo_name(&repo)?, &digest, &caller.actor(), None).await?;
     Ok(StatusCode::OK)
 }
 
@@ -438,15 +445,12 @@ pub(crate) async fn create_tag(
     body: Result<Json<TagReq>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Path((project, repository, reference)) = path?;
-    let (project_row, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "tag", "create")?;
     let Json(req) = body?;
     let tag = Tag::parse(&req.name).map_err(|e| ApiError::bad_request(format!("invalid tag {:?}: {e}", req.name)))?;
     let a = artifact(&state, &repo, &reference).await?;
-    let resource = format!("{}:{tag}", repo.name);
-    let event =
-        event(&caller, &project_row.name, (resource, "tag", "create"), &repo.name, Some(&a.digest), Some(tag.as_str()));
-    state.meta().create_tag(repo.id, tag.as_str(), &a.digest, &event).await?;
+    state.content.create_tag(&repo_name(&repo)?, &tag, &artifact_digest(&a)?, &caller.actor()).await?;
     let location = format!("/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}");
     Ok((StatusCode::CREATED, [("location", location)]).into_response())
 }
@@ -458,14 +462,13 @@ pub(crate) async fn delete_tag(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository, reference, tag)) = path?;
-    let (project_row, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "tag", "delete")?;
     let a = artifact(&state, &repo, &reference).await?;
-    if !state.meta().tags_of(repo.id, &a.digest).await?.iter().any(|t| t.name == tag) {
+    let found = state.meta().tags_of(repo.id, &a.digest).await?.into_iter().find(|t| t.name == tag);
+    let Some(tag) = found.and_then(|t| Tag::parse(&t.name).ok()) else {
         return Err(ApiError::not_found(format!("tag {tag} not found on {reference}")));
-    }
-    let resource = format!("{}:{tag}", repo.name);
-    let event = event(&caller, &project_row.name, (resource, "tag", "delete"), &repo.name, Some(&a.digest), Some(&tag));
-    state.meta().delete_tag(repo.id, &tag, None, &event).await?;
+    };
+    state.content.delete_tag(&repo_name(&repo)?, &tag, &artifact_digest(&a)?, &caller.actor()).await?;
     Ok(StatusCode::OK)
 }

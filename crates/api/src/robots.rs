@@ -6,14 +6,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::robots::{PREFIX, RobotPermission, generate_secret};
-use berth_auth::time::rfc3339;
 use berth_auth::{ProjectAccess, Role, password};
+use berth_meta::time::rfc3339;
 use berth_meta::{NewRobot, Robot};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -69,7 +68,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 fn expiry(duration: i64) -> Result<i64, ApiError> {
     match duration {
         -1 => Ok(-1),
-        d if (1..=36_500).contains(&d) => Ok(berth_auth::now() + d * 86_400),
+        d if (1..=36_500).contains(&d) => Ok(berth_meta::time::now() + d * 86_400),
         d => Err(ApiError::bad_request(format!("duration {d} must be -1 (never expires) or 1 to 36500 days"))),
     }
 }
@@ -153,7 +152,8 @@ pub(crate) async fn create(
     };
     let permissions = serde_json::to_string(&req.permissions).map_err(ApiError::internal)?;
     let hash = password::hash(&secret);
-    let event = change(&caller, project.as_ref().map_or("", |p| p.name.as_str()), (name.clone(), "robot", "create"));
+    let event =
+        caller.actor().change(project.as_ref().map_or("", |p| p.name.as_str()), name.clone(), "robot", "create");
     let id = state
         .meta()
         .create_robot(
@@ -186,13 +186,13 @@ async fn robot_for(state: &ApiState, caller: &Caller, id: i64, action: &str) -> 
     caller.user()?;
     let robot =
         state.meta().robot_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("robot {id} not found")))?;
-    if caller.0.is_sysadmin() {
+    if caller.principal.is_sysadmin() {
         return Ok(robot);
     }
     let Some(project_id) = robot.project_id else { return Err(ApiError::forbidden()) };
     let project =
         state.meta().project_by_id(project_id).await?.ok_or_else(|| ApiError::not_found("project not found"))?;
-    let access = state.auth.access_to(&caller.0, &project.key()).await?;
+    let access = state.auth.access_to(&caller.principal, &project.key()).await?;
     if access == ProjectAccess::None {
         return Err(ApiError::not_found(format!("robot {id} not found")));
     }
@@ -234,7 +234,7 @@ pub(crate) async fn list(
                 .project_by_id(id)
                 .await?
                 .ok_or_else(|| ApiError::not_found(format!("project {id} not found")))?;
-            let access = state.auth.access_to(&caller.0, &p.key()).await?;
+            let access = state.auth.access_to(&caller.principal, &p.key()).await?;
             require(&caller, &access, "robot", "list")?;
         }
         None => {
@@ -291,7 +291,7 @@ pub(crate) async fn update(
         Some(d) if d != robot.duration => (d, expiry(d)?),
         _ => (robot.duration, robot.expires_at),
     };
-    let event = change(&caller, &project_name(&state, &robot).await?, (robot.name.clone(), "robot", "update"));
+    let event = caller.actor().change(&project_name(&state, &robot).await?, robot.name.clone(), "robot", "update");
     let description = req.description.unwrap_or(robot.description);
     let update = berth_meta::RobotUpdate {
         description: &description,
@@ -326,7 +326,7 @@ pub(crate) async fn refresh_secret(
         }
         None => generate_secret(),
     };
-    let event = change(&caller, &project_name(&state, &robot).await?, (robot.name.clone(), "robot", "update"));
+    let event = caller.actor().change(&project_name(&state, &robot).await?, robot.name.clone(), "robot", "update");
     state.meta().set_robot_secret(id, &password::hash(&secret), &event).await?;
     Ok(Json(json!({ "secret": secret })))
 }
@@ -338,7 +338,7 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = path?;
     let robot = robot_for(&state, &caller, id, "delete").await?;
-    let event = change(&caller, &project_name(&state, &robot).await?, (robot.name.clone(), "robot", "delete"));
+    let event = caller.actor().change(&project_name(&state, &robot).await?, robot.name.clone(), "robot", "delete");
     state.meta().delete_robot(id, &event).await?;
     Ok(StatusCode::OK)
 }

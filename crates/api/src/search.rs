@@ -30,7 +30,7 @@ pub(crate) async fn search(
     let (projects, _) = state.meta().list_projects(visible, &filter, &by_name(), 0, SEARCH_LIMIT).await?;
     let mut found_projects = Vec::with_capacity(projects.len());
     for p in &projects {
-        found_projects.push(project_json(p, state.auth.access_to(&caller.0, &p.key()).await?));
+        found_projects.push(project_json(p, state.auth.access_to(&caller.principal, &p.key()).await?));
     }
     let repositories: Vec<Value> = state
         .meta()

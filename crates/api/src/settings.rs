@@ -14,7 +14,6 @@ use berth_auth::Auth;
 use serde_json::{Map, Value, json};
 
 use crate::ApiState;
-use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 
@@ -152,7 +151,7 @@ pub(crate) async fn put(
     }
     let stored: Vec<(&str, String)> = changes.iter().map(|(n, v)| (n.as_str(), v.to_string())).collect();
     let names: Vec<&str> = changes.keys().map(String::as_str).collect();
-    let event = change(&caller, "", (names.join(","), "configuration", "update"));
+    let event = caller.actor().change("", names.join(","), "configuration", "update");
     state.meta().set_settings(&stored, &event).await?;
     state.settings.refresh(&state.auth).await?;
     Ok(StatusCode::OK)

@@ -35,9 +35,9 @@ pub(crate) async fn systeminfo(State(state): State<ApiState>, caller: Caller) ->
         info["registry_url"] = json!(url.split_once("://").map(|(_, h)| h).unwrap_or(url));
     }
     // Harbor shows the rest to logged-in users only.
-    if caller.0.user().is_some() {
+    if caller.principal.user().is_some() {
         info["project_creation_restriction"] = json!(s.project_creation.as_str());
-        info["registry_storage_provider_name"] = json!(state.store.kind());
+        info["registry_storage_provider_name"] = json!(state.content.store().kind());
     }
     Json(info)
 }
@@ -57,7 +57,7 @@ async fn components(state: &ApiState) -> Vec<Value> {
         }
     };
     let storage = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, state.store.check()).await {
+        match tokio::time::timeout(CHECK_TIMEOUT, state.content.store().check()).await {
             // The answer goes to anonymous callers: say what failed, not where the data is.
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),

@@ -5,13 +5,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::password;
-use berth_auth::time::rfc3339;
+use berth_meta::time::rfc3339;
 use berth_meta::{NewUser, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::audit::change;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
@@ -72,7 +71,7 @@ pub(crate) async fn create(
     caller: Caller,
     body: Result<Json<UserCreation>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    match caller.0.user() {
+    match caller.principal.user() {
         Some(u) if u.sysadmin => {}
         Some(_) => return Err(ApiError::forbidden()),
         None if state.settings.current().self_registration => {}
@@ -84,7 +83,7 @@ pub(crate) async fn create(
     password::check_rules(&req.password).map_err(ApiError::bad_request)?;
     let hash = password::hash(&req.password);
     let email = req.email.as_deref().filter(|e| !e.is_empty());
-    let event = change(&caller, "", (req.username.clone(), "user", "create"));
+    let event = caller.actor().change("", req.username.clone(), "user", "create");
     let new = NewUser {
         username: &req.username,
         email,
@@ -176,7 +175,7 @@ pub(crate) async fn current_permissions(
     let scope = q.scope.unwrap_or_else(|| "/".to_owned());
     let Some(project) = scope.strip_prefix("/project/") else {
         // System scope: administrators manage users, projects and configuration.
-        let perms: Vec<Value> = if caller.0.is_sysadmin() {
+        let perms: Vec<Value> = if caller.principal.is_sysadmin() {
             ["user", "project", "configuration", "audit-log", "registry", "replication", "garbage-collection"]
                 .iter()
                 .flat_map(|r| ["create", "read", "update", "delete", "list"].map(|a| (*r, a)))
@@ -188,7 +187,7 @@ pub(crate) async fn current_permissions(
         return Ok(Json(Value::Array(perms)));
     };
     let project = crate::projects::find(&state, project, false).await?;
-    let access = state.auth.access_to(&caller.0, &project.key()).await?;
+    let access = state.auth.access_to(&caller.principal, &project.key()).await?;
     let perms: Vec<Value> = all_project_permissions()
         .into_iter()
         .filter(|p| access.allows(p.resource, p.action))
@@ -251,7 +250,7 @@ pub(crate) async fn update(
     };
     let realname = p.realname.unwrap_or(user.realname);
     let comment = p.comment.unwrap_or(user.comment);
-    let event = change(&caller, "", (user.username.clone(), "user", "update"));
+    let event = caller.actor().change("", user.username.clone(), "user", "update");
     state.meta().update_user_profile(id, email.as_deref(), &realname, &comment, &event).await?;
     Ok(StatusCode::OK)
 }
@@ -286,7 +285,7 @@ pub(crate) async fn change_password(
         }
     }
     password::check_rules(&req.new_password).map_err(ApiError::bad_request)?;
-    let event = change(&caller, "", (user.username.clone(), "user", "update"));
+    let event = caller.actor().change("", user.username.clone(), "user", "update");
     state.meta().set_password_hash(id, &password::hash(&req.new_password), &event).await?;
     Ok(StatusCode::OK)
 }
@@ -310,7 +309,7 @@ pub(crate) async fn set_sysadmin(
         return Err(ApiError::forbidden().with_message("administrators cannot change their own administrator flag"));
     }
     let user = state.meta().user_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("user {id} not found")))?;
-    let event = change(&caller, "", (user.username.clone(), "user", "update"));
+    let event = caller.actor().change("", user.username.clone(), "user", "update");
     state.meta().set_sysadmin(id, req.sysadmin_flag, &event).await?;
     Ok(StatusCode::OK)
 }
@@ -326,7 +325,7 @@ pub(crate) async fn delete(
         return Err(ApiError::forbidden().with_message("administrators cannot delete themselves"));
     }
     let user = state.meta().user_by_id(id).await?.ok_or_else(|| ApiError::not_found(format!("user {id} not found")))?;
-    let event = change(&caller, "", (user.username.clone(), "user", "delete"));
+    let event = caller.actor().change("", user.username.clone(), "user", "delete");
     state.meta().delete_user(id, &event).await?;
     Ok(StatusCode::OK)
 }
@@ -337,6 +336,6 @@ pub(crate) async fn grantable_permissions(caller: Caller) -> Result<Json<Value>,
     caller.user()?;
     let project: Vec<Value> =
         all_project_permissions().iter().map(|p| json!({"resource": p.resource, "action": p.action})).collect();
-    let system: Vec<Value> = if caller.0.is_sysadmin() { project.clone() } else { Vec::new() };
+    let system: Vec<Value> = if caller.principal.is_sysadmin() { project.clone() } else { Vec::new() };
     Ok(Json(json!({ "system": system, "project": project })))
 }

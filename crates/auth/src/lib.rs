@@ -5,7 +5,6 @@
 pub mod password;
 pub mod policy;
 pub mod robots;
-pub mod time;
 pub mod token;
 
 use std::collections::HashMap;
@@ -13,6 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use berth_meta::time::now;
 use berth_meta::{AuditEntry, Meta, MetaError, ProjectKey, User};
 use sha2::{Digest, Sha256};
 
@@ -245,10 +245,6 @@ impl Auth {
 
 /// A hash to verify against when the user does not exist.
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| password::hash("no such user"));
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
 
 /// Parses an `Authorization: Basic` value into user name and password.
 pub fn parse_basic(value: &str) -> Option<(String, String)> {

@@ -13,10 +13,11 @@ use axum::response::Response;
 use axum::serve::ListenerExt;
 use berth_api::{ApiState, Editable, ProjectCreation, Settings, keep_settings_current};
 use berth_auth::Auth;
+use berth_content::Content;
 use berth_jobs::{JobContext, Runner};
 use berth_meta::{Meta, NewUser};
 use berth_meta::{PLAN_JOB, TASK_JOB};
-use berth_registry::{Access, Local, RegistryState};
+use berth_registry::{RegistryOptions, RegistryState};
 use berth_replication::{Endpoints, Engine, Sealer};
 use berth_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
@@ -111,19 +112,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .context("loading the token-signing key")?,
     );
-    let access = Access::new(auth.clone(), config.external_url.as_deref());
     let endpoints = Endpoints::new(meta.clone(), sealer(&config, &meta).await?, registry_id(&meta).await?);
-    let registry = RegistryState::new(
-        meta.clone(),
-        store.clone(),
-        access,
-        config.external_url.as_deref(),
-        config.storage.redirect,
-    )
-    .with_upstreams(Arc::new(endpoints.clone()));
+    let content = Content::new(meta.clone(), store.clone());
+    let options =
+        RegistryOptions { external_url: config.external_url.clone(), redirect_blobs: config.storage.redirect };
+    let registry =
+        RegistryState::new(content.clone(), auth.clone(), options).with_upstreams(Arc::new(endpoints.clone()));
     // Kept to write the queued pull events at shutdown.
     let pulls = registry.clone();
-    let replication = Engine::new(endpoints.clone(), Local::new(meta.clone(), store.clone()));
+    let replication = Engine::new(endpoints.clone(), content.clone());
     let api = ApiState::new(
         auth.clone(),
         Settings::new(
@@ -137,7 +134,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 token_expiration: config.token_expiration,
             },
         ),
-        store.clone(),
+        content,
         endpoints,
     );
     // Settings changed at run time (by an administrator, on any instance) override the file's.
@@ -221,7 +218,7 @@ fn job_runner(meta: &Meta, retention: Duration, replication: &Engine) -> Runner 
     let (plan, copy) = (replication.clone(), replication.clone());
     Runner::new(meta.clone(), id, JOB_WORKERS)
         .handle(PURGE_AUDIT_LOG, move |job: JobContext| async move {
-            let before = berth_auth::now() - retention.as_secs() as i64;
+            let before = berth_meta::time::now() - retention.as_secs() as i64;
             let purged = job.meta().purge_audit(before).await.map_err(|e| e.to_string())?;
             job.log(format!("purged {purged} audit records older than {} days", retention.as_secs() / 86_400)).await;
             Ok(())
@@ -281,7 +278,7 @@ async fn schedule_periodic_jobs(meta: Meta) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let now = berth_auth::now();
+        let now = berth_meta::time::now();
         let key = format!("{PURGE_AUDIT_LOG}@{}", now / 3600);
         if let Err(e) = meta.enqueue_job(PURGE_AUDIT_LOG, "{}", Some(&key), 3, now).await {
             tracing::warn!(error = %e, "scheduling the audit log purge");

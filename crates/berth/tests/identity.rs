@@ -838,7 +838,7 @@ async fn expired_and_wrong_audience_tokens_are_refused() {
     let meta = berth.meta().await;
     let (kid, pkcs8) = meta.signing_key(|| panic!("the server made the key at start")).await.unwrap();
     let keys = berth_auth::TokenKeys::from_pkcs8(kid, &pkcs8).unwrap();
-    let now = berth_auth::now() as u64;
+    let now = berth_meta::time::now() as u64;
     let claims = |aud: &str, iat: u64, exp: u64| berth_auth::Claims {
         iss: berth_auth::token::ISSUER.into(),
         sub: "admin".into(),

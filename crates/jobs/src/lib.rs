@@ -50,7 +50,7 @@ impl JobContext {
     /// Appends a line to the job's stored log (visible through the API). Logging never fails
     /// a job: a line that cannot be stored is reported in the process log instead.
     pub async fn log(&self, line: impl Display + Send) {
-        let line = format!("{} {line}", berth_auth::time::rfc3339(berth_auth::now()));
+        let line = format!("{} {line}", berth_meta::time::rfc3339(berth_meta::time::now()));
         if let Err(e) = self.meta.append_job_log(self.id, &line).await {
             tracing::warn!(job = self.id, error = %e, "job log line not stored: {line}");
         }
@@ -121,10 +121,10 @@ impl Runner {
     pub async fn run(self, stop: CancellationToken) {
         let runner = Arc::new(self);
         let slots = Arc::new(Semaphore::new(runner.concurrency));
-        let started = berth_auth::now();
+        let started = berth_meta::time::now();
         let mut last_heartbeat = 0;
         loop {
-            let now = berth_auth::now();
+            let now = berth_meta::time::now();
             if now - last_heartbeat >= 10 {
                 let pool = WorkerRow {
                     id: runner.id.clone(),
@@ -147,7 +147,7 @@ impl Runner {
                 }
                 continue;
             };
-            let lease_until = berth_auth::now() + runner.timing.lease.as_secs() as i64;
+            let lease_until = berth_meta::time::now() + runner.timing.lease.as_secs() as i64;
             match runner.meta.claim_job(&runner.id, lease_until).await {
                 Ok(Some(job)) => {
                     let runner = runner.clone();
@@ -202,10 +202,10 @@ impl Runner {
                 ctx.log(format!("failed: {error}")).await;
                 let retry_at = (job.attempts < job.max_attempts).then(|| {
                     let delay = self.backoff(job.attempts);
-                    berth_auth::now() + delay.as_secs().max(1) as i64
+                    berth_meta::time::now() + delay.as_secs().max(1) as i64
                 });
                 if let Some(at) = retry_at {
-                    ctx.log(format!("retrying in {} s", at - berth_auth::now())).await;
+                    ctx.log(format!("retrying in {} s", at - berth_meta::time::now())).await;
                 }
                 self.record(&job, Err((error, retry_at))).await;
             }
@@ -222,7 +222,7 @@ impl Runner {
     async fn keep_lease(&self, id: i64, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
-            let until = berth_auth::now() + self.timing.lease.as_secs() as i64;
+            let until = berth_meta::time::now() + self.timing.lease.as_secs() as i64;
             match self.meta.renew_job_lease(id, &self.id, until).await {
                 Ok(true) => {}
                 Ok(false) => return,

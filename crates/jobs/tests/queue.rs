@@ -115,8 +115,8 @@ async fn failing_jobs_are_retried_with_backoff_then_succeed_or_fail_for_good() {
                 .handle("BROKEN", |_job: JobContext| async { Err("always broken".to_owned()) }),
         );
 
-        let flaky = meta.enqueue_job("FLAKY", r#"{"x":1}"#, None, 5, berth_auth::now()).await.unwrap().unwrap();
-        let broken = meta.enqueue_job("BROKEN", "{}", None, 2, berth_auth::now()).await.unwrap().unwrap();
+        let flaky = meta.enqueue_job("FLAKY", r#"{"x":1}"#, None, 5, berth_meta::time::now()).await.unwrap().unwrap();
+        let broken = meta.enqueue_job("BROKEN", "{}", None, 2, berth_meta::time::now()).await.unwrap().unwrap();
         let job = ended(meta, flaky).await;
         assert_eq!((job.status.as_str(), job.attempts), ("Success", 3), "{job:?}");
         assert_eq!(runs.load(Ordering::SeqCst), 3);
@@ -155,7 +155,7 @@ async fn a_dead_workers_job_is_taken_over_after_its_lease() {
                 .run(CancellationToken::new())
                 .await
         });
-        let id = meta.enqueue_job("WORK", "{}", None, 3, berth_auth::now()).await.unwrap().unwrap();
+        let id = meta.enqueue_job("WORK", "{}", None, 3, berth_meta::time::now()).await.unwrap().unwrap();
         for _ in 0..100 {
             if meta.job(id).await.unwrap().unwrap().status == "Running" {
                 break;
@@ -192,7 +192,7 @@ async fn concurrent_runners_run_each_job_exactly_once() {
         }
         let mut ids = Vec::new();
         for _ in 0..40 {
-            ids.push(meta.enqueue_job("ONCE", "{}", None, 1, berth_auth::now()).await.unwrap().unwrap());
+            ids.push(meta.enqueue_job("ONCE", "{}", None, 1, berth_meta::time::now()).await.unwrap().unwrap());
         }
         for id in &ids {
             assert_eq!(ended(meta, *id).await.status, "Success");
@@ -208,7 +208,7 @@ async fn concurrent_runners_run_each_job_exactly_once() {
 async fn unique_keys_stop_pause_and_queues() {
     let dbs = databases().await;
     for meta in &dbs.metas {
-        let now = berth_auth::now();
+        let now = berth_meta::time::now();
         // One run per key, however many instances schedule it.
         let first = meta.enqueue_job("PERIODIC", "{}", Some("PERIODIC@1"), 1, now + 3600).await.unwrap();
         assert!(first.is_some());

@@ -18,6 +18,7 @@ mod robots;
 mod sessions;
 mod settings;
 mod sort;
+pub mod time;
 mod uploads;
 mod users;
 
@@ -27,7 +28,7 @@ pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
 };
 pub use jobs::{ClaimedJob, JobRow, QueueRow, WorkerRow};
-pub use manifests::{ManifestRef, ManifestRow, NewManifest, Referrer, Required};
+pub use manifests::{ManifestPush, ManifestRef, ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};
 pub use replication::{
@@ -36,7 +37,7 @@ pub use replication::{
 pub use robots::{NewRobot, Robot, RobotUpdate};
 pub use sessions::SessionRow;
 pub use sort::Sort;
-pub use uploads::{UploadLeaseRow, UploadRow};
+pub use uploads::{UploadAdvance, UploadLeaseRow, UploadRow};
 pub use users::{NewUser, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +81,6 @@ impl MetaError {
     }
 }
 
-pub type Result<T, E = MetaError> = std::result::Result<T, E>;
+pub(crate) use time::now;
 
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+pub type Result<T, E = MetaError> = std::result::Result<T, E>;

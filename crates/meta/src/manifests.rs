@@ -24,6 +24,18 @@ pub struct Required<'a> {
     pub manifests: Vec<(&'a str, i64)>,
 }
 
+/// A manifest push: the manifest, what it references, the tag to point at it, and its event.
+#[derive(Debug)]
+pub struct ManifestPush<'a> {
+    pub manifest: NewManifest<'a>,
+    pub required: Required<'a>,
+    pub tag: Option<&'a str>,
+    /// For a replicated tag write: when the change was made at its source; the tag moves only if
+    /// that is newer than its last change here.
+    pub stamp: Option<i64>,
+    pub event: &'a Event,
+}
+
 /// How a pull names a manifest.
 #[derive(Debug, Clone)]
 pub enum ManifestRef<'a> {
@@ -53,15 +65,8 @@ impl Meta {
     /// Stores a manifest (and points `tag` at it) if everything it references is present, with
     /// its `event`, all in one transaction: a concurrent delete cannot slip between the check and
     /// the insert, and the event exists exactly when the push does.
-    pub async fn put_manifest(
-        &self,
-        repo: i64,
-        manifest: &NewManifest<'_>,
-        required: &Required<'_>,
-        tag: Option<&str>,
-        stamp: Option<i64>,
-        event: &Event,
-    ) -> Result<bool> {
+    pub async fn put_manifest(&self, repo: i64, push: &ManifestPush<'_>) -> Result<bool> {
+        let ManifestPush { manifest, required, tag, stamp, event } = push;
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
         for (digest, declared) in &required.blobs {
             let actual: Option<i64> = query_scalar(

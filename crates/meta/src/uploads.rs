@@ -18,6 +18,20 @@ pub struct UploadLeaseRow {
     pub until: i64,
 }
 
+/// Progress of an upload session, recorded by the request holding its lease.
+#[derive(Debug)]
+pub struct UploadAdvance<'a> {
+    /// The length the request read when it started: nobody may have moved it since.
+    pub from: i64,
+    pub to: i64,
+    pub hash_state: &'a [u8],
+    pub store_state: &'a [u8],
+    /// The lease holder recording it.
+    pub owner: &'a str,
+    /// Whether the lease ends with this recording.
+    pub release: bool,
+}
+
 impl Meta {
     pub async fn create_upload(&self, id: &str, repo: i64, hash_state: &[u8], store_state: &[u8]) -> Result<()> {
         let now = now();
@@ -43,30 +57,24 @@ impl Meta {
     }
 
     /// Records progress of an upload made by the holder of its lease, `owner`, only if nobody
-    /// else moved it since `old_length` was read and the lease is still `owner`'s (a request whose
-    /// lease was taken over never records its bytes). With `release`, the lease ends in the same
+    /// else moved it since `from` was read and the lease is still `owner`'s (a request whose lease
+    /// was taken over never records its bytes). With `release`, the lease ends in the same
     /// statement: the request is done the moment its bytes count, with no further commit and no
     /// window in which the session stays blocked if the instance dies right after answering.
-    pub async fn advance_upload(
-        &self,
-        id: &str,
-        (old_length, new_length): (i64, i64),
-        hash_state: &[u8],
-        store_state: &[u8],
-        (owner, release): (&str, bool),
-    ) -> Result<bool> {
+    pub async fn advance_upload(&self, id: &str, advance: &UploadAdvance<'_>) -> Result<bool> {
+        let UploadAdvance { from, to, hash_state, store_state, owner, release } = *advance;
         let done = query(
             "UPDATE uploads SET length = $1, hash_state = $2, store_state = $3, updated_at = $4,
                                 lease_owner = CASE WHEN $8 THEN NULL ELSE lease_owner END,
                                 lease_until = CASE WHEN $8 THEN 0 ELSE lease_until END
              WHERE id = $5 AND length = $6 AND lease_owner = $7",
         )
-        .bind(new_length)
+        .bind(to)
         .bind(hash_state)
         .bind(store_state)
         .bind(now())
         .bind(id)
-        .bind(old_length)
+        .bind(from)
         .bind(owner)
         .bind(release)
         .execute(&self.bookkeeping)

@@ -1,7 +1,7 @@
 //! Batched pull events against a real SQLite database: every event is kept, statistics are
 //! summed per repository and the latest pull time wins.
 
-use berth_meta::{AuditFilter, Event, Meta, NewManifest, NewUser, RegistryEvent, Required, Sort};
+use berth_meta::{AuditFilter, Event, ManifestPush, Meta, NewManifest, NewUser, RegistryEvent, Required, Sort};
 
 fn pull(repo: &str, digest: &str, tag: &str, op_time: i64) -> Event {
     Event {
@@ -44,10 +44,12 @@ async fn a_batch_keeps_every_event_and_sums_statistics() {
             content: b"{}",
             total_size: 2,
         };
-        let required = Required { blobs: Vec::new(), manifests: Vec::new() };
-        let created = Event { operation: "create", ..pull(name, manifest.digest, "v1", 1) };
-        meta.put_manifest(repo, &manifest, &required, Some("v1"), None, &created).await.unwrap();
-        repos.push((name, repo, manifest.digest));
+        let digest = manifest.digest;
+        let created = Event { operation: "create", ..pull(name, digest, "v1", 1) };
+        let push =
+            ManifestPush { manifest, required: Required::default(), tag: Some("v1"), stamp: None, event: &created };
+        meta.put_manifest(repo, &push).await.unwrap();
+        repos.push((name, repo, digest));
     }
 
     // 450 pulls of a (many INSERT statements), 3 of b, out of time order.

@@ -41,6 +41,17 @@ impl RepoName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The project the repository belongs to: its first path component (Harbor's rule; a
+    /// one-component name is a project's name too).
+    pub fn project(&self) -> &str {
+        self.0.split('/').next().unwrap_or(&self.0)
+    }
+
+    /// The name without its project: what a proxy-cache project's repository is upstream.
+    pub fn without_project(&self) -> &str {
+        self.0.split_once('/').map(|(_, rest)| rest).unwrap_or(&self.0)
+    }
 }
 
 /// One path component: alphanumeric runs joined by exactly one of `.`, `_`, `__` or one-or-more `-`.
@@ -106,5 +117,13 @@ mod tests {
         }
         assert_eq!(RepoName::parse(&"a".repeat(256)), Err(NameError::TooLong));
         assert!(RepoName::parse(&"a".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn project_is_the_first_component() {
+        let name = RepoName::parse("team/app/api").unwrap();
+        assert_eq!((name.project(), name.without_project()), ("team", "app/api"));
+        let single = RepoName::parse("app").unwrap();
+        assert_eq!((single.project(), single.without_project()), ("app", "app"));
     }
 }

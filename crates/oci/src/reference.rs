@@ -52,6 +52,16 @@ impl Reference {
     }
 }
 
+/// As it appears in a URL: the tag, or the digest.
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Tag(t) => t.fmt(f),
+            Reference::Digest(d) => d.fmt(f),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +79,8 @@ mod tests {
         assert!(Reference::parse("sha256:zz").is_err());
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         assert!(matches!(Reference::parse(d), Ok(Reference::Digest(_))));
+        for r in ["latest", d] {
+            assert_eq!(Reference::parse(r).unwrap().to_string(), r);
+        }
     }
 }

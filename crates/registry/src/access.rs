@@ -1,5 +1,6 @@
-//! The single place every `/v2/` handler asks before acting: who is calling (bearer token, Basic
-//! credentials or nobody) and whether the role policy lets them do it. Refusals carry the
+//! The one access check of every `/v2/` request, made before its handler runs: who is calling
+//! (bearer token, Basic credentials or nobody) and whether the role policy lets them have the
+//! scope the request's [`Endpoint`](crate::endpoint::Endpoint) needs. Refusals carry the
 //! `WWW-Authenticate` challenge that sends clients to the token service.
 
 use std::borrow::Cow;
@@ -60,7 +61,7 @@ impl Scope<'_> {
 
 /// Where an access decision gets the project of a repository scope from.
 #[derive(Clone, Copy)]
-enum ProjectLookup<'a> {
+pub(crate) enum ProjectLookup<'a> {
     /// The database, when the decision needs it.
     Load,
     /// The caller, who loaded it with what the request is after.
@@ -99,24 +100,16 @@ impl Access {
         &self.auth
     }
 
-    /// Allows or refuses `scope` for request `req`; on success, the caller's name for the audit
-    /// log (`anonymous` when nobody logged in).
-    pub async fn authorize(&self, req: &Parts, scope: Scope<'_>) -> Result<String, RegistryError> {
-        self.authorize_in(req, scope, ProjectLookup::Load).await
+    /// Whether request `req` may have `scope`: for a check that only picks between two ways of
+    /// serving a request already authorized (a mount from a repository the caller may read).
+    pub(crate) async fn allows(&self, req: &Parts, scope: Scope<'_>) -> bool {
+        self.authorize(req, scope, ProjectLookup::Load).await.is_ok()
     }
 
-    /// [`authorize`](Self::authorize) for a repository scope whose project the caller has
-    /// loaded already (`None`: there is no such project), so the decision costs no query.
-    pub async fn authorize_with(
-        &self,
-        req: &Parts,
-        scope: Scope<'_>,
-        project: Option<&ProjectKey>,
-    ) -> Result<String, RegistryError> {
-        self.authorize_in(req, scope, ProjectLookup::Loaded(project)).await
-    }
-
-    async fn authorize_in(
+    /// Allows or refuses `scope` for request `req`, with the project of a repository scope from
+    /// `project`; on success, the caller's name for the audit log (`anonymous` when nobody
+    /// logged in).
+    pub(crate) async fn authorize(
         &self,
         req: &Parts,
         scope: Scope<'_>,
@@ -133,7 +126,7 @@ impl Access {
                 c.grants("repository", name.as_str(), action.as_str())
             }
             (Caller::Principal(p), Scope::Repository(name, action)) => {
-                let key = project.get(&self.auth, project_of(name)).await?;
+                let key = project.get(&self.auth, name.project()).await?;
                 let access = match key.as_deref() {
                     Some(key) => Some(self.auth.access_to(p, key).await.map_err(RegistryError::internal)?),
                     None => None,
@@ -146,7 +139,7 @@ impl Access {
                         return Err(RegistryError::new(
                             StatusCode::NOT_FOUND,
                             "NAME_UNKNOWN",
-                            format!("project {} does not exist", project_of(name)),
+                            format!("project {} does not exist", name.project()),
                         ));
                     }
                     None => false,
@@ -264,12 +257,7 @@ pub fn client_ip(req: &Parts) -> String {
 
 fn scope_project<'a>(scope: &Scope<'a>) -> Option<&'a str> {
     match scope {
-        Scope::Repository(name, _) => Some(project_of(name)),
+        Scope::Repository(name, _) => Some(name.project()),
         _ => None,
     }
-}
-
-/// The project a repository belongs to: its first path component.
-pub fn project_of(name: &RepoName) -> &str {
-    name.as_str().split('/').next().unwrap_or("")
 }

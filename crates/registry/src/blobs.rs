@@ -1,15 +1,13 @@
 //! Blob reads (with `Range`) and deletes.
 
 use axum::body::Body;
-use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use berth_content::Removal;
 use berth_oci::{Digest, RepoName};
 
-use crate::access::{Action, Scope};
-use crate::audit::event;
+use crate::call::Call;
 use crate::error::RegistryError;
-use crate::headers::header_str;
 use crate::state::RegistryState;
 
 /// How long a redirect to the bucket stays valid: long enough to start a slow download.
@@ -21,15 +19,14 @@ pub(crate) fn parse_digest(raw: &str) -> Result<Digest, RegistryError> {
 
 pub(crate) async fn get(
     state: &RegistryState,
-    req: &Parts,
+    call: &Call,
     name: &RepoName,
     digest: &str,
     with_body: bool,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let digest = parse_digest(digest)?;
-    let size = match state.meta.repository_blob(name.as_str(), &digest.to_string()).await? {
-        Some(size) => size as u64,
+    let size = match state.content.blob_size(name.as_str(), &digest.to_string()).await? {
+        Some(size) => size,
         None => match crate::proxy::registry_of(state, name).await? {
             Some(registry_id) => match crate::proxy::blob(state, registry_id, name, &digest, with_body).await? {
                 crate::proxy::BlobOutcome::Cached(size) => size,
@@ -39,7 +36,7 @@ pub(crate) async fn get(
         },
     };
 
-    let (status, start, len) = match header_str(&req.headers, "range").map(|r| parse_range(r, size)) {
+    let (status, start, len) = match call.header("range").map(|r| parse_range(r, size)) {
         None | Some(RangeSpec::Ignore) => (StatusCode::OK, 0, size),
         Some(RangeSpec::Satisfiable(start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
         Some(RangeSpec::Unsatisfiable) => {
@@ -53,13 +50,13 @@ pub(crate) async fn get(
     };
     if with_body
         && state.redirect_blobs
-        && let Some(url) = state.store.presigned_blob_url(&digest, REDIRECT_TTL).await?
+        && let Some(url) = state.content.store().presigned_blob_url(&digest, REDIRECT_TTL).await?
     {
         // The bytes come from the bucket itself; the presigned URL honours Range too.
         return Ok((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response());
     }
     let mut response = if with_body {
-        Body::from_stream(state.store.read_blob(&digest, start, len).await?).into_response()
+        Body::from_stream(state.content.read_blob(&digest, start, len).await?).into_response()
     } else {
         Response::new(Body::empty())
     };
@@ -80,20 +77,16 @@ pub(crate) async fn get(
 
 pub(crate) async fn delete(
     state: &RegistryState,
-    req: &Parts,
+    call: &Call,
     name: &RepoName,
     digest: &str,
 ) -> Result<Response, RegistryError> {
-    let operator = state.access.authorize(req, Scope::Repository(name, Action::Delete)).await?;
     crate::proxy::refuse_changes(state, name).await?;
-    let parsed = parse_digest(digest)?;
-    let digest = parsed.to_string();
-    let repo = state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::blob_unknown(&digest))?;
-    let event = event(req, name, operator, (format!("{name}@{digest}"), "blob", "delete"), Some(&parsed), None);
-    if !state.meta.unlink_blob(repo, &digest, &event).await? {
-        return Err(RegistryError::blob_unknown(&digest));
+    let digest = parse_digest(digest)?;
+    match state.content.unlink_blob(name, &digest, &call.actor).await? {
+        Removal::Removed => Ok((StatusCode::ACCEPTED, [("docker-content-digest", digest.to_string())]).into_response()),
+        Removal::Absent | Removal::NoRepository => Err(RegistryError::blob_unknown(&digest.to_string())),
     }
-    Ok((StatusCode::ACCEPTED, [("docker-content-digest", digest)]).into_response())
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -3,26 +3,31 @@
 use axum::Json;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_content::ContentError;
+use berth_storage::StorageError;
 use serde_json::{Value, json};
 
-/// An error a `/v2/` request ends with. Internal failures are logged here and reported without
-/// detail; everything else tells the client exactly what was wrong.
+/// An error a `/v2/` request ends with. An internal failure keeps its cause, which is logged
+/// when the error becomes a response and never shown; everything else tells the client exactly
+/// what was wrong.
 #[derive(Debug)]
 pub struct RegistryError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    detail: Option<Value>,
+    detail: Option<Box<Value>>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// What went wrong inside, for the log.
+    cause: Option<Box<str>>,
 }
 
 impl RegistryError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> RegistryError {
-        RegistryError { status, code, message: message.into(), detail: None, headers: Vec::new() }
+        RegistryError { status, code, message: message.into(), detail: None, headers: Vec::new(), cause: None }
     }
 
     pub fn with_detail(mut self, detail: Value) -> Self {
-        self.detail = Some(detail);
+        self.detail = Some(Box::new(detail));
         self
     }
 
@@ -78,16 +83,18 @@ impl RegistryError {
     pub fn unsupported(status: StatusCode, message: impl Into<String>) -> Self {
         Self::new(status, "UNSUPPORTED", message)
     }
-    pub fn quota_exceeded(e: &berth_meta::MetaError) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "DENIED", e.to_string())
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "DENIED", message)
     }
     pub fn method_not_allowed(method: &Method) -> Self {
         Self::unsupported(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} is not supported on this endpoint"))
     }
     /// A failure that is the server's fault; `cause` goes to the log, not to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error")
+        RegistryError {
+            cause: Some(cause.to_string().into()),
+            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error")
+        }
     }
 }
 
@@ -100,29 +107,48 @@ impl std::fmt::Display for RegistryError {
 
 impl From<berth_meta::MetaError> for RegistryError {
     fn from(e: berth_meta::MetaError) -> Self {
+        ContentError::from(e).into()
+    }
+}
+
+impl From<ContentError> for RegistryError {
+    fn from(e: ContentError) -> Self {
+        use ContentError as C;
         match e {
-            berth_meta::MetaError::QuotaExceeded { .. } => RegistryError::quota_exceeded(&e),
-            e => RegistryError::internal(e),
+            C::ManifestTooLarge => RegistryError::size_invalid(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            C::ManifestInvalid(m) => RegistryError::manifest_invalid(m),
+            C::DigestInvalid(m) => RegistryError::digest_invalid(m),
+            C::ManifestDigestMismatch { .. } => RegistryError::digest_invalid(e.to_string()),
+            C::MissingReference(d) => RegistryError::manifest_blob_unknown(&d),
+            C::QuotaExceeded(m) => RegistryError::denied(m),
+            C::UploadUnknown => RegistryError::upload_unknown(),
+            C::UploadInvalid(m) => RegistryError::upload_invalid(m),
+            C::UploadOutOfOrder { .. } => {
+                RegistryError::new(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID", e.to_string())
+            }
+            C::UploadBusy => RegistryError::new(StatusCode::CONFLICT, "BLOB_UPLOAD_INVALID", e.to_string()),
+            C::Storage(e) => e.into(),
+            C::Meta(e) => RegistryError::internal(e),
         }
     }
 }
 
-impl From<berth_storage::StorageError> for RegistryError {
-    fn from(e: berth_storage::StorageError) -> Self {
-        use berth_storage::StorageError as S;
+impl From<StorageError> for RegistryError {
+    fn from(e: StorageError) -> Self {
+        use StorageError as S;
         match e {
-            S::UploadMissing | S::UploadTruncated { .. } | S::UploadLost { .. } => {
-                tracing::error!(error = %e, "upload data lost");
-                RegistryError::upload_unknown()
-            }
+            // The client starts the upload again; why its bytes are gone is for the log.
+            S::UploadMissing | S::UploadTruncated { .. } | S::UploadLost { .. } => RegistryError {
+                cause: Some(format!("upload data lost: {e}").into()),
+                ..RegistryError::upload_unknown()
+            },
             S::DigestMismatch { expected, actual } => RegistryError::digest_invalid(format!(
                 "provided digest {expected} does not match the content's digest {actual}"
             ))
             .with_detail(json!({ "expected": expected, "actual": actual })),
             S::Body(msg) => RegistryError::upload_invalid(format!("reading request body: {msg}")),
-            S::BlobMissing(digest) => {
-                tracing::error!(%digest, "blob bytes missing from storage");
-                RegistryError::blob_unknown(&digest.to_string())
+            S::BlobMissing(ref digest) => {
+                RegistryError { cause: Some(e.to_string().into()), ..RegistryError::blob_unknown(&digest.to_string()) }
             }
             S::TooLarge { .. } => RegistryError::size_invalid(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             S::Io(_) | S::Backend(_) => RegistryError::internal(e),
@@ -132,9 +158,12 @@ impl From<berth_storage::StorageError> for RegistryError {
 
 impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            tracing::error!(status = self.status.as_u16(), code = self.code, error = %cause, "request failed");
+        }
         let mut error = json!({ "code": self.code, "message": self.message });
         if let Some(detail) = self.detail {
-            error["detail"] = detail;
+            error["detail"] = *detail;
         }
         let mut response = (self.status, Json(json!({ "errors": [error] }))).into_response();
         for (name, value) in self.headers {

@@ -1,39 +1,36 @@
-//! The OCI distribution API (`/v2/`), spec v1.1.
+//! The OCI distribution API (`/v2/`), spec v1.1, and the Docker token service.
 //!
 //! A request is first parsed into an [`endpoint::Endpoint`] (repository names contain slashes,
-//! so the path is parsed from its end rather than matched by a router), then handled by the
-//! module for its domain. Every handler asks [`access::Access`] for a decision before touching
-//! anything, and every error is an [`error::RegistryError`] rendered as OCI error JSON.
+//! so the path is parsed from its end rather than matched by a router); the endpoint states the
+//! access it needs, [`access::Access`] checks it once, and only then does the handler for the
+//! endpoint's domain run, with the authorized [`call::Call`]. Handlers store and read through
+//! `berth_content`; every error is a [`RegistryError`] rendered as OCI error JSON.
 
 pub mod access;
-mod audit;
 mod blobs;
+mod call;
 mod endpoint;
 pub mod error;
-mod headers;
 mod listing;
-mod local;
 mod manifests;
 mod proxy;
 mod state;
 mod token_service;
-mod upload_lease;
 mod uploads;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, Method, Request};
+use axum::http::{HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 pub use access::Access;
-pub use audit::{Actor, CHANGE_TIME_HEADER, ORIGIN_HEADER};
 pub use error::RegistryError;
-pub use local::{Local, LocalManifest};
-pub use proxy::{UpstreamError, Upstreams};
-pub use state::RegistryState;
+pub use state::{RegistryOptions, RegistryState};
 
+use access::ProjectLookup;
+use call::Call;
 use endpoint::Endpoint;
 
 /// The `/v2/` routes. Blob bodies stream to storage, so no body limit applies here; manifests
@@ -58,31 +55,38 @@ async fn dispatch(State(state): State<RegistryState>, req: Request<Body>) -> Res
 }
 
 async fn handle(state: &RegistryState, req: Request<Body>) -> Result<Response, RegistryError> {
-    let endpoint = Endpoint::parse(req.uri().path())?;
-    let method = req.method().clone();
     let (parts, body) = req.into_parts();
-    let query = headers::query(&parts.uri);
-    let h = &parts;
-    match (endpoint, method) {
-        (Endpoint::Base, Method::GET | Method::HEAD) => {
-            state.access.authorize(h, access::Scope::Base).await?;
-            Ok(([("content-type", "application/json")], "{}").into_response())
+    let endpoint = Endpoint::parse(&parts.method, parts.uri.path())?;
+    // A manifest pull looks its manifest up together with the project its access depends on:
+    // one query for both, and nothing of the manifest is used unless access is granted.
+    let pulled = match &endpoint {
+        Endpoint::GetManifest { name, reference, .. } => Some(manifests::look_up(state, name, reference).await?),
+        _ => None,
+    };
+    let project = match &pulled {
+        Some(found) => ProjectLookup::Loaded(found.project()),
+        None => ProjectLookup::Load,
+    };
+    let username = state.access.authorize(&parts, endpoint.scope(), project).await?;
+    let call = Call::new(parts, username);
+    use Endpoint::*;
+    match endpoint {
+        Base => Ok(([("content-type", "application/json")], "{}").into_response()),
+        Catalog => listing::catalog(state, &call).await,
+        Tags(name) => listing::tags(state, &call, &name).await,
+        Referrers(name, digest) => listing::referrers(state, &call, &name, &digest).await,
+        GetManifest { name, body: with_body, .. } => {
+            let found = pulled.expect("looked up above");
+            manifests::get(state, &call, &name, found, with_body).await
         }
-        (Endpoint::Catalog, Method::GET) => listing::catalog(state, h, &query).await,
-        (Endpoint::Tags(name), Method::GET) => listing::tags(state, h, &name, &query).await,
-        (Endpoint::Referrers(name, digest), Method::GET) => listing::referrers(state, h, &name, &digest, &query).await,
-        (Endpoint::Manifest(name, reference), Method::GET) => manifests::get(state, h, &name, &reference, true).await,
-        (Endpoint::Manifest(name, reference), Method::HEAD) => manifests::get(state, h, &name, &reference, false).await,
-        (Endpoint::Manifest(name, reference), Method::PUT) => manifests::put(state, h, &name, &reference, body).await,
-        (Endpoint::Manifest(name, reference), Method::DELETE) => manifests::delete(state, h, &name, &reference).await,
-        (Endpoint::Blob(name, digest), Method::GET) => blobs::get(state, h, &name, &digest, true).await,
-        (Endpoint::Blob(name, digest), Method::HEAD) => blobs::get(state, h, &name, &digest, false).await,
-        (Endpoint::Blob(name, digest), Method::DELETE) => blobs::delete(state, h, &name, &digest).await,
-        (Endpoint::UploadStart(name), Method::POST) => uploads::start(state, h, &name, &query, body).await,
-        (Endpoint::Upload(name, id), Method::GET) => uploads::status(state, h, &name, &id).await,
-        (Endpoint::Upload(name, id), Method::PATCH) => uploads::patch(state, h, &name, &id, body).await,
-        (Endpoint::Upload(name, id), Method::PUT) => uploads::finish(state, h, &name, &id, &query, body).await,
-        (Endpoint::Upload(name, id), Method::DELETE) => uploads::cancel(state, h, &name, &id).await,
-        (_, method) => Err(RegistryError::method_not_allowed(&method)),
+        PutManifest(name, reference) => manifests::put(state, &call, &name, &reference, body).await,
+        DeleteManifest(name, reference) => manifests::delete(state, &call, &name, &reference).await,
+        GetBlob { name, digest, body: with_body } => blobs::get(state, &call, &name, &digest, with_body).await,
+        DeleteBlob(name, digest) => blobs::delete(state, &call, &name, &digest).await,
+        StartUpload(name) => uploads::start(state, &call, &name, body).await,
+        UploadStatus(name, id) => uploads::status(state, &name, &id).await,
+        PatchUpload(name, id) => uploads::patch(state, &call, &name, &id, body).await,
+        FinishUpload(name, id) => uploads::finish(state, &call, &name, &id, body).await,
+        CancelUpload(name, id) => uploads::cancel(state, &name, &id).await,
     }
 }

@@ -3,15 +3,14 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_oci::RepoName;
 use berth_oci::media_type::OCI_INDEX;
 use serde_json::{Value, json};
 
-use crate::access::{Action, Scope};
 use crate::blobs::parse_digest;
+use crate::call::Call;
 use crate::error::RegistryError;
 use crate::state::RegistryState;
 
@@ -65,48 +64,34 @@ fn with_link(body: Value, link: Option<String>) -> Response {
     response
 }
 
-pub(crate) async fn catalog(
-    state: &RegistryState,
-    req: &Parts,
-    query: &HashMap<String, String>,
-) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Catalog).await?;
-    let page = Page::from_query(query)?;
-    let mut repos = state.meta.list_repositories(page.last.as_deref(), page.fetch_limit()).await?;
+pub(crate) async fn catalog(state: &RegistryState, call: &Call) -> Result<Response, RegistryError> {
+    let page = Page::from_query(&call.query)?;
+    let mut repos = state.content.meta().list_repositories(page.last.as_deref(), page.fetch_limit()).await?;
     let link = page.finish(&mut repos, "/v2/_catalog");
     Ok(with_link(json!({ "repositories": repos }), link))
 }
 
-pub(crate) async fn tags(
-    state: &RegistryState,
-    req: &Parts,
-    name: &RepoName,
-    query: &HashMap<String, String>,
-) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
-    let page = Page::from_query(query)?;
-    let repo =
-        state.meta.repository_id(name.as_str()).await?.ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
-    let mut tags = state.meta.list_tags(repo, page.last.as_deref(), page.fetch_limit()).await?;
+pub(crate) async fn tags(state: &RegistryState, call: &Call, name: &RepoName) -> Result<Response, RegistryError> {
+    let page = Page::from_query(&call.query)?;
+    let mut tags = state
+        .content
+        .tags(name.as_str(), page.last.as_deref(), page.fetch_limit())
+        .await?
+        .ok_or_else(|| RegistryError::name_unknown(name.as_str()))?;
     let link = page.finish(&mut tags, &format!("/v2/{name}/tags/list"));
     Ok(with_link(json!({ "name": name.as_str(), "tags": tags }), link))
 }
 
 pub(crate) async fn referrers(
     state: &RegistryState,
-    req: &Parts,
+    call: &Call,
     name: &RepoName,
     digest: &str,
-    query: &HashMap<String, String>,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Repository(name, Action::Pull)).await?;
     let subject = parse_digest(digest)?.to_string();
-    let artifact_type = query.get("artifactType").filter(|t| !t.is_empty());
+    let artifact_type = call.query.get("artifactType").filter(|t| !t.is_empty());
     // An unknown repository or subject has no referrers: the spec asks for an empty index.
-    let rows = match state.meta.repository_id(name.as_str()).await? {
-        Some(repo) => state.meta.referrers(repo, &subject, artifact_type.map(String::as_str)).await?,
-        None => Vec::new(),
-    };
+    let rows = state.content.referrers(name.as_str(), &subject, artifact_type.map(String::as_str)).await?;
     let manifests: Vec<Value> = rows
         .into_iter()
         .map(|r| {

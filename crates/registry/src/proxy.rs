@@ -4,8 +4,8 @@
 //! - Manifests by tag are checked for freshness with a HEAD upstream on every pull; a new or moved
 //!   tag is fetched and stored. By digest they are immutable: served from the cache when present.
 //!   An index is stored alone; its children are fetched when clients ask for them by digest.
-//! - Manifests are stored before their blobs ([`crate::Local::put_proxied_manifest`]: the "every
-//!   referenced blob is here" check is skipped for proxy projects only); blobs are cached as they
+//! - Manifests are stored before their blobs (`Check::Nothing`: the "every referenced blob is
+//!   here" check is skipped for proxy projects only); blobs are cached as they
 //!   are pulled, each counted against the project's quota when it is linked.
 //! - A blob missing from the cache is fetched once per instance however many clients ask at once
 //!   (single flight keyed by repository and digest): a spawned task streams it into storage and,
@@ -21,30 +21,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
+use berth_content::{Actor, Check, Content, Storing, Upstreams};
 use berth_meta::ManifestRow;
 use berth_oci::{Digest, Reference, RepoName};
 use berth_remote::{Remote, RemoteError};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::access::{client_ip, project_of};
-use crate::audit::Actor;
+use crate::call::Call;
 use crate::error::RegistryError;
 use crate::state::RegistryState;
-
-/// Why an upstream client could not be made.
-pub type UpstreamError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Clients of registry endpoints, by id: what the proxy cache fetches through. Implemented by
-/// the replication crate's endpoints (which open the stored credentials).
-pub trait Upstreams: Send + Sync {
-    fn upstream(&self, registry_id: i64) -> BoxFuture<'_, Result<Remote, UpstreamError>>;
-}
 
 /// How long a client of an endpoint is reused (it keeps its connections and tokens); a changed
 /// endpoint is seen after at most this long.
@@ -105,13 +94,13 @@ pub(crate) async fn registry_of(state: &RegistryState, name: &RepoName) -> Resul
     let Some(proxy) = &state.proxy else {
         return Ok(None);
     };
-    let project = project_of(name);
+    let project = name.project();
     if let Some((registry, at)) = proxy.projects.lock().expect("lock").get(project)
         && at.elapsed() < PROJECT_TTL
     {
         return Ok(*registry);
     }
-    let registry = state.meta.project_registry_id(project).await?;
+    let registry = state.content.meta().project_registry_id(project).await?;
     let mut projects = proxy.projects.lock().expect("lock");
     if projects.len() >= MAX_CACHED_PROJECTS {
         projects.clear();
@@ -123,23 +112,17 @@ pub(crate) async fn registry_of(state: &RegistryState, name: &RepoName) -> Resul
 /// Refuses a push or delete in a proxy-cache project.
 pub(crate) async fn refuse_changes(state: &RegistryState, name: &RepoName) -> Result<(), RegistryError> {
     // Checked whether or not this instance has upstreams: a proxy project is one regardless.
-    if state.meta.project_registry_id(project_of(name)).await?.is_some() {
+    if state.content.meta().project_registry_id(name.project()).await?.is_some() {
         return Err(RegistryError::new(
             StatusCode::FORBIDDEN,
             "DENIED",
             format!(
                 "can not push artifact to a proxy project: {} is a proxy cache project; pushes and deletes are not allowed",
-                project_of(name)
+                name.project()
             ),
         ));
     }
     Ok(())
-}
-
-/// The upstream repository of `name`: without its project.
-fn upstream_repo(name: &RepoName) -> &str {
-    let s = name.as_str();
-    s.split_once('/').map(|(_, rest)| rest).unwrap_or(s)
 }
 
 fn unavailable(message: String) -> RegistryError {
@@ -162,15 +145,14 @@ fn upstream_failed(what: &str, e: &RemoteError) -> RegistryError {
 /// cannot tell. `None` when neither has it.
 pub(crate) async fn manifest(
     state: &RegistryState,
-    req: &Parts,
-    operator: &str,
+    call: &Call,
     registry_id: i64,
     name: &RepoName,
     reference: &Reference,
     cached: Option<ManifestRow>,
 ) -> Result<Option<ManifestRow>, RegistryError> {
     let proxy = state.proxy.as_ref().expect("called for proxy projects only");
-    let upstream = upstream_repo(name);
+    let upstream = name.without_project();
     let remote = match proxy.remote(registry_id).await {
         Ok(r) => r,
         Err(e) => return cached.map(Some).ok_or(e),
@@ -185,11 +167,10 @@ pub(crate) async fn manifest(
             Ok(Some(_)) => {}
             Ok(None) => {
                 // Gone upstream: so is the cached tag (its manifest stays, by digest), as in Harbor.
-                if cached.is_some() {
-                    let actor = actor(req, operator);
-                    if let Err(e) = state.local().delete(name, reference, &actor).await {
-                        tracing::warn!(repository = %name, tag = tag.as_str(), error = ?e, "proxy cache: removing a tag gone upstream");
-                    }
+                if cached.is_some()
+                    && let Err(e) = state.content.delete_manifest(name, reference, &filler(call), None).await
+                {
+                    tracing::warn!(repository = %name, tag = tag.as_str(), error = %e, "proxy cache: removing a tag gone upstream");
                 }
                 return Ok(None);
             }
@@ -217,13 +198,14 @@ pub(crate) async fn manifest(
             };
         }
     };
-    let actor = actor(req, operator);
-    let local = state.local();
-    if let Err(e) = local.put_proxied_manifest(name, reference, &fetched.media_type, &fetched.bytes, &actor).await {
+    let how = Storing { check: Check::Nothing, stamp: None };
+    let media_type = Some(fetched.media_type.as_str());
+    if let Err(e) = state.content.store_manifest(name, reference, &fetched.bytes, media_type, how, &filler(call)).await
+    {
         // Served anyway (e.g. past the project's quota), just not cached.
-        tracing::warn!(repository = %name, reference = reference_str, error = ?e, "proxy cache: manifest not cached");
+        tracing::warn!(repository = %name, reference = reference_str, error = %e, "proxy cache: manifest not cached");
     }
-    let repository_id = state.meta.ensure_repository(name.as_str()).await?;
+    let repository_id = state.content.meta().ensure_repository(name.as_str()).await?;
     Ok(Some(ManifestRow {
         repository_id,
         digest: fetched.digest,
@@ -233,9 +215,9 @@ pub(crate) async fn manifest(
 }
 
 /// Who a cache fill is recorded as: the client whose pull caused it, so the audit log tells who
-/// brought the content in.
-fn actor(req: &Parts, operator: &str) -> Actor {
-    Actor { username: operator.to_owned(), source_ip: client_ip(req), origin: None }
+/// brought the content in (and not a replicated change: the content comes from upstream).
+fn filler(call: &Call) -> Actor {
+    Actor { origin: None, ..call.actor.clone() }
 }
 
 /// What a pull of a blob missing from a proxy repository's cache comes to.
@@ -255,17 +237,17 @@ pub(crate) async fn blob(
     with_body: bool,
 ) -> Result<BlobOutcome, RegistryError> {
     let proxy = state.proxy.as_ref().expect("called for proxy projects only");
-    let upstream = upstream_repo(name).to_owned();
+    let upstream = name.without_project().to_owned();
     let digest_str = digest.to_string();
     let remote = proxy.remote(registry_id).await?;
     // Held elsewhere in this registry: linked here once the upstream confirms it has it too (so
     // a digest never reveals another project's content), without copying.
-    if state.meta.blob_size(&digest_str).await?.is_some()
+    if state.content.meta().blob_size(&digest_str).await?.is_some()
         && remote.blob_size(&upstream, &digest_str).await.map_err(|e| upstream_failed(&digest_str, &e))?.is_some()
-        && state.local().mount_blob(name, &digest_str).await?
-        && let Some(size) = state.meta.repository_blob(name.as_str(), &digest_str).await?
+        && state.content.mount_blob(name, &digest_str).await?
+        && let Some(size) = state.content.blob_size(name.as_str(), &digest_str).await?
     {
-        return Ok(BlobOutcome::Cached(size as u64));
+        return Ok(BlobOutcome::Cached(size));
     }
     if !with_body {
         let size = remote
@@ -293,8 +275,8 @@ pub(crate) async fn blob(
     if let Some(mut rx) = waiting {
         let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone()).ok().flatten();
         return match outcome {
-            Some(Filled::Stored) => match state.meta.repository_blob(name.as_str(), &digest_str).await? {
-                Some(size) => Ok(BlobOutcome::Cached(size as u64)),
+            Some(Filled::Stored) => match state.content.blob_size(name.as_str(), &digest_str).await? {
+                Some(size) => Ok(BlobOutcome::Cached(size)),
                 None => Err(unavailable(format!("blob {digest_str} was fetched but is not in the cache"))),
             },
             Some(Filled::NotFound) => Err(RegistryError::blob_unknown(&digest_str)),
@@ -305,7 +287,7 @@ pub(crate) async fn blob(
     let done = first.expect("either waiting or first");
     let (start_tx, start_rx) = oneshot::channel();
     let fill = Fill {
-        local: state.local(),
+        content: state.content.clone(),
         remote,
         upstream,
         name: name.clone(),
@@ -342,7 +324,7 @@ type Start = Result<(Option<u64>, ClientChunks), RegistryError>;
 
 /// One blob's fill from upstream into the cache, teeing its bytes to the first client.
 struct Fill {
-    local: crate::Local,
+    content: Content,
     remote: Remote,
     upstream: String,
     name: RepoName,
@@ -381,11 +363,11 @@ impl Fill {
 
         let (store_tx, store_rx) = mpsc::channel::<Result<Bytes, String>>(CHANNEL_CHUNKS);
         let writer = {
-            let (local, name, digest) = (self.local.clone(), self.name.clone(), self.digest.clone());
+            let (content, name, digest) = (self.content.clone(), self.name.clone(), self.digest.clone());
             tokio::spawn(async move {
                 let body =
                     futures_util::stream::unfold(store_rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) });
-                local.write_blob(&name, &digest, Box::pin(body)).await
+                content.write_blob(&name, &digest, Box::pin(body)).await
             })
         };
         let mut stream = source.stream;
@@ -417,7 +399,7 @@ impl Fill {
         let outcome = match (failure, written) {
             (Some(e), _) => Filled::Failed(format!("reading from upstream: {e}")),
             (None, Ok(Ok(_))) => Filled::Stored,
-            (None, Ok(Err(e))) => Filled::Failed(format!("storing: {e:?}")),
+            (None, Ok(Err(e))) => Filled::Failed(format!("storing: {e}")),
             (None, Err(e)) => Filled::Failed(format!("writer task: {e}")),
         };
         if let Some(c) = client {

@@ -1,19 +1,25 @@
 use std::sync::Arc;
 
-use berth_meta::Meta;
-use berth_storage::BlobStore;
+use berth_auth::Auth;
+use berth_content::{Content, PullRecorder, Upstreams};
 
 use crate::access::Access;
-use crate::audit::Recorder;
+
+/// How this registry answers, from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// The externally visible URL (token realm, `Location` headers); `None`: what the client used.
+    pub external_url: Option<String>,
+    /// Answer blob downloads with a redirect to the store (S3 presigned URLs).
+    pub redirect_blobs: bool,
+}
 
 /// What every `/v2/` handler shares. Cheap to clone.
 #[derive(Clone)]
 pub struct RegistryState {
-    pub meta: Meta,
-    pub store: BlobStore,
-    pub access: Access,
-    pub(crate) recorder: Recorder,
-    /// Answer blob downloads with a redirect to the store (S3 presigned URLs).
+    pub(crate) content: Content,
+    pub(crate) access: Access,
+    pub(crate) pulls: PullRecorder,
     pub(crate) redirect_blobs: bool,
     /// Prefix of `Location` headers: the externally visible URL, or empty for relative ones.
     external_url: Arc<str>,
@@ -22,27 +28,21 @@ pub struct RegistryState {
 }
 
 impl RegistryState {
-    /// Must be called on a Tokio runtime: it starts the audit writer.
-    pub fn new(
-        meta: Meta,
-        store: BlobStore,
-        access: Access,
-        external_url: Option<&str>,
-        redirect_blobs: bool,
-    ) -> RegistryState {
+    /// Must be called on a Tokio runtime: it starts the pull event writer.
+    pub fn new(content: Content, auth: Arc<Auth>, options: RegistryOptions) -> RegistryState {
+        let external_url = options.external_url.as_deref();
         RegistryState {
-            recorder: Recorder::start(meta.clone()),
-            meta,
-            store,
-            access,
-            redirect_blobs,
+            pulls: PullRecorder::start(content.meta().clone()),
+            access: Access::new(auth, external_url),
+            content,
+            redirect_blobs: options.redirect_blobs,
             external_url: external_url.unwrap_or("").trim_end_matches('/').into(),
             proxy: None,
         }
     }
 
     /// Serves proxy-cache projects from the registry endpoints `upstreams` reaches.
-    pub fn with_upstreams(mut self, upstreams: Arc<dyn crate::Upstreams>) -> RegistryState {
+    pub fn with_upstreams(mut self, upstreams: Arc<dyn Upstreams>) -> RegistryState {
         self.proxy = Some(Arc::new(crate::proxy::Proxy::new(upstreams)));
         self
     }
@@ -50,12 +50,7 @@ impl RegistryState {
     /// Writes the pull events still queued. For a graceful shutdown: once the server has
     /// stopped, before the database closes.
     pub async fn close(&self) {
-        self.recorder.close().await;
-    }
-
-    /// The content as Berth itself writes it.
-    pub fn local(&self) -> crate::Local {
-        crate::Local::new(self.meta.clone(), self.store.clone())
+        self.pulls.close().await;
     }
 
     /// A `Location` value for `path` (which starts with `/v2/`).

@@ -12,7 +12,7 @@ use berth_auth::{AuthError, Principal};
 use berth_oci::RepoName;
 use serde_json::json;
 
-use crate::access::{client_ip, project_of};
+use crate::access::client_ip;
 use crate::state::RegistryState;
 
 pub(crate) async fn token(
@@ -52,7 +52,7 @@ pub(crate) async fn token(
         };
         let allowed: Vec<&str> = match kind {
             "repository" => match RepoName::parse(name) {
-                Ok(repo) => match auth.project_access(&principal, project_of(&repo)).await {
+                Ok(repo) => match auth.project_access(&principal, repo.project()).await {
                     Ok(Some(access)) => access.registry_actions(),
                     Ok(None) => Vec::new(),
                     Err(e) => {
@@ -77,7 +77,7 @@ pub(crate) async fn token(
         "token": token,
         "access_token": token,
         "expires_in": expires_in,
-        "issued_at": berth_auth::time::rfc3339(issued_at as i64),
+        "issued_at": berth_meta::time::rfc3339(issued_at as i64),
     }))
     .into_response()
 }

@@ -1,47 +1,38 @@
-//! Blob uploads: sessions (POST, PATCH, PUT, GET, DELETE), monolithic pushes and cross-repository
-//! mounts. The session's length and hash state live in the metadata store, its bytes in storage,
-//! so a session survives a restart of the server.
-
-use std::collections::HashMap;
+//! Blob uploads over HTTP: sessions (POST, PATCH, PUT, GET, DELETE), monolithic pushes and
+//! cross-repository mounts. What a session is lives in `berth_content`; this reads the headers
+//! and answers with the session's `Location` and `Range`.
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use berth_meta::UploadRow;
-use berth_oci::{Digest, RepoName, digest::Algorithm};
-use berth_storage::{Appended, HashState, UploadId, UploadProgress};
+use berth_content::{Chunk, ContentError};
+use berth_oci::{Digest, RepoName};
+use berth_storage::UploadId;
 
 use crate::access::{Action, Scope};
 use crate::blobs::parse_digest;
+use crate::call::Call;
 use crate::error::RegistryError;
-use crate::headers::{content_length, header_str, upload_range};
 use crate::state::RegistryState;
-use crate::upload_lease::UploadLease;
 
 /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload, or a new session.
 pub(crate) async fn start(
     state: &RegistryState,
-    req: &Parts,
+    call: &Call,
     name: &RepoName,
-    query: &HashMap<String, String>,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
     crate::proxy::refuse_changes(state, name).await?;
-    if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
-        if let Some(response) = try_mount(state, req, name, mount, from).await? {
+    if let (Some(mount), Some(from)) = (call.query.get("mount"), call.query.get("from")) {
+        if let Some(response) = try_mount(state, call, name, mount, from).await? {
             return Ok(response);
         }
-    } else if let Some(digest) = query.get("digest") {
-        let digest = uploadable_digest(digest)?;
-        state.local().write_blob(name, &digest, body.into_data_stream()).await?;
+    } else if let Some(digest) = call.query.get("digest") {
+        let digest = parse_digest(digest)?;
+        state.content.write_blob(name, &digest, body.into_data_stream()).await?;
         return Ok(blob_created(state, name, &digest));
     }
-    let repo = state.meta.ensure_repository(name.as_str()).await?;
-    let id = UploadId::new();
-    let progress = state.store.create_upload(&id).await?;
-    state.meta.create_upload(id.as_str(), repo, &progress.hash.to_bytes(), &progress.backend).await?;
+    let id = state.content.start_upload(name).await?;
     Ok(session_response(state, StatusCode::ACCEPTED, name, &id, 0))
 }
 
@@ -49,7 +40,7 @@ pub(crate) async fn start(
 /// `None` means the mount is not possible and a normal upload session should be started.
 async fn try_mount(
     state: &RegistryState,
-    req: &Parts,
+    call: &Call,
     name: &RepoName,
     mount: &str,
     from: &str,
@@ -58,14 +49,14 @@ async fn try_mount(
     let Ok(from) = RepoName::parse(from) else {
         return Ok(None);
     };
-    if state.access.authorize(req, Scope::Repository(&from, Action::Pull)).await.is_err() {
+    // Not a second refusal of the request (it was authorized to push): only whether its blob
+    // may come from `from` or must be uploaded.
+    if !state.access.allows(&call.parts, Scope::Repository(&from, Action::Pull)).await {
         return Ok(None);
     }
-    let Some(size) = state.meta.repository_blob(from.as_str(), &digest.to_string()).await? else {
+    if !state.content.mount_blob_from(name, &from, &digest).await? {
         return Ok(None);
-    };
-    let repo = state.meta.ensure_repository(name.as_str()).await?;
-    state.meta.link_blob(repo, &digest.to_string(), size).await?;
+    }
     Ok(Some(blob_created(state, name, &digest)))
 }
 
@@ -73,166 +64,83 @@ async fn try_mount(
 /// ends; without, it is appended (streamed upload).
 pub(crate) async fn patch(
     state: &RegistryState,
-    req: &Parts,
+    call: &Call,
     name: &RepoName,
     id: &str,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
-    let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
-    let lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
-    let upload = load(state, name, &id).await?;
-    let appended = append_checked(state, req, name, &id, &upload, body, (&lease, true)).await?;
-    lease.released();
-    Ok(session_response(state, StatusCode::ACCEPTED, name, &id, appended.progress.length))
+    let id = session_id(id)?;
+    let declared = declared_chunk(call)?;
+    let length = state
+        .content
+        .append_upload(name, &id, declared, body.into_data_stream())
+        .await
+        .map_err(|e| session_error(state, name, &id, e))?;
+    Ok(session_response(state, StatusCode::ACCEPTED, name, &id, length))
 }
 
 /// `PUT ?digest=`: appends an optional last chunk, verifies the digest and commits the blob.
 pub(crate) async fn finish(
     state: &RegistryState,
-    req: &Parts,
+    call: &Call,
     name: &RepoName,
     id: &str,
-    query: &HashMap<String, String>,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
-    let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
-    let digest = uploadable_digest(
-        query.get("digest").ok_or_else(|| RegistryError::digest_invalid("digest parameter is required"))?,
-    )?;
-    let lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
-    let upload = load(state, name, &id).await?;
-    // The last chunk, if any, comes with the PUT; either way the session's length and hash state
-    // are then known without reading them back.
-    let progress = if content_length(&req.headers) != Some(0) {
-        // The lease stays held until the commit below: no other request may append meanwhile.
-        append_checked(state, req, name, &id, &upload, body, (&lease, false)).await?.progress
-    } else {
-        progress_of(&upload)?
+    let id = session_id(id)?;
+    let digest =
+        call.query.get("digest").ok_or_else(|| RegistryError::digest_invalid("digest parameter is required"))?;
+    let digest = parse_digest(digest)?;
+    // The last chunk, if any, comes with the PUT.
+    let last = match call.content_length() {
+        Some(0) => None,
+        _ => Some((declared_chunk(call)?, body.into_data_stream())),
     };
-    match state.store.commit(&id, progress, &digest).await {
-        Ok(size) => {
-            state.meta.finish_upload(id.as_str(), upload.repository_id, &digest.to_string(), size as i64).await?;
-            Ok(blob_created(state, name, &digest))
-        }
-        Err(e) => {
-            // The session's bytes are not the blob the client meant: the session is over.
-            if matches!(e, berth_storage::StorageError::DigestMismatch { .. }) {
-                state.meta.delete_upload(id.as_str()).await?;
-            }
-            Err(e.into())
-        }
-    }
+    state.content.finish_upload(name, &id, &digest, last).await.map_err(|e| session_error(state, name, &id, e))?;
+    Ok(blob_created(state, name, &digest))
 }
 
 /// `GET`: where the session stands.
-pub(crate) async fn status(
-    state: &RegistryState,
-    req: &Parts,
-    name: &RepoName,
-    id: &str,
-) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
-    let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
-    let upload = load(state, name, &id).await?;
-    Ok(session_response(state, StatusCode::NO_CONTENT, name, &id, upload.length as u64))
+pub(crate) async fn status(state: &RegistryState, name: &RepoName, id: &str) -> Result<Response, RegistryError> {
+    let id = session_id(id)?;
+    let length = state.content.upload_length(name, &id).await?;
+    Ok(session_response(state, StatusCode::NO_CONTENT, name, &id, length))
 }
 
 /// `DELETE`: cancels the session and frees its data.
-pub(crate) async fn cancel(
-    state: &RegistryState,
-    req: &Parts,
-    name: &RepoName,
-    id: &str,
-) -> Result<Response, RegistryError> {
-    state.access.authorize(req, Scope::Repository(name, Action::Push)).await?;
-    let id = UploadId::parse(id).map_err(|_| RegistryError::upload_unknown())?;
-    let _lease = UploadLease::acquire(&state.meta, id.as_str()).await?;
-    let upload = load(state, name, &id).await?;
-    state.meta.delete_upload(id.as_str()).await?;
-    state.store.delete_upload(&id, &progress_of(&upload)?).await?;
+pub(crate) async fn cancel(state: &RegistryState, name: &RepoName, id: &str) -> Result<Response, RegistryError> {
+    let id = session_id(id)?;
+    state.content.cancel_upload(name, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The session `id`, which must belong to repository `name`.
-async fn load(state: &RegistryState, name: &RepoName, id: &UploadId) -> Result<UploadRow, RegistryError> {
-    let upload = state.meta.upload(id.as_str()).await?.ok_or_else(RegistryError::upload_unknown)?;
-    let repo = state.meta.repository_id(name.as_str()).await?;
-    if repo != Some(upload.repository_id) {
-        return Err(RegistryError::upload_unknown());
-    }
-    Ok(upload)
+fn session_id(id: &str) -> Result<UploadId, RegistryError> {
+    UploadId::parse(id).map_err(|_| ContentError::UploadUnknown.into())
 }
 
-/// Where the session stands, as the blob store needs it to continue.
-fn progress_of(upload: &UploadRow) -> Result<UploadProgress, RegistryError> {
-    let hash = HashState::from_bytes(&upload.hash_state)
-        .ok_or_else(|| RegistryError::internal("unreadable upload hash state"))?;
-    Ok(UploadProgress { length: upload.length as u64, hash, backend: upload.store_state.clone() })
+/// The chunk `Content-Range` announces, checked against `Content-Length`.
+fn declared_chunk(call: &Call) -> Result<Option<Chunk>, RegistryError> {
+    let Some(value) = call.header("content-range") else {
+        return Ok(None);
+    };
+    let (start, end) = parse_content_range(value)
+        .ok_or_else(|| RegistryError::upload_invalid(format!("malformed Content-Range {value:?}")))?;
+    let length = end - start + 1;
+    if call.content_length().is_some_and(|cl| cl != length) {
+        return Err(RegistryError::upload_invalid("Content-Length does not match Content-Range"));
+    }
+    Ok(Some(Chunk { start, length }))
 }
 
-/// Appends `body` to the session, enforcing `Content-Range`, records the new length and returns
-/// it with the hash state after it. Only while `lease` holds; with `release`, it ends with the
-/// recording.
-async fn append_checked(
-    state: &RegistryState,
-    req: &Parts,
-    name: &RepoName,
-    id: &UploadId,
-    upload: &UploadRow,
-    body: Body,
-    (lease, release): (&UploadLease, bool),
-) -> Result<Appended, RegistryError> {
-    let length = upload.length as u64;
-    let out_of_order = || {
-        RegistryError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "BLOB_UPLOAD_INVALID",
-            format!("chunk must start at offset {length}"),
-        )
-        .with_header("range", upload_range(length))
-        .with_header("location", state.location(&session_path(name, id)))
-        .with_header("docker-upload-uuid", id.to_string())
-    };
-    let declared = match header_str(&req.headers, "content-range") {
-        None => None,
-        Some(value) => {
-            let (start, end) = parse_content_range(value)
-                .ok_or_else(|| RegistryError::upload_invalid(format!("malformed Content-Range {value:?}")))?;
-            if start != length {
-                return Err(out_of_order());
-            }
-            let chunk = end - start + 1;
-            if content_length(&req.headers).is_some_and(|cl| cl != chunk) {
-                return Err(RegistryError::upload_invalid("Content-Length does not match Content-Range"));
-            }
-            Some(chunk)
-        }
-    };
-    let appended = state.store.append(id, progress_of(upload)?, lease.fence(body.into_data_stream())).await?;
-    if declared.is_some_and(|d| d != appended.received) {
-        return Err(RegistryError::upload_invalid(format!(
-            "Content-Range announced {} bytes but {} arrived",
-            declared.unwrap_or(0),
-            appended.received
-        )));
+/// An error of an append, with what a client needs to resume where the session stands.
+fn session_error(state: &RegistryState, name: &RepoName, id: &UploadId, e: ContentError) -> RegistryError {
+    match e {
+        ContentError::UploadOutOfOrder { length } => RegistryError::from(e)
+            .with_header("range", upload_range(length))
+            .with_header("location", state.location(&session_path(name, id)))
+            .with_header("docker-upload-uuid", id.to_string()),
+        e => e.into(),
     }
-    let new = &appended.progress;
-    let recorded = state
-        .meta
-        .advance_upload(
-            id.as_str(),
-            (upload.length, new.length as i64),
-            &new.hash.to_bytes(),
-            &new.backend,
-            (lease.owner(), release),
-        )
-        .await?;
-    if !recorded {
-        return Err(out_of_order());
-    }
-    Ok(appended)
 }
 
 /// `start-end` (inclusive), also accepted with a `bytes ` or `bytes=` prefix.
@@ -245,13 +153,10 @@ fn parse_content_range(value: &str) -> Option<(u64, u64)> {
     (end >= start).then_some((start, end))
 }
 
-/// A digest the upload path can verify: uploads are hashed with SHA-256 as they stream.
-fn uploadable_digest(raw: &str) -> Result<Digest, RegistryError> {
-    let digest = parse_digest(raw)?;
-    if digest.algorithm() != Algorithm::Sha256 {
-        return Err(RegistryError::digest_invalid("blob uploads support sha256 digests only"));
-    }
-    Ok(digest)
+/// The `Range` header value describing `length` bytes received: `0-<last byte>`. For an empty
+/// upload this is `0-0`, as distribution reports it.
+fn upload_range(length: u64) -> String {
+    format!("0-{}", length.saturating_sub(1))
 }
 
 fn session_path(name: &RepoName, id: &UploadId) -> String {

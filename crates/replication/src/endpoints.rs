@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_content::peer::ORIGIN_HEADER;
 use berth_meta::{Meta, RegistryRow};
-use berth_registry::ORIGIN_HEADER;
 use berth_remote::{Credential, Remote, RemoteConfig, RemoteError};
 
 use crate::secret::Sealer;

@@ -4,9 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use berth_content::{Actor, Content};
 use berth_jobs::JobContext;
 use berth_meta::{Cursor, EventRow, NewTask, PolicyRow};
-use berth_registry::{Actor, Local};
 use chrono::{TimeZone, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -41,7 +41,7 @@ const RECONCILE_EVERY: i64 = 3600;
 #[derive(Clone)]
 pub struct Engine {
     endpoints: Endpoints,
-    local: Local,
+    local: Content,
 }
 
 /// A policy parsed: its filters and both sides.
@@ -64,7 +64,7 @@ pub fn parse_cron(expression: &str) -> Result<Cron, String> {
 }
 
 impl Engine {
-    pub fn new(endpoints: Endpoints, local: Local) -> Engine {
+    pub fn new(endpoints: Endpoints, local: Content) -> Engine {
         Engine { endpoints, local }
     }
 
@@ -80,11 +80,7 @@ impl Engine {
         let filters: Vec<Filter> =
             serde_json::from_str(&policy.filters).map_err(|e| format!("stored filters unreadable: {e}"))?;
         let filters = Filters::parse(&filters)?;
-        let actor = |origin: Option<String>| Actor {
-            username: format!("replication:{}", policy.name),
-            source_ip: String::new(),
-            origin,
-        };
+        let actor = |origin: Option<String>| Actor::system(format!("replication:{}", policy.name), origin);
         let (src, dst, dst_peer) = match (policy.src_registry_id, policy.dest_registry_id) {
             (Some(id), None) => {
                 let (_, remote) = self.endpoints.remote_by_id(id).await.map_err(|e| e.to_string())?;
@@ -174,19 +170,7 @@ impl Engine {
             return Ok(());
         }
         let owner = self.meta().user_by_name("admin").await.map_err(|e| e.to_string())?.ok_or("no admin user")?;
-        let event = berth_meta::Event {
-            project: project.to_owned(),
-            username: actor.username.clone(),
-            resource: project.to_owned(),
-            resource_type: "project",
-            operation: "create",
-            source_ip: actor.source_ip.clone(),
-            op_time: berth_auth::now(),
-            repository: None,
-            digest: None,
-            tag: None,
-            origin: None,
-        };
+        let event = actor.change(project, project.to_owned(), "project", "create");
         match self.meta().create_project(project, false, owner.id, -1, None, &event).await {
             Ok(_) => job.log(format!("created project {project}")).await,
             // Another task created it meanwhile.

@@ -1,8 +1,9 @@
 //! The two ends of a copy: this registry (read and written in-process, as a push would) or a
 //! remote one (over HTTP). Copying code is written once against [`Side`].
 
+use berth_content::peer::CHANGE_TIME_HEADER;
+use berth_content::{Actor, Check, Content, ContentError, Removal, Storing};
 use berth_oci::{Digest, Reference, RepoName};
-use berth_registry::{Actor, CHANGE_TIME_HEADER, Local, RegistryError};
 use berth_remote::{Remote, RemoteError};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -28,13 +29,13 @@ pub enum Deletion {
 pub enum Side {
     /// This registry; changes are recorded as made by `actor`.
     Local {
-        local: Local,
+        local: Content,
         actor: Actor,
     },
     Remote(Remote),
 }
 
-fn local_err(e: RegistryError) -> Failure {
+fn local_err(e: ContentError) -> Failure {
     format!("local registry: {e}")
 }
 
@@ -74,7 +75,9 @@ impl Side {
 
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>, Failure> {
         match self {
-            Side::Local { local, .. } => local.tags(repo).await.map_err(local_err),
+            Side::Local { local, .. } => {
+                Ok(local.tags(repo, None, i64::MAX).await.map_err(local_err)?.unwrap_or_default())
+            }
             Side::Remote(r) => r.tags(repo).await.map_err(remote_err(r)),
         }
     }
@@ -114,7 +117,9 @@ impl Side {
         match self {
             Side::Local { local, actor } => {
                 let (name, reference) = (repo_name(repo)?, self::reference(reference)?);
-                local.put_manifest(&name, &reference, &m.media_type, &m.bytes, actor).await.map_err(local_err)?;
+                let how = Storing { check: Check::References, stamp: None };
+                let media_type = Some(m.media_type.as_str());
+                local.store_manifest(&name, &reference, &m.bytes, media_type, how, actor).await.map_err(local_err)?;
                 Ok(())
             }
             Side::Remote(r) => r
@@ -130,7 +135,7 @@ impl Side {
         let deleted = match self {
             Side::Local { local, actor } => {
                 let (name, reference) = (repo_name(repo)?, self::reference(reference)?);
-                local.delete(&name, &reference, actor).await.map_err(local_err)?
+                local.delete_manifest(&name, &reference, actor, None).await.map_err(local_err)? == Removal::Removed
             }
             Side::Remote(r) => match r.delete_manifest_with(repo, reference, &stamp_header(stamp)).await {
                 Ok(deleted) => deleted,
@@ -172,8 +177,10 @@ impl Side {
     ) -> Result<BoxStream<'static, Result<Bytes, RemoteError>>, RemoteError> {
         match self {
             Side::Local { local, .. } => {
+                let digest: Digest =
+                    digest.parse().map_err(|_| RemoteError::Transport(format!("bad digest {digest}")))?;
                 let stream = local
-                    .read_blob(digest, offset, size)
+                    .read_blob(&digest, offset, size.saturating_sub(offset))
                     .await
                     .map_err(|e| RemoteError::Transport(format!("local registry: {e}")))?;
                 Ok(stream.map(|r| r.map_err(|e| RemoteError::Transport(format!("local blob: {e}")))).boxed())
@@ -189,7 +196,7 @@ impl Side {
     pub async fn referrers(&self, repo: &str, digest: &str) -> Result<Vec<String>, Failure> {
         Ok(match self {
             Side::Local { local, .. } => {
-                local.referrers(repo, digest).await.map_err(local_err)?.into_iter().map(|r| r.digest).collect()
+                local.referrers(repo, digest, None).await.map_err(local_err)?.into_iter().map(|r| r.digest).collect()
             }
             Side::Remote(r) => {
                 r.referrers(repo, digest).await.map_err(remote_err(r))?.into_iter().map(|d| d.digest).collect()

@@ -1,7 +1,7 @@
 //! Registry endpoints as the proxy cache's upstreams: a proxy-cache project fetches through the
 //! client of its endpoint, with the endpoint's stored credentials.
 
-use berth_registry::{UpstreamError, Upstreams};
+use berth_content::{UpstreamError, Upstreams};
 use berth_remote::Remote;
 use futures_util::future::BoxFuture;
 

@@ -302,7 +302,7 @@ async fn robots_page(
                 expires: if expires_at <= 0 {
                     "never".to_owned()
                 } else {
-                    format::time(&Value::from(berth_auth::time::rfc3339(expires_at)))
+                    format::time(&Value::from(berth_meta::time::rfc3339(expires_at)))
                 },
                 created: format::time(&r["creation_time"]),
                 permissions,

@@ -1,7 +1,6 @@
-//! Events of registry operations. A push or delete writes its event in the transaction of the
-//! change ([`event`] builds it). Pulls change nothing but statistics: their events are queued once
-//! the response is decided and written in batches by one background task, so a burst of pulls
-//! costs one transaction per batch instead of one write each.
+//! Pull events. Pulls change nothing but statistics: their events are queued once the pull is
+//! decided and written in batches by one background task, so a burst of pulls costs one
+//! transaction per batch instead of one write each.
 //!
 //! The writer waits for the disk like any writer, for seconds when the disk is busy, and a pull
 //! must not wait with it. Once the queue is full, a pull's event goes to an overflow where
@@ -9,22 +8,17 @@
 //! entry with a count, so a flood of pulls needs no more memory while the writer is behind. A
 //! pull waits only when the overflow too is full of distinct events: then pulls go at the pace
 //! of the writer, never faster than their events can be kept. A graceful shutdown
-//! ([`Recorder::close`]) writes everything queued and overflowed before the database closes; up
-//! to one batch window of pull events, and the overflow, can be lost if the process is killed.
+//! ([`PullRecorder::close`]) writes everything queued and overflowed before the database closes;
+//! up to one batch window of pull events, and the overflow, can be lost if the process is killed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::request::Parts;
 use berth_meta::{Meta, RegistryEvent};
-use berth_oci::Digest;
-use berth_oci::RepoName;
 use indexmap::IndexMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-use crate::access::{client_ip, project_of};
 
 /// Events queued at most; past that they go to the overflow.
 const QUEUE: usize = 16_384;
@@ -39,111 +33,37 @@ const BATCH: usize = 1_000;
 /// How long an event may wait for companions before its batch is written.
 const WINDOW: Duration = Duration::from_millis(200);
 
-/// The event of `operation` by `operator` on `resource` in repository `name`, about artifact
-/// `digest` and/or `tag`.
-pub(crate) fn event(
-    req: &Parts,
-    name: &RepoName,
-    operator: String,
-    what: (String, &'static str, &'static str),
-    digest: Option<&Digest>,
-    tag: Option<&str>,
-) -> berth_meta::Event {
-    event_by(actor(req, operator), name, what, digest, tag)
-}
-
-/// The client behind `req`, authenticated as `operator`.
-pub(crate) fn actor(req: &Parts, operator: String) -> Actor {
-    Actor { username: operator, source_ip: client_ip(req), origin: replication_origin(req) }
-}
-
-/// Who makes a change: a client over HTTP, or Berth itself (replication, proxy cache).
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub username: String,
-    pub source_ip: String,
-    /// The registry the change was replicated from, if it was.
-    pub origin: Option<String>,
-}
-
-pub(crate) fn event_by(
-    actor: Actor,
-    name: &RepoName,
-    (resource, resource_type, operation): (String, &'static str, &'static str),
-    digest: Option<&Digest>,
-    tag: Option<&str>,
-) -> berth_meta::Event {
-    berth_meta::Event {
-        project: project_of(name).to_owned(),
-        username: actor.username,
-        resource,
-        resource_type,
-        operation,
-        source_ip: actor.source_ip,
-        op_time: berth_auth::now(),
-        repository: Some(name.to_string()),
-        digest: digest.map(Digest::to_string),
-        tag: tag.map(str::to_owned),
-        origin: actor.origin,
-    }
-}
-
-/// The header a replicating Berth names itself in (its registry id), so that this change is not
-/// replicated back to it. Anyone may send it; the worst it does is keep the change from being
-/// sent to the registry it names, which the sender could equally have refused to receive.
-pub const ORIGIN_HEADER: &str = "x-berth-origin";
-
-/// The header a replicating Berth gives the time (unix seconds) of the change it copies, for
-/// tag writes and deletes: the receiver applies it only if it is newer than its own last change
-/// of the tag, so two registries replicating to each other settle on the same last change.
-pub const CHANGE_TIME_HEADER: &str = "x-berth-change-time";
-
-/// Answered on a replicated tag write that was older than the receiver's own last change.
-pub const SUPERSEDED_HEADER: &str = "x-berth-superseded";
-
-/// The change time of a replicated request (only together with its origin).
-pub(crate) fn replication_stamp(req: &Parts) -> Option<i64> {
-    replication_origin(req)?;
-    req.headers.get(CHANGE_TIME_HEADER)?.to_str().ok()?.parse().ok().filter(|t| *t >= 0)
-}
-
-fn replication_origin(req: &Parts) -> Option<String> {
-    let value = req.headers.get(ORIGIN_HEADER)?.to_str().ok()?;
-    let valid = !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    valid.then(|| value.to_owned())
-}
-
-/// The queue of registry events and its writer.
+/// The queue of pull events and its writer. Cheap to clone.
 #[derive(Clone)]
-pub(crate) struct Recorder {
+pub struct PullRecorder {
     meta: Meta,
     tx: mpsc::Sender<RegistryEvent>,
     overflow: Arc<Overflow>,
-    /// Cancelled by [`Recorder::close`]: the writer takes no more events, writes what it has and
+    /// Cancelled by [`PullRecorder::close`]: the writer takes no more events, writes what it has and
     /// ends.
     closing: CancellationToken,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
-impl Recorder {
+impl PullRecorder {
     /// Starts the writer task (on the current Tokio runtime).
-    pub(crate) fn start(meta: Meta) -> Recorder {
-        Recorder::with_limits(meta, QUEUE, OVERFLOW)
+    pub fn start(meta: Meta) -> PullRecorder {
+        PullRecorder::with_limits(meta, QUEUE, OVERFLOW)
     }
 
-    fn with_limits(meta: Meta, queue: usize, overflow: usize) -> Recorder {
+    fn with_limits(meta: Meta, queue: usize, overflow: usize) -> PullRecorder {
         let (tx, rx) = mpsc::channel(queue);
         let overflow = Arc::new(Overflow { limit: overflow, events: Mutex::default() });
         let closing = CancellationToken::new();
         let writer = tokio::spawn(write_batches(meta.clone(), rx, overflow.clone(), closing.clone()));
-        Recorder { meta, tx, overflow, closing, writer: Arc::new(Mutex::new(Some(writer))) }
+        PullRecorder { meta, tx, overflow, closing, writer: Arc::new(Mutex::new(Some(writer))) }
     }
 
     /// Writes every event queued or overflowed so far and returns once they are in the database:
     /// for a graceful shutdown, after the last request and before the database closes. (Waiting
     /// for every recorder to be dropped instead would hang on any clone that outlives the
     /// server.) A pull recorded after this is written on its own, as when the writer has stopped.
-    pub(crate) async fn close(&self) {
+    pub async fn close(&self) {
         self.closing.cancel();
         let writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         if let Some(writer) = writer
@@ -154,7 +74,7 @@ impl Recorder {
     }
 
     /// Queues the event of a pull from repository `repo`, to be written with its statistics.
-    pub(crate) async fn record_pull(&self, event: berth_meta::Event, repo: i64) {
+    pub async fn record_pull(&self, event: berth_meta::Event, repo: i64) {
         let e = RegistryEvent { event, pulled_from: Some(repo) };
         let e = match self.tx.try_send(e) {
             Ok(()) => return,
@@ -275,7 +195,7 @@ mod tests {
             resource_type: "artifact",
             operation: "pull",
             source_ip: "127.0.0.1".into(),
-            op_time: berth_auth::now(),
+            op_time: berth_meta::time::now(),
             repository: Some("lib/app".into()),
             digest: None,
             tag: Some(format!("v{n}")),
@@ -285,11 +205,11 @@ mod tests {
 
     /// A recorder with a queue of one and an overflow of `overflow`, whose writer holds event 1
     /// and waits: another connection (returned) holds the database's write lock.
-    async fn recorder_behind_a_lock(overflow: usize) -> (tempfile::TempDir, Meta, Recorder, rusqlite::Connection) {
+    async fn recorder_behind_a_lock(overflow: usize) -> (tempfile::TempDir, Meta, PullRecorder, rusqlite::Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let meta = Meta::open_sqlite(&path, 4).await.unwrap();
-        let recorder = Recorder::with_limits(meta.clone(), 1, overflow);
+        let recorder = PullRecorder::with_limits(meta.clone(), 1, overflow);
         let blocker = rusqlite::Connection::open(&path).unwrap();
         blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
         recorder.record_pull(pull(1), 1).await;

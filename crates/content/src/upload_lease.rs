@@ -21,7 +21,7 @@ use futures_util::Stream;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::error::RegistryError;
+use crate::ContentError;
 
 /// How often a request renews its lease.
 const RENEW: Duration = Duration::from_secs(1);
@@ -47,7 +47,7 @@ pub(crate) struct UploadLease {
 
 impl UploadLease {
     /// Waits for the session's turn. `BLOB_UPLOAD_UNKNOWN` if the session does not exist.
-    pub(crate) async fn acquire(meta: &Meta, id: &str) -> Result<UploadLease, RegistryError> {
+    pub(crate) async fn acquire(meta: &Meta, id: &str) -> Result<UploadLease, ContentError> {
         let owner = uuid::Uuid::new_v4().to_string();
         let deadline = Instant::now() + WAIT;
         let mut pause = Duration::from_millis(10);
@@ -58,7 +58,7 @@ impl UploadLease {
                 break;
             }
             let Some(holder) = meta.upload_lease(id).await? else {
-                return Err(RegistryError::upload_unknown());
+                return Err(ContentError::UploadUnknown);
             };
             match &watched {
                 Some((seen, since)) if *seen == holder => {
@@ -70,11 +70,7 @@ impl UploadLease {
                 _ => watched = Some((holder, Instant::now())),
             }
             if Instant::now() >= deadline {
-                return Err(RegistryError::new(
-                    axum::http::StatusCode::CONFLICT,
-                    "BLOB_UPLOAD_INVALID",
-                    "another request is still writing to this upload session",
-                ));
+                return Err(ContentError::UploadBusy);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(250));
@@ -127,7 +123,7 @@ async fn renew(meta: Meta, id: String, owner: String, lost: Arc<AtomicBool>) {
 }
 
 fn until() -> i64 {
-    berth_auth::now() + LEASE.as_secs() as i64
+    berth_meta::time::now() + LEASE.as_secs() as i64
 }
 
 impl Drop for UploadLease {

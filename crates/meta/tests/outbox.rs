@@ -3,52 +3,18 @@
 //! database that may still commit an earlier event, and does not wait for one of another
 //! database, which cannot.
 
-use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
+mod common;
 
 use berth_meta::{AuditEntry, Cursor, Meta};
+use common::Database;
 use sqlx::{Connection, PgConnection};
 
-/// A fresh database on the test server, dropped after the test.
-struct Database {
-    server: String,
-    name: String,
-}
-
-impl Database {
-    fn create(role: &str) -> Database {
-        let server = std::env::var("TEST_BERTH_POSTGRES")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned());
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        let name = format!("berth_outbox_{role}_{}_{nanos}", std::process::id());
-        psql(&server, &format!("CREATE DATABASE {name}"));
-        Database { server, name }
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-
-    /// A connection of its own, holding a transaction that has taken a transaction id.
-    async fn running_transaction(&self) -> PgConnection {
-        let mut conn = PgConnection::connect(&self.url()).await.unwrap();
-        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
-        sqlx::query("SELECT pg_current_xact_id()").execute(&mut conn).await.unwrap();
-        conn
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        psql(&self.server, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-    }
-}
-
-fn psql(server: &str, sql: &str) {
-    let out = Command::new("psql").args(["-q", &format!("{server}/postgres"), "-c", sql]).output().expect("psql");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+/// A connection of its own to `db`, holding a transaction that has taken a transaction id.
+async fn running_transaction(db: &Database) -> PgConnection {
+    let mut conn = PgConnection::connect(&db.url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()").execute(&mut conn).await.unwrap();
+    conn
 }
 
 async fn record(meta: &Meta, resource: &str) {
@@ -82,18 +48,18 @@ async fn readable_soon(meta: &Meta, after: Cursor, expected: &[&str]) {
 
 #[tokio::test]
 async fn readers_wait_for_their_own_database_only() {
-    let ours = Database::create("ours");
-    let other = Database::create("other");
+    let ours = Database::create("outbox_ours");
+    let other = Database::create("outbox_other");
     let meta = Meta::open_postgres(&ours.url(), 2).await.unwrap();
 
     // A write transaction left running in another database of the same server does not hold
     // back an event committed here.
-    let mut elsewhere = other.running_transaction().await;
+    let mut elsewhere = running_transaction(&other).await;
     record(&meta, "first").await;
     readable_soon(&meta, Cursor::default(), &["first"]).await;
 
     // One running here does: it may still commit an event with a lower transaction id.
-    let mut here = ours.running_transaction().await;
+    let mut here = running_transaction(&ours).await;
     record(&meta, "second").await;
     let seen = meta.events_after(Cursor::default(), 100).await.unwrap();
     assert_eq!(seen.iter().map(|e| e.resource.as_str()).collect::<Vec<_>>(), ["first"]);

@@ -4,7 +4,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use reqwest::Url;
+use reqwest::header;
+use reqwest::{Method, RequestBuilder, Response, Url};
+
+use crate::error::{from_response, invalid};
+use crate::{Remote, RemoteError};
 
 /// How the registry asked to be authenticated, learnt from its first 401.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +122,98 @@ impl AuthState {
 /// service), over plain HTTP only to the registry's own host, where they go anyway.
 pub(crate) fn may_send_credentials(realm: &Url, registry: &Url) -> bool {
     realm.scheme() == "https" || realm.host_str() == registry.host_str()
+}
+
+impl Remote {
+    pub(crate) fn uses_tokens(&self) -> bool {
+        matches!(self.inner.auth.lock().expect("auth lock").challenge, Some(Challenge::Bearer { .. }))
+    }
+
+    /// Records what a 401 says. Returns whether a second attempt can authenticate differently.
+    pub(crate) fn learn(&self, resp: &Response, scopes: &[String]) -> bool {
+        let values = resp.headers().get_all(header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
+        let Some(challenge) = parse_challenges(values) else { return false };
+        let mut auth = self.inner.auth.lock().expect("auth lock");
+        let known = auth.challenge.as_ref() == Some(&challenge);
+        let retry = match &challenge {
+            // Basic credentials sent already were refused; none to send, nothing to try.
+            Challenge::Basic => !known && self.inner.credential.is_some(),
+            // A fresh token may carry what the cached one lacked (expired, revoked, other scope).
+            Challenge::Bearer { .. } => {
+                let had_token = auth.token(&scopes.join(" ")).is_some();
+                auth.forget(&scopes.join(" "));
+                !known || had_token
+            }
+        };
+        auth.challenge = Some(challenge);
+        retry
+    }
+
+    /// Adds the Authorization the registry expects, fetching a token when needed.
+    pub(crate) async fn authorize(
+        &self,
+        builder: RequestBuilder,
+        scopes: &[String],
+    ) -> Result<RequestBuilder, RemoteError> {
+        let key = scopes.join(" ");
+        let (challenge, cached) = {
+            let auth = self.inner.auth.lock().expect("auth lock");
+            (auth.challenge.clone(), auth.token(&key))
+        };
+        match challenge {
+            None => Ok(builder),
+            Some(Challenge::Basic) => Ok(match &self.inner.credential {
+                Some(c) => builder.basic_auth(&c.username, Some(&c.password)),
+                None => builder,
+            }),
+            Some(Challenge::Bearer { realm, service }) => {
+                let token = match cached {
+                    Some(t) => t,
+                    None => self.fetch_token(realm, service, scopes, key).await?,
+                };
+                Ok(builder.bearer_auth(token))
+            }
+        }
+    }
+
+    /// GET realm?service=..&scope=.. (distribution token spec), with Basic credentials where
+    /// they may go, and caches the token for its lifetime.
+    async fn fetch_token(
+        &self,
+        mut realm: Url,
+        service: Option<String>,
+        scopes: &[String],
+        key: String,
+    ) -> Result<String, RemoteError> {
+        {
+            let mut query = realm.query_pairs_mut();
+            if let Some(service) = &service {
+                query.append_pair("service", service);
+            }
+            for scope in scopes {
+                query.append_pair("scope", scope);
+            }
+        }
+        let mut builder = self.request(Method::GET, realm.clone());
+        if let Some(c) = &self.inner.credential
+            && may_send_credentials(&realm, &self.inner.base)
+        {
+            builder = builder.basic_auth(&c.username, Some(&c.password));
+        }
+        let resp = builder.send().await?;
+        if !resp.status().is_success() {
+            return Err(match from_response(resp).await {
+                RemoteError::Unauthorized(m) => RemoteError::Unauthorized(format!("token service: {m}")),
+                other => other,
+            });
+        }
+        let body = resp.bytes().await?;
+        let parsed: TokenResponse =
+            serde_json::from_slice(&body).map_err(|e| invalid(format!("token service answer: {e}")))?;
+        let (token, lifetime) = parsed.into_token().ok_or_else(|| invalid("token service sent no token"))?;
+        self.inner.auth.lock().expect("auth lock").store(key, token.clone(), lifetime);
+        Ok(token)
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use reqwest::header;
 use reqwest::{Body, Method, Response, StatusCode, Url};
 
 use crate::error::invalid;
-use crate::{Remote, RemoteError, header_str, ok, push_scope, same_origin};
+use crate::http::{header_str, ok, same_origin};
+use crate::names::push_scope;
+use crate::{Remote, RemoteError};
 
 /// Bytes sent per request of a chunked upload: a failure costs at most this much to resend,
 /// and a request per 8 MiB is negligible next to its transfer.

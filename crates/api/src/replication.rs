@@ -165,7 +165,7 @@ async fn check(state: &ApiState, req: PolicyReq, base: Option<&PolicyRow>) -> Re
     }
     let cron = trigger.trigger_settings.map(|s| s.cron).unwrap_or_default();
     if trigger.kind == "scheduled" {
-        berth_replication::parse_cron(&cron).map_err(ApiError::bad_request)?;
+        berth_replication::parse_cron(&cron).map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
     if trigger.kind == "event_based" && src.is_some() {
         return Err(bad("event_based triggers need a push-based policy (the events are this registry's)"));
@@ -174,7 +174,7 @@ async fn check(state: &ApiState, req: PolicyReq, base: Option<&PolicyRow>) -> Re
         Some(f) => f,
         None => base.map_or(Ok(Vec::new()), |b| serde_json::from_str(&b.filters)).map_err(ApiError::internal)?,
     };
-    Filters::parse(&filters).map_err(ApiError::bad_request)?;
+    Filters::parse(&filters).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let dest_namespace = req.dest_namespace.or_else(|| base.map(|b| b.dest_namespace.clone())).unwrap_or_default();
     if !dest_namespace.is_empty() && berth_oci::RepoName::parse(&format!("{dest_namespace}/x")).is_err() {
         return Err(bad(format!("dest_namespace {dest_namespace:?} is not a valid namespace")));
@@ -361,7 +361,7 @@ pub(crate) async fn start_execution(
     if !policy.enabled {
         return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, format!("policy {id} is disabled")));
     }
-    let execution = state.meta().create_execution(id, "manual", true).await?;
+    let execution = berth_replication::jobs::start_manual(state.meta(), id).await?;
     let location = format!("/api/v2.0/replication/executions/{execution}");
     Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
 }

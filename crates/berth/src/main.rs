@@ -1,5 +1,6 @@
 //! `berth`: the registry binary.
 
+mod audit_purge;
 mod config;
 mod serve;
 

@@ -14,14 +14,15 @@ use axum::serve::ListenerExt;
 use berth_api::{ApiState, Editable, ProjectCreation, Settings, keep_settings_current};
 use berth_auth::Auth;
 use berth_content::Content;
-use berth_jobs::{JobContext, Runner};
+use berth_jobs::Runner;
 use berth_meta::{Meta, NewUser};
-use berth_meta::{PLAN_JOB, TASK_JOB};
 use berth_registry::{RegistryOptions, RegistryState};
+use berth_replication::jobs::{CopyTask, PlanExecution};
 use berth_replication::{Endpoints, Engine, Sealer};
 use berth_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit_purge::{self, PurgeAuditLog};
 use crate::config::{Config, DEFAULT_ADMIN_PASSWORD, Log, LogFormat, ProjectCreationRestriction};
 
 /// The `service` of registry tokens: Harbor's name, which Harbor-aware tools send as is.
@@ -160,7 +161,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let stop_jobs = CancellationToken::new();
     let retention = Duration::from_secs(config.audit_log_retention_days * 86_400);
     let jobs = tokio::spawn(job_runner(&meta, retention, &replication).run(stop_jobs.clone()));
-    tokio::spawn(schedule_periodic_jobs(meta.clone()));
+    tokio::spawn(audit_purge::schedule(meta.clone()));
     tokio::spawn(replication.clone().run_event_trigger(REPLICATION_POLL, stop_jobs.clone()));
     tokio::spawn(replication.run_scheduler(REPLICATION_POLL, stop_jobs.clone()));
     // Peer addresses feed the audit log's source_ip.
@@ -209,28 +210,13 @@ async fn bootstrap(meta: &Meta, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The kind of the job that deletes audit records (events) past the retention period.
-const PURGE_AUDIT_LOG: &str = "PURGE_AUDIT_LOG";
-
-/// This instance's job workers, with the handler of every job kind Berth runs.
+/// This instance's job workers, running every kind of job Berth has.
 fn job_runner(meta: &Meta, retention: Duration, replication: &Engine) -> Runner {
     let id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let (plan, copy) = (replication.clone(), replication.clone());
     Runner::new(meta.clone(), id, JOB_WORKERS)
-        .handle(PURGE_AUDIT_LOG, move |job: JobContext| async move {
-            let before = berth_meta::time::now() - retention.as_secs() as i64;
-            let purged = job.meta().purge_audit(before).await.map_err(|e| e.to_string())?;
-            job.log(format!("purged {purged} audit records older than {} days", retention.as_secs() / 86_400)).await;
-            Ok(())
-        })
-        .handle(PLAN_JOB, move |job: JobContext| {
-            let engine = plan.clone();
-            async move { engine.plan(job).await }
-        })
-        .handle(TASK_JOB, move |job: JobContext| {
-            let engine = copy.clone();
-            async move { engine.run_task(job).await }
-        })
+        .register::<PurgeAuditLog>(retention)
+        .register::<PlanExecution>(replication.clone())
+        .register::<CopyTask>(replication.clone())
 }
 
 /// This deployment's registry id, made on its first start and shared by every instance.
@@ -270,20 +256,6 @@ async fn sealer(config: &Config, meta: &Meta) -> anyhow::Result<Sealer> {
     }
     tracing::warn!("secret_key is not set: endpoint passwords are sealed with a key kept in the database");
     Ok(Sealer::new(&meta.system_value("secret_key", Sealer::generate_secret).await?))
-}
-
-/// Schedules the periodic jobs: one audit purge per hour, cluster-wide (the hour is the job's
-/// unique key, so every instance may schedule it and it is enqueued once).
-async fn schedule_periodic_jobs(meta: Meta) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        let now = berth_meta::time::now();
-        let key = format!("{PURGE_AUDIT_LOG}@{}", now / 3600);
-        if let Err(e) = meta.enqueue_job(PURGE_AUDIT_LOG, "{}", Some(&key), 3, now).await {
-            tracing::warn!(error = %e, "scheduling the audit log purge");
-        }
-    }
 }
 
 /// Logs each request, and tags it with an `X-Request-Id` (the client's, or a new one).

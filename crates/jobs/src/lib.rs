@@ -1,9 +1,10 @@
-//! Job workers. Jobs are rows of the database's job queue (`berth_meta::Meta::enqueue_job`);
-//! every instance runs a [`Runner`] that claims runnable jobs with a lease, runs the handler
-//! registered for their kind, renews the lease while it runs, and records the outcome: success,
-//! a retry later with exponential backoff, or failure after the last attempt. An instance that
-//! dies holding a job simply stops renewing; when the lease runs out any instance takes the job
-//! again. So any instance can run any job, and none is lost.
+//! Job workers. Jobs are rows of the database's job queue; each kind of job is a type
+//! implementing [`Job`]: its kind's name, its payload (the type itself, as JSON) and how it runs.
+//! Every instance runs a [`Runner`] that claims runnable jobs with a lease, runs the kind's
+//! [`Job::run`], renews the lease while it runs, and records the outcome: success, a retry later
+//! with exponential backoff, or failure after the last attempt. An instance that dies holding a
+//! job simply stops renewing; when the lease runs out any instance takes the job again. So any
+//! instance can run any job, and none is lost.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -12,35 +13,66 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_meta::{ClaimedJob, Meta, WorkerRow};
+use berth_meta::{ClaimedJob, Meta, NewJob, WorkerRow};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// What a handler returns: `Err` with a message for the job's log and `last_error`.
-pub type JobResult = Result<(), String>;
-pub type JobFuture = Pin<Box<dyn Future<Output = JobResult> + Send>>;
+/// A kind of job. The type is the job's payload: it is stored as JSON when the job is enqueued
+/// and read back when a worker runs it, on whichever instance.
+pub trait Job: Serialize + DeserializeOwned + Send + 'static {
+    /// The kind's name in the queue (and in the jobservice API).
+    const KIND: &'static str;
+    /// How often a job of this kind is tried before it fails for good.
+    const MAX_ATTEMPTS: i64 = 3;
+    /// What jobs of this kind need to run, given when the kind is registered with a [`Runner`].
+    type Context: Clone + Send + Sync + 'static;
 
-/// Runs jobs of one kind.
-pub trait Handler: Send + Sync + 'static {
-    fn run(&self, job: JobContext) -> JobFuture;
-}
+    /// Runs the job. An error (with its context chain) goes to the job's log and `last_error`;
+    /// the job is then tried again later, until [`Job::MAX_ATTEMPTS`].
+    fn run(self, ctx: Self::Context, job: JobContext) -> impl Future<Output = anyhow::Result<()>> + Send;
 
-impl<F, Fut> Handler for F
-where
-    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = JobResult> + Send + 'static,
-{
-    fn run(&self, job: JobContext) -> JobFuture {
-        Box::pin(self(job))
+    /// This job as a queue row, to run as soon as a worker is free.
+    fn to_new(&self) -> NewJob {
+        NewJob {
+            kind: Self::KIND,
+            payload: serde_json::to_string(self).expect("a job's payload serializes to JSON"),
+            max_attempts: Self::MAX_ATTEMPTS,
+            run_at: berth_meta::time::now(),
+            unique_key: None,
+        }
     }
 }
 
-/// The job a handler runs, and its log.
+type JobFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Runs jobs of one kind: reads the payload as the kind's type and runs it.
+trait Handler: Send + Sync + 'static {
+    fn run(&self, job: JobContext) -> JobFuture;
+}
+
+struct Kind<J: Job> {
+    ctx: J::Context,
+}
+
+impl<J: Job> Handler for Kind<J> {
+    fn run(&self, job: JobContext) -> JobFuture {
+        let ctx = self.ctx.clone();
+        Box::pin(async move {
+            let payload: J = serde_json::from_str(&job.payload)
+                .map_err(|e| anyhow::anyhow!("unreadable {} payload {:?}: {e}", J::KIND, job.payload))?;
+            payload.run(ctx, job).await
+        })
+    }
+}
+
+/// The job being run, and its log.
 #[derive(Clone)]
 pub struct JobContext {
     pub id: i64,
-    pub kind: String,
-    pub payload: String,
+    /// The job's payload as stored; [`Job::run`] gets it as its own type.
+    payload: String,
     /// 1 on the first run.
     pub attempt: i64,
     meta: Meta,
@@ -110,9 +142,9 @@ impl Runner {
         self
     }
 
-    /// Registers the handler of jobs of `kind`.
-    pub fn handle(mut self, kind: &str, handler: impl Handler) -> Runner {
-        self.handlers.insert(kind.to_owned(), Arc::new(handler));
+    /// Runs jobs of kind `J`, with `ctx`.
+    pub fn register<J: Job>(mut self, ctx: J::Context) -> Runner {
+        self.handlers.insert(J::KIND.to_owned(), Arc::new(Kind::<J> { ctx }));
         self
     }
 
@@ -172,13 +204,8 @@ impl Runner {
 
     /// Runs one claimed job to its recorded outcome, renewing the lease meanwhile.
     async fn execute(&self, job: ClaimedJob) {
-        let ctx = JobContext {
-            id: job.id,
-            kind: job.kind.clone(),
-            payload: job.payload.clone(),
-            attempt: job.attempts,
-            meta: self.meta.clone(),
-        };
+        let ctx =
+            JobContext { id: job.id, payload: job.payload.clone(), attempt: job.attempts, meta: self.meta.clone() };
         tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job started");
         ctx.log(format!("attempt {} of {} on {}", job.attempts, job.max_attempts, self.id)).await;
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
@@ -199,6 +226,8 @@ impl Runner {
                 self.record(&job, Ok(())).await;
             }
             Some(Err(error)) => {
+                // With its causes: `{:#}` joins anyhow's context chain.
+                let error = format!("{error:#}");
                 ctx.log(format!("failed: {error}")).await;
                 let retry_at = (job.attempts < job.max_attempts).then(|| {
                     let delay = self.backoff(job.attempts);

@@ -7,9 +7,100 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_jobs::{JobContext, Runner, Timing};
-use berth_meta::Meta;
+use anyhow::bail;
+use berth_jobs::{Job, JobContext, Runner, Timing};
+use berth_meta::{Meta, NewJob};
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+
+/// Fails its first two attempts, counting runs in its context.
+#[derive(Serialize, Deserialize)]
+struct Flaky {
+    x: i64,
+}
+
+impl Job for Flaky {
+    const KIND: &'static str = "FLAKY";
+    const MAX_ATTEMPTS: i64 = 5;
+    type Context = Arc<AtomicUsize>;
+
+    async fn run(self, runs: Arc<AtomicUsize>, job: JobContext) -> anyhow::Result<()> {
+        let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+        job.log(format!("run {n} with x = {}", self.x)).await;
+        if job.attempt < 3 {
+            bail!("transient failure {n}");
+        }
+        Ok(())
+    }
+}
+
+/// Always fails.
+#[derive(Serialize, Deserialize)]
+struct Broken {}
+
+impl Job for Broken {
+    const KIND: &'static str = "BROKEN";
+    const MAX_ATTEMPTS: i64 = 2;
+    type Context = ();
+
+    async fn run(self, _: (), _: JobContext) -> anyhow::Result<()> {
+        bail!("always broken")
+    }
+}
+
+/// Succeeds, or never ends when its context says so.
+#[derive(Serialize, Deserialize)]
+struct Work {}
+
+impl Job for Work {
+    const KIND: &'static str = "WORK";
+    type Context = bool;
+
+    async fn run(self, hangs: bool, _: JobContext) -> anyhow::Result<()> {
+        if hangs {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+/// Counts, per job id, how often it ran.
+#[derive(Serialize, Deserialize)]
+struct Once {}
+
+impl Job for Once {
+    const KIND: &'static str = "ONCE";
+    const MAX_ATTEMPTS: i64 = 1;
+    type Context = Arc<Mutex<HashMap<i64, usize>>>;
+
+    async fn run(self, seen: Self::Context, job: JobContext) -> anyhow::Result<()> {
+        *seen.lock().unwrap().entry(job.id).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// Runs until stopped when `forever`, else ends at once.
+#[derive(Serialize, Deserialize)]
+struct Slow {
+    forever: bool,
+}
+
+impl Job for Slow {
+    const KIND: &'static str = "SLOW";
+    type Context = ();
+
+    async fn run(self, _: (), _: JobContext) -> anyhow::Result<()> {
+        // Runs until stopped: the lease renewal notices the stop request.
+        if self.forever {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+async fn enqueue(meta: &Meta, job: &NewJob) -> i64 {
+    meta.enqueue_job(job).await.unwrap().expect("a job without a unique key is always added")
+}
 
 /// A database of each kind, dropped after the test.
 struct Databases {
@@ -101,22 +192,12 @@ async fn failing_jobs_are_retried_with_backoff_then_succeed_or_fail_for_good() {
     let dbs = databases().await;
     for meta in &dbs.metas {
         let runs = Arc::new(AtomicUsize::new(0));
-        let counter = runs.clone();
         let stop = start(
-            Runner::new(meta.clone(), "w1", 2)
-                .timing(fast())
-                .handle("FLAKY", move |job: JobContext| {
-                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                    async move {
-                        job.log(format!("run {n} with payload {}", job.payload)).await;
-                        if job.attempt < 3 { Err(format!("transient failure {n}")) } else { Ok(()) }
-                    }
-                })
-                .handle("BROKEN", |_job: JobContext| async { Err("always broken".to_owned()) }),
+            Runner::new(meta.clone(), "w1", 2).timing(fast()).register::<Flaky>(runs.clone()).register::<Broken>(()),
         );
 
-        let flaky = meta.enqueue_job("FLAKY", r#"{"x":1}"#, None, 5, berth_meta::time::now()).await.unwrap().unwrap();
-        let broken = meta.enqueue_job("BROKEN", "{}", None, 2, berth_meta::time::now()).await.unwrap().unwrap();
+        let flaky = enqueue(meta, &Flaky { x: 1 }.to_new()).await;
+        let broken = enqueue(meta, &Broken {}.to_new()).await;
         let job = ended(meta, flaky).await;
         assert_eq!((job.status.as_str(), job.attempts), ("Success", 3), "{job:?}");
         assert_eq!(runs.load(Ordering::SeqCst), 3);
@@ -125,7 +206,8 @@ async fn failing_jobs_are_retried_with_backoff_then_succeed_or_fail_for_good() {
             log.contains("transient failure 1") && log.contains("retrying in") && log.contains("succeeded"),
             "{log}"
         );
-        assert!(log.contains(r#"run 3 with payload {"x":1}"#), "{log}");
+        // The payload came back as the type it was enqueued as.
+        assert!(log.contains("run 3 with x = 1"), "{log}");
         // The retries waited for their backoff: at least 1 s between the three runs.
         assert!(job.finished_at.unwrap() - job.created_at >= 2, "{job:?}");
 
@@ -148,14 +230,11 @@ async fn a_dead_workers_job_is_taken_over_after_its_lease() {
         doomed.spawn(async move {
             Runner::new(own_pool.await, "doomed", 1)
                 .timing(fast())
-                .handle("WORK", |_job: JobContext| async {
-                    std::future::pending::<()>().await;
-                    Ok(())
-                })
+                .register::<Work>(true)
                 .run(CancellationToken::new())
                 .await
         });
-        let id = meta.enqueue_job("WORK", "{}", None, 3, berth_meta::time::now()).await.unwrap().unwrap();
+        let id = enqueue(meta, &Work {}.to_new()).await;
         for _ in 0..100 {
             if meta.job(id).await.unwrap().unwrap().status == "Running" {
                 break;
@@ -165,9 +244,7 @@ async fn a_dead_workers_job_is_taken_over_after_its_lease() {
         assert_eq!(meta.job(id).await.unwrap().unwrap().worker.as_deref(), Some("doomed"));
         doomed.shutdown_background();
 
-        let stop = start(
-            Runner::new(meta.clone(), "survivor", 1).timing(fast()).handle("WORK", |_job: JobContext| async { Ok(()) }),
-        );
+        let stop = start(Runner::new(meta.clone(), "survivor", 1).timing(fast()).register::<Work>(false));
         let job = ended(meta, id).await;
         assert_eq!((job.status.as_str(), job.attempts, job.worker.as_deref()), ("Success", 2, Some("survivor")));
         stop.cancel();
@@ -181,18 +258,13 @@ async fn concurrent_runners_run_each_job_exactly_once() {
         let seen: Arc<Mutex<HashMap<i64, usize>>> = Arc::default();
         let mut stops = Vec::new();
         for w in 0..3 {
-            let seen = seen.clone();
-            stops.push(start(Runner::new(meta.clone(), format!("w{w}"), 4).timing(fast()).handle(
-                "ONCE",
-                move |job: JobContext| {
-                    *seen.lock().unwrap().entry(job.id).or_default() += 1;
-                    async { Ok(()) }
-                },
-            )));
+            stops.push(start(
+                Runner::new(meta.clone(), format!("w{w}"), 4).timing(fast()).register::<Once>(seen.clone()),
+            ));
         }
         let mut ids = Vec::new();
         for _ in 0..40 {
-            ids.push(meta.enqueue_job("ONCE", "{}", None, 1, berth_meta::time::now()).await.unwrap().unwrap());
+            ids.push(enqueue(meta, &Once {}.to_new()).await);
         }
         for id in &ids {
             assert_eq!(ended(meta, *id).await.status, "Success");
@@ -210,9 +282,10 @@ async fn unique_keys_stop_pause_and_queues() {
     for meta in &dbs.metas {
         let now = berth_meta::time::now();
         // One run per key, however many instances schedule it.
-        let first = meta.enqueue_job("PERIODIC", "{}", Some("PERIODIC@1"), 1, now + 3600).await.unwrap();
+        let periodic = Work {}.to_new().once("WORK@1");
+        let first = meta.enqueue_job(&periodic.clone().at(now + 3600)).await.unwrap();
         assert!(first.is_some());
-        assert_eq!(meta.enqueue_job("PERIODIC", "{}", Some("PERIODIC@1"), 1, now).await.unwrap(), None);
+        assert_eq!(meta.enqueue_job(&periodic).await.unwrap(), None);
         // A pending job stops at once; an ended one cannot be stopped.
         assert!(meta.stop_job(first.unwrap()).await.unwrap());
         assert_eq!(meta.job(first.unwrap()).await.unwrap().unwrap().status, "Stopped");
@@ -221,15 +294,8 @@ async fn unique_keys_stop_pause_and_queues() {
 
         // A paused queue keeps its jobs pending; resumed, they run.
         meta.set_queue_paused("SLOW", true).await.unwrap();
-        let stop =
-            start(Runner::new(meta.clone(), "w", 2).timing(fast()).handle("SLOW", |job: JobContext| async move {
-                // Runs until stopped: the lease renewal notices the stop request.
-                if job.payload == "forever" {
-                    std::future::pending::<()>().await;
-                }
-                Ok(())
-            }));
-        let quick = meta.enqueue_job("SLOW", "{}", None, 1, now).await.unwrap().unwrap();
+        let stop = start(Runner::new(meta.clone(), "w", 2).timing(fast()).register::<Slow>(()));
+        let quick = enqueue(meta, &Slow { forever: false }.to_new()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(meta.job(quick).await.unwrap().unwrap().status, "Pending");
         let queues = meta.job_queues().await.unwrap();
@@ -239,7 +305,7 @@ async fn unique_keys_stop_pause_and_queues() {
         assert_eq!(ended(meta, quick).await.status, "Success");
 
         // A running job stops when its worker next renews the lease.
-        let forever = meta.enqueue_job("SLOW", "forever", None, 3, now).await.unwrap().unwrap();
+        let forever = enqueue(meta, &Slow { forever: true }.to_new()).await;
         for _ in 0..100 {
             if meta.job(forever).await.unwrap().unwrap().status == "Running" {
                 break;

@@ -25,6 +25,30 @@ pub struct JobRow {
     pub finished_at: Option<i64>,
 }
 
+/// A job to put in the queue: its kind, its payload (JSON), how often it may be tried, when it
+/// may run, and optionally a key that makes it unique (a second job with the key is not added).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub kind: &'static str,
+    pub payload: String,
+    pub max_attempts: i64,
+    pub run_at: i64,
+    pub unique_key: Option<String>,
+}
+
+impl NewJob {
+    /// Runs no earlier than `run_at` (unix seconds).
+    pub fn at(self, run_at: i64) -> NewJob {
+        NewJob { run_at, ..self }
+    }
+
+    /// Added only if no job with `key` was added before: a scheduled run uses one key per period,
+    /// so N instances scheduling it add it once.
+    pub fn once(self, key: impl Into<String>) -> NewJob {
+        NewJob { unique_key: Some(key.into()), ..self }
+    }
+}
+
 /// A job a worker has claimed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedJob {
@@ -63,18 +87,9 @@ const COLUMNS: &str = "id, kind, payload, status, attempts, max_attempts, run_at
 const MAX_LOG_BYTES: usize = 256 * 1024;
 
 impl Meta {
-    /// Enqueues a job of `kind` to run at `run_at`. With a `unique_key`, a second enqueue of the
-    /// same key is a no-op (`None`): scheduled jobs use one key per period, so N instances
-    /// scheduling the same run enqueue it once.
-    pub async fn enqueue_job(
-        &self,
-        kind: &str,
-        payload: &str,
-        unique_key: Option<&str>,
-        max_attempts: i64,
-        run_at: i64,
-    ) -> Result<Option<i64>> {
-        insert_job(&self.pool, kind, payload, unique_key, max_attempts, run_at).await
+    /// Enqueues `job`; its id, or `None` if its unique key was taken.
+    pub async fn enqueue_job(&self, job: &NewJob) -> Result<Option<i64>> {
+        insert_job(&self.pool, job).await
     }
 
     /// Claims the next runnable job for `worker` until `lease_until`: a pending job whose time
@@ -281,25 +296,18 @@ impl Meta {
 
 /// [`Meta::enqueue_job`] where `exec` says: inside a caller's transaction, a job exists exactly
 /// when the change that asks for it does.
-pub(crate) async fn insert_job<'e>(
-    exec: impl Into<Exec<'e>>,
-    kind: &str,
-    payload: &str,
-    unique_key: Option<&str>,
-    max_attempts: i64,
-    run_at: i64,
-) -> Result<Option<i64>> {
+pub(crate) async fn insert_job<'e>(exec: impl Into<Exec<'e>>, job: &NewJob) -> Result<Option<i64>> {
     let now = now();
     Ok(query_scalar(
         "INSERT INTO jobs (kind, payload, status, unique_key, max_attempts, run_at, created_at, updated_at)
          VALUES ($1, $2, 'Pending', $3, $4, $5, $6, $6)
          ON CONFLICT (unique_key) DO NOTHING RETURNING id",
     )
-    .bind(kind)
-    .bind(payload)
-    .bind(unique_key)
-    .bind(max_attempts)
-    .bind(run_at)
+    .bind(job.kind)
+    .bind(&job.payload)
+    .bind(&job.unique_key)
+    .bind(job.max_attempts)
+    .bind(job.run_at)
     .bind(now)
     .fetch_optional(exec)
     .await?)

@@ -27,12 +27,12 @@ pub use db::{Backend, Meta};
 pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
 };
-pub use jobs::{ClaimedJob, JobRow, QueueRow, WorkerRow};
+pub use jobs::{ClaimedJob, JobRow, NewJob, QueueRow, WorkerRow};
 pub use manifests::{ManifestPush, ManifestRef, ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};
 pub use replication::{
-    ExecutionRow, NewPolicy, NewRegistry, NewTask, PLAN_JOB, PolicyRow, RegistryRow, TASK_JOB, TaskRow,
+    ExecutionRow, Handover, JobOf, NewPolicy, NewRegistry, NewTask, PolicyRow, RegistryRow, TaskRow,
 };
 pub use robots::{NewRobot, Robot, RobotUpdate};
 pub use sessions::SessionRow;

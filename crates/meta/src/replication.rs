@@ -5,7 +5,7 @@
 use crate::db::{LockScope, Tx, query, query_as, query_scalar};
 use crate::events::{insert_event, move_cursor};
 use crate::jobs::insert_job;
-use crate::{Cursor, Event, Meta, MetaError, Result, now};
+use crate::{Cursor, Event, Meta, MetaError, NewJob, Result, now};
 
 /// A remote registry endpoint. `access_secret` is sealed (see the replication crate).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -151,7 +151,7 @@ impl TaskRow {
     }
 }
 
-/// A task to add to an execution. Its job's payload is `{"task": <id>}`.
+/// A task to add to an execution, run by a job of its own.
 #[derive(Debug)]
 pub struct NewTask {
     pub operation: &'static str,
@@ -162,11 +162,20 @@ pub struct NewTask {
     pub spec: String,
 }
 
-/// Job kinds of replication.
-pub const PLAN_JOB: &str = "REPLICATION";
-pub const TASK_JOB: &str = "REPLICATION_TASK";
-/// Attempts of a task before it fails (retries back off exponentially).
-const TASK_ATTEMPTS: i64 = 5;
+/// The job that runs the task, execution or planning with the given id: replication's job types
+/// live above this crate, so they are given as a function of the row they run.
+pub type JobOf<'a> = &'a (dyn Fn(i64) -> NewJob + Sync);
+
+/// Events handed over to replication: the consumer's cursor moves from `from` to `to`, and the
+/// tasks the events ask for (if any) start an event-based execution of `policy`.
+pub struct Handover<'a> {
+    pub consumer: &'a str,
+    pub from: Cursor,
+    pub to: Cursor,
+    pub policy: i64,
+    pub tasks: &'a [NewTask],
+    pub task_job: JobOf<'a>,
+}
 
 const REGISTRY_COLUMNS: &str =
     "id, name, description, kind, url, access_key, access_secret, insecure, status, created_at, updated_at";
@@ -384,31 +393,13 @@ impl Meta {
         Ok(self.change(statement, event, "policy").await? == 1)
     }
 
-    /// Starts an execution of `policy`, planned by a job (payload `{"execution": <id>}`) when
-    /// `plan`; returns its id. The execution and its job are one commit.
-    pub async fn create_execution(&self, policy: i64, trigger: &str, plan: bool) -> Result<i64> {
+    /// Starts an execution of `policy`, planned by the job `plan` makes of its id; returns its id,
+    /// or `None` if the plan job's unique key was taken (scheduled runs: every instance asks, one
+    /// execution starts). The execution and its job are one commit.
+    pub async fn create_execution(&self, policy: i64, trigger: &str, plan: JobOf<'_>) -> Result<Option<i64>> {
         let mut tx = self.write_tx(LockScope::None).await?;
         let id = insert_execution(&mut tx, policy, trigger).await?;
-        if plan {
-            let payload = format!("{{\"execution\":{id}}}");
-            let job = insert_job(&mut tx, PLAN_JOB, &payload, None, 3, now()).await?;
-            query("UPDATE replication_executions SET plan_job_id = $1 WHERE id = $2")
-                .bind(job)
-                .bind(id)
-                .execute(&mut tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    /// Starts a planned execution of `policy` unless one with the same `key` was started
-    /// (scheduled runs: every instance asks, one execution starts); `None` if it was.
-    pub async fn create_execution_once(&self, policy: i64, trigger: &str, key: &str) -> Result<Option<i64>> {
-        let mut tx = self.write_tx(LockScope::None).await?;
-        let id = insert_execution(&mut tx, policy, trigger).await?;
-        let payload = format!("{{\"execution\":{id}}}");
-        let Some(job) = insert_job(&mut tx, PLAN_JOB, &payload, Some(key), 3, now()).await? else {
+        let Some(job) = insert_job(&mut tx, &plan(id)).await? else {
             return Ok(None);
         };
         query("UPDATE replication_executions SET plan_job_id = $1 WHERE id = $2")
@@ -420,32 +411,25 @@ impl Meta {
         Ok(Some(id))
     }
 
-    /// Adds `tasks` to `execution`, each with the job that runs it, in one commit.
-    pub async fn add_tasks(&self, execution: i64, tasks: &[NewTask]) -> Result<()> {
+    /// Adds `tasks` to `execution`, each with the job `task_job` makes of its id, in one commit.
+    pub async fn add_tasks(&self, execution: i64, tasks: &[NewTask], task_job: JobOf<'_>) -> Result<()> {
         let mut tx = self.write_tx(LockScope::None).await?;
-        insert_tasks(&mut tx, execution, tasks).await?;
+        insert_tasks(&mut tx, execution, tasks, task_job).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Hands events over to replication: moves `consumer`'s cursor from `from` to `to` and, if
-    /// there are `tasks`, starts an event-based execution of `policy` with them, in one commit.
-    /// `None` (and nothing changed) if another instance moved the cursor first.
-    pub async fn consume_events(
-        &self,
-        consumer: &str,
-        (from, to): (Cursor, Cursor),
-        policy: i64,
-        tasks: &[NewTask],
-    ) -> Result<Option<Option<i64>>> {
+    /// Hands events over to replication ([`Handover`]), in one commit; the execution started, if
+    /// any. `None` (and nothing changed) if another instance moved the cursor first.
+    pub async fn consume_events(&self, handover: &Handover<'_>) -> Result<Option<Option<i64>>> {
         let mut tx = self.write_tx(LockScope::None).await?;
-        if !move_cursor(&mut tx, consumer, from, to).await? {
+        if !move_cursor(&mut tx, handover.consumer, handover.from, handover.to).await? {
             return Ok(None);
         }
         let mut execution = None;
-        if !tasks.is_empty() {
-            let id = insert_execution(&mut tx, policy, "event_based").await?;
-            insert_tasks(&mut tx, id, tasks).await?;
+        if !handover.tasks.is_empty() {
+            let id = insert_execution(&mut tx, handover.policy, "event_based").await?;
+            insert_tasks(&mut tx, id, handover.tasks, handover.task_job).await?;
             execution = Some(id);
         }
         tx.commit().await?;
@@ -524,7 +508,7 @@ async fn insert_execution(tx: &mut Tx, policy: i64, trigger: &str) -> Result<i64
     .await?)
 }
 
-async fn insert_tasks(tx: &mut Tx, execution: i64, tasks: &[NewTask]) -> Result<()> {
+async fn insert_tasks(tx: &mut Tx, execution: i64, tasks: &[NewTask], task_job: JobOf<'_>) -> Result<()> {
     for t in tasks {
         let id: i64 = query_scalar(
             "INSERT INTO replication_tasks (execution_id, job_id, operation, resource_type, src_resource, dst_resource, spec)
@@ -538,8 +522,7 @@ async fn insert_tasks(tx: &mut Tx, execution: i64, tasks: &[NewTask]) -> Result<
         .bind(&t.spec)
         .fetch_one(&mut *tx)
         .await?;
-        let payload = format!("{{\"task\":{id}}}");
-        let job = insert_job(&mut *tx, TASK_JOB, &payload, None, TASK_ATTEMPTS, now()).await?;
+        let job = insert_job(&mut *tx, &task_job(id)).await?;
         query("UPDATE replication_tasks SET job_id = $1 WHERE id = $2").bind(job).bind(id).execute(&mut *tx).await?;
     }
     Ok(())

@@ -10,7 +10,9 @@ use berth_jobs::JobContext;
 use berth_oci::manifest;
 
 use crate::policy::{Filters, destination_repository};
-use crate::side::{Deletion, Failure, Manifest, Side};
+use anyhow::{Context, anyhow};
+
+use crate::side::{Deletion, Manifest, Side};
 
 /// How deep referrers of referrers are followed (a signature of an SBOM of an image...).
 const MAX_REFERRER_DEPTH: usize = 4;
@@ -37,7 +39,7 @@ pub struct Copier<'a> {
 impl Copier<'_> {
     /// Makes `reference` (a tag or a digest) at the destination what it is at the source: copied
     /// if present, deleted if absent and deletions are replicated.
-    pub async fn sync(&self, reference: &str) -> Result<(), Failure> {
+    pub async fn sync(&self, reference: &str) -> anyhow::Result<()> {
         let is_tag = !reference.contains(':');
         for _ in 0..MAX_SETTLE_ROUNDS {
             // When the tag last changed, read on both sides of its content: the destination keeps
@@ -71,7 +73,7 @@ impl Copier<'_> {
                 self.job.log(format!("{}:{reference} {what} at {}", self.dst_repo, self.dst.describe())).await;
                 return Ok(());
             };
-            let parsed = manifest::parse(&m.bytes, Some(&m.media_type)).map_err(|e| e.to_string())?;
+            let parsed = manifest::parse(&m.bytes, Some(&m.media_type))?;
             let config = parsed.blobs.first().map(|b| b.media_type.as_str());
             if !self.filters.artifact_matches(&m.media_type, config) {
                 self.job
@@ -114,7 +116,7 @@ impl Copier<'_> {
                 }
             }
         }
-        Err(format!("{}:{reference} kept changing at the source; will retry", self.src_repo))
+        Err(anyhow!("{}:{reference} kept changing at the source; will retry", self.src_repo))
     }
 
     /// Copies manifest `m` (by digest) with everything it references, then its referrers.
@@ -122,13 +124,13 @@ impl Copier<'_> {
         &'s self,
         m: &'s Manifest,
         depth: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 's>> {
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 's>> {
         Box::pin(async move {
             if self.dst.head(self.dst_repo, &m.digest).await?.is_none() {
-                let parsed = manifest::parse(&m.bytes, Some(&m.media_type)).map_err(|e| e.to_string())?;
+                let parsed = manifest::parse(&m.bytes, Some(&m.media_type))?;
                 for child in &parsed.children {
                     let digest = child.digest.to_string();
-                    let child = self.src.manifest(self.src_repo, &digest).await?.ok_or_else(|| {
+                    let child = self.src.manifest(self.src_repo, &digest).await?.with_context(|| {
                         format!("{}@{digest} (a child of {}) is missing at the source", self.src_repo, m.digest)
                     })?;
                     self.copy_manifest(&child, depth).await?;
@@ -149,7 +151,7 @@ impl Copier<'_> {
         })
     }
 
-    async fn copy_blob(&self, digest: &str, size: u64) -> Result<(), Failure> {
+    async fn copy_blob(&self, digest: &str, size: u64) -> anyhow::Result<()> {
         if self.dst.blob_size(self.dst_repo, digest).await?.is_some() {
             return Ok(());
         }
@@ -157,7 +159,7 @@ impl Copier<'_> {
             self.job.log(format!("blob {digest} mounted from {from} at the destination")).await;
             return Ok(());
         }
-        self.dst.copy_blob(self.src, (self.src_repo, self.dst_repo), digest, size, self.speed).await?;
+        self.dst.copy_blob(self.src, self.src_repo, self.dst_repo, digest, size, self.speed).await?;
         self.job.log(format!("blob {digest} ({size} bytes) copied")).await;
         Ok(())
     }
@@ -165,11 +167,11 @@ impl Copier<'_> {
     /// Mounts `digest` into the destination repository from another one there that this
     /// replication filled from a local repository holding the blob: no bytes move. `None` if no
     /// such repository has it.
-    async fn mount_at_destination(&self, digest: &str) -> Result<Option<String>, Failure> {
+    async fn mount_at_destination(&self, digest: &str) -> anyhow::Result<Option<String>> {
         let (Side::Local { local, .. }, Side::Remote(remote)) = (self.src, self.dst) else {
             return Ok(None);
         };
-        let holders = local.meta().repositories_with_blob(digest, MOUNT_CANDIDATES).await.map_err(|e| e.to_string())?;
+        let holders = local.meta().repositories_with_blob(digest, MOUNT_CANDIDATES).await?;
         for repo in holders.iter().filter(|r| *r != self.src_repo && self.filters.repository_matches(r)) {
             let Ok(from) = destination_repository(repo, self.namespace.0, self.namespace.1) else { continue };
             // A refused or failed mount only means the bytes are sent instead.

@@ -4,19 +4,19 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use anyhow::{Context, anyhow, bail};
 use berth_content::{Actor, Content};
 use berth_jobs::JobContext;
-use berth_meta::{Cursor, EventRow, NewTask, PolicyRow};
+use berth_meta::{Cursor, EventRow, Handover, NewTask, PolicyRow};
 use chrono::{TimeZone, Utc};
-use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::copy::Copier;
 use crate::endpoints::Endpoints;
-use crate::policy::{Filter, Filters, destination_repository};
-use crate::side::{Failure, Side};
+use crate::jobs::{plan_job, task_job};
+use crate::policy::{Filter, Filters, destination_repository, parse_cron};
+use crate::side::Side;
 
 /// What a task does, stored with it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -54,15 +54,6 @@ struct Prepared {
     dst_peer: Option<String>,
 }
 
-pub fn cron_parser() -> CronParser {
-    CronParser::builder().seconds(Seconds::Required).build()
-}
-
-/// Checks a cron expression in Harbor's 6-field form (seconds first).
-pub fn parse_cron(expression: &str) -> Result<Cron, String> {
-    cron_parser().parse(expression).map_err(|e| format!("invalid cron {expression:?}: {e}"))
-}
-
 impl Engine {
     pub fn new(endpoints: Endpoints, local: Content) -> Engine {
         Engine { endpoints, local }
@@ -76,35 +67,33 @@ impl Engine {
         self.endpoints.meta()
     }
 
-    async fn prepare(&self, policy: PolicyRow) -> Result<Prepared, Failure> {
-        let filters: Vec<Filter> =
-            serde_json::from_str(&policy.filters).map_err(|e| format!("stored filters unreadable: {e}"))?;
+    async fn prepare(&self, policy: PolicyRow) -> anyhow::Result<Prepared> {
+        let filters: Vec<Filter> = serde_json::from_str(&policy.filters).context("stored filters unreadable")?;
         let filters = Filters::parse(&filters)?;
         let actor = |origin: Option<String>| Actor::system(format!("replication:{}", policy.name), origin);
         let (src, dst, dst_peer) = match (policy.src_registry_id, policy.dest_registry_id) {
             (Some(id), None) => {
-                let (_, remote) = self.endpoints.remote_by_id(id).await.map_err(|e| e.to_string())?;
+                let (_, remote) = self.endpoints.remote_by_id(id).await?;
                 let peer = Endpoints::peer_id(&remote).await.ok().flatten();
                 (Side::Remote(remote), Side::Local { local: self.local.clone(), actor: actor(peer) }, None)
             }
             (None, Some(id)) => {
-                let (_, remote) = self.endpoints.remote_by_id(id).await.map_err(|e| e.to_string())?;
+                let (_, remote) = self.endpoints.remote_by_id(id).await?;
                 let peer = Endpoints::peer_id(&remote).await.ok().flatten();
                 (Side::Local { local: self.local.clone(), actor: actor(None) }, Side::Remote(remote), peer)
             }
-            _ => return Err("a policy needs exactly one of src_registry and dest_registry".into()),
+            _ => bail!("a policy needs exactly one of src_registry and dest_registry"),
         };
         Ok(Prepared { policy, filters, src, dst, dst_peer })
     }
 
-    /// The `REPLICATION` job: compares source and destination in the policy's scope and adds a
-    /// task for every tag that differs.
-    pub async fn plan(&self, job: JobContext) -> Result<(), String> {
-        let execution = job_id_field(&job.payload, "execution")?;
-        let Some(row) = self.meta().execution(execution).await.map_err(|e| e.to_string())? else {
+    /// Plans `execution` ([`crate::jobs::PlanExecution`]): compares source and destination in the policy's
+    /// scope and adds a task for every tag that differs.
+    pub(crate) async fn plan(&self, execution: i64, job: &JobContext) -> anyhow::Result<()> {
+        let Some(row) = self.meta().execution(execution).await? else {
             return Ok(());
         };
-        let Some(policy) = self.meta().policy(row.policy_id).await.map_err(|e| e.to_string())? else {
+        let Some(policy) = self.meta().policy(row.policy_id).await? else {
             return Ok(());
         };
         let p = self.prepare(policy).await?;
@@ -123,17 +112,16 @@ impl Engine {
             }
         }
         job.log(format!("{} tags to copy", tasks.len())).await;
-        self.meta().add_tasks(execution, &tasks).await.map_err(|e| e.to_string())
+        Ok(self.meta().add_tasks(execution, &tasks, &task_job).await?)
     }
 
-    /// The `REPLICATION_TASK` job: syncs one reference.
-    pub async fn run_task(&self, job: JobContext) -> Result<(), String> {
-        let id = job_id_field(&job.payload, "task")?;
-        let Some(task) = self.meta().task(id).await.map_err(|e| e.to_string())? else {
+    /// Runs task `id` ([`crate::jobs::CopyTask`]): syncs one reference.
+    pub(crate) async fn run_task(&self, id: i64, job: &JobContext) -> anyhow::Result<()> {
+        let Some(task) = self.meta().task(id).await? else {
             return Ok(());
         };
-        let spec: TaskSpec = serde_json::from_str(&task.spec).map_err(|e| format!("task spec unreadable: {e}"))?;
-        let Some(policy) = self.meta().policy(spec.policy).await.map_err(|e| e.to_string())? else {
+        let spec: TaskSpec = serde_json::from_str(&task.spec).context("task spec unreadable")?;
+        let Some(policy) = self.meta().policy(spec.policy).await? else {
             job.log("the policy was deleted; nothing to do").await;
             return Ok(());
         };
@@ -153,29 +141,29 @@ impl Engine {
             replicate_deletion: p.policy.replicate_deletion,
             speed,
             namespace: (&p.policy.dest_namespace, p.policy.dest_namespace_replace_count),
-            job: &job,
+            job,
         };
         match &p.dst {
-            Side::Remote(remote) => ensure_project(remote, &spec.dst_repo, &job).await,
-            Side::Local { actor, .. } => self.ensure_local_project(&spec.dst_repo, actor, &job).await?,
+            Side::Remote(remote) => ensure_project(remote, &spec.dst_repo, job).await,
+            Side::Local { actor, .. } => self.ensure_local_project(&spec.dst_repo, actor, job).await?,
         }
         copier.sync(&spec.reference).await
     }
 
     /// Creates the local project `dst_repo` lives in, owned by `admin`, if it is missing, as
     /// Harbor does for pull-based replication: a repository never exists outside a project.
-    async fn ensure_local_project(&self, dst_repo: &str, actor: &Actor, job: &JobContext) -> Result<(), Failure> {
+    async fn ensure_local_project(&self, dst_repo: &str, actor: &Actor, job: &JobContext) -> anyhow::Result<()> {
         let project = dst_repo.split('/').next().unwrap_or(dst_repo);
-        if self.meta().project_id(project).await.map_err(|e| e.to_string())?.is_some() {
+        if self.meta().project_id(project).await?.is_some() {
             return Ok(());
         }
-        let owner = self.meta().user_by_name("admin").await.map_err(|e| e.to_string())?.ok_or("no admin user")?;
+        let owner = self.meta().user_by_name("admin").await?.context("no admin user")?;
         let event = actor.change(project, project.to_owned(), "project", "create");
         match self.meta().create_project(project, false, owner.id, -1, None, &event).await {
             Ok(_) => job.log(format!("created project {project}")).await,
             // Another task created it meanwhile.
             Err(berth_meta::MetaError::Conflict(_)) => {}
-            Err(e) => return Err(format!("creating project {project}: {e}")),
+            Err(e) => return Err(anyhow!(e).context(format!("creating project {project}"))),
         }
         Ok(())
     }
@@ -185,7 +173,7 @@ impl Engine {
         let mut peers: HashMap<i64, Option<String>> = HashMap::new();
         loop {
             if let Err(e) = self.event_round(&mut peers).await {
-                tracing::warn!(error = %e, "replication event trigger");
+                tracing::warn!(error = %format!("{e:#}"), "replication event trigger");
             }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
@@ -194,20 +182,20 @@ impl Engine {
         }
     }
 
-    async fn event_round(&self, peers: &mut HashMap<i64, Option<String>>) -> Result<(), String> {
-        let policies = self.meta().enabled_policies("event_based").await.map_err(|e| e.to_string())?;
+    async fn event_round(&self, peers: &mut HashMap<i64, Option<String>>) -> anyhow::Result<()> {
+        let policies = self.meta().enabled_policies("event_based").await?;
         for policy in policies {
             let Some(dest) = policy.dest_registry_id else { continue };
             let consumer = cursor_name(policy.id);
             loop {
-                let from = self.meta().cursor(&consumer).await.map_err(|e| e.to_string())?;
-                let events = self.meta().events_after(from, EVENT_BATCH).await.map_err(|e| e.to_string())?;
+                let from = self.meta().cursor(&consumer).await?;
+                let events = self.meta().events_after(from, EVENT_BATCH).await?;
                 let Some(last) = events.last() else { break };
                 let to = Cursor { txid: last.txid, event_id: last.id };
                 // While the destination is unreachable the events wait in the outbox, behind the
                 // cursor: they are handed over the moment it answers again, none is lost to
                 // tasks that would have failed in the meantime.
-                let (_, remote) = self.endpoints.remote_by_id(dest).await.map_err(|e| e.to_string())?;
+                let (_, remote) = self.endpoints.remote_by_id(dest).await?;
                 if let Err(e) = remote.ping().await {
                     tracing::debug!(policy = policy.id, error = %e, "destination unreachable; events wait");
                     break;
@@ -219,8 +207,9 @@ impl Engine {
                 }
                 let peer = peers.get(&dest).cloned().flatten();
                 let tasks = event_tasks(&policy, &events, peer.as_deref())?;
-                let handed = self.meta().consume_events(&consumer, (from, to), policy.id, &tasks).await;
-                match handed.map_err(|e| e.to_string())? {
+                let handover =
+                    Handover { consumer: &consumer, from, to, policy: policy.id, tasks: &tasks, task_job: &task_job };
+                match self.meta().consume_events(&handover).await? {
                     Some(Some(execution)) => {
                         tracing::info!(policy = policy.id, execution, tasks = tasks.len(), "replicating events")
                     }
@@ -247,14 +236,14 @@ impl Engine {
             }
             let now = Utc::now();
             if let Err(e) = self.schedule_round(last, now).await {
-                tracing::warn!(error = %e, "replication scheduler");
+                tracing::warn!(error = %format!("{e:#}"), "replication scheduler");
             }
             last = now;
         }
     }
 
-    async fn schedule_round(&self, after: chrono::DateTime<Utc>, until: chrono::DateTime<Utc>) -> Result<(), String> {
-        for policy in self.meta().enabled_policies("scheduled").await.map_err(|e| e.to_string())? {
+    async fn schedule_round(&self, after: chrono::DateTime<Utc>, until: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+        for policy in self.meta().enabled_policies("scheduled").await? {
             let Ok(cron) = parse_cron(&policy.cron) else { continue };
             let Ok(next) = cron.find_next_occurrence(&after, false) else { continue };
             if next <= until {
@@ -263,7 +252,7 @@ impl Engine {
         }
         let (a, u) = (after.timestamp() / RECONCILE_EVERY, until.timestamp() / RECONCILE_EVERY);
         if u > a {
-            for policy in self.meta().enabled_policies("event_based").await.map_err(|e| e.to_string())? {
+            for policy in self.meta().enabled_policies("event_based").await? {
                 self.start_once(&policy, "scheduled", u * RECONCILE_EVERY).await?;
             }
         }
@@ -272,9 +261,10 @@ impl Engine {
 
     /// Starts one execution of `policy` for the period starting at `at`, even when every
     /// instance asks.
-    async fn start_once(&self, policy: &PolicyRow, trigger: &str, at: i64) -> Result<(), String> {
+    async fn start_once(&self, policy: &PolicyRow, trigger: &str, at: i64) -> anyhow::Result<()> {
         let key = format!("replication:{}:{at}", policy.id);
-        let started = self.meta().create_execution_once(policy.id, trigger, &key).await.map_err(|e| e.to_string())?;
+        let plan = |id| plan_job(id).once(key.clone());
+        let started = self.meta().create_execution(policy.id, trigger, &plan).await?;
         if let Some(id) = started {
             let when = Utc.timestamp_opt(at, 0).single().map(|t| t.to_rfc3339()).unwrap_or_default();
             tracing::info!(policy = policy.id, execution = id, "scheduled replication of {when}");
@@ -286,13 +276,6 @@ impl Engine {
 /// The consumer name of a policy's cursor in the event outbox.
 pub fn cursor_name(policy: i64) -> String {
     format!("replication:{policy}")
-}
-
-fn job_id_field(payload: &str, field: &str) -> Result<i64, String> {
-    serde_json::from_str::<serde_json::Value>(payload)
-        .ok()
-        .and_then(|v| v.get(field).and_then(|v| v.as_i64()))
-        .ok_or_else(|| format!("job payload lacks {field}: {payload}"))
 }
 
 fn task(policy: &PolicyRow, src_repo: &str, dst_repo: &str, reference: &str, origin: Option<&str>) -> NewTask {
@@ -315,8 +298,8 @@ fn task(policy: &PolicyRow, src_repo: &str, dst_repo: &str, reference: &str, ori
 
 /// The tasks `events` ask of `policy`: one per repository and reference, whichever way it changed
 /// (a task syncs the reference to what the source holds when it runs).
-fn event_tasks(policy: &PolicyRow, events: &[EventRow], dst_peer: Option<&str>) -> Result<Vec<NewTask>, String> {
-    let filters: Vec<Filter> = serde_json::from_str(&policy.filters).map_err(|e| e.to_string())?;
+fn event_tasks(policy: &PolicyRow, events: &[EventRow], dst_peer: Option<&str>) -> anyhow::Result<Vec<NewTask>> {
+    let filters: Vec<Filter> = serde_json::from_str(&policy.filters)?;
     let filters = Filters::parse(&filters)?;
     let mut seen = BTreeSet::new();
     let mut tasks = Vec::new();

@@ -8,11 +8,13 @@
 mod copy;
 pub mod endpoints;
 pub mod engine;
+pub mod jobs;
 pub mod policy;
 pub mod secret;
 mod side;
 mod upstream;
 
 pub use endpoints::{EndpointError, Endpoints, KINDS, Target};
-pub use engine::{Engine, TaskSpec, cursor_name, parse_cron};
+pub use engine::{Engine, TaskSpec, cursor_name};
+pub use policy::{PolicyError, parse_cron};
 pub use secret::Sealer;

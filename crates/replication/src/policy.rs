@@ -1,7 +1,18 @@
 //! A replication policy's rules: filters (Harbor's `name`, `tag`, `label`, `resource`), where
 //! copies go (`dest_namespace` and its flattening), and the trigger.
 
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
 use serde::{Deserialize, Serialize};
+
+/// What is wrong with a policy's rules, said to whoever wrote them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(String);
+
+fn invalid(message: impl Into<String>) -> PolicyError {
+    PolicyError(message.into())
+}
 
 /// One filter as Harbor's API carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,11 +39,15 @@ pub struct Filters {
 
 impl Filters {
     /// Checks Harbor's filter list; `Err` says what is wrong.
-    pub fn parse(list: &[Filter]) -> Result<Filters, String> {
+    pub fn parse(list: &[Filter]) -> Result<Filters, PolicyError> {
         let mut f = Filters::default();
         for filter in list {
             let text = || {
-                filter.value.as_str().map(str::to_owned).ok_or(format!("{} filter needs a string value", filter.kind))
+                filter
+                    .value
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(format!("{} filter needs a string value", filter.kind)))
             };
             match filter.kind.as_str() {
                 "name" => f.name = Some(text()?).filter(|v| !v.is_empty()),
@@ -40,22 +55,27 @@ impl Filters {
                     let keep = match filter.decoration.as_deref().unwrap_or("matches") {
                         "matches" => true,
                         "excludes" => false,
-                        d => return Err(format!("tag filter decoration must be matches or excludes, not {d:?}")),
+                        d => {
+                            return Err(invalid(format!(
+                                "tag filter decoration must be matches or excludes, not {d:?}"
+                            )));
+                        }
                     };
                     f.tag = Some((text()?, keep)).filter(|(v, _)| !v.is_empty());
                 }
                 "label" => {
-                    let values = filter.value.as_array().ok_or("label filter needs a list of labels")?;
+                    let values =
+                        filter.value.as_array().ok_or_else(|| invalid("label filter needs a list of labels"))?;
                     f.labels = values.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
                 }
                 "resource" => {
                     f.images_only = match text()?.as_str() {
                         "image" => true,
                         "artifact" | "" => false,
-                        v => return Err(format!("resource filter must be image or artifact, not {v:?}")),
+                        v => return Err(invalid(format!("resource filter must be image or artifact, not {v:?}"))),
                     }
                 }
-                k => return Err(format!("unknown filter type {k:?}: expected name, tag, label or resource")),
+                k => return Err(invalid(format!("unknown filter type {k:?}: expected name, tag, label or resource"))),
             }
         }
         for glob in f.name.iter().chain(f.tag.as_ref().map(|t| &t.0)) {
@@ -101,10 +121,10 @@ pub fn is_index(media_type: &str) -> bool {
     )
 }
 
-fn check_glob(glob: &str) -> Result<(), String> {
+fn check_glob(glob: &str) -> Result<(), PolicyError> {
     let open = glob.matches('{').count();
     if open != glob.matches('}').count() || glob.contains("{{") {
-        return Err(format!("unbalanced braces in pattern {glob:?}"));
+        return Err(invalid(format!("unbalanced braces in pattern {glob:?}")));
     }
     Ok(())
 }
@@ -153,7 +173,7 @@ fn matches_from(glob: &[u8], text: &[u8]) -> bool {
 
 /// Where repository `repository` goes: under `namespace` with `replace_count` leading path
 /// components replaced (-1: all but the last), Harbor's flattening; unchanged without a namespace.
-pub fn destination_repository(repository: &str, namespace: &str, replace_count: i64) -> Result<String, String> {
+pub fn destination_repository(repository: &str, namespace: &str, replace_count: i64) -> Result<String, PolicyError> {
     if namespace.is_empty() {
         return Ok(repository.to_owned());
     }
@@ -162,13 +182,19 @@ pub fn destination_repository(repository: &str, namespace: &str, replace_count: 
         -1 => &parts[parts.len() - 1..],
         n if n >= 0 && (n as usize) < parts.len() => &parts[n as usize..],
         n => {
-            return Err(format!(
+            return Err(invalid(format!(
                 "repository {repository} has {} path components; cannot replace {n} of them",
                 parts.len()
-            ));
+            )));
         }
     };
     Ok(format!("{namespace}/{}", kept.join("/")))
+}
+
+/// Checks a cron expression in Harbor's 6-field form (seconds first).
+pub fn parse_cron(expression: &str) -> Result<Cron, PolicyError> {
+    let parser = CronParser::builder().seconds(Seconds::Required).build();
+    parser.parse(expression).map_err(|e| invalid(format!("invalid cron {expression:?}: {e}")))
 }
 
 /// A policy's trigger.
@@ -217,7 +243,8 @@ mod tests {
         assert!(!f.repository_matches("test/a"));
         assert!(f.tag_matches("1.0"));
         assert!(!f.tag_matches("dev-1"));
-        let bad = |json: &str| Filters::parse(&serde_json::from_str::<Vec<Filter>>(json).unwrap()).unwrap_err();
+        let bad =
+            |json: &str| Filters::parse(&serde_json::from_str::<Vec<Filter>>(json).unwrap()).unwrap_err().to_string();
         assert!(bad(r#"[{"type":"colour","value":"red"}]"#).contains("unknown filter"));
         assert!(bad(r#"[{"type":"tag","value":"x","decoration":"maybe"}]"#).contains("decoration"));
         assert!(bad(r#"[{"type":"name","value":"{a,b"}]"#).contains("braces"));

@@ -1,6 +1,7 @@
 //! The two ends of a copy: this registry (read and written in-process, as a push would) or a
 //! remote one (over HTTP). Copying code is written once against [`Side`].
 
+use anyhow::Context;
 use berth_content::peer::CHANGE_TIME_HEADER;
 use berth_content::{Actor, Check, Content, ContentError, Removal, Storing};
 use berth_oci::{Digest, Reference, RepoName};
@@ -8,8 +9,6 @@ use berth_remote::{Remote, RemoteError};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-
-pub type Failure = String;
 
 /// A manifest read from either side.
 pub struct Manifest {
@@ -35,20 +34,20 @@ pub enum Side {
     Remote(Remote),
 }
 
-fn local_err(e: ContentError) -> Failure {
-    format!("local registry: {e}")
+fn local_err(e: ContentError) -> anyhow::Error {
+    anyhow::Error::new(e).context("local registry")
 }
 
-fn remote_err(remote: &Remote) -> impl Fn(RemoteError) -> Failure + '_ {
-    move |e| format!("{}: {e}", remote.url())
+fn remote_err(remote: &Remote) -> impl Fn(RemoteError) -> anyhow::Error + '_ {
+    move |e| anyhow::Error::new(e).context(remote.url().to_owned())
 }
 
-fn repo_name(name: &str) -> Result<RepoName, Failure> {
-    RepoName::parse(name).map_err(|e| format!("repository name {name:?}: {e}"))
+fn repo_name(name: &str) -> anyhow::Result<RepoName> {
+    RepoName::parse(name).with_context(|| format!("repository name {name:?}"))
 }
 
-fn reference(r: &str) -> Result<Reference, Failure> {
-    Reference::parse(r).map_err(|e| format!("reference {r:?}: {e}"))
+fn reference(r: &str) -> anyhow::Result<Reference> {
+    Reference::parse(r).with_context(|| format!("reference {r:?}"))
 }
 
 fn stamp_header(stamp: Option<i64>) -> Vec<(&'static str, String)> {
@@ -64,16 +63,14 @@ impl Side {
     }
 
     /// Every repository that holds content.
-    pub async fn repositories(&self) -> Result<Vec<String>, Failure> {
+    pub async fn repositories(&self) -> anyhow::Result<Vec<String>> {
         match self {
-            Side::Local { local, .. } => {
-                local.meta().list_repositories(None, i64::MAX).await.map_err(|e| e.to_string())
-            }
+            Side::Local { local, .. } => Ok(local.meta().list_repositories(None, i64::MAX).await?),
             Side::Remote(r) => r.catalog().await.map_err(remote_err(r)),
         }
     }
 
-    pub async fn tags(&self, repo: &str) -> Result<Vec<String>, Failure> {
+    pub async fn tags(&self, repo: &str) -> anyhow::Result<Vec<String>> {
         match self {
             Side::Local { local, .. } => {
                 Ok(local.tags(repo, None, i64::MAX).await.map_err(local_err)?.unwrap_or_default())
@@ -82,7 +79,7 @@ impl Side {
         }
     }
 
-    pub async fn manifest(&self, repo: &str, reference: &str) -> Result<Option<Manifest>, Failure> {
+    pub async fn manifest(&self, repo: &str, reference: &str) -> anyhow::Result<Option<Manifest>> {
         Ok(match self {
             Side::Local { local, .. } => local.manifest(repo, reference).await.map_err(local_err)?.map(|m| Manifest {
                 digest: m.digest,
@@ -98,7 +95,7 @@ impl Side {
     }
 
     /// The digest `reference` resolves to, without the content.
-    pub async fn head(&self, repo: &str, reference: &str) -> Result<Option<String>, Failure> {
+    pub async fn head(&self, repo: &str, reference: &str) -> anyhow::Result<Option<String>> {
         match self {
             Side::Local { .. } => Ok(self.manifest(repo, reference).await?.map(|m| m.digest)),
             Side::Remote(r) => Ok(r.head_manifest(repo, reference).await.map_err(remote_err(r))?.map(|d| d.digest)),
@@ -113,7 +110,7 @@ impl Side {
         reference: &str,
         m: &Manifest,
         stamp: Option<i64>,
-    ) -> Result<(), Failure> {
+    ) -> anyhow::Result<()> {
         match self {
             Side::Local { local, actor } => {
                 let (name, reference) = (repo_name(repo)?, self::reference(reference)?);
@@ -131,7 +128,7 @@ impl Side {
 
     /// Deletes `reference` (a tag: the tag only; a digest: the artifact). `stamp` as for
     /// [`Side::put_manifest`].
-    pub async fn delete(&self, repo: &str, reference: &str, stamp: Option<i64>) -> Result<Deletion, Failure> {
+    pub async fn delete(&self, repo: &str, reference: &str, stamp: Option<i64>) -> anyhow::Result<Deletion> {
         let deleted = match self {
             Side::Local { local, actor } => {
                 let (name, reference) = (repo_name(repo)?, self::reference(reference)?);
@@ -153,14 +150,14 @@ impl Side {
 
     /// When tag `tag` of `repo` last changed here: `(time, true)` written, `(time, false)`
     /// deleted. Known for this registry only.
-    pub async fn tag_change(&self, repo: &str, tag: &str) -> Result<Option<(i64, bool)>, Failure> {
+    pub async fn tag_change(&self, repo: &str, tag: &str) -> anyhow::Result<Option<(i64, bool)>> {
         match self {
-            Side::Local { local, .. } => local.meta().tag_change(repo, tag).await.map_err(|e| e.to_string()),
+            Side::Local { local, .. } => Ok(local.meta().tag_change(repo, tag).await?),
             Side::Remote(_) => Ok(None),
         }
     }
 
-    pub async fn blob_size(&self, repo: &str, digest: &str) -> Result<Option<u64>, Failure> {
+    pub async fn blob_size(&self, repo: &str, digest: &str) -> anyhow::Result<Option<u64>> {
         match self {
             Side::Local { local, .. } => local.blob_size(repo, digest).await.map_err(local_err),
             Side::Remote(r) => r.blob_size(repo, digest).await.map_err(remote_err(r)),
@@ -193,7 +190,7 @@ impl Side {
     }
 
     /// Digests of the manifests whose subject is `digest` (signatures, SBOMs...).
-    pub async fn referrers(&self, repo: &str, digest: &str) -> Result<Vec<String>, Failure> {
+    pub async fn referrers(&self, repo: &str, digest: &str) -> anyhow::Result<Vec<String>> {
         Ok(match self {
             Side::Local { local, .. } => {
                 local.referrers(repo, digest, None).await.map_err(local_err)?.into_iter().map(|r| r.digest).collect()
@@ -209,11 +206,12 @@ impl Side {
     pub async fn copy_blob(
         &self,
         src: &Side,
-        (src_repo, repo): (&str, &str),
+        src_repo: &str,
+        repo: &str,
         digest: &str,
         size: u64,
         speed: u64,
-    ) -> Result<(), Failure> {
+    ) -> anyhow::Result<()> {
         let open = |offset: u64| async move {
             let stream = src.open_blob(src_repo, digest, offset, size).await?;
             Ok(if speed > 0 { berth_remote::throttle(stream, speed) } else { stream })
@@ -224,8 +222,8 @@ impl Side {
                 if local.mount_blob(&name, digest).await.map_err(local_err)? {
                     return Ok(());
                 }
-                let parsed: Digest = digest.parse().map_err(|_| format!("bad digest {digest}"))?;
-                let stream = open(0).await.map_err(|e| format!("reading {digest} from {}: {e}", src.describe()))?;
+                let parsed: Digest = digest.parse().with_context(|| format!("bad digest {digest}"))?;
+                let stream = open(0).await.with_context(|| format!("reading {digest} from {}", src.describe()))?;
                 local.write_blob(&name, &parsed, stream).await.map_err(local_err)?;
                 Ok(())
             }

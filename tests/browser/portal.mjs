@@ -79,11 +79,13 @@ try {
   // Create a project: a bad name is refused with a message, a good one is created.
   await page.click("#new-project summary");
   await page.fill("#project_name", "Not_Valid");
+  check(await page.$eval("#project_name", (input) => !input.checkValidity()), "the browser accepts a bad project name");
   await page.$eval("#project_name", (input) => input.removeAttribute("pattern")); // the server must refuse it too
   await page.click("#create-project");
   check((await page.textContent(".error")).includes("lowercase"), "a bad project name is not explained");
   if (!(await page.$eval("#new-project", (details) => details.open))) await page.click("#new-project summary");
   await page.fill("#project_name", project);
+  check(await page.$eval("#project_name", (input) => input.checkValidity()), `the browser refuses ${project}`);
   await page.fill("#new-project input[name=storage_limit]", "10");
   await page.selectOption("#new-project select[name=storage_unit]", "MiB");
   await page.click("#create-project");

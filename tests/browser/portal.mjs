@@ -2,8 +2,9 @@
 // add a member, see a pushed image, create a robot and push with its secret, add a registry
 // endpoint and a replication policy and watch its execution succeed, delete a tag, and be
 // refused the admin pages as a non-admin; and use it without JavaScript, at 360 px and by
-// keyboard. Started by crates/berth/tests/portal.rs, which sets the environment below and checks
-// the outcome through the API afterwards.
+// keyboard. No page may load from another origin, fail to load a file, or log a script error or
+// an invalid `pattern` to the console. Started by crates/berth/tests/portal.rs, which sets the
+// environment below and checks the outcome through the API afterwards.
 //
 // Prints one line per step; exits non-zero with the reason on the first failure.
 
@@ -48,18 +49,44 @@ const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
 });
-// Every request a page makes must stay on the server's origin.
+// Every request a page makes must stay on the server's origin and succeed, and no page may log a
+// script error or an invalid `pattern` (the browser then skips that check and says so only in the
+// console). A page's own status is checked where the journey expects one: a 401, 403 or 404 page
+// is logged as "Failed to load resource" and is no problem.
 const foreign = [];
-const watch = (page) =>
+const problems = [];
+const watch = async (page) => {
   page.on("request", (request) => {
     const url = request.url();
     if (!url.startsWith(base) && !url.startsWith("data:")) foreign.push(url);
   });
+  page.on("response", (response) => {
+    if (response.status() >= 400 && !response.request().isNavigationRequest()) {
+      problems.push(`${page.url()}: ${response.url()} answered ${response.status()}`);
+    }
+  });
+  page.on("console", (message) => {
+    const type = message.type();
+    const text = message.text();
+    if (text.startsWith("Failed to load resource: the server responded with a status of")) return;
+    if (type === "error" || (type === "warning" && /pattern/i.test(text))) {
+      problems.push(`${page.url()}: console ${type}: ${text}`);
+    }
+  });
+  page.on("pageerror", (error) => problems.push(`${page.url()}: uncaught ${error.message}`));
+  // The browser compiles a `pattern` only when it validates the input: validate every one as the
+  // page loads, so that a bad pattern is reported even on a form the journey does not submit.
+  await page.addInitScript(() =>
+    document.addEventListener("DOMContentLoaded", () => {
+      for (const input of document.querySelectorAll("[pattern]")) input.checkValidity();
+    }),
+  );
+};
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  watch(page);
+  await watch(page);
   page.on("dialog", (dialog) => dialog.accept());
 
   // Sign in: an unauthenticated visit lands on the sign-in page, and comes back after.
@@ -225,7 +252,7 @@ try {
   // Without JavaScript the pages read and the forms work (no confirmation dialog then).
   const plainContext = await browser.newContext({ javaScriptEnabled: false });
   const plain = await plainContext.newPage();
-  watch(plain);
+  await watch(plain);
   await plain.goto(`${base}/harbor/sign-in`);
   await plain.fill("#principal", "admin");
   await plain.fill("#password", adminPassword);
@@ -245,7 +272,7 @@ try {
   // A non-admin is refused the admin pages, and does not see them in the menu.
   const devContext = await browser.newContext();
   const dev = await devContext.newPage();
-  watch(dev);
+  await watch(dev);
   await dev.goto(`${base}/harbor/sign-in`);
   await dev.fill("#principal", devUser);
   await dev.fill("#password", devPassword);
@@ -262,6 +289,8 @@ try {
 
   check(foreign.length === 0, `requests left the origin: ${foreign.join(", ")}`);
   step("no request left the origin");
+  check(problems.length === 0, `the pages reported:\n${problems.join("\n")}`);
+  step("no script error or invalid pattern in the console");
 } finally {
   await browser.close();
 }

@@ -85,6 +85,7 @@ const watch = async (page) => {
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
   const page = await context.newPage();
   await watch(page);
   page.on("dialog", (dialog) => dialog.accept());
@@ -145,6 +146,9 @@ try {
   await page.waitForSelector("#layers");
   check((await page.locator("#layers tbody tr").count()) === layers, `not ${layers} layers`);
   check((await rowsNamed(page, "#tags", "v1").count()) === 1, "tag v1 missing on the artifact page");
+  await rowsNamed(page, "#tags", "v1").locator("button.copy").click();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  check(copied === `podman pull ${host}/${project}/app:v1`, `the tag's Copy button copied ${copied}`);
   check(/(B|KiB|MiB)$/.test((await page.textContent("#artifact-size")).trim()), "no size on the artifact page");
   await page.screenshot({ path: `${shots}/artifact.png`, fullPage: true });
   const artifactUrl = page.url();

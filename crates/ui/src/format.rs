@@ -26,6 +26,12 @@ pub(crate) fn time(v: &Value) -> String {
     s.get(..16).map(|t| t.replace('T', " ")).unwrap_or_else(|| s.to_owned())
 }
 
+/// When an artifact or tag was last pulled: the time, or "never" rather than a blank.
+pub(crate) fn pull_time(v: &Value) -> String {
+    let t = time(v);
+    if t.is_empty() { "never".to_owned() } else { t }
+}
+
 /// `sha256:0123456789ab…` → `sha256:0123456789ab`.
 pub(crate) fn short_digest(digest: &str) -> String {
     digest.get(..19).unwrap_or(digest).to_owned()
@@ -119,6 +125,13 @@ mod tests {
         assert_eq!(size(0), "0 B");
         assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn a_pull_time_says_never_for_harbors_zero_time() {
+        assert_eq!(pull_time(&Value::from("1970-01-01T00:00:00Z")), "never");
+        assert_eq!(pull_time(&Value::Null), "never");
+        assert_eq!(pull_time(&Value::from("2026-11-23T04:41:07Z")), "2026-11-23 04:41");
     }
 
     #[test]

@@ -190,6 +190,7 @@ try {
   await rowsNamed(page, "#policies", "to-dist").locator("button[value=start]").click();
   await page.waitForURL(`${base}/harbor/replications`);
   await page.locator("#executions tbody a").first().click();
+  const executionUrl = page.url();
   let status = "";
   for (let i = 0; i < 120 && status !== "Succeed" && status !== "Failed"; i++) {
     await page.waitForTimeout(500);
@@ -211,39 +212,61 @@ try {
   check((await rowsNamed(page, "#tags", "v1").count()) === 1, "tag v1 went too");
   step("delete a tag");
 
-  // A screenshot of each main page, as the test's output.
+  // A screenshot of each main page, as the test's output; wide screens show the admin menu's
+  // links in the bar.
+  check(await page.isVisible("#menu a >> text=Users"), "the admin links are hidden at 1280 px");
   const repositoryUrl = artifactUrl.replace(/\/artifacts\/[^/]+$/, "");
-  for (const [name, url] of [
+  const mainPages = [
     ["projects", `${base}/harbor/projects`],
     ["project-summary", projectUrl],
     ["repositories", `${projectUrl}/repositories`],
     ["artifacts", repositoryUrl],
+    ["artifact", artifactUrl],
+    ["members", `${projectUrl}/members`],
     ["robots", `${projectUrl}/robots`],
     ["project-logs", `${projectUrl}/logs`],
     ["project-settings", `${projectUrl}/settings`],
     ["users", `${base}/harbor/users`],
     ["registries", `${base}/harbor/registries`],
+    ["replications", `${base}/harbor/replications`],
+    ["execution", executionUrl],
     ["logs", `${base}/harbor/logs`],
     ["jobs", `${base}/harbor/job-service`],
     ["settings", `${base}/harbor/settings`],
     ["system", `${base}/harbor/system-info`],
     ["account", `${base}/harbor/account`],
-  ]) {
+  ];
+  for (const [name, url] of mainPages) {
     const response = await page.goto(url);
     check(response.status() === 200, `${url} answered ${response.status()}`);
     await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
   }
   step("every main page renders");
 
-  // Narrow screens: nothing but the tables' own scroll areas is wider than 360 px.
+  // Phones (360 px): the admin menu is one button that opens its links, and neither a page nor
+  // any of its tables is wider than the screen (tables show a card a row).
   await page.setViewportSize({ width: 360, height: 740 });
-  for (const path of ["/harbor/projects", new URL(artifactUrl).pathname, "/harbor/replications"]) {
-    await page.goto(`${base}${path}`);
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    check(width <= 360, `${path} is ${width} px wide at 360 px`);
-  }
   await page.goto(`${base}/harbor/projects`);
-  await page.screenshot({ path: `${shots}/projects-360px.png`, fullPage: true });
+  const bar = await page.locator("header.top").boundingBox();
+  check(bar.height <= 64, `the menu bar is ${bar.height} px high at 360 px`);
+  const usersLink = page.locator("#menu a", { hasText: "Users" });
+  check(!(await usersLink.isVisible()), "the admin links show before the menu is opened");
+  await page.click("#menu summary");
+  check(await usersLink.isVisible(), "the menu button does not show the admin links");
+  await page.screenshot({ path: `${shots}/menu-360px.png` });
+  await page.keyboard.press("Escape");
+  check(!(await usersLink.isVisible()), "Escape does not close the menu");
+  for (const [name, url] of mainPages) {
+    await page.goto(url);
+    // The screenshot comes first: it shows what is too wide when a check below fails.
+    await page.screenshot({ path: `${shots}/${name}-360px.png`, fullPage: true });
+    const [pageWidth, screenWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, innerWidth]);
+    check(pageWidth <= screenWidth, `${name} is ${pageWidth} px wide at ${screenWidth} px`);
+    const scrolling = await page.$$eval(".table-wrap", (wraps) =>
+      wraps.filter((wrap) => wrap.scrollWidth > wrap.clientWidth).map((wrap) => wrap.querySelector("table").id),
+    );
+    check(scrolling.length === 0, `${name}: table ${scrolling.join(", ")} scrolls sideways at 360 px`);
+  }
   step("usable at 360 px");
 
   // Keyboard: the first Tab reaches the skip link, and it leads to the content.
@@ -251,6 +274,9 @@ try {
   await page.goto(`${base}/harbor/projects`);
   await page.keyboard.press("Tab");
   check((await page.evaluate(() => document.activeElement.textContent)).includes("Skip to content"), "Tab does not reach the skip link");
+  // Then the brand, then the menu's links: shown in the bar, they are reachable too.
+  for (let i = 0; i < 3; i++) await page.keyboard.press("Tab");
+  check((await page.evaluate(() => document.activeElement.textContent)) === "Users", "Tab does not reach the admin links");
   step("keyboard");
 
   // Without JavaScript the pages read and the forms work (no confirmation dialog then).
@@ -270,6 +296,10 @@ try {
   await rowsNamed(plain, "#tags", "nojs").locator("button[value=remove]").click();
   await plain.waitForURL(artifactUrl);
   check((await rowsNamed(plain, "#tags", "nojs").count()) === 0, "deleting a tag without JavaScript failed");
+  await plain.setViewportSize({ width: 360, height: 740 });
+  await plain.click("#menu summary");
+  await plain.click("#menu a >> text=Users");
+  await plain.waitForURL(`${base}/harbor/users`);
   await plainContext.close();
   step("works without JavaScript");
 

@@ -344,6 +344,8 @@ async fn the_main_journeys_work_in_a_real_browser() {
     let clients = Clients::new();
     let layout = clients.path("layout");
     let image = write_image(&layout, "v1", 3, 300_000, 61);
+    // Screenshots of an earlier run must not stand in for missing ones.
+    let _ = std::fs::remove_dir_all(screenshots());
 
     let out = try_run(
         clients
@@ -379,9 +381,19 @@ async fn the_main_journeys_work_in_a_real_browser() {
     assert_eq!(names, ["v1"], "v2 was deleted in the browser");
     let copied = reqwest::get(format!("{}/v2/portal-e2e/app/tags/list", upstream.url())).await.unwrap();
     assert_eq!(copied.status(), StatusCode::OK, "the replication did not reach distribution");
-    for shot in
-        ["sign-in", "projects", "artifact", "members", "replications", "execution", "forbidden", "projects-360px"]
-    {
+    for shot in [
+        "sign-in",
+        "projects",
+        "artifact",
+        "members",
+        "replications",
+        "execution",
+        "forbidden",
+        "projects-360px",
+        "menu-360px",
+        "artifact-360px",
+        "execution-360px",
+    ] {
         assert!(screenshots().join(format!("{shot}.png")).exists(), "no screenshot {shot}");
     }
 }

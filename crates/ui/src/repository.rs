@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::Portal;
-use crate::format;
+use crate::format::{self, filters};
 use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded};
 use crate::project::{Head, head, pull_host, repo_path};
 use crate::projects::capitalize;

@@ -6,6 +6,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use crate::Portal;
+use crate::format::filters;
 use crate::page::{self, Chrome, PageError, Paging, form_urlencoded};
 use crate::project::{LogRow, log_rows};
 use crate::viewer::Viewer;

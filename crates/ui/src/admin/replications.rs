@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::EditQuery;
 use crate::Portal;
-use crate::format;
+use crate::format::{self, filters};
 use crate::page::{self, Chrome, Fields, PageError};
 use crate::projects::{Choice, capitalize, registry_choices};
 use crate::viewer::{Posted, Viewer};

@@ -2,8 +2,9 @@
 // add a member, see a pushed image, create a robot and push with its secret, add a registry
 // endpoint and a replication policy and watch its execution succeed, delete a tag, and be
 // refused the admin pages as a non-admin; and use it without JavaScript, at 360 px and by
-// keyboard. Started by crates/berth/tests/portal.rs, which sets the environment below and checks
-// the outcome through the API afterwards.
+// keyboard. No page may load from another origin, fail to load a file, or log a script error or
+// an invalid `pattern` to the console. Started by crates/berth/tests/portal.rs, which sets the
+// environment below and checks the outcome through the API afterwards.
 //
 // Prints one line per step; exits non-zero with the reason on the first failure.
 
@@ -48,18 +49,45 @@ const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
 });
-// Every request a page makes must stay on the server's origin.
+// Every request a page makes must stay on the server's origin and succeed, and no page may log a
+// script error or an invalid `pattern` (the browser then skips that check and says so only in the
+// console). A page's own status is checked where the journey expects one: a 401, 403 or 404 page
+// is logged as "Failed to load resource" and is no problem.
 const foreign = [];
-const watch = (page) =>
+const problems = [];
+const watch = async (page) => {
   page.on("request", (request) => {
     const url = request.url();
     if (!url.startsWith(base) && !url.startsWith("data:")) foreign.push(url);
   });
+  page.on("response", (response) => {
+    if (response.status() >= 400 && !response.request().isNavigationRequest()) {
+      problems.push(`${page.url()}: ${response.url()} answered ${response.status()}`);
+    }
+  });
+  page.on("console", (message) => {
+    const type = message.type();
+    const text = message.text();
+    if (text.startsWith("Failed to load resource: the server responded with a status of")) return;
+    if (type === "error" || (type === "warning" && /pattern/i.test(text))) {
+      problems.push(`${page.url()}: console ${type}: ${text}`);
+    }
+  });
+  page.on("pageerror", (error) => problems.push(`${page.url()}: uncaught ${error.message}`));
+  // The browser compiles a `pattern` only when it validates the input: validate every one as the
+  // page loads, so that a bad pattern is reported even on a form the journey does not submit.
+  await page.addInitScript(() =>
+    document.addEventListener("DOMContentLoaded", () => {
+      for (const input of document.querySelectorAll("[pattern]")) input.checkValidity();
+    }),
+  );
+};
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
   const page = await context.newPage();
-  watch(page);
+  await watch(page);
   page.on("dialog", (dialog) => dialog.accept());
 
   // Sign in: an unauthenticated visit lands on the sign-in page, and comes back after.
@@ -79,11 +107,13 @@ try {
   // Create a project: a bad name is refused with a message, a good one is created.
   await page.click("#new-project summary");
   await page.fill("#project_name", "Not_Valid");
+  check(await page.$eval("#project_name", (input) => !input.checkValidity()), "the browser accepts a bad project name");
   await page.$eval("#project_name", (input) => input.removeAttribute("pattern")); // the server must refuse it too
   await page.click("#create-project");
   check((await page.textContent(".error")).includes("lowercase"), "a bad project name is not explained");
   if (!(await page.$eval("#new-project", (details) => details.open))) await page.click("#new-project summary");
   await page.fill("#project_name", project);
+  check(await page.$eval("#project_name", (input) => input.checkValidity()), `the browser refuses ${project}`);
   await page.fill("#new-project input[name=storage_limit]", "10");
   await page.selectOption("#new-project select[name=storage_unit]", "MiB");
   await page.click("#create-project");
@@ -116,6 +146,9 @@ try {
   await page.waitForSelector("#layers");
   check((await page.locator("#layers tbody tr").count()) === layers, `not ${layers} layers`);
   check((await rowsNamed(page, "#tags", "v1").count()) === 1, "tag v1 missing on the artifact page");
+  await rowsNamed(page, "#tags", "v1").locator("button.copy").click();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  check(copied === `podman pull ${host}/${project}/app:v1`, `the tag's Copy button copied ${copied}`);
   check(/(B|KiB|MiB)$/.test((await page.textContent("#artifact-size")).trim()), "no size on the artifact page");
   await page.screenshot({ path: `${shots}/artifact.png`, fullPage: true });
   const artifactUrl = page.url();
@@ -157,6 +190,7 @@ try {
   await rowsNamed(page, "#policies", "to-dist").locator("button[value=start]").click();
   await page.waitForURL(`${base}/harbor/replications`);
   await page.locator("#executions tbody a").first().click();
+  const executionUrl = page.url();
   let status = "";
   for (let i = 0; i < 120 && status !== "Succeed" && status !== "Failed"; i++) {
     await page.waitForTimeout(500);
@@ -178,39 +212,61 @@ try {
   check((await rowsNamed(page, "#tags", "v1").count()) === 1, "tag v1 went too");
   step("delete a tag");
 
-  // A screenshot of each main page, as the test's output.
+  // A screenshot of each main page, as the test's output; wide screens show the admin menu's
+  // links in the bar.
+  check(await page.isVisible("#menu a >> text=Users"), "the admin links are hidden at 1280 px");
   const repositoryUrl = artifactUrl.replace(/\/artifacts\/[^/]+$/, "");
-  for (const [name, url] of [
+  const mainPages = [
     ["projects", `${base}/harbor/projects`],
     ["project-summary", projectUrl],
     ["repositories", `${projectUrl}/repositories`],
     ["artifacts", repositoryUrl],
+    ["artifact", artifactUrl],
+    ["members", `${projectUrl}/members`],
     ["robots", `${projectUrl}/robots`],
     ["project-logs", `${projectUrl}/logs`],
     ["project-settings", `${projectUrl}/settings`],
     ["users", `${base}/harbor/users`],
     ["registries", `${base}/harbor/registries`],
+    ["replications", `${base}/harbor/replications`],
+    ["execution", executionUrl],
     ["logs", `${base}/harbor/logs`],
     ["jobs", `${base}/harbor/job-service`],
     ["settings", `${base}/harbor/settings`],
     ["system", `${base}/harbor/system-info`],
     ["account", `${base}/harbor/account`],
-  ]) {
+  ];
+  for (const [name, url] of mainPages) {
     const response = await page.goto(url);
     check(response.status() === 200, `${url} answered ${response.status()}`);
     await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
   }
   step("every main page renders");
 
-  // Narrow screens: nothing but the tables' own scroll areas is wider than 360 px.
+  // Phones (360 px): the admin menu is one button that opens its links, and neither a page nor
+  // any of its tables is wider than the screen (tables show a card a row).
   await page.setViewportSize({ width: 360, height: 740 });
-  for (const path of ["/harbor/projects", new URL(artifactUrl).pathname, "/harbor/replications"]) {
-    await page.goto(`${base}${path}`);
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    check(width <= 360, `${path} is ${width} px wide at 360 px`);
-  }
   await page.goto(`${base}/harbor/projects`);
-  await page.screenshot({ path: `${shots}/projects-360px.png`, fullPage: true });
+  const bar = await page.locator("header.top").boundingBox();
+  check(bar.height <= 64, `the menu bar is ${bar.height} px high at 360 px`);
+  const usersLink = page.locator("#menu a", { hasText: "Users" });
+  check(!(await usersLink.isVisible()), "the admin links show before the menu is opened");
+  await page.click("#menu summary");
+  check(await usersLink.isVisible(), "the menu button does not show the admin links");
+  await page.screenshot({ path: `${shots}/menu-360px.png` });
+  await page.keyboard.press("Escape");
+  check(!(await usersLink.isVisible()), "Escape does not close the menu");
+  for (const [name, url] of mainPages) {
+    await page.goto(url);
+    // The screenshot comes first: it shows what is too wide when a check below fails.
+    await page.screenshot({ path: `${shots}/${name}-360px.png`, fullPage: true });
+    const [pageWidth, screenWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, innerWidth]);
+    check(pageWidth <= screenWidth, `${name} is ${pageWidth} px wide at ${screenWidth} px`);
+    const scrolling = await page.$$eval(".table-wrap", (wraps) =>
+      wraps.filter((wrap) => wrap.scrollWidth > wrap.clientWidth).map((wrap) => wrap.querySelector("table").id),
+    );
+    check(scrolling.length === 0, `${name}: table ${scrolling.join(", ")} scrolls sideways at 360 px`);
+  }
   step("usable at 360 px");
 
   // Keyboard: the first Tab reaches the skip link, and it leads to the content.
@@ -218,12 +274,15 @@ try {
   await page.goto(`${base}/harbor/projects`);
   await page.keyboard.press("Tab");
   check((await page.evaluate(() => document.activeElement.textContent)).includes("Skip to content"), "Tab does not reach the skip link");
+  // Then the brand, then the menu's links: shown in the bar, they are reachable too.
+  for (let i = 0; i < 3; i++) await page.keyboard.press("Tab");
+  check((await page.evaluate(() => document.activeElement.textContent)) === "Users", "Tab does not reach the admin links");
   step("keyboard");
 
   // Without JavaScript the pages read and the forms work (no confirmation dialog then).
   const plainContext = await browser.newContext({ javaScriptEnabled: false });
   const plain = await plainContext.newPage();
-  watch(plain);
+  await watch(plain);
   await plain.goto(`${base}/harbor/sign-in`);
   await plain.fill("#principal", "admin");
   await plain.fill("#password", adminPassword);
@@ -237,13 +296,17 @@ try {
   await rowsNamed(plain, "#tags", "nojs").locator("button[value=remove]").click();
   await plain.waitForURL(artifactUrl);
   check((await rowsNamed(plain, "#tags", "nojs").count()) === 0, "deleting a tag without JavaScript failed");
+  await plain.setViewportSize({ width: 360, height: 740 });
+  await plain.click("#menu summary");
+  await plain.click("#menu a >> text=Users");
+  await plain.waitForURL(`${base}/harbor/users`);
   await plainContext.close();
   step("works without JavaScript");
 
   // A non-admin is refused the admin pages, and does not see them in the menu.
   const devContext = await browser.newContext();
   const dev = await devContext.newPage();
-  watch(dev);
+  await watch(dev);
   await dev.goto(`${base}/harbor/sign-in`);
   await dev.fill("#principal", devUser);
   await dev.fill("#password", devPassword);
@@ -260,6 +323,8 @@ try {
 
   check(foreign.length === 0, `requests left the origin: ${foreign.join(", ")}`);
   step("no request left the origin");
+  check(problems.length === 0, `the pages reported:\n${problems.join("\n")}`);
+  step("no script error or invalid pattern in the console");
 } finally {
   await browser.close();
 }

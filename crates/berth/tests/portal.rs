@@ -74,6 +74,46 @@ fn csrf_of(html: &str) -> String {
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
+/// `html` as text: tags dropped, white space folded.
+fn text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text of the first element of `html` whose start tag contains `marker`.
+fn text_of(html: &str, marker: &str) -> String {
+    let start = html.find(marker).unwrap_or_else(|| panic!("no {marker} in the page"));
+    let tag = html[..start].rfind('<').unwrap();
+    let name: String = html[tag + 1..].chars().take_while(char::is_ascii_alphanumeric).collect();
+    let end = start + html[start..].find(&format!("</{name}>")).unwrap();
+    text(&html[tag..end])
+}
+
+/// The texts of the cells in column `heading` of table `id`, top to bottom.
+fn column(html: &str, id: &str, heading: &str) -> Vec<String> {
+    let start = html.find(&format!(r#"<table id="{id}""#)).unwrap_or_else(|| panic!("no table {id}"));
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    let (head, body) = table.split_once("</thead>").unwrap();
+    let index =
+        head.split("</th>").position(|th| text(th) == heading).unwrap_or_else(|| panic!("no {heading} in {id}"));
+    body.split("</tr>")
+        .filter(|row| row.contains("<td"))
+        .map(|row| text(row.split("</td>").nth(index).unwrap_or("")))
+        .collect()
+}
+
 async fn create_dev_user(berth: &Berth) {
     let body = json!({"username": DEV.0, "password": DEV.1, "email": "dev@example.com", "realname": "Dev"});
     let r = api_as(berth, ADMIN, Method::POST, "/users", Some(body)).await;
@@ -304,6 +344,8 @@ async fn the_main_journeys_work_in_a_real_browser() {
     let clients = Clients::new();
     let layout = clients.path("layout");
     let image = write_image(&layout, "v1", 3, 300_000, 61);
+    // Screenshots of an earlier run must not stand in for missing ones.
+    let _ = std::fs::remove_dir_all(screenshots());
 
     let out = try_run(
         clients
@@ -320,7 +362,7 @@ async fn the_main_journeys_work_in_a_real_browser() {
     )
     .unwrap_or_else(|e| panic!("{e}\n---- berth log ----\n{}", berth.log()));
     print!("{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 13, "steps done:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 14, "steps done:\n{out}");
 
     // What the browser did, as the API sees it.
     let summary: Value =
@@ -339,11 +381,52 @@ async fn the_main_journeys_work_in_a_real_browser() {
     assert_eq!(names, ["v1"], "v2 was deleted in the browser");
     let copied = reqwest::get(format!("{}/v2/portal-e2e/app/tags/list", upstream.url())).await.unwrap();
     assert_eq!(copied.status(), StatusCode::OK, "the replication did not reach distribution");
-    for shot in
-        ["sign-in", "projects", "artifact", "members", "replications", "execution", "forbidden", "projects-360px"]
-    {
+    for shot in [
+        "sign-in",
+        "projects",
+        "artifact",
+        "members",
+        "replications",
+        "execution",
+        "forbidden",
+        "projects-360px",
+        "menu-360px",
+        "artifact-360px",
+        "execution-360px",
+    ] {
         assert!(screenshots().join(format!("{shot}.png")).exists(), "no screenshot {shot}");
     }
+}
+
+#[tokio::test]
+async fn artifact_pages_say_never_pulled_and_copy_each_pull_command() {
+    let berth = Berth::start();
+    let registry = common::registry::Registry::new(berth.url(""));
+    registry.push_image("library/app", "v1", &common::random_bytes(1000, 5)).await;
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+
+    let (status, list) = client.page("/harbor/projects/1/repositories/app").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text_of(&list, r#"class="crumbs""#), "Projects / library", "the breadcrumb ends in a separator");
+    assert_eq!(column(&list, "artifacts", "Pulled"), ["never"]);
+
+    let (status, page) = client.page("/harbor/projects/1/repositories/app/artifacts/v1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text_of(&page, r#"class="crumbs""#), "Projects / library / app", "the breadcrumb ends in a separator");
+    assert_eq!(text_of(&page, r#"id="artifact-pulled""#), "never");
+    assert_eq!(column(&page, "tags", "Pulled"), ["never"]);
+    // The tag's pull command has a Copy button, as the digest's has: it names the command's element.
+    let host = berth.url("").trim_start_matches("http://").to_owned();
+    assert_eq!(text_of(&page, r#"id="tag-pull-v1""#), format!("podman pull {host}/library/app:v1"));
+    assert!(
+        page.contains(r#"class="copy small" data-copy="tag-pull-v1""#),
+        "no Copy button for the tag's pull command"
+    );
+    assert!(page.contains(r#"class="copy small" data-copy="digest-pull""#));
+
+    let (_, members) = client.page("/harbor/projects/1/members").await;
+    assert_eq!(text_of(&members, r#"class="crumbs""#), "Projects");
 }
 
 #[tokio::test]

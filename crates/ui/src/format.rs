@@ -26,6 +26,12 @@ pub(crate) fn time(v: &Value) -> String {
     s.get(..16).map(|t| t.replace('T', " ")).unwrap_or_else(|| s.to_owned())
 }
 
+/// When an artifact or tag was last pulled: the time, or "never" rather than a blank.
+pub(crate) fn pull_time(v: &Value) -> String {
+    let t = time(v);
+    if t.is_empty() { "never".to_owned() } else { t }
+}
+
 /// `sha256:0123456789ab…` → `sha256:0123456789ab`.
 pub(crate) fn short_digest(digest: &str) -> String {
     digest.get(..19).unwrap_or(digest).to_owned()
@@ -110,6 +116,32 @@ pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// A long identifier (a media type, URL or repository path) as HTML that may wrap after each of
+/// its separators: a narrow screen then breaks it between its parts, not inside one. `<wbr>`
+/// shows nothing and is not copied with the text.
+pub(crate) fn breakable(token: &str) -> String {
+    let mut html = String::with_capacity(token.len() + 32);
+    for c in escape(token).chars() {
+        html.push(c);
+        if matches!(c, '/' | '.' | ':' | '@' | '+' | '_') {
+            html.push_str("<wbr>");
+        }
+    }
+    html
+}
+
+/// The templates' own filters.
+pub(crate) mod filters {
+    use askama::Values;
+    use askama::filters::Safe;
+
+    /// `{{ value|breakable }}`: see [`super::breakable`].
+    #[askama::filter_fn]
+    pub(crate) fn breakable(value: impl ToString, _: &dyn Values) -> askama::Result<Safe<String>> {
+        Ok(Safe(super::breakable(&value.to_string())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,9 +154,22 @@ mod tests {
     }
 
     #[test]
+    fn a_pull_time_says_never_for_harbors_zero_time() {
+        assert_eq!(pull_time(&Value::from("1970-01-01T00:00:00Z")), "never");
+        assert_eq!(pull_time(&Value::Null), "never");
+        assert_eq!(pull_time(&Value::from("2026-11-23T04:41:07Z")), "2026-11-23 04:41");
+    }
+
+    #[test]
     fn labels_in_pictures_are_escaped() {
         assert!(size_chart(&[("<b>".to_owned(), 5)]).contains("&lt;b&gt;"));
         assert!(!history(&["<x>".to_owned()]).contains("<x>"));
+    }
+
+    #[test]
+    fn identifiers_may_break_between_their_parts_and_stay_escaped() {
+        assert_eq!(breakable("application/vnd.oci+json"), "application/<wbr>vnd.<wbr>oci+<wbr>json");
+        assert_eq!(breakable("a<b>&c"), "a&lt;b&gt;&amp;c");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::Portal;
 use crate::api::{Refusal, repo_segment};
-use crate::format;
+use crate::format::{self, filters};
 use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded};
 use crate::projects::{capitalize, role_name, storage_limit};
 use crate::viewer::{Posted, Viewer};

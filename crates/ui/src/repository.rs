@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::Portal;
-use crate::format;
+use crate::format::{self, filters};
 use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded};
 use crate::project::{Head, head, pull_host, repo_path};
 use crate::projects::capitalize;
@@ -77,7 +77,7 @@ fn artifact_row(a: &Value) -> ArtifactRow {
         .map(|t| TagView {
             name: format::text(&t["name"]),
             pushed: format::time(&t["push_time"]),
-            pulled: format::time(&t["pull_time"]),
+            pulled: format::pull_time(&t["pull_time"]),
         })
         .collect();
     let platforms = a["references"]
@@ -93,7 +93,7 @@ fn artifact_row(a: &Value) -> ArtifactRow {
         size: format::size(a["size"].as_i64().unwrap_or(0)),
         tags,
         pushed: format::time(&a["push_time"]),
-        pulled: format::time(&a["pull_time"]),
+        pulled: format::pull_time(&a["pull_time"]),
         platforms,
     }
 }

@@ -16,3 +16,22 @@ document.addEventListener("submit", (event) => {
   const form = event.target.closest("form[data-confirm]");
   if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
 });
+// The menu closes as menus do: on Escape (back to its button) and on a click elsewhere.
+document.addEventListener("keydown", (event) => {
+  const menu = document.querySelector("details.menu[open]");
+  if (!menu || event.key !== "Escape") return;
+  menu.open = false;
+  menu.querySelector("summary").focus();
+});
+document.addEventListener("click", (event) => {
+  const menu = document.querySelector("details.menu[open]");
+  if (menu && !menu.contains(event.target)) menu.open = false;
+});
+// Phones show a table's rows as cards (display: block), after which some browsers stop telling
+// screen readers that it is a table; explicit roles keep its rows, headers and cells announced.
+for (const table of document.querySelectorAll(".table-wrap table")) {
+  table.setAttribute("role", "table");
+  for (const [selector, role] of [["thead, tbody", "rowgroup"], ["tr", "row"], ["th", "columnheader"], ["td", "cell"]]) {
+    for (const element of table.querySelectorAll(selector)) element.setAttribute("role", role);
+  }
+}

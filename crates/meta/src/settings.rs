@@ -1,6 +1,7 @@
-//! Settings changed at run time, shared by every instance: names with JSON values.
+//! Settings changed at run time, shared by every instance (names with JSON values), and the
+//! deployment's own values made once (`system_values`: its registry id, a generated sealing key).
 
-use crate::db::{LockScope, query, query_as};
+use crate::db::{LockScope, query, query_as, query_scalar};
 use crate::events::{Event, insert_event};
 use crate::{Meta, Result, now};
 
@@ -27,5 +28,21 @@ impl Meta {
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The value `name` of this deployment, or `generate()`'s, stored first. Instances starting
+    /// together all end up with the one stored first.
+    pub async fn system_value(&self, name: &str, generate: impl FnOnce() -> String) -> Result<String> {
+        const Q: &str = "SELECT value FROM system_values WHERE name = $1";
+        if let Some(v) = query_scalar(Q).bind(name).fetch_optional(&self.pool).await? {
+            return Ok(v);
+        }
+        let value = generate();
+        query("INSERT INTO system_values (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(&value)
+            .execute(&self.pool)
+            .await?;
+        Ok(query_scalar(Q).bind(name).fetch_one(&self.pool).await?)
     }
 }

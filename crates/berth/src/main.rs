@@ -2,6 +2,7 @@
 
 mod audit_purge;
 mod config;
+mod request_body;
 mod serve;
 
 use std::path::PathBuf;

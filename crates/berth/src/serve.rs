@@ -146,6 +146,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .merge(berth_registry::router(registry))
         .merge(berth_ui::router(api.clone(), auth))
         .merge(api)
+        .layer(middleware::from_fn(crate::request_body::finish_unread))
         .layer(middleware::from_fn(log_request));
 
     let addr = SocketAddr::new(config.http.address.parse()?, config.http.port);

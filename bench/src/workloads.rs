@@ -303,7 +303,7 @@ pub async fn run_all(
             settle().await?;
             let started = Instant::now();
             let from = format!("oci:{}:v1", layout.display());
-            skopeo(s, &["copy", "--quiet", "--preserve-digests", &from, &dest], (true, None))?;
+            skopeo(s, &["copy", "--quiet", "--preserve-digests", &from, &dest], true, None)?;
             res.skopeo_push.push(started.elapsed().as_secs_f64());
             // Pulled twice. First as a user would: skopeo writes the layout on the disk and
             // records every blob in its blob-info cache, a BoltDB file on the disk that it syncs
@@ -313,7 +313,7 @@ pub async fn run_all(
                 let out = memory.unwrap_or(work).join(format!("pulled-{}-{rep}", s.name()));
                 let started = Instant::now();
                 let to = format!("oci:{}:v1", out.display());
-                skopeo(s, &["copy", "--quiet", "--preserve-digests", &dest, &to], (false, memory))?;
+                skopeo(s, &["copy", "--quiet", "--preserve-digests", &dest, &to], false, memory)?;
                 times.push(started.elapsed().as_secs_f64());
             }
         }
@@ -350,7 +350,7 @@ pub async fn run_all(
 
 /// Runs skopeo against `s`, pushing or pulling; with `memory` (a folder on tmpfs), its blob-info
 /// cache is kept there rather than on the disk.
-fn skopeo(s: &Server, args: &[&str], (push, memory): (bool, Option<&Path>)) -> anyhow::Result<()> {
+fn skopeo(s: &Server, args: &[&str], push: bool, memory: Option<&Path>) -> anyhow::Result<()> {
     // SAFETY: geteuid() has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let mut cmd = match memory {

@@ -52,7 +52,8 @@ impl PageQuery {
 
 impl Page {
     pub fn offset(&self) -> i64 {
-        (self.page - 1) * self.size
+        // Saturating: a page far past the end (page=2^62) is an empty page, not an overflow.
+        (self.page - 1).saturating_mul(self.size)
     }
 
     /// A JSON list response with `X-Total-Count` and, where there are neighbours, `Link`.
@@ -71,10 +72,10 @@ impl Page {
             format!("<{path}?{query}{sep}page={page}&page_size={}>; rel=\"{rel}\"", self.size)
         };
         let mut links = Vec::new();
-        if self.page > 1 && self.offset() < total + self.size {
+        if self.page > 1 && self.offset() < total.saturating_add(self.size) {
             links.push(link(self.page - 1, "prev"));
         }
-        if self.page * self.size < total {
+        if self.page.saturating_mul(self.size) < total {
             links.push(link(self.page + 1, "next"));
         }
         if !links.is_empty()
@@ -83,5 +84,20 @@ impl Page {
             h.insert("link", v);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_far_past_the_end_is_empty_not_an_overflow() {
+        let query = PageQuery { page: Some(i64::MAX - 1), page_size: Some(MAX_PAGE_SIZE), sort: None };
+        let page = query.page().unwrap();
+        assert_eq!(page.offset(), i64::MAX);
+        let response = page.respond(Vec::<i64>::new(), 5, "/api/v2.0/projects", "");
+        assert_eq!(response.headers()["x-total-count"], "5");
+        assert!(response.headers().get("link").is_none());
     }
 }

@@ -1,0 +1,14 @@
+//! `/audit-logs` and `/projects/{project}/logs`.
+
+use serde::{Deserialize, Serialize};
+
+/// One record of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLog {
+    pub id: i64,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: String,
+    pub operation: String,
+    pub op_time: String,
+}

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::additions::ExtraAttrs;
 
-/// A repository as listed and read; `name` includes the project (`library/app`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A repository as listed and read; `name` includes the project (`library/app`). Also the body of
+/// `PUT .../repositories/{repository}`, of which only `description` counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Repository {
     pub id: i64,
     pub project_id: i64,

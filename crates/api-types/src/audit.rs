@@ -10,5 +10,8 @@ pub struct AuditLog {
     pub resource: String,
     pub resource_type: String,
     pub operation: String,
+    /// Berth's own: the client's address (the first `X-Forwarded-For`, else the connection's).
+    #[serde(default)]
+    pub source_ip: String,
     pub op_time: String,
 }

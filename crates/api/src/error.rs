@@ -3,10 +3,10 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use berth_api_types::Errors;
 use berth_auth::AuthError;
 use berth_content::ContentError;
 use berth_meta::MetaError;
-use serde_json::json;
 
 /// An error an API request ends with. An internal failure keeps its cause, which is logged when
 /// the error becomes a response and never shown.
@@ -124,7 +124,7 @@ impl IntoResponse for ApiError {
         if let Some(cause) = &self.cause {
             tracing::error!(status = self.status.as_u16(), error = %cause, "request failed");
         }
-        (self.status, Json(json!({ "errors": [{ "code": self.code(), "message": self.message }] }))).into_response()
+        (self.status, Json(Errors::one(self.code(), self.message))).into_response()
     }
 }
 

@@ -2,7 +2,8 @@
 //! headers as Harbor's own OpenAPI document, so Harbor's tools work unchanged.
 //!
 //! Handlers are grouped by domain (`users`, `projects`, `members`, `system`); every decision
-//! about what a caller may do comes from `berth_auth`, the same policy the registry uses.
+//! about what a caller may do comes from `berth_auth`, the same policy the registry uses. Every
+//! body they read or write is a type of `berth_api_types`, Harbor's models.
 
 mod audit;
 mod caller;

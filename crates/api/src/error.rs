@@ -1,7 +1,7 @@
 //! Harbor's error JSON: `{"errors":[{"code","message"}]}` with Harbor's codes.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_api_types::Errors;
 use berth_auth::AuthError;
@@ -130,4 +130,10 @@ impl IntoResponse for ApiError {
 
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such API endpoint")
+}
+
+/// A path of the API asked with a method it does not take: Harbor's error body rather than an
+/// empty one (the router adds `Allow` with the methods it takes).
+pub(crate) async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} is not allowed on this path"))
 }

@@ -134,6 +134,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/quotas", get(quotas::list))
         .route("/quotas/{id}", get(quotas::get).put(quotas::update))
         .route("/projects/{project}/logs", get(audit::project_logs))
+        // After every route: it applies to the routes already there.
+        .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .with_state(state.clone());
     let portal_auth = Router::new()

@@ -1,16 +1,18 @@
 //! Harbor's shapes where Berth once answered differently, checked against the API router in
 //! process on a fresh SQLite database: artifacts' addition links, every configuration and
-//! system-info key, robots' creators, Harbor's zero time for times never set.
+//! system-info key, robots' creators, Harbor's zero time for times never set, the error body of a
+//! 405.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use berth_api::{ApiState, Editable, ProjectCreation, Settings};
 use berth_api_types::{
-    Access, Artifact, ConfigurationsResponse, GeneralInfo, Robot, RobotCreate, RobotCreated, RobotPermission, UserResp,
+    Access, Artifact, ConfigurationsResponse, Errors, GeneralInfo, Robot, RobotCreate, RobotCreated, RobotPermission,
+    UserResp,
 };
 use berth_auth::Auth;
 use berth_content::{Actor, Check, Content, Storing};
@@ -36,12 +38,17 @@ struct Api {
 
 struct Answer {
     status: StatusCode,
+    headers: HeaderMap,
     body: Bytes,
 }
 
 impl Answer {
     fn json<T: DeserializeOwned>(&self) -> T {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn error_code(&self) -> String {
+        self.json::<Errors>().errors[0].code.clone()
     }
 }
 
@@ -89,7 +96,7 @@ impl Api {
         };
         let response = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
         let (parts, body) = response.into_parts();
-        Answer { status: parts.status, body: body.collect().await.unwrap().to_bytes() }
+        Answer { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
     }
 
     async fn get(&self, path: &str, who: Option<(&str, &str)>) -> Answer {
@@ -119,6 +126,16 @@ impl Api {
         self.content.store_manifest(&name, &reference, manifest.as_bytes(), None, how, &actor).await.unwrap();
         Digest::sha256_of(manifest.as_bytes()).to_string()
     }
+}
+
+#[tokio::test]
+async fn a_method_a_path_does_not_take_gets_harbors_error_body() {
+    let api = Api::start().await;
+    let answer = api.call(Method::DELETE, "/systeminfo", Some(ADMIN), &[], None::<&()>).await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer.error_code(), "METHOD_NOT_ALLOWED");
+    assert!(answer.json::<Errors>().errors[0].message.contains("DELETE"));
+    assert!(answer.headers[header::ALLOW].to_str().unwrap().contains("GET"));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_api_types::headers::X_IS_RESOURCE_NAME;
+use berth_api_types::headers::{X_IS_RESOURCE_NAME, X_RESOURCE_NAME_IN_LOCATION};
 use berth_api_types::{ProjectMetadata, ProjectReq, ProjectSummary, ProjectSummaryQuota, ResourceList};
 use berth_auth::{ProjectAccess, Role};
 use berth_meta::time::rfc3339;
@@ -123,9 +123,12 @@ fn public_of(metadata: Option<&ProjectMetadata>) -> Result<Option<bool>, ApiErro
     }
 }
 
+/// `POST /projects`. The new project's `Location` ends with its id, or with its name when the
+/// request says `X-Resource-Name-In-Location: true`.
 pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Result<Json<ProjectReq>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
@@ -160,7 +163,12 @@ pub(crate) async fn create(
     let public = public_of(req.metadata.as_ref())?.or(req.public).unwrap_or(false);
     let event = caller.actor().change(&name, name.clone(), "project", "create");
     let id = state.meta().create_project(&name, public, user.id, storage_limit, registry_id, &event).await?;
-    Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{id}"))]).into_response())
+    let location = if header_is_true(&headers, X_RESOURCE_NAME_IN_LOCATION) {
+        format!("/api/v2.0/projects/{name}")
+    } else {
+        format!("/api/v2.0/projects/{id}")
+    };
+    Ok((StatusCode::CREATED, [("location", location)]).into_response())
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,7 @@
 //! Harbor's shapes where Berth once answered differently, checked against the API router in
-//! process on a fresh SQLite database: artifacts' addition links, every configuration and
-//! system-info key, robots' creators, Harbor's zero time for times never set, the error body of a
-//! 405.
+//! process on a fresh SQLite database: the `Location` of a project named in it, artifacts'
+//! addition links, every configuration and system-info key, robots' creators, Harbor's zero time
+//! for times never set, the error body of a 405.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +11,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use berth_api::{ApiState, Editable, ProjectCreation, Settings};
 use berth_api_types::{
-    Access, Artifact, ConfigurationsResponse, Errors, GeneralInfo, Robot, RobotCreate, RobotCreated, RobotPermission,
-    UserResp,
+    Access, Artifact, ConfigurationsResponse, Errors, GeneralInfo, ProjectMetadata, ProjectReq, Robot, RobotCreate,
+    RobotCreated, RobotPermission, UserResp,
 };
 use berth_auth::Auth;
 use berth_content::{Actor, Check, Content, Storing};
@@ -103,6 +103,15 @@ impl Api {
         self.call(Method::GET, path, who, &[], None::<&()>).await
     }
 
+    async fn create_project(&self, name: &str, headers: &[(&str, &str)]) -> Answer {
+        let req = ProjectReq {
+            project_name: Some(name.to_owned()),
+            metadata: Some(ProjectMetadata { public: Some("false".to_owned()) }),
+            ..ProjectReq::default()
+        };
+        self.call(Method::POST, "/projects", Some(ADMIN), headers, Some(&req)).await
+    }
+
     /// Pushes an image (a config with a history, one layer) as `repo:tag`; returns its digest.
     async fn push_image(&self, repo: &str, tag: &str) -> String {
         let name = RepoName::parse(repo).unwrap();
@@ -126,6 +135,19 @@ impl Api {
         self.content.store_manifest(&name, &reference, manifest.as_bytes(), None, how, &actor).await.unwrap();
         Digest::sha256_of(manifest.as_bytes()).to_string()
     }
+}
+
+#[tokio::test]
+async fn a_new_projects_location_ends_with_its_name_when_asked() {
+    let api = Api::start().await;
+    let by_id = api.create_project("by-id", &[]).await;
+    assert_eq!(by_id.status, StatusCode::CREATED);
+    let id = api.get("/projects/by-id", Some(ADMIN)).await.json::<berth_api_types::Project>().project_id;
+    assert_eq!(by_id.headers[header::LOCATION], format!("/api/v2.0/projects/{id}"));
+
+    let by_name = api.create_project("by-name", &[("X-Resource-Name-In-Location", "true")]).await;
+    assert_eq!(by_name.status, StatusCode::CREATED);
+    assert_eq!(by_name.headers[header::LOCATION], "/api/v2.0/projects/by-name");
 }
 
 #[tokio::test]

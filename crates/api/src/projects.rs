@@ -30,8 +30,8 @@ pub(crate) async fn find(state: &ApiState, key: &str, by_name: bool) -> Result<P
     found.ok_or_else(|| ApiError::not_found(format!("project {key} not found")))
 }
 
-/// The project `key` and the caller's access to it. A private project the caller cannot see is
-/// reported as missing, so its existence does not leak.
+/// The project `key` and the caller's access to it. A private project the caller has no access
+/// to is refused as Harbor refuses it: 403 for a signed-in caller, 401 for an anonymous one.
 pub(crate) async fn find_visible(
     state: &ApiState,
     caller: &Caller,
@@ -41,11 +41,7 @@ pub(crate) async fn find_visible(
     let project = find(state, key, header_is_true(headers, X_IS_RESOURCE_NAME)).await?;
     let access = state.auth.access_to(&caller.principal, &project.key()).await?;
     if access == ProjectAccess::None {
-        return Err(if caller.principal.is_authenticated() {
-            ApiError::not_found(format!("project {key} not found"))
-        } else {
-            ApiError::unauthorized()
-        });
+        return Err(refusal(caller));
     }
     Ok((project, access))
 }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_api_types::{Access, RobotCreate, RobotCreated, RobotPermission, RobotSec};
 use berth_auth::robots::{PREFIX, RobotAccess, generate_secret};
-use berth_auth::{ProjectAccess, Role, password};
+use berth_auth::{Role, password};
 use berth_meta::time::rfc3339;
 use berth_meta::{NewRobot, Robot};
 use serde::Deserialize;
@@ -194,9 +194,6 @@ async fn robot_for(state: &ApiState, caller: &Caller, id: i64, action: &str) -> 
     let project =
         state.meta().project_by_id(project_id).await?.ok_or_else(|| ApiError::not_found("project not found"))?;
     let access = state.auth.access_to(&caller.principal, &project.key()).await?;
-    if access == ProjectAccess::None {
-        return Err(ApiError::not_found(format!("robot {id} not found")));
-    }
     require(caller, &access, "robot", action)?;
     Ok(robot)
 }

@@ -1,7 +1,7 @@
 //! Harbor's shapes where Berth once answered differently, checked against the API router in
 //! process on a fresh SQLite database: the `Location` of a project named in it, artifacts'
 //! addition links, every configuration and system-info key, robots' creators, Harbor's zero time
-//! for times never set, the error body of a 405.
+//! for times never set, the error body of a 405, and 403 rather than 404 for a private project.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use berth_api::{ApiState, Editable, ProjectCreation, Settings};
 use berth_api_types::{
     Access, Artifact, ConfigurationsResponse, Errors, GeneralInfo, ProjectMetadata, ProjectReq, Robot, RobotCreate,
-    RobotCreated, RobotPermission, UserResp,
+    RobotCreated, RobotPermission, UserCreationReq, UserResp,
 };
 use berth_auth::Auth;
 use berth_content::{Actor, Check, Content, Storing};
@@ -26,6 +26,7 @@ use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
 const ADMIN: (&str, &str) = ("admin", "Harbor12345");
+const STRANGER: (&str, &str) = ("stranger", "Stranger123");
 const ZERO_TIME: &str = "0001-01-01T00:00:00.000Z";
 
 /// The API router on a database of its own, with `admin` and `library` as a first start makes
@@ -112,6 +113,18 @@ impl Api {
         self.call(Method::POST, "/projects", Some(ADMIN), headers, Some(&req)).await
     }
 
+    async fn create_stranger(&self) {
+        let user = UserCreationReq {
+            username: STRANGER.0.to_owned(),
+            email: None,
+            realname: String::new(),
+            password: STRANGER.1.to_owned(),
+            comment: String::new(),
+        };
+        let created = self.call(Method::POST, "/users", Some(ADMIN), &[], Some(&user)).await;
+        assert_eq!(created.status, StatusCode::CREATED);
+    }
+
     /// Pushes an image (a config with a history, one layer) as `repo:tag`; returns its digest.
     async fn push_image(&self, repo: &str, tag: &str) -> String {
         let name = RepoName::parse(repo).unwrap();
@@ -148,6 +161,28 @@ async fn a_new_projects_location_ends_with_its_name_when_asked() {
     let by_name = api.create_project("by-name", &[("X-Resource-Name-In-Location", "true")]).await;
     assert_eq!(by_name.status, StatusCode::CREATED);
     assert_eq!(by_name.headers[header::LOCATION], "/api/v2.0/projects/by-name");
+}
+
+#[tokio::test]
+async fn a_private_project_refuses_signed_in_strangers_with_403_and_anonymous_callers_with_401() {
+    let api = Api::start().await;
+    api.create_stranger().await;
+    assert_eq!(api.create_project("secret", &[]).await.status, StatusCode::CREATED);
+    for path in
+        ["/projects/secret", "/projects/secret/summary", "/projects/secret/repositories", "/projects/secret/logs"]
+    {
+        let stranger = api.get(path, Some(STRANGER)).await;
+        assert_eq!((stranger.status, stranger.error_code().as_str()), (StatusCode::FORBIDDEN, "FORBIDDEN"), "{path}");
+        let anonymous = api.get(path, None).await;
+        assert_eq!(
+            (anonymous.status, anonymous.error_code().as_str()),
+            (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            "{path}"
+        );
+    }
+    // What does not exist is still not found, and what is public is still readable.
+    assert_eq!(api.get("/projects/nothing", Some(STRANGER)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/projects/library", Some(STRANGER)).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -3,10 +3,11 @@
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use berth_api_types::AuditLog;
+use berth_api_types::headers::{X_TOTAL_COUNT, X_TOTAL_COUNT_CAPPED};
 use berth_meta::time::{parse_rfc3339ish, rfc3339};
 use berth_meta::{AuditFilter, AuditRow};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
@@ -18,16 +19,16 @@ use crate::query::Term;
 type PathRejection = axum::extract::rejection::PathRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
 
-fn log_json(r: &AuditRow) -> Value {
-    json!({
-        "id": r.id,
-        "username": r.username,
-        "resource": r.resource,
-        "resource_type": r.resource_type,
-        "operation": r.operation,
-        "source_ip": r.source_ip,
-        "op_time": rfc3339(r.op_time),
-    })
+fn log_model(r: &AuditRow) -> AuditLog {
+    AuditLog {
+        id: r.id,
+        username: r.username.clone(),
+        resource: r.resource.clone(),
+        resource_type: r.resource_type.clone(),
+        operation: r.operation.clone(),
+        source_ip: r.source_ip.clone(),
+        op_time: rfc3339(r.op_time),
+    }
 }
 
 #[derive(Deserialize)]
@@ -84,7 +85,7 @@ fn audit_sort(paging: &PageQuery) -> Result<berth_meta::Sort, ApiError> {
 /// A page of the log. `X-Total-Count` counts at most `berth_meta::AUDIT_TOTAL_CAP` records;
 /// when more match, `X-Total-Count-Capped: true` says so (and `Link` still leads on).
 fn respond(page: &Page, found: berth_meta::AuditPage, path: &str, query: &str) -> Response {
-    let rows: Vec<Value> = found.rows.iter().map(log_json).collect();
+    let rows: Vec<AuditLog> = found.rows.iter().map(log_model).collect();
     // Past the cap, a full page may have a next one: the total handed on keeps `Link` going.
     let total = if found.capped {
         let seen = page.offset() + rows.len() as i64;
@@ -95,8 +96,8 @@ fn respond(page: &Page, found: berth_meta::AuditPage, path: &str, query: &str) -
     let mut response = page.respond(rows, total, path, query);
     if found.capped {
         let h = response.headers_mut();
-        h.insert("x-total-count", axum::http::HeaderValue::from(found.total));
-        h.insert("x-total-count-capped", axum::http::HeaderValue::from_static("true"));
+        h.insert(X_TOTAL_COUNT, axum::http::HeaderValue::from(found.total));
+        h.insert(X_TOTAL_COUNT_CAPPED, axum::http::HeaderValue::from_static("true"));
     }
     response
 }

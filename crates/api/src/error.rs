@@ -1,12 +1,12 @@
 //! Harbor's error JSON: `{"errors":[{"code","message"}]}` with Harbor's codes.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_api_types::Errors;
 use berth_auth::AuthError;
 use berth_content::ContentError;
 use berth_meta::MetaError;
-use serde_json::json;
 
 /// An error an API request ends with. An internal failure keeps its cause, which is logged when
 /// the error becomes a response and never shown.
@@ -124,10 +124,16 @@ impl IntoResponse for ApiError {
         if let Some(cause) = &self.cause {
             tracing::error!(status = self.status.as_u16(), error = %cause, "request failed");
         }
-        (self.status, Json(json!({ "errors": [{ "code": self.code(), "message": self.message }] }))).into_response()
+        (self.status, Json(Errors::one(self.code(), self.message))).into_response()
     }
 }
 
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such API endpoint")
+}
+
+/// A path of the API asked with a method it does not take: Harbor's error body rather than an
+/// empty one (the router adds `Allow` with the methods it takes).
+pub(crate) async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} is not allowed on this path"))
 }

@@ -7,10 +7,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use berth_api_types::{ActionRequest, Job, JobQueue, Worker, WorkerPool};
 use berth_meta::JobRow;
-use berth_meta::time::rfc3339;
+use berth_meta::time::{rfc3339, rfc3339_or_zero};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
@@ -25,37 +25,41 @@ type QueryRejection = axum::extract::rejection::QueryRejection;
 /// A pool whose last heartbeat is older than this is gone (heartbeats come every 10 s).
 const POOL_TIMEOUT_SECS: i64 = 60;
 
-fn job_json(j: &JobRow) -> Value {
-    json!({
-        "id": j.id,
-        "job_kind": j.kind,
-        "status": j.status,
-        "attempts": j.attempts,
-        "max_attempts": j.max_attempts,
-        "worker_pool_id": j.worker,
-        "error": j.last_error,
-        "parameters": serde_json::from_str::<Value>(&j.payload).unwrap_or(Value::Null),
-        "creation_time": rfc3339(j.created_at),
-        "update_time": rfc3339(j.updated_at),
-        "run_at": rfc3339(j.run_at),
-        "start_time": j.started_at.map(rfc3339),
-        "end_time": j.finished_at.map(rfc3339),
-    })
+fn job_model(j: &JobRow) -> Job {
+    Job {
+        id: j.id,
+        job_kind: j.kind.clone(),
+        status: j.status.clone(),
+        attempts: j.attempts,
+        max_attempts: j.max_attempts,
+        worker_pool_id: j.worker.clone(),
+        error: j.last_error.clone(),
+        parameters: serde_json::from_str(&j.payload).unwrap_or_default(),
+        creation_time: rfc3339(j.created_at),
+        update_time: rfc3339(j.updated_at),
+        run_at: rfc3339(j.run_at),
+        start_time: rfc3339_or_zero(j.started_at),
+        end_time: rfc3339_or_zero(j.finished_at),
+    }
 }
 
 /// `GET /jobservice/pools`: one pool per running instance.
-pub(crate) async fn pools(State(state): State<ApiState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn pools(State(state): State<ApiState>, caller: Caller) -> Result<Json<Vec<WorkerPool>>, ApiError> {
     caller.require_sysadmin()?;
     let pools = state.meta().live_workers(berth_meta::time::now() - POOL_TIMEOUT_SECS).await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         pools
             .iter()
-            .map(|p| {
-                json!({"pid": p.pid, "worker_pool_id": p.id, "start_at": rfc3339(p.started_at),
-                       "heartbeat_at": rfc3339(p.heartbeat_at), "concurrency": p.concurrency, "host": p.host})
+            .map(|p| WorkerPool {
+                pid: p.pid,
+                worker_pool_id: p.id.clone(),
+                start_at: rfc3339(p.started_at),
+                heartbeat_at: rfc3339(p.heartbeat_at),
+                concurrency: p.concurrency,
+                host: p.host.clone(),
             })
             .collect(),
-    )))
+    ))
 }
 
 /// `GET /jobservice/pools/{pool_id}/workers` (`all`: every pool): each pool's workers, busy ones
@@ -64,7 +68,7 @@ pub(crate) async fn workers(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Worker>>, ApiError> {
     caller.require_sysadmin()?;
     let Path(pool_id) = path?;
     let pools = state.meta().live_workers(berth_meta::time::now() - POOL_TIMEOUT_SECS).await?;
@@ -76,17 +80,18 @@ pub(crate) async fn workers(
     for pool in chosen {
         let running = state.meta().running_jobs_of(&pool.id).await?;
         for slot in 0..pool.concurrency.max(running.len() as i64) {
-            let mut w = json!({"id": format!("{}-{slot}", pool.id), "pool_id": pool.id});
-            if let Some(job) = running.get(slot as usize) {
-                w["job_name"] = json!(job.kind);
-                w["job_id"] = json!(job.id.to_string());
-                w["start_at"] = json!(job.started_at.map(rfc3339));
-                w["checkin_at"] = json!(rfc3339(job.updated_at));
-            }
-            workers.push(w);
+            let job = running.get(slot as usize);
+            workers.push(Worker {
+                id: format!("{}-{slot}", pool.id),
+                pool_id: pool.id.clone(),
+                job_name: job.map(|j| j.kind.clone()),
+                job_id: job.map(|j| j.id.to_string()),
+                start_at: job.map(|j| rfc3339_or_zero(j.started_at)),
+                checkin_at: job.map(|j| rfc3339(j.updated_at)),
+            });
         }
     }
-    Ok(Json(Value::Array(workers)))
+    Ok(Json(workers))
 }
 
 /// `GET /jobservice/jobs`: jobs, newest first, optionally of one `kind`.
@@ -106,7 +111,7 @@ pub(crate) async fn list_jobs(
     let page = paging?.0.page()?;
     let Query(q) = query?;
     let (jobs, total) = state.meta().list_jobs(q.kind.as_deref(), page.offset(), page.size).await?;
-    let items: Vec<Value> = jobs.iter().map(job_json).collect();
+    let items: Vec<Job> = jobs.iter().map(job_model).collect();
     let query = q.kind.map(|k| format!("kind={k}")).unwrap_or_default();
     Ok(page.respond(items, total, "/api/v2.0/jobservice/jobs", &query))
 }
@@ -115,11 +120,11 @@ pub(crate) async fn get_job(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Job>, ApiError> {
     caller.require_sysadmin()?;
     let id = parse_id(&path?.0, "job")?;
     let job = state.meta().job(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    Ok(Json(job_json(&job)))
+    Ok(Json(job_model(&job)))
 }
 
 /// `PUT /jobservice/jobs/{job_id}`: stops the job (a running one at its next lease renewal).
@@ -149,20 +154,15 @@ pub(crate) async fn job_log(
 }
 
 /// `GET /jobservice/queues`.
-pub(crate) async fn queues(State(state): State<ApiState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn queues(State(state): State<ApiState>, caller: Caller) -> Result<Json<Vec<JobQueue>>, ApiError> {
     caller.require_sysadmin()?;
     let queues = state.meta().job_queues().await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         queues
-            .iter()
-            .map(|q| json!({"job_type": q.kind, "count": q.pending, "latency": q.latency, "paused": q.paused}))
+            .into_iter()
+            .map(|q| JobQueue { job_type: q.kind, count: q.pending, latency: q.latency, paused: q.paused })
             .collect(),
-    )))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ActionRequest {
-    action: String,
+    ))
 }
 
 /// `PUT /jobservice/queues/{job_type}` (`all`: every type) with `{"action": "stop" | "pause" |

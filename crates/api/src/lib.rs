@@ -2,7 +2,8 @@
 //! headers as Harbor's own OpenAPI document, so Harbor's tools work unchanged.
 //!
 //! Handlers are grouped by domain (`users`, `projects`, `members`, `system`); every decision
-//! about what a caller may do comes from `berth_auth`, the same policy the registry uses.
+//! about what a caller may do comes from `berth_auth`, the same policy the registry uses. Every
+//! body they read or write is a type of `berth_api_types`, Harbor's models.
 
 mod audit;
 mod caller;
@@ -133,6 +134,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/quotas", get(quotas::list))
         .route("/quotas/{id}", get(quotas::get).put(quotas::update))
         .route("/projects/{project}/logs", get(audit::project_logs))
+        // After every route: it applies to the routes already there.
+        .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .with_state(state.clone());
     let portal_auth = Router::new()

@@ -4,10 +4,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_api_types::{ProjectMember, ProjectMemberEntity, RoleRequest};
 use berth_auth::Role;
 use berth_meta::Member;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
@@ -19,16 +19,16 @@ type PathRejection = axum::extract::rejection::PathRejection;
 type JsonRejection = axum::extract::rejection::JsonRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
 
-fn member_json(m: &Member) -> Value {
-    json!({
-        "id": m.id,
-        "project_id": m.project_id,
-        "entity_name": m.username,
-        "entity_id": m.user_id,
-        "entity_type": "u",
-        "role_id": m.role_id,
-        "role_name": Role::from_id(m.role_id).map(Role::name).unwrap_or("unknown"),
-    })
+fn member_model(m: &Member) -> ProjectMemberEntity {
+    ProjectMemberEntity {
+        id: m.id,
+        project_id: m.project_id,
+        entity_name: m.username.clone(),
+        entity_id: m.user_id,
+        entity_type: "u".to_owned(),
+        role_id: m.role_id,
+        role_name: Role::from_id(m.role_id).map(Role::name).unwrap_or("unknown").to_owned(),
+    }
 }
 
 fn role(id: i64) -> Result<Role, ApiError> {
@@ -64,27 +64,11 @@ pub(crate) async fn list(
     let (members, total) = state.meta().list_members(project.id, &filter, &sort, page.offset(), page.size).await?;
     let query = q.entityname.map(|n| format!("entityname={n}")).unwrap_or_default();
     Ok(page.respond(
-        members.iter().map(member_json).collect(),
+        members.iter().map(member_model).collect(),
         total,
         &format!("/api/v2.0/projects/{key}/members"),
         &query,
     ))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct MemberUser {
-    #[serde(default)]
-    user_id: Option<i64>,
-    #[serde(default)]
-    username: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct MemberReq {
-    role_id: i64,
-    member_user: Option<MemberUser>,
-    #[serde(default)]
-    member_group: Option<Value>,
 }
 
 pub(crate) async fn create(
@@ -92,7 +76,7 @@ pub(crate) async fn create(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<MemberReq>, JsonRejection>,
+    body: Result<Json<ProjectMember>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
@@ -123,16 +107,11 @@ pub(crate) async fn get(
     caller: Caller,
     path: Result<Path<(String, i64)>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProjectMemberEntity>, ApiError> {
     let Path((key, mid)) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
     require(&caller, &access, "member", "read")?;
-    Ok(Json(member_json(&load(&state, project.id, mid).await?)))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RoleReq {
-    role_id: i64,
+    Ok(Json(member_model(&load(&state, project.id, mid).await?)))
 }
 
 pub(crate) async fn update(
@@ -140,7 +119,7 @@ pub(crate) async fn update(
     caller: Caller,
     path: Result<Path<(String, i64)>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<RoleReq>, JsonRejection>,
+    body: Result<Json<RoleRequest>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path((key, mid)) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;

@@ -61,7 +61,7 @@ impl Page {
     pub fn respond<T: Serialize>(&self, items: Vec<T>, total: i64, path: &str, query: &str) -> Response {
         let mut response = Json(items).into_response();
         let h = response.headers_mut();
-        h.insert("x-total-count", HeaderValue::from(total));
+        h.insert(berth_api_types::headers::X_TOTAL_COUNT, HeaderValue::from(total));
         let query = match &self.sort {
             Some(sort) if query.is_empty() => format!("sort={sort}"),
             Some(sort) => format!("{query}&sort={sort}"),

@@ -4,11 +4,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_api_types::headers::{X_IS_RESOURCE_NAME, X_RESOURCE_NAME_IN_LOCATION};
+use berth_api_types::{ProjectMetadata, ProjectReq, ProjectSummary, ProjectSummaryQuota, ResourceList};
 use berth_auth::{ProjectAccess, Role};
 use berth_meta::time::rfc3339;
 use berth_meta::{Project, ProjectFilter, ProjectVisibility, Sort};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::caller::Caller;
 use crate::error::ApiError;
@@ -29,61 +30,62 @@ pub(crate) async fn find(state: &ApiState, key: &str, by_name: bool) -> Result<P
     found.ok_or_else(|| ApiError::not_found(format!("project {key} not found")))
 }
 
-/// The project `key` and the caller's access to it. A private project the caller cannot see is
-/// reported as missing, so its existence does not leak.
+/// The project `key` and the caller's access to it. A private project the caller has no access
+/// to is refused as Harbor refuses it: 403 for a signed-in caller, 401 for an anonymous one.
 pub(crate) async fn find_visible(
     state: &ApiState,
     caller: &Caller,
     key: &str,
     headers: &HeaderMap,
 ) -> Result<(Project, ProjectAccess), ApiError> {
-    let by_name = headers.get("x-is-resource-name").and_then(|v| v.to_str().ok()) == Some("true");
-    let project = find(state, key, by_name).await?;
+    let project = find(state, key, header_is_true(headers, X_IS_RESOURCE_NAME)).await?;
     let access = state.auth.access_to(&caller.principal, &project.key()).await?;
     if access == ProjectAccess::None {
-        return Err(if caller.principal.is_authenticated() {
-            ApiError::not_found(format!("project {key} not found"))
-        } else {
-            ApiError::unauthorized()
-        });
+        return Err(refusal(caller));
     }
     Ok((project, access))
 }
 
-/// Refuses with 403 (or 401 for anonymous callers) unless `access` allows `resource`/`action`.
-pub(crate) fn require(caller: &Caller, access: &ProjectAccess, resource: &str, action: &str) -> Result<(), ApiError> {
-    if access.allows(resource, action) {
-        Ok(())
-    } else if !caller.principal.is_authenticated() {
-        Err(ApiError::unauthorized())
-    } else {
-        Err(ApiError::forbidden())
-    }
+/// Whether the boolean header `name` is `true`.
+fn header_is_true(headers: &HeaderMap, name: &str) -> bool {
+    headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-pub(crate) fn project_json(p: &Project, access: ProjectAccess) -> Value {
+/// Harbor's answer to a caller without the access asked for: 401 to anonymous callers, who may
+/// sign in, 403 to the others.
+pub(crate) fn refusal(caller: &Caller) -> ApiError {
+    if caller.principal.is_authenticated() { ApiError::forbidden() } else { ApiError::unauthorized() }
+}
+
+/// Refuses with 403 (or 401 for anonymous callers) unless `access` allows `resource`/`action`.
+pub(crate) fn require(caller: &Caller, access: &ProjectAccess, resource: &str, action: &str) -> Result<(), ApiError> {
+    if access.allows(resource, action) { Ok(()) } else { Err(refusal(caller)) }
+}
+
+/// `p` as Harbor shows a project to a caller with `access`.
+pub(crate) fn project_model(p: &Project, access: ProjectAccess) -> berth_api_types::Project {
     let role = match access {
         ProjectAccess::Member(r) => Some(r.id()),
         ProjectAccess::Admin => Some(Role::ProjectAdmin.id()),
         _ => None,
     };
-    json!({
-        "project_id": p.id,
-        "name": p.name,
-        "owner_id": p.owner_id,
-        "owner_name": p.owner_name,
-        "public": p.public,
-        "metadata": {"public": p.public.to_string()},
-        "repo_count": p.repo_count,
-        "chart_count": 0,
-        "registry_id": p.registry_id.unwrap_or(0),
-        "deleted": false,
-        "togglable": true,
-        "current_user_role_id": role.unwrap_or(0),
-        "current_user_role_ids": role.map(|r| vec![r]).unwrap_or_default(),
-        "creation_time": rfc3339(p.created_at),
-        "update_time": rfc3339(p.updated_at),
-    })
+    berth_api_types::Project {
+        project_id: p.id,
+        name: p.name.clone(),
+        owner_id: p.owner_id,
+        owner_name: p.owner_name.clone(),
+        public: p.public,
+        metadata: ProjectMetadata { public: Some(p.public.to_string()) },
+        repo_count: p.repo_count,
+        chart_count: 0,
+        registry_id: p.registry_id.unwrap_or(0),
+        deleted: false,
+        togglable: true,
+        current_user_role_id: role.unwrap_or(0),
+        current_user_role_ids: role.into_iter().collect(),
+        creation_time: rfc3339(p.created_at),
+        update_time: rfc3339(p.updated_at),
+    }
 }
 
 /// Harbor's rule for project (and robot) names: 1 to 255 lowercase alphanumerics separated by
@@ -105,41 +107,24 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Deserialize, Default)]
-pub(crate) struct Metadata {
-    #[serde(default)]
-    public: Option<String>,
-}
-
-impl Metadata {
-    fn public(&self) -> Result<Option<bool>, ApiError> {
-        match self.public.as_deref() {
-            None => Ok(None),
-            Some("true") => Ok(Some(true)),
-            Some("false") => Ok(Some(false)),
-            Some(other) => {
-                Err(ApiError::bad_request(format!("metadata.public must be \"true\" or \"false\", not {other:?}")))
-            }
+/// `metadata.public` of a request, if it says.
+fn public_of(metadata: Option<&ProjectMetadata>) -> Result<Option<bool>, ApiError> {
+    match metadata.and_then(|m| m.public.as_deref()) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => {
+            Err(ApiError::bad_request(format!("metadata.public must be \"true\" or \"false\", not {other:?}")))
         }
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ProjectReq {
-    project_name: String,
-    #[serde(default)]
-    public: Option<bool>,
-    #[serde(default)]
-    metadata: Metadata,
-    #[serde(default)]
-    storage_limit: Option<i64>,
-    #[serde(default)]
-    registry_id: Option<i64>,
-}
-
+/// `POST /projects`. The new project's `Location` ends with its id, or with its name when the
+/// request says `X-Resource-Name-In-Location: true`.
 pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Result<Json<ProjectReq>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
@@ -147,7 +132,10 @@ pub(crate) async fn create(
         return Err(ApiError::forbidden().with_message("only system administrators can create projects"));
     }
     let Json(req) = body?;
-    check_name(&req.project_name)?;
+    let Some(name) = req.project_name else {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "project_name is required"));
+    };
+    check_name(&name)?;
     let storage_limit = req.storage_limit.unwrap_or(-1);
     if storage_limit < -1 || storage_limit == 0 {
         return Err(ApiError::bad_request("storage_limit must be -1 (unlimited) or a positive number of bytes"));
@@ -168,11 +156,15 @@ pub(crate) async fn create(
             return Err(ApiError::bad_request(format!("registry {id} not found")));
         }
     }
-    let public = req.metadata.public()?.or(req.public).unwrap_or(false);
-    let event = caller.actor().change(&req.project_name, req.project_name.clone(), "project", "create");
-    let id =
-        state.meta().create_project(&req.project_name, public, user.id, storage_limit, registry_id, &event).await?;
-    Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/projects/{id}"))]).into_response())
+    let public = public_of(req.metadata.as_ref())?.or(req.public).unwrap_or(false);
+    let event = caller.actor().change(&name, name.clone(), "project", "create");
+    let id = state.meta().create_project(&name, public, user.id, storage_limit, registry_id, &event).await?;
+    let location = if header_is_true(&headers, X_RESOURCE_NAME_IN_LOCATION) {
+        format!("/api/v2.0/projects/{name}")
+    } else {
+        format!("/api/v2.0/projects/{id}")
+    };
+    Ok((StatusCode::CREATED, [("location", location)]).into_response())
 }
 
 #[derive(Deserialize)]
@@ -235,7 +227,7 @@ pub(crate) async fn list(
     let (projects, total) = state.meta().list_projects(visibility, &filter, &sort, page.offset(), page.size).await?;
     let mut items = Vec::with_capacity(projects.len());
     for p in &projects {
-        items.push(project_json(p, state.auth.access_to(&caller.principal, &p.key()).await?));
+        items.push(project_model(p, state.auth.access_to(&caller.principal, &p.key()).await?));
     }
     let mut query = Vec::new();
     if let Some(n) = &q.name {
@@ -255,28 +247,20 @@ pub(crate) async fn get(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<berth_api_types::Project>, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    Ok(Json(project_json(&project, access)))
+    Ok(Json(project_model(&project, access)))
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ProjectUpdate {
-    #[serde(default)]
-    metadata: Metadata,
-    /// Harbor sends the project's own back; a proxy-cache project stays one, a normal one
-    /// stays normal.
-    #[serde(default)]
-    registry_id: Option<i64>,
-}
-
+/// `PUT /projects/{project}`: `metadata.public`. Harbor's clients send the project's
+/// `registry_id` back: a proxy-cache project stays one, a normal one stays normal.
 pub(crate) async fn update(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<ProjectUpdate>, JsonRejection>,
+    body: Result<Json<ProjectReq>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
@@ -289,7 +273,7 @@ pub(crate) async fn update(
             "registry_id cannot be changed: a proxy cache project stays one, a normal project stays normal",
         ));
     }
-    if let Some(public) = req.metadata.public()? {
+    if let Some(public) = public_of(req.metadata.as_ref())? {
         let event = caller.actor().change(&project.name, project.name.clone(), "project", "update");
         state.meta().set_project_public(project.id, public, &event).await?;
     }
@@ -321,25 +305,30 @@ pub(crate) async fn summary(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProjectSummary>, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
     require(&caller, &access, "project", "read")?;
     let counts = state.meta().member_role_counts(project.id).await?;
     let count = |role: Role| counts.iter().find(|(r, _)| *r == role.id()).map(|(_, n)| *n).unwrap_or(0);
-    Ok(Json(json!({
-        "repo_count": project.repo_count,
-        "chart_count": 0,
-        "project_admin_count": count(Role::ProjectAdmin),
-        "maintainer_count": count(Role::Maintainer),
-        "developer_count": count(Role::Developer),
-        "guest_count": count(Role::Guest),
-        "limited_guest_count": count(Role::LimitedGuest),
-        "quota": {
-            "hard": {"storage": project.storage_limit},
-            "used": {"storage": state.meta().project_usage(&project.name).await?},
+    Ok(Json(ProjectSummary {
+        repo_count: project.repo_count,
+        chart_count: 0,
+        project_admin_count: count(Role::ProjectAdmin),
+        maintainer_count: count(Role::Maintainer),
+        developer_count: count(Role::Developer),
+        guest_count: count(Role::Guest),
+        limited_guest_count: count(Role::LimitedGuest),
+        quota: ProjectSummaryQuota {
+            hard: storage(project.storage_limit),
+            used: storage(state.meta().project_usage(&project.name).await?),
         },
-    })))
+    }))
+}
+
+/// A project's storage as Harbor's `ResourceList` carries it.
+pub(crate) fn storage(bytes: i64) -> ResourceList {
+    ResourceList::from([("storage".to_owned(), bytes)])
 }
 
 /// Projects by name: the order of listings that offer no `sort=`.

@@ -5,29 +5,30 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use berth_api_types::{Quota, QuotaRefObject, QuotaUpdateReq};
 use berth_meta::time::rfc3339;
 use berth_meta::{Project, ProjectFilter, ProjectVisibility};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
+use crate::projects::storage;
 
 type PathRejection = axum::extract::rejection::PathRejection;
 type JsonRejection = axum::extract::rejection::JsonRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
 
-async fn quota_json(state: &ApiState, p: &Project) -> Result<Value, ApiError> {
-    Ok(json!({
-        "id": p.id,
-        "ref": {"id": p.id, "name": p.name, "owner_name": p.owner_name},
-        "hard": {"storage": p.storage_limit},
-        "used": {"storage": state.meta().project_usage(&p.name).await?},
-        "creation_time": rfc3339(p.created_at),
-        "update_time": rfc3339(p.updated_at),
-    }))
+async fn quota_model(state: &ApiState, p: &Project) -> Result<Quota, ApiError> {
+    Ok(Quota {
+        id: p.id,
+        reference: QuotaRefObject { id: p.id, name: p.name.clone(), owner_name: p.owner_name.clone() },
+        hard: storage(p.storage_limit),
+        used: storage(state.meta().project_usage(&p.name).await?),
+        creation_time: rfc3339(p.created_at),
+        update_time: rfc3339(p.updated_at),
+    })
 }
 
 #[derive(Deserialize)]
@@ -57,7 +58,7 @@ pub(crate) async fn list(
             let id: i64 =
                 id.parse().map_err(|_| ApiError::bad_request(format!("reference_id {id:?} is not a number")))?;
             if let Some(p) = state.meta().project_by_id(id).await? {
-                items.push(quota_json(&state, &p).await?);
+                items.push(quota_model(&state, &p).await?);
             }
             items.len() as i64
         }
@@ -73,7 +74,7 @@ pub(crate) async fn list(
                 )
                 .await?;
             for p in &projects {
-                items.push(quota_json(&state, p).await?);
+                items.push(quota_model(&state, p).await?);
             }
             total
         }
@@ -89,36 +90,29 @@ pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Quota>, ApiError> {
     caller.require_sysadmin()?;
     let Path(id) = path?;
-    Ok(Json(quota_json(&state, &project(&state, id).await?).await?))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct Hard {
-    storage: i64,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct QuotaUpdate {
-    hard: Hard,
+    Ok(Json(quota_model(&state, &project(&state, id).await?).await?))
 }
 
 pub(crate) async fn update(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
-    body: Result<Json<QuotaUpdate>, JsonRejection>,
+    body: Result<Json<QuotaUpdateReq>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_sysadmin()?;
     let Path(id) = path?;
     let Json(req) = body?;
-    if req.hard.storage < -1 || req.hard.storage == 0 {
+    let Some(&limit) = req.hard.get("storage") else {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "hard.storage is required"));
+    };
+    if limit < -1 || limit == 0 {
         return Err(ApiError::bad_request("hard.storage must be -1 (unlimited) or a positive number of bytes"));
     }
     let p = project(&state, id).await?;
     let event = caller.actor().change(&p.name, p.name.clone(), "quota", "update");
-    state.meta().set_storage_limit(id, req.hard.storage, &event).await?;
+    state.meta().set_storage_limit(id, limit, &event).await?;
     Ok(StatusCode::OK)
 }

@@ -5,12 +5,14 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
+use std::collections::BTreeMap;
+
 use axum::response::{IntoResponse, Response};
+use berth_api_types::{FilterStyle, Registry, RegistryCredential, RegistryInfo, RegistryPing, RegistryUpdate};
 use berth_meta::time::rfc3339;
 use berth_meta::{NewRegistry, RegistryRow};
 use berth_replication::{KINDS, Target};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
@@ -25,82 +27,36 @@ type QueryRejection = axum::extract::rejection::QueryRejection;
 /// What a stored password is shown as.
 const HIDDEN: &str = "*****";
 
-pub(crate) fn registry_json(r: &RegistryRow) -> Value {
-    json!({
-        "id": r.id,
-        "name": r.name,
-        "description": r.description,
-        "type": r.kind,
-        "url": r.url,
-        "insecure": r.insecure,
-        "credential": {
-            "type": if r.access_key.is_some() { "basic" } else { "" },
-            "access_key": r.access_key.clone().unwrap_or_default(),
-            "access_secret": if r.access_secret.is_some() { HIDDEN } else { "" },
-        },
-        "status": r.status,
-        "creation_time": rfc3339(r.created_at),
-        "update_time": rfc3339(r.updated_at),
-    })
+pub(crate) fn registry_model(r: &RegistryRow) -> Registry {
+    Registry {
+        id: r.id,
+        name: Some(r.name.clone()),
+        description: Some(r.description.clone()),
+        kind: Some(r.kind.clone()),
+        url: Some(r.url.clone()),
+        insecure: Some(r.insecure),
+        credential: Some(RegistryCredential {
+            kind: Some(if r.access_key.is_some() { "basic" } else { "" }.to_owned()),
+            access_key: Some(r.access_key.clone().unwrap_or_default()),
+            access_secret: Some(if r.access_secret.is_some() { HIDDEN } else { "" }.to_owned()),
+        }),
+        status: Some(r.status.clone()),
+        creation_time: Some(rfc3339(r.created_at)),
+        update_time: Some(rfc3339(r.updated_at)),
+    }
 }
 
 /// This registry, as policies show their local side (Harbor's id 0).
-pub(crate) fn local_registry_json(state: &ApiState) -> Value {
-    json!({
-        "id": 0,
-        "name": "Local",
-        "type": "harbor",
-        "url": state.settings.external_url.clone().unwrap_or_default(),
-        "insecure": false,
-        "status": "healthy",
-    })
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Credential {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    access_key: Option<String>,
-    #[serde(default)]
-    access_secret: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct RegistryReq {
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    url: Option<String>,
-    #[serde(default)]
-    insecure: Option<bool>,
-    #[serde(default)]
-    credential: Option<Credential>,
-}
-
-/// `PUT /registries/{id}` and `POST /registries/ping` bodies (flat credential fields).
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct RegistryUpdate {
-    #[serde(default)]
-    id: Option<i64>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    credential_type: Option<String>,
-    #[serde(default)]
-    access_key: Option<String>,
-    #[serde(default)]
-    access_secret: Option<String>,
-    #[serde(default)]
-    insecure: Option<bool>,
+pub(crate) fn local_registry(state: &ApiState) -> Registry {
+    Registry {
+        id: 0,
+        name: Some("Local".to_owned()),
+        kind: Some("harbor".to_owned()),
+        url: Some(state.settings.external_url.clone().unwrap_or_default()),
+        insecure: Some(false),
+        status: Some("healthy".to_owned()),
+        ..Registry::default()
+    }
 }
 
 /// An endpoint's settings, checked, with the password in clear (sealed only to be stored).
@@ -199,7 +155,7 @@ fn new_registry<'a>(c: &'a Checked, sealed: Option<&'a str>) -> NewRegistry<'a> 
 pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Result<Json<RegistryReq>, JsonRejection>,
+    body: Result<Json<Registry>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_sysadmin()?;
     let Json(req) = body?;
@@ -248,7 +204,7 @@ pub(crate) async fn list(
     };
     let name = q.name.or(from_q);
     let (rows, total) = state.meta().list_registries(name.as_deref(), page.offset(), page.size).await?;
-    let items: Vec<Value> = rows.iter().map(registry_json).collect();
+    let items: Vec<Registry> = rows.iter().map(registry_model).collect();
     let query = name.map(|n| format!("name={n}")).unwrap_or_default();
     Ok(page.respond(items, total, "/api/v2.0/registries", &query))
 }
@@ -257,10 +213,10 @@ pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Registry>, ApiError> {
     caller.require_sysadmin()?;
     let row = find(&state, parse_id(&path?.0, "registry")?).await?;
-    Ok(Json(registry_json(&row)))
+    Ok(Json(registry_model(&row)))
 }
 
 /// `PUT /registries/{id}`: fields left out keep their values; a password of `*****` (as listed)
@@ -305,7 +261,7 @@ pub(crate) async fn delete(
 pub(crate) async fn ping(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Result<Json<RegistryUpdate>, JsonRejection>,
+    body: Result<Json<RegistryPing>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_sysadmin()?;
     let Json(u) = body?;
@@ -313,7 +269,15 @@ pub(crate) async fn ping(
     let checked = match id {
         Some(id) => {
             let row = find(&state, id).await?;
-            merged(&state, &row, u)?
+            let update = RegistryUpdate {
+                url: u.url,
+                credential_type: u.credential_type,
+                access_key: u.access_key,
+                access_secret: u.access_secret,
+                insecure: u.insecure,
+                ..RegistryUpdate::default()
+            };
+            merged(&state, &row, update)?
         }
         None => Checked {
             name: "ping".to_owned(),
@@ -338,41 +302,48 @@ pub(crate) async fn ping(
 
 /// What an endpoint type supports, as `/registries/{id}/info` and `/replication/adapterinfos`
 /// report it.
-fn adapter_info(kind: &str) -> Value {
-    json!({
-        "type": kind,
-        "description": match kind {
+fn adapter_info(kind: &str) -> RegistryInfo {
+    let filter = |kind: &str, style: &str, values: Option<&[&str]>| FilterStyle {
+        kind: kind.to_owned(),
+        style: style.to_owned(),
+        values: values.map(|v| v.iter().map(|s| s.to_string()).collect()),
+    };
+    RegistryInfo {
+        kind: kind.to_owned(),
+        description: match kind {
             "harbor" => "Harbor or Berth: the OCI distribution API and Harbor's API",
             _ => "any registry speaking the OCI distribution API (catalog and tags)",
-        },
-        "supported_resource_filters": [
-            {"type": "name", "style": "input"},
-            {"type": "tag", "style": "input"},
-            {"type": "resource", "style": "radio", "values": ["image", "artifact"]},
+        }
+        .to_owned(),
+        supported_resource_filters: vec![
+            filter("name", "input", None),
+            filter("tag", "input", None),
+            filter("resource", "radio", Some(&["image", "artifact"])),
         ],
-        "supported_triggers": ["manual", "scheduled", "event_based"],
-        "supported_copy_by_chunk": true,
-    })
+        supported_triggers: ["manual", "scheduled", "event_based"].map(str::to_owned).to_vec(),
+        supported_copy_by_chunk: true,
+    }
 }
 
 pub(crate) async fn info(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RegistryInfo>, ApiError> {
     caller.require_sysadmin()?;
     let row = find(&state, parse_id(&path?.0, "registry")?).await?;
     Ok(Json(adapter_info(&row.kind)))
 }
 
 /// `GET /replication/adapters`.
-pub(crate) async fn adapters(caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn adapters(caller: Caller) -> Result<Json<Vec<&'static str>>, ApiError> {
     caller.require_sysadmin()?;
-    Ok(Json(json!(KINDS)))
+    Ok(Json(KINDS.to_vec()))
 }
 
-/// `GET /replication/adapterinfos`.
-pub(crate) async fn adapter_infos(caller: Caller) -> Result<Json<Value>, ApiError> {
+/// `GET /replication/adapterinfos`. Harbor answers with each type's endpoint and credential
+/// patterns (`RegistryProviderInfo`); Berth with what each supports, as `/registries/{id}/info`.
+pub(crate) async fn adapter_infos(caller: Caller) -> Result<Json<BTreeMap<String, RegistryInfo>>, ApiError> {
     caller.require_sysadmin()?;
-    Ok(Json(Value::Object(KINDS.iter().map(|k| (k.to_string(), adapter_info(k))).collect())))
+    Ok(Json(KINDS.iter().map(|k| (k.to_string(), adapter_info(k))).collect()))
 }

@@ -5,18 +5,21 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_meta::time::rfc3339;
+use berth_api_types::{
+    Registry, ReplicationExecution, ReplicationFilter, ReplicationPolicy, ReplicationTask, ReplicationTrigger,
+    ReplicationTriggerSettings, StartReplicationExecution,
+};
+use berth_meta::time::{rfc3339, rfc3339_or_zero};
 use berth_meta::{ExecutionRow, NewPolicy, PolicyRow, TaskRow};
-use berth_replication::policy::{Filter, Filters, Trigger, TriggerSettings};
+use berth_replication::policy::{Filter, Filters};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
 use crate::query::parse_id;
-use crate::registries::{local_registry_json, registry_json};
+use crate::registries::{local_registry, registry_model};
 
 type PathRejection = axum::extract::rejection::PathRejection;
 type JsonRejection = axum::extract::rejection::JsonRejection;
@@ -24,72 +27,42 @@ type QueryRejection = axum::extract::rejection::QueryRejection;
 
 const TRIGGERS: [&str; 3] = ["manual", "scheduled", "event_based"];
 
-async fn side_json(state: &ApiState, id: Option<i64>) -> Result<Value, ApiError> {
+/// One side of a policy: this registry, or a stored endpoint (just its id if it is gone).
+async fn side(state: &ApiState, id: Option<i64>) -> Result<Registry, ApiError> {
     Ok(match id {
-        None => local_registry_json(state),
+        None => local_registry(state),
         Some(id) => match state.meta().registry(id).await? {
-            Some(r) => registry_json(&r),
-            None => json!({"id": id}),
+            Some(r) => registry_model(&r),
+            None => Registry { id, ..Registry::default() },
         },
     })
 }
 
-async fn policy_json(state: &ApiState, p: &PolicyRow) -> Result<Value, ApiError> {
-    let filters: Value = serde_json::from_str(&p.filters).unwrap_or_else(|_| json!([]));
-    Ok(json!({
-        "id": p.id,
-        "name": p.name,
-        "description": p.description,
-        "src_registry": side_json(state, p.src_registry_id).await?,
-        "dest_registry": side_json(state, p.dest_registry_id).await?,
-        "dest_namespace": p.dest_namespace,
-        "dest_namespace_replace_count": p.dest_namespace_replace_count,
-        "trigger": {"type": p.trigger_type, "trigger_settings": {"cron": p.cron}},
-        "filters": filters,
-        "replicate_deletion": p.replicate_deletion,
-        "deletion": p.replicate_deletion,
-        "override": p.override_existing,
-        "enabled": p.enabled,
-        "speed": p.speed,
-        "copy_by_chunk": true,
-        "creation_time": rfc3339(p.created_at),
-        "update_time": rfc3339(p.updated_at),
-    }))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct RegistryRef {
-    #[serde(default)]
-    id: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct PolicyReq {
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    src_registry: Option<RegistryRef>,
-    #[serde(default)]
-    dest_registry: Option<RegistryRef>,
-    #[serde(default)]
-    dest_namespace: Option<String>,
-    #[serde(default)]
-    dest_namespace_replace_count: Option<i64>,
-    #[serde(default)]
-    trigger: Option<Trigger>,
-    #[serde(default)]
-    filters: Option<Vec<Filter>>,
-    #[serde(default)]
-    replicate_deletion: Option<bool>,
-    #[serde(default)]
-    deletion: Option<bool>,
-    #[serde(default, rename = "override")]
-    override_existing: Option<bool>,
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    speed: Option<i64>,
+async fn policy_model(state: &ApiState, p: &PolicyRow) -> Result<ReplicationPolicy, ApiError> {
+    // Stored as the replication crate wrote them, which is Harbor's shape.
+    let filters: Vec<ReplicationFilter> = serde_json::from_str(&p.filters).unwrap_or_default();
+    Ok(ReplicationPolicy {
+        id: p.id,
+        name: Some(p.name.clone()),
+        description: Some(p.description.clone()),
+        src_registry: Some(side(state, p.src_registry_id).await?),
+        dest_registry: Some(side(state, p.dest_registry_id).await?),
+        dest_namespace: Some(p.dest_namespace.clone()),
+        dest_namespace_replace_count: Some(p.dest_namespace_replace_count),
+        trigger: Some(ReplicationTrigger {
+            kind: p.trigger_type.clone(),
+            trigger_settings: Some(ReplicationTriggerSettings { cron: p.cron.clone() }),
+        }),
+        filters: Some(filters),
+        replicate_deletion: Some(p.replicate_deletion),
+        deletion: Some(p.replicate_deletion),
+        override_existing: Some(p.override_existing),
+        enabled: Some(p.enabled),
+        speed: Some(p.speed),
+        copy_by_chunk: Some(true),
+        creation_time: Some(rfc3339(p.created_at)),
+        update_time: Some(rfc3339(p.updated_at)),
+    })
 }
 
 /// A policy's values, checked.
@@ -130,7 +103,7 @@ impl Checked {
 }
 
 /// Checks `req` over `base` (the stored policy, on update): every field left out keeps its value.
-async fn check(state: &ApiState, req: PolicyReq, base: Option<&PolicyRow>) -> Result<Checked, ApiError> {
+async fn check(state: &ApiState, req: ReplicationPolicy, base: Option<&PolicyRow>) -> Result<Checked, ApiError> {
     fn bad(message: impl Into<String>) -> ApiError {
         ApiError::bad_request(message)
     }
@@ -138,8 +111,8 @@ async fn check(state: &ApiState, req: PolicyReq, base: Option<&PolicyRow>) -> Re
     if name.trim().is_empty() || name.len() > 255 {
         return Err(bad("name is required (at most 255 characters)"));
     }
-    let registry = |r: Option<RegistryRef>, stored: Option<i64>| match r {
-        Some(r) => r.id.filter(|id| *id > 0),
+    let registry = |r: Option<Registry>, stored: Option<i64>| match r {
+        Some(r) => Some(r.id).filter(|id| *id > 0),
         None => stored,
     };
     let src = registry(req.src_registry, base.and_then(|b| b.src_registry_id));
@@ -156,9 +129,9 @@ async fn check(state: &ApiState, req: PolicyReq, base: Option<&PolicyRow>) -> Re
             return Err(bad(format!("registry {id} does not exist")));
         }
     }
-    let trigger = req.trigger.unwrap_or_else(|| Trigger {
+    let trigger = req.trigger.unwrap_or_else(|| ReplicationTrigger {
         kind: base.map_or("manual".to_owned(), |b| b.trigger_type.clone()),
-        trigger_settings: base.map(|b| TriggerSettings { cron: b.cron.clone() }),
+        trigger_settings: base.map(|b| ReplicationTriggerSettings { cron: b.cron.clone() }),
     });
     if !TRIGGERS.contains(&trigger.kind.as_str()) {
         return Err(bad(format!("trigger type must be one of {}, not {:?}", TRIGGERS.join(", "), trigger.kind)));
@@ -170,8 +143,8 @@ async fn check(state: &ApiState, req: PolicyReq, base: Option<&PolicyRow>) -> Re
     if trigger.kind == "event_based" && src.is_some() {
         return Err(bad("event_based triggers need a push-based policy (the events are this registry's)"));
     }
-    let filters = match req.filters {
-        Some(f) => f,
+    let filters: Vec<Filter> = match req.filters {
+        Some(f) => f.into_iter().map(|f| Filter { kind: f.kind, value: f.value, decoration: f.decoration }).collect(),
         None => base.map_or(Ok(Vec::new()), |b| serde_json::from_str(&b.filters)).map_err(ApiError::internal)?,
     };
     Filters::parse(&filters).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -227,7 +200,7 @@ async fn find_policy(state: &ApiState, id: i64) -> Result<PolicyRow, ApiError> {
 pub(crate) async fn create_policy(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Result<Json<PolicyReq>, JsonRejection>,
+    body: Result<Json<ReplicationPolicy>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_sysadmin()?;
     let Json(req) = body?;
@@ -258,7 +231,7 @@ pub(crate) async fn list_policies(
     let (rows, total) = state.meta().list_policies(q.name.as_deref(), page.offset(), page.size).await?;
     let mut items = Vec::with_capacity(rows.len());
     for p in &rows {
-        items.push(policy_json(&state, p).await?);
+        items.push(policy_model(&state, p).await?);
     }
     let query = q.name.map(|n| format!("name={n}")).unwrap_or_default();
     Ok(page.respond(items, total, "/api/v2.0/replication/policies", &query))
@@ -268,17 +241,17 @@ pub(crate) async fn get_policy(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReplicationPolicy>, ApiError> {
     caller.require_sysadmin()?;
     let p = find_policy(&state, parse_id(&path?.0, "policy")?).await?;
-    Ok(Json(policy_json(&state, &p).await?))
+    Ok(Json(policy_model(&state, &p).await?))
 }
 
 pub(crate) async fn update_policy(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-    body: Result<Json<PolicyReq>, JsonRejection>,
+    body: Result<Json<ReplicationPolicy>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_sysadmin()?;
     let id = parse_id(&path?.0, "policy")?;
@@ -311,48 +284,43 @@ pub(crate) async fn delete_policy(
     Ok(StatusCode::OK)
 }
 
-fn execution_json(e: &ExecutionRow) -> Value {
-    json!({
-        "id": e.id,
-        "policy_id": e.policy_id,
-        "status": e.status(),
-        "status_text": e.plan_error.clone().unwrap_or_default(),
-        "trigger": e.trigger,
-        "start_time": rfc3339(e.start_time),
-        "end_time": e.end_time().map(rfc3339),
-        "total": e.total,
-        "failed": e.failed,
-        "succeed": e.succeed,
-        "in_progress": e.in_progress,
-        "stopped": e.stopped,
-    })
+fn execution_model(e: &ExecutionRow) -> ReplicationExecution {
+    ReplicationExecution {
+        id: e.id,
+        policy_id: e.policy_id,
+        status: e.status().to_owned(),
+        status_text: e.plan_error.clone().unwrap_or_default(),
+        trigger: e.trigger.clone(),
+        start_time: rfc3339(e.start_time),
+        end_time: rfc3339_or_zero(e.end_time()),
+        total: e.total,
+        failed: e.failed,
+        succeed: e.succeed,
+        in_progress: e.in_progress,
+        stopped: e.stopped,
+    }
 }
 
-fn task_json(t: &TaskRow) -> Value {
-    json!({
-        "id": t.id,
-        "execution_id": t.execution_id,
-        "status": t.status(),
-        "job_id": t.job_id.to_string(),
-        "operation": t.operation,
-        "resource_type": t.resource_type,
-        "src_resource": t.src_resource,
-        "dst_resource": t.dst_resource,
-        "start_time": t.started_at.map(rfc3339),
-        "end_time": t.finished_at.map(rfc3339),
-    })
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct StartReq {
-    policy_id: Option<i64>,
+fn task_model(t: &TaskRow) -> ReplicationTask {
+    ReplicationTask {
+        id: t.id,
+        execution_id: t.execution_id,
+        status: t.status().to_owned(),
+        job_id: t.job_id.to_string(),
+        operation: t.operation.clone(),
+        resource_type: t.resource_type.clone(),
+        src_resource: t.src_resource.clone(),
+        dst_resource: t.dst_resource.clone(),
+        start_time: rfc3339_or_zero(t.started_at),
+        end_time: rfc3339_or_zero(t.finished_at),
+    }
 }
 
 /// `POST /replication/executions`: runs a policy now (manual trigger).
 pub(crate) async fn start_execution(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Result<Json<StartReq>, JsonRejection>,
+    body: Result<Json<StartReplicationExecution>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_sysadmin()?;
     let Json(req) = body?;
@@ -385,7 +353,7 @@ pub(crate) async fn list_executions(
     let Query(q) = query?;
     let (rows, total) =
         state.meta().list_executions(q.policy_id, q.trigger.as_deref(), page.offset(), page.size).await?;
-    let items: Vec<Value> = rows.iter().map(execution_json).collect();
+    let items: Vec<ReplicationExecution> = rows.iter().map(execution_model).collect();
     let mut query: Vec<String> = Vec::new();
     query.extend(q.policy_id.map(|p| format!("policy_id={p}")));
     query.extend(q.trigger.map(|t| format!("trigger={t}")));
@@ -401,9 +369,9 @@ pub(crate) async fn get_execution(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReplicationExecution>, ApiError> {
     caller.require_sysadmin()?;
-    Ok(Json(execution_json(&find_execution(&state, &path?.0).await?)))
+    Ok(Json(execution_model(&find_execution(&state, &path?.0).await?)))
 }
 
 /// `PUT /replication/executions/{id}`: stops the execution (running copies at their next lease
@@ -429,7 +397,7 @@ pub(crate) async fn list_tasks(
     let e = find_execution(&state, &path?.0).await?;
     let page = paging?.0.page()?;
     let (rows, total) = state.meta().list_tasks(e.id, page.offset(), page.size).await?;
-    let items: Vec<Value> = rows.iter().map(task_json).collect();
+    let items: Vec<ReplicationTask> = rows.iter().map(task_model).collect();
     Ok(page.respond(items, total, &format!("/api/v2.0/replication/executions/{}/tasks", e.id), ""))
 }
 

@@ -7,12 +7,15 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_api_types::{
+    Accessory, AdditionLink, AdditionLinks, Artifact, BuildHistoryEntry, Descriptor, ExtraAttrs, ImageConfig, NewTag,
+    Repository,
+};
 use berth_auth::ProjectAccess;
-use berth_meta::time::rfc3339;
+use berth_meta::time::{rfc3339, rfc3339_or_zero};
 use berth_meta::{ArtifactRow, Project, RepositoryRow, TagRow};
 use berth_oci::{Digest, Reference, RepoName, Tag};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
@@ -24,17 +27,17 @@ type PathRejection = axum::extract::rejection::PathRejection;
 type JsonRejection = axum::extract::rejection::JsonRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
 
-fn repository_json(r: &RepositoryRow, project_id: i64) -> Value {
-    json!({
-        "id": r.id,
-        "project_id": project_id,
-        "name": r.name,
-        "description": r.description,
-        "artifact_count": r.artifact_count,
-        "pull_count": r.pull_count,
-        "creation_time": rfc3339(r.created_at),
-        "update_time": rfc3339(r.updated_at),
-    })
+fn repository_model(r: &RepositoryRow, project_id: i64) -> Repository {
+    Repository {
+        id: r.id,
+        project_id,
+        name: r.name.clone(),
+        description: r.description.clone(),
+        artifact_count: r.artifact_count,
+        pull_count: r.pull_count,
+        creation_time: rfc3339(r.created_at),
+        update_time: rfc3339(r.updated_at),
+    }
 }
 
 /// Decodes the double-encoded repository path segment.
@@ -95,7 +98,7 @@ pub(crate) async fn list(
     let filter = crate::query::Query::parse(q.q.as_deref(), &["name"])?.substring("name")?.unwrap_or_default();
     let (rows, total) =
         state.meta().list_repositories_of(&project.name, &filter, &sort, page.offset(), page.size).await?;
-    let items = rows.iter().map(|r| repository_json(r, project.id)).collect();
+    let items = rows.iter().map(|r| repository_model(r, project.id)).collect();
     let query = q.q.map(|q| format!("q={q}")).unwrap_or_default();
     Ok(page.respond(items, total, &format!("/api/v2.0/projects/{key}/repositories"), &query))
 }
@@ -105,15 +108,10 @@ pub(crate) async fn get(
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Repository>, ApiError> {
     let Path((project, repository)) = path?;
     let (project, _, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    Ok(Json(repository_json(&repo, project.id)))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RepositoryUpdate {
-    description: String,
+    Ok(Json(repository_model(&repo, project.id)))
 }
 
 pub(crate) async fn update(
@@ -121,7 +119,7 @@ pub(crate) async fn update(
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<RepositoryUpdate>, JsonRejection>,
+    body: Result<Json<Repository>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository)) = path?;
     let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
@@ -144,90 +142,133 @@ pub(crate) async fn delete(
     Ok(StatusCode::OK)
 }
 
+/// The configuration media types of images: Harbor's image processor reads these.
+const IMAGE_CONFIGS: [&str; 2] =
+    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+
 /// Harbor's artifact type, from what the manifest says it carries.
 fn artifact_kind(a: &ArtifactRow) -> &'static str {
     use berth_oci::media_type::*;
     match (a.media_type.as_str(), a.artifact_type.as_deref()) {
         (OCI_INDEX | DOCKER_MANIFEST_LIST, _) => "IMAGE",
-        (_, Some("application/vnd.oci.image.config.v1+json" | "application/vnd.docker.container.image.v1+json")) => {
-            "IMAGE"
-        }
+        (_, Some(t)) if IMAGE_CONFIGS.contains(&t) => "IMAGE",
         (_, Some("application/vnd.cncf.helm.config.v1+json")) => "CHART",
         (_, Some(t)) if t.contains("cnab") => "CNAB",
         _ => "UNKNOWN",
     }
 }
 
+/// What the API reads of a stored manifest: an image's config and layers, an index's children.
+#[derive(Deserialize, Default)]
+struct ManifestView {
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+}
+
+impl ManifestView {
+    fn of(a: &ArtifactRow) -> ManifestView {
+        // Stored manifests were parsed when pushed: only a manifest of another shape fails here.
+        serde_json::from_slice(&a.content).unwrap_or_default()
+    }
+
+    fn is_index(&self) -> bool {
+        !self.manifests.is_empty()
+    }
+
+    /// The configuration of an image: not of an index, a signature or another artifact.
+    fn image_config(&self) -> Option<&Descriptor> {
+        self.config.as_ref().filter(|c| IMAGE_CONFIGS.contains(&c.media_type.as_str()))
+    }
+}
+
+/// The additions Berth serves for an artifact, as Harbor links them: `build_history` for an
+/// image, and Berth's own `layers` for every manifest that is not an index.
+fn addition_links(repo: &RepositoryRow, a: &ArtifactRow, view: &ManifestView) -> AdditionLinks {
+    let (project, short) = repo.name.split_once('/').unwrap_or(("", &repo.name));
+    // Harbor's clients encode the `/` of a repository name twice.
+    let base = format!(
+        "/api/v2.0/projects/{project}/repositories/{}/artifacts/{}/additions",
+        short.replace('/', "%252F"),
+        a.digest
+    );
+    let link = |addition: &str| AdditionLink { href: format!("{base}/{addition}"), absolute: false };
+    let mut links = AdditionLinks::new();
+    if view.image_config().is_some() {
+        links.insert("build_history".to_owned(), link("build_history"));
+    }
+    if !view.is_index() {
+        links.insert("layers".to_owned(), link("layers"));
+    }
+    links
+}
+
+fn tag_model(t: &TagRow, repo: &RepositoryRow, a: &ArtifactRow) -> berth_api_types::Tag {
+    berth_api_types::Tag {
+        id: t.id,
+        repository_id: repo.id,
+        artifact_id: a.id,
+        name: t.name.clone(),
+        push_time: rfc3339(t.updated_at),
+        pull_time: rfc3339_or_zero(Some(t.pull_time)),
+        immutable: false,
+    }
+}
+
 /// `tags`: the artifact's tags when the caller already loaded them (listings load a whole page
 /// at once), or `None` to load them here.
-async fn artifact_json(
+async fn artifact_model(
     state: &ApiState,
     project_id: i64,
     repo: &RepositoryRow,
     a: &ArtifactRow,
     with_tag: bool,
     tags: Option<Vec<&TagRow>>,
-) -> Result<Value, ApiError> {
-    let mut v = json!({
-        "id": a.id,
-        "type": artifact_kind(a),
-        "media_type": a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
-        "manifest_media_type": a.media_type,
-        "artifact_type": a.artifact_type,
-        "project_id": project_id,
-        "repository_id": repo.id,
-        "repository_name": repo.name,
-        "digest": a.digest,
-        "size": a.total_size,
-        "push_time": rfc3339(a.created_at),
-        "pull_time": rfc3339(a.pull_time),
-        "annotations": a.annotations.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
-        "labels": [],
-        "extra_attrs": {},
-        "icon": "",
-    });
-    if with_tag {
-        let loaded;
-        let tags = match tags {
-            Some(t) => t,
-            None => {
-                loaded = state.meta().tags_of(repo.id, &a.digest).await?;
-                loaded.iter().collect()
-            }
-        };
-        v["tags"] = tags
-            .iter()
-            .map(|t| {
-                json!({
-                    "id": t.id, "repository_id": repo.id, "artifact_id": a.id, "name": t.name,
-                    "push_time": rfc3339(t.updated_at), "pull_time": rfc3339(t.pull_time), "immutable": false,
-                })
-            })
-            .collect();
-    }
-    // An index refers to its children.
-    if let Ok(parsed) = berth_oci::manifest::parse(&a.content, Some(&a.media_type))
-        && !parsed.children.is_empty()
-    {
-        let mut refs = Vec::new();
-        for child in &parsed.children {
-            let raw: Value = serde_json::from_slice(&a.content).unwrap_or_default();
-            let platform = raw["manifests"]
-                .as_array()
-                .and_then(|m| m.iter().find(|d| d["digest"] == child.digest.to_string()))
-                .map(|d| d["platform"].clone())
-                .unwrap_or(Value::Null);
-            refs.push(json!({
-                "parent_id": a.id,
-                "child_id": state.meta().artifact_id(repo.id, &child.digest.to_string()).await?,
-                "child_digest": child.digest,
-                "platform": platform,
-                "annotations": child.annotations,
-            }));
+) -> Result<Artifact, ApiError> {
+    let view = ManifestView::of(a);
+    let tags = match (with_tag, tags) {
+        (false, _) => None,
+        (true, Some(tags)) => Some(tags.into_iter().map(|t| tag_model(t, repo, a)).collect()),
+        (true, None) => {
+            Some(state.meta().tags_of(repo.id, &a.digest).await?.iter().map(|t| tag_model(t, repo, a)).collect())
         }
-        v["references"] = Value::Array(refs);
+    };
+    // An index refers to its children.
+    let mut references = Vec::with_capacity(view.manifests.len());
+    for child in &view.manifests {
+        references.push(berth_api_types::Reference {
+            parent_id: a.id,
+            child_id: state.meta().artifact_id(repo.id, &child.digest).await?,
+            child_digest: child.digest.clone(),
+            platform: child.platform.clone(),
+            annotations: child.annotations.clone(),
+        });
     }
-    Ok(v)
+    Ok(Artifact {
+        id: a.id,
+        kind: artifact_kind(a).to_owned(),
+        media_type: a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
+        manifest_media_type: a.media_type.clone(),
+        artifact_type: a.artifact_type.clone(),
+        project_id,
+        repository_id: repo.id,
+        repository_name: repo.name.clone(),
+        digest: a.digest.clone(),
+        size: a.total_size,
+        icon: String::new(),
+        push_time: rfc3339(a.created_at),
+        pull_time: rfc3339_or_zero(Some(a.pull_time)),
+        extra_attrs: ExtraAttrs::default(),
+        annotations: a.annotations.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+        labels: Vec::new(),
+        tags,
+        references: view.is_index().then_some(references),
+        accessories: None,
+        addition_links: addition_links(repo, a, &view),
+    })
 }
 
 #[derive(Deserialize)]
@@ -241,18 +282,38 @@ pub(crate) struct ArtifactQuery {
 /// Image configurations above this size are not read for `extra_attrs` (real ones are a few KiB).
 const CONFIG_LIMIT: u64 = 4 << 20;
 
-/// The configuration blob of image manifest `manifest`, parsed; `None` for other artifacts.
-async fn image_config(state: &ApiState, manifest: &Value) -> Result<Option<Value>, ApiError> {
-    let config = &manifest["config"];
-    let image = matches!(
-        config["mediaType"].as_str(),
-        Some("application/vnd.oci.image.config.v1+json" | "application/vnd.docker.container.image.v1+json")
-    );
-    let size = config["size"].as_u64().unwrap_or(0);
-    let Some(digest) = config["digest"].as_str().and_then(|d| d.parse::<berth_oci::Digest>().ok()) else {
-        return Ok(None);
-    };
-    if !image || size == 0 || size > CONFIG_LIMIT {
+/// What the API shows of an image configuration blob (OCI image specification).
+#[derive(Deserialize)]
+struct ImageConfigBlob {
+    architecture: Option<String>,
+    os: Option<String>,
+    variant: Option<String>,
+    author: Option<String>,
+    created: Option<String>,
+    config: Option<ImageConfig>,
+    history: Option<Vec<BuildHistoryEntry>>,
+}
+
+impl ImageConfigBlob {
+    /// Harbor's `extra_attrs` of an image: platform, author, creation and the run configuration.
+    fn extra_attrs(self) -> ExtraAttrs {
+        ExtraAttrs {
+            architecture: self.architecture,
+            os: self.os,
+            variant: self.variant,
+            author: self.author,
+            created: self.created,
+            config: self.config,
+        }
+    }
+}
+
+/// The configuration blob of an image, parsed; `None` for other artifacts.
+async fn image_config(state: &ApiState, view: &ManifestView) -> Result<Option<ImageConfigBlob>, ApiError> {
+    let Some(config) = view.image_config() else { return Ok(None) };
+    let size = u64::try_from(config.size).unwrap_or(0);
+    let Ok(digest) = config.digest.parse::<berth_oci::Digest>() else { return Ok(None) };
+    if size == 0 || size > CONFIG_LIMIT {
         return Ok(None);
     }
     let mut stream = state.content.read_blob(&digest, 0, size).await.map_err(ApiError::internal)?;
@@ -261,14 +322,6 @@ async fn image_config(state: &ApiState, manifest: &Value) -> Result<Option<Value
         bytes.extend_from_slice(&chunk.map_err(ApiError::internal)?);
     }
     Ok(serde_json::from_slice(&bytes).ok())
-}
-
-/// Harbor's `extra_attrs` of an image: platform, author, creation and the run configuration.
-fn extra_attrs(config: &Value) -> Value {
-    json!({
-        "architecture": config["architecture"], "os": config["os"], "variant": config["variant"],
-        "author": config["author"], "created": config["created"], "config": config["config"],
-    })
 }
 
 /// Harbor's accessory type of a referrer, by its artifact type.
@@ -312,7 +365,7 @@ pub(crate) async fn list_artifacts(
     let mut items = Vec::with_capacity(rows.len());
     for a in &rows {
         let mine = tags.iter().filter(|t| t.digest == a.digest).collect();
-        items.push(artifact_json(&state, project.id, &repo, a, with_tag, Some(mine)).await?);
+        items.push(artifact_model(&state, project.id, &repo, a, with_tag, Some(mine)).await?);
     }
     let path = format!("/api/v2.0/projects/{project_key}/repositories/{repository}/artifacts");
     Ok(page.respond(items, total, &path, if with_tag { "" } else { "with_tag=false" }))
@@ -344,30 +397,28 @@ pub(crate) async fn get_artifact(
     path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
     query: Result<Query<ArtifactQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Artifact>, ApiError> {
     let Path((project, repository, reference)) = path?;
     let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "artifact", "read")?;
     let a = artifact(&state, &repo, &reference).await?;
     let query = query?.0;
-    let mut v = artifact_json(&state, project.id, &repo, &a, query.with_tag.unwrap_or(true), None).await?;
-    let manifest: Value = serde_json::from_slice(&a.content).unwrap_or_default();
-    if let Some(config) = image_config(&state, &manifest).await? {
-        v["extra_attrs"] = extra_attrs(&config);
+    let mut model = artifact_model(&state, project.id, &repo, &a, query.with_tag.unwrap_or(true), None).await?;
+    if let Some(config) = image_config(&state, &ManifestView::of(&a)).await? {
+        model.extra_attrs = config.extra_attrs();
     }
     if query.with_accessory.unwrap_or(false) {
         let referrers = state.meta().referrers(repo.id, &a.digest, None).await?;
-        v["accessories"] = referrers
-            .iter()
-            .map(|r| {
-                json!({
-                    "subject_artifact_digest": a.digest, "type": accessory_type(r.artifact_type.as_deref()),
-                    "digest": r.digest, "size": r.size, "icon": "",
-                })
-            })
-            .collect();
+        let accessories = referrers.iter().map(|r| Accessory {
+            subject_artifact_digest: a.digest.clone(),
+            kind: accessory_type(r.artifact_type.as_deref()).to_owned(),
+            digest: r.digest.clone(),
+            size: r.size,
+            icon: String::new(),
+        });
+        model.accessories = Some(accessories.collect());
     }
-    Ok(Json(v))
+    Ok(Json(model))
 }
 
 /// `GET .../artifacts/{reference}/additions/{addition}`: `build_history` (Harbor's: the image
@@ -377,18 +428,18 @@ pub(crate) async fn artifact_addition(
     caller: Caller,
     path: Result<Path<(String, String, String, String)>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Path((project, repository, reference, addition)) = path?;
     let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
     require(&caller, &access, "artifact", "read")?;
     let a = artifact(&state, &repo, &reference).await?;
-    let manifest: Value = serde_json::from_slice(&a.content).unwrap_or_default();
+    let view = ManifestView::of(&a);
     match addition.as_str() {
-        "build_history" => match image_config(&state, &manifest).await? {
-            Some(config) => Ok(Json(config.get("history").cloned().unwrap_or_else(|| json!([])))),
+        "build_history" => match image_config(&state, &view).await? {
+            Some(config) => Ok(Json(config.history.unwrap_or_default()).into_response()),
             None => Err(ApiError::not_found(format!("artifact {reference} is not an image: it has no build history"))),
         },
-        "layers" => Ok(Json(manifest.get("layers").cloned().unwrap_or_else(|| json!([])))),
+        "layers" => Ok(Json(view.layers).into_response()),
         other => Err(ApiError::not_found(format!("addition {other:?} not found (build_history, layers)"))),
     }
 }
@@ -419,22 +470,11 @@ pub(crate) async fn list_tags(
     require(&caller, &access, "tag", "list")?;
     let a = artifact(&state, &repo, &reference).await?;
     let tags = state.meta().tags_of(repo.id, &a.digest).await?;
-    let items: Vec<Value> = tags
-        .iter()
-        .map(|t| {
-            json!({"id": t.id, "repository_id": repo.id, "artifact_id": a.id, "name": t.name,
-                   "push_time": rfc3339(t.updated_at), "pull_time": rfc3339(t.pull_time), "immutable": false})
-        })
-        .collect();
+    let items: Vec<berth_api_types::Tag> = tags.iter().map(|t| tag_model(t, &repo, &a)).collect();
     let total = items.len() as i64;
     let mut response = Json(items).into_response();
-    response.headers_mut().insert("x-total-count", total.into());
+    response.headers_mut().insert(berth_api_types::headers::X_TOTAL_COUNT, total.into());
     Ok(response)
-}
-
-#[derive(Deserialize)]
-pub(crate) struct TagReq {
-    name: String,
 }
 
 pub(crate) async fn create_tag(
@@ -442,7 +482,7 @@ pub(crate) async fn create_tag(
     caller: Caller,
     path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<TagReq>, JsonRejection>,
+    body: Result<Json<NewTag>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Path((project, repository, reference)) = path?;
     let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;

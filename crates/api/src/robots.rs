@@ -5,12 +5,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_auth::robots::{PREFIX, RobotPermission, generate_secret};
-use berth_auth::{ProjectAccess, Role, password};
+use berth_api_types::{Access, RobotCreate, RobotCreated, RobotPermission, RobotSec};
+use berth_auth::robots::{PREFIX, RobotAccess, generate_secret};
+use berth_auth::{Role, password};
 use berth_meta::time::rfc3339;
 use berth_meta::{NewRobot, Robot};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
@@ -22,36 +22,39 @@ type PathRejection = axum::extract::rejection::PathRejection;
 type JsonRejection = axum::extract::rejection::JsonRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
 
-fn robot_json(r: &Robot) -> Value {
-    json!({
-        "id": r.id,
-        "name": r.name,
-        "description": r.description,
-        "level": r.level,
-        "duration": r.duration,
-        "disable": r.disabled,
-        "editable": true,
-        "expires_at": r.expires_at,
-        "permissions": serde_json::from_str::<Value>(&r.permissions).unwrap_or(Value::Array(Vec::new())),
-        "creator": r.creator,
-        "creation_time": rfc3339(r.created_at),
-        "update_time": rfc3339(r.updated_at),
-    })
+fn robot_model(r: &Robot) -> berth_api_types::Robot {
+    berth_api_types::Robot {
+        id: r.id,
+        name: r.name.clone(),
+        description: Some(r.description.clone()),
+        level: r.level.clone(),
+        duration: Some(r.duration),
+        disable: Some(r.disabled),
+        editable: true,
+        expires_at: r.expires_at,
+        // Stored as `berth_auth` wrote them, which is Harbor's shape.
+        permissions: Some(serde_json::from_str(&r.permissions).unwrap_or_default()),
+        // Berth's robots are made by users (a robot cannot call `POST /robots`).
+        creator_type: "local".to_owned(),
+        creator_ref: r.creator_ref,
+        creator: r.creator.clone(),
+        creation_time: rfc3339(r.created_at),
+        update_time: rfc3339(r.updated_at),
+    }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct RobotReq {
-    name: String,
-    #[serde(default)]
-    description: String,
-    level: String,
-    #[serde(default)]
-    duration: Option<i64>,
-    #[serde(default)]
-    disable: bool,
-    #[serde(default)]
-    secret: Option<String>,
-    permissions: Vec<RobotPermission>,
+/// A permission of a request as the policy (and the database) holds it.
+fn granted(p: &RobotPermission) -> berth_auth::robots::RobotPermission {
+    let access = p.access.iter().map(|a: &Access| RobotAccess {
+        resource: a.resource.clone(),
+        action: a.action.clone(),
+        effect: a.effect.clone(),
+    });
+    berth_auth::robots::RobotPermission {
+        kind: p.kind.clone(),
+        namespace: p.namespace.clone(),
+        access: access.collect(),
+    }
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -131,7 +134,7 @@ async fn check_permissions(
 pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Result<Json<RobotReq>, JsonRejection>,
+    body: Result<Json<RobotCreate>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let creator = caller.user()?.username.clone();
     let Json(req) = body?;
@@ -150,7 +153,8 @@ pub(crate) async fn create(
         Some(p) => format!("{PREFIX}{}+{}", p.name, req.name),
         None => format!("{PREFIX}{}", req.name),
     };
-    let permissions = serde_json::to_string(&req.permissions).map_err(ApiError::internal)?;
+    let granted: Vec<_> = req.permissions.iter().map(granted).collect();
+    let permissions = serde_json::to_string(&granted).map_err(ApiError::internal)?;
     let hash = password::hash(&secret);
     let event =
         caller.actor().change(project.as_ref().map_or("", |p| p.name.as_str()), name.clone(), "robot", "create");
@@ -173,10 +177,7 @@ pub(crate) async fn create(
         )
         .await?;
     let robot = state.meta().robot_by_id(id).await?.ok_or_else(|| ApiError::internal("robot vanished"))?;
-    let body = json!({
-        "id": id, "name": name, "secret": secret,
-        "creation_time": rfc3339(robot.created_at), "expires_at": expires_at,
-    });
+    let body = RobotCreated { id, name, secret, creation_time: rfc3339(robot.created_at), expires_at };
     Ok((StatusCode::CREATED, [("location", format!("/api/v2.0/robots/{id}"))], Json(body)).into_response())
 }
 
@@ -193,9 +194,6 @@ async fn robot_for(state: &ApiState, caller: &Caller, id: i64, action: &str) -> 
     let project =
         state.meta().project_by_id(project_id).await?.ok_or_else(|| ApiError::not_found("project not found"))?;
     let access = state.auth.access_to(&caller.principal, &project.key()).await?;
-    if access == ProjectAccess::None {
-        return Err(ApiError::not_found(format!("robot {id} not found")));
-    }
     require(caller, &access, "robot", action)?;
     Ok(robot)
 }
@@ -244,35 +242,23 @@ pub(crate) async fn list(
     let name = parsed.substring("name")?.unwrap_or_default();
     let (robots, total) = state.meta().list_robots(project, &name, &sort, page.offset(), page.size).await?;
     let query = q.q.map(|q| format!("q={q}")).unwrap_or_default();
-    Ok(page.respond(robots.iter().map(robot_json).collect(), total, "/api/v2.0/robots", &query))
+    Ok(page.respond(robots.iter().map(robot_model).collect(), total, "/api/v2.0/robots", &query))
 }
 
 pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<berth_api_types::Robot>, ApiError> {
     let Path(id) = path?;
-    Ok(Json(robot_json(&robot_for(&state, &caller, id, "read").await?)))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RobotUpdate {
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    duration: Option<i64>,
-    #[serde(default)]
-    disable: Option<bool>,
-    #[serde(default)]
-    permissions: Option<Vec<RobotPermission>>,
+    Ok(Json(robot_model(&robot_for(&state, &caller, id, "read").await?)))
 }
 
 pub(crate) async fn update(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
-    body: Result<Json<RobotUpdate>, JsonRejection>,
+    body: Result<Json<berth_api_types::Robot>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = path?;
     let robot = robot_for(&state, &caller, id, "update").await?;
@@ -283,7 +269,8 @@ pub(crate) async fn update(
             if project.map(|p| p.id) != robot.project_id {
                 return Err(ApiError::bad_request("a project robot's permission must stay on its project"));
             }
-            serde_json::to_string(p).map_err(ApiError::internal)?
+            let granted: Vec<_> = p.iter().map(granted).collect();
+            serde_json::to_string(&granted).map_err(ApiError::internal)?
         }
         None => robot.permissions.clone(),
     };
@@ -304,19 +291,13 @@ pub(crate) async fn update(
     Ok(StatusCode::OK)
 }
 
-#[derive(Deserialize, Default)]
-pub(crate) struct SecretReq {
-    #[serde(default)]
-    secret: Option<String>,
-}
-
 /// `PATCH /robots/{id}`: a new secret (the given one, or a generated one), returned once.
 pub(crate) async fn refresh_secret(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
-    body: Result<Json<SecretReq>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+    body: Result<Json<RobotSec>, JsonRejection>,
+) -> Result<Json<RobotSec>, ApiError> {
     let Path(id) = path?;
     let robot = robot_for(&state, &caller, id, "update").await?;
     let secret = match body?.0.secret {
@@ -328,7 +309,7 @@ pub(crate) async fn refresh_secret(
     };
     let event = caller.actor().change(&project_name(&state, &robot).await?, robot.name.clone(), "robot", "update");
     state.meta().set_robot_secret(id, &password::hash(&secret), &event).await?;
-    Ok(Json(json!({ "secret": secret })))
+    Ok(Json(RobotSec { secret: Some(secret) }))
 }
 
 pub(crate) async fn delete(

@@ -2,14 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
+use berth_api_types::{Search, SearchRepository, Statistic};
 use berth_meta::{ProjectFilter, ProjectVisibility};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::projects::{by_name, project_json, visibility};
+use crate::projects::{by_name, project_model, visibility};
 
 /// Most results of each kind one search returns.
 const SEARCH_LIMIT: i64 = 100;
@@ -23,35 +23,33 @@ pub(crate) async fn search(
     State(state): State<ApiState>,
     caller: Caller,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Search>, ApiError> {
     let Query(q) = query?;
     let visible = visibility(&caller);
     let filter = ProjectFilter { name: Some(&q.q), public: None };
     let (projects, _) = state.meta().list_projects(visible, &filter, &by_name(), 0, SEARCH_LIMIT).await?;
     let mut found_projects = Vec::with_capacity(projects.len());
     for p in &projects {
-        found_projects.push(project_json(p, state.auth.access_to(&caller.principal, &p.key()).await?));
+        found_projects.push(project_model(p, state.auth.access_to(&caller.principal, &p.key()).await?));
     }
-    let repositories: Vec<Value> = state
+    let repositories = state
         .meta()
         .search_repositories(&q.q, visible, SEARCH_LIMIT)
         .await?
         .into_iter()
-        .map(|r| {
-            json!({
-                "project_id": r.project_id,
-                "project_name": r.project_name,
-                "project_public": r.project_public,
-                "repository_name": r.name,
-                "pull_count": r.pull_count,
-                "artifact_count": r.artifact_count,
-            })
+        .map(|r| SearchRepository {
+            project_id: r.project_id,
+            project_name: r.project_name,
+            project_public: r.project_public,
+            repository_name: r.name,
+            pull_count: r.pull_count,
+            artifact_count: r.artifact_count,
         })
         .collect();
-    Ok(Json(json!({ "project": found_projects, "repository": repositories })))
+    Ok(Json(Search { project: found_projects, repository: repositories }))
 }
 
-pub(crate) async fn statistics(State(state): State<ApiState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn statistics(State(state): State<ApiState>, caller: Caller) -> Result<Json<Statistic>, ApiError> {
     caller.user()?;
     let visible = visibility(&caller);
     let public = ProjectFilter { name: None, public: Some(true) };
@@ -59,16 +57,17 @@ pub(crate) async fn statistics(State(state): State<ApiState>, caller: Caller) ->
     let (_, public_projects) = state.meta().list_projects(visible, &public, &by_name(), 0, 1).await?;
     let (_, private_projects) = state.meta().list_projects(visible, &private, &by_name(), 0, 1).await?;
     let (public_repos, private_repos) = state.meta().repository_counts(visible).await?;
-    let mut stats = json!({
-        "public_project_count": public_projects,
-        "private_project_count": private_projects,
-        "total_project_count": public_projects + private_projects,
-        "public_repo_count": public_repos,
-        "private_repo_count": private_repos,
-        "total_repo_count": public_repos + private_repos,
-    });
-    if matches!(visible, ProjectVisibility::All) {
-        stats["total_storage_consumption"] = json!(state.meta().total_storage().await?);
-    }
-    Ok(Json(stats))
+    let total_storage_consumption = match visible {
+        ProjectVisibility::All => Some(state.meta().total_storage().await?),
+        _ => None,
+    };
+    Ok(Json(Statistic {
+        public_project_count: public_projects,
+        private_project_count: private_projects,
+        total_project_count: public_projects + private_projects,
+        public_repo_count: public_repos,
+        private_repo_count: private_repos,
+        total_repo_count: public_repos + private_repos,
+        total_storage_consumption,
+    }))
 }

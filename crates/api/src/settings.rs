@@ -10,8 +10,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
+use berth_api_types::{ConfigItem, ConfigurationsResponse, ScanAllPolicy};
 use berth_auth::Auth;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::ApiState;
 use crate::caller::Caller;
@@ -118,23 +119,86 @@ pub async fn keep_settings_current(state: ApiState, every: Duration) {
     }
 }
 
-/// `GET /configurations`: Harbor's shape, `{"name": {"value", "editable"}}`.
-pub(crate) async fn get(State(state): State<ApiState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// `GET /configurations`: every setting Harbor documents, `{"name": {"value", "editable"}}`.
+/// Berth's values where it has the setting; Harbor's defaults for what Berth does not have
+/// (LDAP, UAA, OIDC, an auth proxy, audit log forwarding). Editable: what `PUT` changes.
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<ConfigurationsResponse>, ApiError> {
     caller.require_sysadmin()?;
     let s = state.settings.current();
-    let item = |value: Value, editable: bool| json!({"value": value, "editable": editable});
-    Ok(Json(json!({
-        "auth_mode": item(json!("db_auth"), false),
-        "primary_auth_mode": item(json!(true), false),
-        "self_registration": item(json!(s.self_registration), true),
-        "project_creation_restriction": item(json!(s.project_creation.as_str()), true),
-        "token_expiration": item(json!(s.token_expiration), true),
-        "read_only": item(json!(false), false),
-    })))
+    let fixed = |value: &str| ConfigItem { value: value.to_owned(), editable: false };
+    let flag = |value: bool| ConfigItem { value, editable: false };
+    let number = |value: i64| ConfigItem { value, editable: false };
+    Ok(Json(ConfigurationsResponse {
+        auth_mode: fixed("db_auth"),
+        primary_auth_mode: flag(true),
+        ldap_base_dn: fixed(""),
+        ldap_filter: fixed(""),
+        ldap_group_base_dn: fixed(""),
+        ldap_group_admin_dn: fixed(""),
+        ldap_group_attribute_name: fixed(""),
+        ldap_group_search_filter: fixed(""),
+        ldap_group_search_scope: number(2),
+        ldap_group_attach_parallel: flag(false),
+        ldap_scope: number(2),
+        ldap_search_dn: fixed(""),
+        ldap_timeout: number(5),
+        ldap_uid: fixed("cn"),
+        ldap_url: fixed(""),
+        ldap_verify_cert: flag(true),
+        ldap_group_membership_attribute: fixed("memberof"),
+        project_creation_restriction: ConfigItem { value: s.project_creation.as_str().to_owned(), editable: true },
+        read_only: flag(false),
+        self_registration: ConfigItem { value: s.self_registration, editable: true },
+        token_expiration: ConfigItem { value: s.token_expiration as i64, editable: true },
+        uaa_client_id: fixed(""),
+        uaa_client_secret: fixed(""),
+        uaa_endpoint: fixed(""),
+        uaa_verify_cert: flag(false),
+        http_authproxy_endpoint: fixed(""),
+        http_authproxy_tokenreview_endpoint: fixed(""),
+        http_authproxy_admin_groups: fixed(""),
+        http_authproxy_admin_usernames: fixed(""),
+        http_authproxy_verify_cert: flag(true),
+        http_authproxy_skip_search: flag(false),
+        http_authproxy_server_certificate: fixed(""),
+        oidc_name: fixed(""),
+        oidc_endpoint: fixed(""),
+        oidc_client_id: fixed(""),
+        oidc_groups_claim: fixed(""),
+        oidc_admin_group: fixed(""),
+        oidc_group_filter: fixed(""),
+        oidc_scope: fixed(""),
+        oidc_user_claim: fixed(""),
+        oidc_verify_cert: flag(true),
+        oidc_auto_onboard: flag(false),
+        oidc_extra_redirect_parms: fixed("{}"),
+        oidc_logout: flag(false),
+        // A robot created without a duration never expires.
+        robot_token_duration: number(-1),
+        robot_name_prefix: fixed(berth_auth::robots::PREFIX),
+        // No webhooks yet.
+        notification_enable: flag(false),
+        quota_per_project_enable: flag(true),
+        // A project created without a storage limit has none.
+        storage_per_project: number(-1),
+        audit_log_forward_endpoint: fixed(""),
+        skip_audit_log_database: flag(false),
+        scanner_skip_update_pulltime: flag(false),
+        // No scanner yet.
+        scan_all_policy: ScanAllPolicy { kind: "none".to_owned() },
+        session_timeout: number((berth_auth::SESSION_LIFETIME.as_secs() / 60) as i64),
+        banner_message: fixed(""),
+        disabled_audit_log_event_types: fixed(""),
+    }))
 }
 
 /// `PUT /configurations`: changes some settings, all or none; they are in force here at once
-/// and on the other instances within seconds.
+/// and on the other instances within seconds. The body is read as a map, not as
+/// `berth_api_types::Configurations`, so that each refused setting is named in its own words
+/// (a wrong value, or a key Berth does not change) rather than as a failed deserialization.
 pub(crate) async fn put(
     State(state): State<ApiState>,
     caller: Caller,

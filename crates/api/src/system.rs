@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use serde_json::{Value, json};
+use axum::http::{HeaderMap, StatusCode};
+use berth_api_types::{ComponentHealthStatus, GeneralInfo, OverallHealthStatus};
 
 use crate::ApiState;
 use crate::caller::Caller;
@@ -14,30 +14,50 @@ pub(crate) async fn ping() -> &'static str {
     "Pong"
 }
 
-pub(crate) async fn systeminfo(State(state): State<ApiState>, caller: Caller) -> Json<Value> {
+/// `GET /systeminfo`: every key Harbor documents but `authproxy_settings` (Harbor's `http_auth`
+/// mode only), to signed-in callers; anonymous ones get what Harbor shows them, and what Berth
+/// always showed them (version, read-only, the external URL when configured).
+pub(crate) async fn systeminfo(State(state): State<ApiState>, caller: Caller, headers: HeaderMap) -> Json<GeneralInfo> {
     let s = state.settings.current();
-    let mut info = json!({
-        "auth_mode": "db_auth",
-        "self_registration": s.self_registration,
-        "harbor_version": concat!("berth-", env!("CARGO_PKG_VERSION")),
-        "has_ca_root": false,
-        "read_only": false,
-        "with_chartmuseum": false,
-        "with_notary": false,
-        "notification_enable": false,
-        "primary_auth_mode": true,
-        // Berth's own: peers replicating here learn who we are, so they do not send back what
-        // they received from us (see berth_replication::Endpoints::peer_id).
-        "registry_id": state.endpoints.self_id(),
-    });
-    if let Some(url) = &state.settings.external_url {
-        info["external_url"] = json!(url);
-        info["registry_url"] = json!(url.split_once("://").map(|(_, h)| h).unwrap_or(url));
-    }
-    // Harbor shows the rest to logged-in users only.
-    if caller.principal.user().is_some() {
-        info["project_creation_restriction"] = json!(s.project_creation.as_str());
-        info["registry_storage_provider_name"] = json!(state.content.store().kind());
+    let signed_in = caller.principal.user().is_some();
+    let external_url = match &state.settings.external_url {
+        Some(url) => Some(url.clone()),
+        // Signed-in callers get every key: the URL they reached Berth at, without one configured.
+        None if signed_in => {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            Some(berth_auth::request_base_url(
+                header("x-forwarded-proto"),
+                header("x-forwarded-host").or_else(|| header("host")),
+            ))
+        }
+        None => None,
+    };
+    let registry_url =
+        external_url.as_deref().map(|url| url.split_once("://").map_or(url, |(_, host)| host).to_owned());
+    let mut info = GeneralInfo {
+        banner_message: Some(String::new()),
+        auth_mode: Some("db_auth".to_owned()),
+        primary_auth_mode: Some(true),
+        self_registration: Some(s.self_registration),
+        oidc_provider_name: Some(String::new()),
+        harbor_version: Some(concat!("berth-", env!("CARGO_PKG_VERSION")).to_owned()),
+        has_ca_root: Some(false),
+        read_only: Some(false),
+        notification_enable: Some(false),
+        external_url,
+        registry_url,
+        with_chartmuseum: Some(false),
+        with_notary: Some(false),
+        // Peers replicating here learn who we are, so they do not send back what they received
+        // from us (see berth_replication::Endpoints::peer_id).
+        registry_id: Some(state.endpoints.self_id().to_owned()),
+        ..GeneralInfo::default()
+    };
+    // Harbor shows the rest to signed-in users only.
+    if signed_in {
+        info.project_creation_restriction = Some(s.project_creation.as_str().to_owned());
+        info.registry_storage_provider_name = Some(state.content.store().kind().to_owned());
+        info.current_time = Some(berth_meta::time::rfc3339(berth_meta::time::now()));
     }
     Json(info)
 }
@@ -49,7 +69,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Asks the database (a round trip) and the blob store (its own check) at the same time;
 /// `core` is this process, healthy if it answers at all.
-async fn components(state: &ApiState) -> Vec<Value> {
+async fn components(state: &ApiState) -> Vec<ComponentHealthStatus> {
     let database = async {
         match tokio::time::timeout(CHECK_TIMEOUT, state.meta().ping()).await {
             Ok(result) => result.map_err(|e| e.to_string()),
@@ -64,29 +84,30 @@ async fn components(state: &ApiState) -> Vec<Value> {
         }
     };
     let (database, storage) = tokio::join!(database, storage);
-    let component = |name: &str, result: Result<(), String>| match result {
-        Ok(()) => json!({"name": name, "status": "healthy"}),
-        Err(error) => json!({"name": name, "status": "unhealthy", "error": error}),
+    let component = |name: &str, result: Result<(), String>| ComponentHealthStatus {
+        name: name.to_owned(),
+        status: if result.is_ok() { "healthy" } else { "unhealthy" }.to_owned(),
+        error: result.err(),
     };
-    vec![json!({"name": "core", "status": "healthy"}), component("database", database), component("storage", storage)]
+    vec![component("core", Ok(())), component("database", database), component("storage", storage)]
 }
 
 /// Harbor's `OverallHealthStatus`: healthy only when every component is.
-fn overall(components: Vec<Value>) -> (bool, Value) {
-    let healthy = components.iter().all(|c| c["status"] == "healthy");
-    (healthy, json!({"status": if healthy { "healthy" } else { "unhealthy" }, "components": components}))
+fn overall(components: Vec<ComponentHealthStatus>) -> (bool, OverallHealthStatus) {
+    let healthy = components.iter().all(|c| c.status == "healthy");
+    (healthy, OverallHealthStatus { status: if healthy { "healthy" } else { "unhealthy" }.to_owned(), components })
 }
 
 /// `GET /health`: component health in Harbor's shape, and, as Harbor does, always `200`: tools
 /// written for Harbor read the verdict from the body. Load balancers use [`ready`].
-pub(crate) async fn health(State(state): State<ApiState>) -> Json<Value> {
+pub(crate) async fn health(State(state): State<ApiState>) -> Json<OverallHealthStatus> {
     Json(overall(components(&state).await).1)
 }
 
 /// `GET /health/ready`: the same checks, for load balancers and orchestrators, which only look at
 /// the status: `200` when this instance can serve (its database and blob store answer), `503`
 /// otherwise, so traffic goes to the other instances. No authentication, as for `/health`.
-pub(crate) async fn ready(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+pub(crate) async fn ready(State(state): State<ApiState>) -> (StatusCode, Json<OverallHealthStatus>) {
     let (healthy, body) = overall(components(&state).await);
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

@@ -4,42 +4,31 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use berth_api_types::{
+    PasswordReq, Permission, Permissions, UserCreationReq, UserProfile, UserResp, UserSearchRespItem, UserSysAdminFlag,
+};
 use berth_auth::password;
 use berth_meta::time::rfc3339;
 use berth_meta::{NewUser, User};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
 
-pub(crate) fn user_json(u: &User) -> Value {
-    json!({
-        "user_id": u.id,
-        "username": u.username,
-        "email": u.email.clone().unwrap_or_default(),
-        "realname": u.realname,
-        "comment": u.comment,
-        "sysadmin_flag": u.sysadmin,
-        "admin_role_in_auth": false,
-        "creation_time": rfc3339(u.created_at),
-        "update_time": rfc3339(u.updated_at),
-    })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserCreation {
-    username: String,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    realname: String,
-    password: String,
-    #[serde(default)]
-    comment: String,
+fn user_model(u: &User) -> UserResp {
+    UserResp {
+        user_id: u.id,
+        username: u.username.clone(),
+        email: u.email.clone().unwrap_or_default(),
+        realname: u.realname.clone(),
+        comment: u.comment.clone(),
+        sysadmin_flag: u.sysadmin,
+        admin_role_in_auth: false,
+        creation_time: rfc3339(u.created_at),
+        update_time: rfc3339(u.updated_at),
+    }
 }
 
 fn check_username(name: &str) -> Result<(), ApiError> {
@@ -69,7 +58,7 @@ fn check_email(email: Option<&str>) -> Result<(), ApiError> {
 pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Result<Json<UserCreation>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<UserCreationReq>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     match caller.principal.user() {
         Some(u) if u.sysadmin => {}
@@ -127,7 +116,7 @@ pub(crate) async fn list(
         (None, Some(u)) => format!("username={u}"),
         (None, None) => String::new(),
     };
-    Ok(page.respond(users.iter().map(user_json).collect(), total, "/api/v2.0/users", &query))
+    Ok(page.respond(users.iter().map(user_model).collect(), total, "/api/v2.0/users", &query))
 }
 
 #[derive(Deserialize)]
@@ -148,12 +137,13 @@ pub(crate) async fn search(
     let page = paging.page()?;
     let sort = paging.sort(USER_SORT, &[("id", false)], "id")?;
     let (users, total) = state.meta().list_users(&q.username, &sort, page.offset(), page.size).await?;
-    let items: Vec<Value> = users.iter().map(|u| json!({"user_id": u.id, "username": u.username})).collect();
+    let items: Vec<UserSearchRespItem> =
+        users.iter().map(|u| UserSearchRespItem { user_id: u.id, username: u.username.clone() }).collect();
     Ok(page.respond(items, total, "/api/v2.0/users/search", &format!("username={}", q.username)))
 }
 
-pub(crate) async fn current(caller: Caller) -> Result<Json<Value>, ApiError> {
-    Ok(Json(user_json(caller.user()?)))
+pub(crate) async fn current(caller: Caller) -> Result<Json<UserResp>, ApiError> {
+    Ok(Json(user_model(caller.user()?)))
 }
 
 #[derive(Deserialize)]
@@ -170,33 +160,36 @@ pub(crate) async fn current_permissions(
     State(state): State<ApiState>,
     caller: Caller,
     query: Result<Query<PermissionsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Permission>>, ApiError> {
     let Query(q) = query?;
     let scope = q.scope.unwrap_or_else(|| "/".to_owned());
     let Some(project) = scope.strip_prefix("/project/") else {
         // System scope: administrators manage users, projects and configuration.
-        let perms: Vec<Value> = if caller.principal.is_sysadmin() {
+        let perms = if caller.principal.is_sysadmin() {
             ["user", "project", "configuration", "audit-log", "registry", "replication", "garbage-collection"]
                 .iter()
                 .flat_map(|r| ["create", "read", "update", "delete", "list"].map(|a| (*r, a)))
-                .map(|(r, a)| json!({"resource": if q.relative { r.to_owned() } else { format!("/{r}") }, "action": a}))
+                .map(|(r, a)| Permission {
+                    resource: if q.relative { r.to_owned() } else { format!("/{r}") },
+                    action: a.to_owned(),
+                })
                 .collect()
         } else {
             Vec::new()
         };
-        return Ok(Json(Value::Array(perms)));
+        return Ok(Json(perms));
     };
     let project = crate::projects::find(&state, project, false).await?;
     let access = state.auth.access_to(&caller.principal, &project.key()).await?;
-    let perms: Vec<Value> = all_project_permissions()
+    let perms = all_project_permissions()
         .into_iter()
         .filter(|p| access.allows(p.resource, p.action))
-        .map(|p| {
-            let resource = if q.relative { p.resource.to_owned() } else { format!("{scope}/{}", p.resource) };
-            json!({"resource": resource, "action": p.action})
+        .map(|p| Permission {
+            resource: if q.relative { p.resource.to_owned() } else { format!("{scope}/{}", p.resource) },
+            action: p.action.to_owned(),
         })
         .collect();
-    Ok(Json(Value::Array(perms)))
+    Ok(Json(perms))
 }
 
 /// Every permission any project role can hold.
@@ -217,27 +210,16 @@ pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserResp>, ApiError> {
     let Path(id) = path?;
-    Ok(Json(user_json(&visible_user(&state, &caller, id).await?)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Profile {
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    realname: Option<String>,
-    #[serde(default)]
-    comment: Option<String>,
+    Ok(Json(user_model(&visible_user(&state, &caller, id).await?)))
 }
 
 pub(crate) async fn update(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    body: Result<Json<Profile>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<UserProfile>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = path?;
     let user = visible_user(&state, &caller, id).await?;
@@ -255,21 +237,13 @@ pub(crate) async fn update(
     Ok(StatusCode::OK)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PasswordChange {
-    #[serde(default)]
-    old_password: Option<String>,
-    new_password: String,
-}
-
 /// `PUT /users/{id}/password`: users change their own (giving the old one); administrators may
 /// reset anyone's.
 pub(crate) async fn change_password(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    body: Result<Json<PasswordChange>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<PasswordReq>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = path?;
     let user = visible_user(&state, &caller, id).await?;
@@ -290,17 +264,11 @@ pub(crate) async fn change_password(
     Ok(StatusCode::OK)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SysadminFlag {
-    sysadmin_flag: bool,
-}
-
 pub(crate) async fn set_sysadmin(
     State(state): State<ApiState>,
     caller: Caller,
     path: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    body: Result<Json<SysadminFlag>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<UserSysAdminFlag>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let me = caller.require_sysadmin()?;
     let Path(id) = path?;
@@ -332,10 +300,12 @@ pub(crate) async fn delete(
 
 /// `GET /permissions`: what robot accounts can be given, at system and project level, from the
 /// policy table itself.
-pub(crate) async fn grantable_permissions(caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn grantable_permissions(caller: Caller) -> Result<Json<Permissions>, ApiError> {
     caller.user()?;
-    let project: Vec<Value> =
-        all_project_permissions().iter().map(|p| json!({"resource": p.resource, "action": p.action})).collect();
-    let system: Vec<Value> = if caller.principal.is_sysadmin() { project.clone() } else { Vec::new() };
-    Ok(Json(json!({ "system": system, "project": project })))
+    let project: Vec<Permission> = all_project_permissions()
+        .iter()
+        .map(|p| Permission { resource: p.resource.to_owned(), action: p.action.to_owned() })
+        .collect();
+    let system = if caller.principal.is_sysadmin() { project.clone() } else { Vec::new() };
+    Ok(Json(Permissions { system, project }))
 }

@@ -268,6 +268,23 @@ pub fn client_ip(forwarded_for: Option<&str>, peer: Option<std::net::IpAddr>) ->
         .unwrap_or_default()
 }
 
+/// This server's URL as a client reached it, for when no `external_url` says it: the scheme a
+/// proxy forwarded (`X-Forwarded-Proto`, else http) and the host the client asked for
+/// (`X-Forwarded-Host`, else `Host`).
+pub fn request_base_url(forwarded_proto: Option<&str>, host: Option<&str>) -> String {
+    let scheme = match forwarded_proto {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    // A Host header is client input: keep only what a host[:port] may contain.
+    let host: String = host
+        .unwrap_or("localhost")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        .collect();
+    format!("{scheme}://{host}")
+}
+
 /// How long a browser session lasts after login.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 

@@ -93,6 +93,7 @@ mod tests {
             permissions: r#"[{"kind":"project","namespace":"p","access":[{"resource":"repository","action":"pull"}]}]"#
                 .into(),
             creator: "admin".into(),
+            creator_ref: 1,
             created_at: 0,
             updated_at: 0,
         }

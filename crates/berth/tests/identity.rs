@@ -246,13 +246,7 @@ async fn role_matrix() {
 
         let api = Api::new(&berth, Some((user, PASSWORD)));
         let list = api.status(Method::GET, "/projects/secret/members", None).await;
-        let expected = if list_members {
-            StatusCode::OK
-        } else if role > 0 {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::NOT_FOUND
-        };
+        let expected = if list_members { StatusCode::OK } else { StatusCode::FORBIDDEN };
         assert_eq!(list, expected, "{user} list members");
         let add = api
             .status(
@@ -263,45 +257,25 @@ async fn role_matrix() {
             .await;
         let expected = if add_members {
             StatusCode::CONFLICT // admin is already a member (owner): the right to add was granted
-        } else if role > 0 {
-            StatusCode::FORBIDDEN
         } else {
-            StatusCode::NOT_FOUND
+            StatusCode::FORBIDDEN
         };
         assert_eq!(add, expected, "{user} add member");
 
         // Logs, robots, whole repositories.
         let logs = api.status(Method::GET, "/projects/secret/logs", None).await;
         let may_read_logs = role > 0 && role != 5;
-        let expected = if may_read_logs {
-            StatusCode::OK
-        } else if role > 0 {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::NOT_FOUND
-        };
+        let expected = if may_read_logs { StatusCode::OK } else { StatusCode::FORBIDDEN };
         assert_eq!(logs, expected, "{user} read logs");
         let robot = json!({"name": format!("bot{i}"), "level": "project",
             "permissions": [{"kind": "project", "namespace": "secret", "access": [{"resource": "repository", "action": "pull"}]}]});
         let created = api.status(Method::POST, "/robots", Some(robot)).await;
-        let expected = if add_members {
-            StatusCode::CREATED
-        } else if role > 0 {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::NOT_FOUND
-        };
+        let expected = if add_members { StatusCode::CREATED } else { StatusCode::FORBIDDEN };
         assert_eq!(created, expected, "{user} create robot");
         let doomed = format!("doomed{i}");
         admin.push_image(&format!("secret/{doomed}"), "v1", &random_bytes(16, 200 + i as u64)).await;
         let removed = api.status(Method::DELETE, &format!("/projects/secret/repositories/{doomed}"), None).await;
-        let expected = if delete {
-            StatusCode::OK
-        } else if role > 0 {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::NOT_FOUND
-        };
+        let expected = if delete { StatusCode::OK } else { StatusCode::FORBIDDEN };
         assert_eq!(removed, expected, "{user} delete repository");
 
         // The permissions API answers from the same policy.
@@ -607,8 +581,9 @@ async fn projects_api() {
     assert_eq!(p["current_user_role_id"], 1);
     assert_eq!(owner.json(&format!("/projects/{id}")).await["name"], "mine");
 
-    // Visibility: private projects are invisible to strangers and anonymous users.
-    harbor_error(stranger.call(Method::GET, "/projects/mine", None).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    // Visibility: private projects are not listed for strangers and anonymous users, and refused
+    // to them as Harbor refuses them.
+    harbor_error(stranger.call(Method::GET, "/projects/mine", None).await, StatusCode::FORBIDDEN, "FORBIDDEN").await;
     let names =
         |v: Value| v.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     assert_eq!(names(stranger.json("/projects").await), ["library"]);
@@ -627,8 +602,8 @@ async fn projects_api() {
     let public = Some(json!({"metadata": {"public": "true"}}));
     harbor_error(
         stranger.call(Method::PUT, "/projects/mine", public.clone()).await,
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
     )
     .await;
     assert_eq!(owner.status(Method::PUT, "/projects/mine", public).await, StatusCode::OK);

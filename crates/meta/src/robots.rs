@@ -14,6 +14,8 @@ pub struct Robot {
     pub duration: i64,
     pub permissions: String,
     pub creator: String,
+    /// The creating user's id, found by `creator`; 0 once that user is deleted.
+    pub creator_ref: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -36,7 +38,8 @@ macro_rules! select_robots {
     ($($rest:expr),+) => {
         concat!(
             "SELECT id, name, description, level, project_id, secret_hash, disabled, expires_at, duration, permissions,
-                    creator, created_at, updated_at FROM robots ",
+                    creator, COALESCE((SELECT u.id FROM users u WHERE u.username = robots.creator), 0) AS creator_ref,
+                    created_at, updated_at FROM robots ",
             $($rest),+
         )
     };

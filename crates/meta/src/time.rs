@@ -17,6 +17,19 @@ pub fn rfc3339(secs: i64) -> String {
     }
 }
 
+/// Harbor's zero time: what Harbor sends for a time that was never set (Go's zero `time.Time`, in
+/// the millisecond format of Harbor's API).
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00.000Z";
+
+/// A time that may never have been set (a pull time, the end of a job still running): unix
+/// seconds as RFC 3339, or [`ZERO_TIME`] for `None` and for 0, which is how "never" is stored.
+pub fn rfc3339_or_zero(secs: Option<i64>) -> String {
+    match secs {
+        Some(secs) if secs != 0 => rfc3339(secs),
+        _ => ZERO_TIME.to_owned(),
+    }
+}
+
 /// Parses an RFC 3339 time (any offset, optional fractions), `YYYY-MM-DD HH:MM:SS` or
 /// `YYYY-MM-DDTHH:MM:SS` (UTC), or plain unix seconds, as audit-log queries give them.
 pub fn parse_rfc3339ish(s: &str) -> Option<i64> {
@@ -44,6 +57,13 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn a_time_never_set_is_harbors_zero_time() {
+        assert_eq!(rfc3339_or_zero(None), "0001-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_or_zero(Some(0)), "0001-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_or_zero(Some(1_795_000_000)), "2026-11-18T11:06:40Z");
     }
 
     #[test]

@@ -236,15 +236,7 @@ impl Access {
             return url.to_string();
         }
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let scheme = match header("x-forwarded-proto") {
-            Some(p) if p.eq_ignore_ascii_case("https") => "https",
-            _ => "http",
-        };
-        let host = header("x-forwarded-host").or_else(|| header("host")).unwrap_or("localhost");
-        // A Host header is client input: keep only what a host[:port] may contain.
-        let host: String =
-            host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')).collect();
-        format!("{scheme}://{host}")
+        berth_auth::request_base_url(header("x-forwarded-proto"), header("x-forwarded-host").or_else(|| header("host")))
     }
 }
 

@@ -1,10 +1,14 @@
-//! Calls to `/api/v2.0`, in process, as the signed-in user.
+//! Calls to `/api/v2.0`, in process, as the signed-in user. Answers are read as the API's own
+//! types (`berth_api_types`), requests written as them.
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use berth_api_types::Errors;
+use berth_api_types::headers::{X_TOTAL_COUNT, X_TOTAL_COUNT_CAPPED};
 use http_body_util::BodyExt;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
 use crate::page::PageError;
@@ -15,23 +19,44 @@ pub(crate) struct Api {
     router: Router,
 }
 
+/// No request body, for [`Api::send`] and [`Api::call`].
+pub(crate) const NO_BODY: Option<&()> = None;
+
 /// An API answer that succeeded.
 pub(crate) struct Reply {
     pub headers: HeaderMap,
-    pub body: Value,
-    /// The body as sent, for answers that are not JSON (logs).
-    pub raw: axum::body::Bytes,
+    /// The body as sent: JSON, or text (logs).
+    pub body: Bytes,
 }
 
 impl Reply {
-    /// `X-Total-Count` of a listing.
-    pub fn total(&self) -> i64 {
-        self.headers.get("x-total-count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    /// The body as the API type `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, PageError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| PageError::Internal(format!("the API answered with an unexpected body: {e}")))
     }
+}
 
-    /// The body's items, for a listing.
-    pub fn items(&self) -> &[Value] {
-        self.body.as_array().map(Vec::as_slice).unwrap_or_default()
+/// One page of a listing, with what its headers say about the others.
+pub(crate) struct Listing<T> {
+    pub items: Vec<T>,
+    /// `X-Total-Count`.
+    pub total: i64,
+    /// More match than `total` (the API stopped counting: Berth's `X-Total-Count-Capped`).
+    pub capped: bool,
+    /// The API links to a next page.
+    pub more: bool,
+}
+
+impl<T: DeserializeOwned> Listing<T> {
+    fn of(reply: &Reply) -> Result<Listing<T>, PageError> {
+        let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
+        Ok(Listing {
+            items: reply.json()?,
+            total: header(X_TOTAL_COUNT).and_then(|v| v.parse().ok()).unwrap_or(0),
+            capped: header(X_TOTAL_COUNT_CAPPED) == Some("true"),
+            more: header("link").is_some_and(|l| l.contains("rel=\"next\"")),
+        })
     }
 }
 
@@ -47,17 +72,28 @@ impl Api {
         Api { router }
     }
 
-    pub async fn get(&self, viewer: &Viewer, path: &str) -> Result<Reply, PageError> {
-        Ok(self.call(viewer, Method::GET, path, None).await?)
+    /// `GET path`, its answer read as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, viewer: &Viewer, path: &str) -> Result<T, PageError> {
+        self.call(viewer, Method::GET, path, NO_BODY).await?.json()
+    }
+
+    /// `GET path` of a listing of `T`.
+    pub async fn list<T: DeserializeOwned>(&self, viewer: &Viewer, path: &str) -> Result<Listing<T>, PageError> {
+        Listing::of(&self.call(viewer, Method::GET, path, NO_BODY).await?)
+    }
+
+    /// `GET path` of a text answer (a log).
+    pub async fn text(&self, viewer: &Viewer, path: &str) -> Result<Bytes, PageError> {
+        Ok(self.call(viewer, Method::GET, path, NO_BODY).await?.body)
     }
 
     /// A change: its refusal is for the page to show next to the form.
-    pub async fn send(
+    pub async fn send<B: Serialize>(
         &self,
         viewer: &Viewer,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<&B>,
     ) -> Result<Result<Reply, Refusal>, PageError> {
         match self.call(viewer, method, path, body).await {
             Ok(reply) => Ok(Ok(reply)),
@@ -73,16 +109,19 @@ impl Api {
         self.request(viewer, Method::POST, "/c/login", Some(body)).await
     }
 
-    /// `path` is below `/api/v2.0`, or `/c/...` for the session endpoints.
-    pub async fn call(
+    /// `path` is below `/api/v2.0`, or `/c/...` for the session endpoints; `body` goes as JSON.
+    pub async fn call<B: Serialize>(
         &self,
         viewer: &Viewer,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<&B>,
     ) -> Result<Reply, Refusal> {
-        let body = body.map(|v| ("application/json", Body::from(v.to_string())));
-        self.request(viewer, method, path, body).await
+        let body = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| Refusal::internal(e.to_string()))?),
+            None => None,
+        };
+        self.request(viewer, method, path, body.map(|b| ("application/json", Body::from(b)))).await
     }
 
     /// Sends one request to the router as `viewer` (session cookie, CSRF token, client address),
@@ -118,12 +157,11 @@ impl Api {
         let response = self.router.clone().oneshot(req).await.map_err(|e| Refusal::internal(e.to_string()))?;
         let (parts, body) = response.into_parts();
         let bytes = body.collect().await.map_err(|e| Refusal::internal(e.to_string()))?.to_bytes();
-        let json: Value =
-            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         if parts.status.is_success() {
-            return Ok(Reply { headers: parts.headers, body: json, raw: bytes });
+            return Ok(Reply { headers: parts.headers, body: bytes });
         }
-        let message = json["errors"][0]["message"].as_str().unwrap_or("the request failed").to_owned();
+        let errors = serde_json::from_slice::<Errors>(&bytes).ok();
+        let message = errors.as_ref().and_then(Errors::message).unwrap_or("the request failed").to_owned();
         Err(Refusal { status: parts.status, message })
     }
 }

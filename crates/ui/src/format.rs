@@ -1,6 +1,7 @@
 //! How values read on a page: sizes, times, short digests, and the small SVG pictures.
 
-use serde_json::Value;
+use berth_api_types::ProjectSummaryQuota;
+use berth_meta::time::ZERO_TIME;
 
 /// `bytes` in the largest unit that keeps a number ≥ 1, as Harbor shows them ("12.3 MiB").
 pub(crate) fn size(bytes: i64) -> String {
@@ -17,32 +18,23 @@ pub(crate) fn size(bytes: i64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// An RFC 3339 time from the API as "2026-11-23 04:41"; empty for Harbor's zero time.
-pub(crate) fn time(v: &Value) -> String {
-    let s = v.as_str().unwrap_or("");
-    if s.is_empty() || s.starts_with("0001-") || s.starts_with("1970-01-01") {
+/// An RFC 3339 time from the API as "2026-11-23 04:41"; empty for Harbor's zero time (never).
+pub(crate) fn time(s: &str) -> String {
+    if s.is_empty() || s == ZERO_TIME {
         return String::new();
     }
     s.get(..16).map(|t| t.replace('T', " ")).unwrap_or_else(|| s.to_owned())
 }
 
 /// When an artifact or tag was last pulled: the time, or "never" rather than a blank.
-pub(crate) fn pull_time(v: &Value) -> String {
-    let t = time(v);
+pub(crate) fn pull_time(s: &str) -> String {
+    let t = time(s);
     if t.is_empty() { "never".to_owned() } else { t }
 }
 
 /// `sha256:0123456789ab…` → `sha256:0123456789ab`.
 pub(crate) fn short_digest(digest: &str) -> String {
     digest.get(..19).unwrap_or(digest).to_owned()
-}
-
-pub(crate) fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 /// A horizontal bar of `used` against `limit`, inline SVG; without a limit (`-1`) just the
@@ -64,6 +56,11 @@ pub(crate) fn quota_bar(used: i64, limit: i64) -> String {
         r#"<svg class="bar" viewBox="0 0 100 8" preserveAspectRatio="none" role="img" aria-label="{label}"><rect width="100" height="8" rx="2" class="bar-back"/><rect width="{:.1}" height="8" rx="2" class="{class}"/></svg><span class="bar-label">{label}</span>"#,
         fraction * 100.0
     )
+}
+
+/// A project's storage against its quota (`storage`; a hard limit of -1 is none).
+pub(crate) fn quota(q: &ProjectSummaryQuota) -> String {
+    quota_bar(q.used.get("storage").copied().unwrap_or(0), q.hard.get("storage").copied().unwrap_or(-1))
 }
 
 /// Bars of `(label, value)` scaled to the largest, inline SVG: artifact or layer sizes.
@@ -155,9 +152,9 @@ mod tests {
 
     #[test]
     fn a_pull_time_says_never_for_harbors_zero_time() {
-        assert_eq!(pull_time(&Value::from("1970-01-01T00:00:00Z")), "never");
-        assert_eq!(pull_time(&Value::Null), "never");
-        assert_eq!(pull_time(&Value::from("2026-11-23T04:41:07Z")), "2026-11-23 04:41");
+        assert_eq!(pull_time("0001-01-01T00:00:00.000Z"), "never");
+        assert_eq!(pull_time(""), "never");
+        assert_eq!(pull_time("2026-11-23T04:41:07Z"), "2026-11-23 04:41");
     }
 
     #[test]

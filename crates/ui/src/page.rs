@@ -197,11 +197,10 @@ pub(crate) struct Paging {
 impl Paging {
     pub const SIZE: i64 = 15;
 
-    /// Page `page` of the listing `reply` (requested with [`Paging::SIZE`] a page).
-    pub fn of(page: i64, reply: &crate::api::Reply) -> Paging {
-        let capped = reply.headers.get("x-total-count-capped").is_some_and(|v| v == "true");
-        let more = reply.headers.get("link").and_then(|v| v.to_str().ok()).is_some_and(|l| l.contains("rel=\"next\""));
-        Paging { page, size: Paging::SIZE, total: reply.total(), capped, more, query: String::new() }
+    /// Page `page` of `listing` (requested with [`Paging::SIZE`] a page).
+    pub fn of<T>(page: i64, listing: &crate::api::Listing<T>) -> Paging {
+        let (total, capped, more) = (listing.total, listing.capped, listing.more);
+        Paging { page, size: Paging::SIZE, total, capped, more, query: String::new() }
     }
 
     /// The same, its links keeping `query`.

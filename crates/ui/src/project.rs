@@ -4,13 +4,17 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use berth_api_types::{
+    Access, AuditLog, Project, ProjectMember, ProjectMemberEntity, ProjectMetadata, ProjectReq, ProjectSummary, Quota,
+    QuotaUpdateReq, Repository, Robot, RobotCreate, RobotCreated, RobotPermission, RobotSec, RoleRequest, UserEntity,
+};
+use berth_meta::time::rfc3339;
 
 use crate::Portal;
-use crate::api::{Refusal, repo_segment};
+use crate::api::{NO_BODY, Refusal, repo_segment};
 use crate::format::{self, filters};
 use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded};
-use crate::projects::{capitalize, role_name, storage_limit};
+use crate::projects::{capitalize, is_public, role_name, storage_limit};
 use crate::viewer::{Posted, Viewer};
 
 /// The project a page is about, with the tabs above it.
@@ -28,16 +32,16 @@ pub(crate) struct Head {
 
 pub(crate) async fn head(portal: &Portal, viewer: &Viewer, id: i64, tab: &'static str) -> Result<Head, PageError> {
     let user = viewer.user()?;
-    let p = portal.api.get(viewer, &format!("/projects/{id}")).await?.body;
-    let role = p["current_user_role_id"].as_i64().unwrap_or(0);
+    let p: Project = portal.api.get(viewer, &format!("/projects/{id}")).await?;
+    let role = p.current_user_role_id;
     Ok(Head {
         id,
-        name: format::text(&p["name"]),
-        public: p["public"].as_bool().unwrap_or(false),
+        public: is_public(&p),
+        name: p.name,
         tab,
         manage: user.sysadmin || role == 1,
         write: user.sysadmin || matches!(role, 1 | 2 | 4),
-        proxy_cache: p["registry_id"].as_i64().unwrap_or(0) != 0,
+        proxy_cache: p.registry_id != 0,
     })
 }
 
@@ -61,21 +65,18 @@ pub(crate) async fn summary(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let head = head(&portal, &viewer, id, "summary").await?;
-    let s = portal.api.get(&viewer, &format!("/projects/{id}/summary")).await?.body;
+    let s: ProjectSummary = portal.api.get(&viewer, &format!("/projects/{id}/summary")).await?;
     let roles = vec![
-        ("Project Admins", s["project_admin_count"].as_i64().unwrap_or(0)),
-        ("Maintainers", s["maintainer_count"].as_i64().unwrap_or(0)),
-        ("Developers", s["developer_count"].as_i64().unwrap_or(0)),
-        ("Guests", s["guest_count"].as_i64().unwrap_or(0)),
-        ("Limited Guests", s["limited_guest_count"].as_i64().unwrap_or(0)),
+        ("Project Admins", s.project_admin_count),
+        ("Maintainers", s.maintainer_count),
+        ("Developers", s.developer_count),
+        ("Guests", s.guest_count),
+        ("Limited Guests", s.limited_guest_count),
     ];
     let page = Summary {
         chrome: Chrome::new(&viewer, head.name.clone(), "projects"),
-        repo_count: s["repo_count"].as_i64().unwrap_or(0),
-        quota: format::quota_bar(
-            s["quota"]["used"]["storage"].as_i64().unwrap_or(0),
-            s["quota"]["hard"]["storage"].as_i64().unwrap_or(-1),
-        ),
+        repo_count: s.repo_count,
+        quota: format::quota(&s.quota),
         roles,
         pull_host: pull_host(&headers),
         head,
@@ -120,29 +121,25 @@ pub(crate) async fn repositories(
     Query(query): Query<Search>,
 ) -> Result<Response, PageError> {
     let head = head(&portal, &viewer, id, "repositories").await?;
-    let reply =
-        portal.api.get(&viewer, &query.api_path(&format!("/projects/{}/repositories", head.name), "name")).await?;
+    let path = query.api_path(&format!("/projects/{}/repositories", head.name), "name");
+    let listing = portal.api.list::<Repository>(&viewer, &path).await?;
     let prefix = format!("{}/", head.name);
-    let rows = reply
-        .items()
+    let rows = listing
+        .items
         .iter()
-        .map(|r| {
-            let name = format::text(&r["name"]);
-            let short = name.strip_prefix(&prefix).unwrap_or(&name);
-            RepoRow {
-                segment: form_urlencoded(short),
-                name,
-                artifacts: r["artifact_count"].as_i64().unwrap_or(0),
-                pulls: r["pull_count"].as_i64().unwrap_or(0),
-                updated: format::time(&r["update_time"]),
-            }
+        .map(|r| RepoRow {
+            segment: form_urlencoded(r.name.strip_prefix(&prefix).unwrap_or(&r.name)),
+            name: r.name.clone(),
+            artifacts: r.artifact_count,
+            pulls: r.pull_count,
+            updated: format::time(&r.update_time),
         })
         .collect();
     let page = Repositories {
         chrome: Chrome::new(&viewer, head.name.clone(), "projects"),
         head,
         rows,
-        paging: Paging::of(query.page(), &reply).keeping(query.link_query()),
+        paging: Paging::of(query.page(), &listing).keeping(query.link_query()),
         search: query.name().to_owned(),
     };
     page::ok(&page)
@@ -168,19 +165,12 @@ struct Members {
 
 async fn members_page(portal: &Portal, viewer: &Viewer, id: i64, error: Option<String>) -> Result<Response, PageError> {
     let head = head(portal, viewer, id, "members").await?;
-    let reply = portal.api.get(viewer, &format!("/projects/{id}/members?page_size=100")).await?;
-    let rows = reply
-        .items()
-        .iter()
-        .map(|m| {
-            let role_id = m["role_id"].as_i64().unwrap_or(0);
-            MemberRow {
-                id: m["id"].as_i64().unwrap_or(0),
-                name: format::text(&m["entity_name"]),
-                role_id,
-                role: role_name(role_id),
-            }
-        })
+    let listing =
+        portal.api.list::<ProjectMemberEntity>(viewer, &format!("/projects/{id}/members?page_size=100")).await?;
+    let rows = listing
+        .items
+        .into_iter()
+        .map(|m| MemberRow { id: m.id, name: m.entity_name, role_id: m.role_id, role: role_name(m.role_id) })
         .collect();
     let status = page::status_for(&error);
     page::render(status, &Members { chrome: Chrome::new(viewer, head.name.clone(), "projects"), head, rows, error })
@@ -210,9 +200,12 @@ pub(crate) async fn add_member(
     Path(id): Path<i64>,
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
-    let role: i64 = fields.get("role_id").parse().unwrap_or(0);
-    let body = json!({"role_id": role, "member_user": {"username": fields.get("username")}});
-    let result = portal.api.send(&viewer, Method::POST, &format!("/projects/{id}/members"), Some(body)).await?;
+    let body = ProjectMember {
+        role_id: fields.get("role_id").parse().unwrap_or(0),
+        member_user: Some(UserEntity { username: Some(fields.get("username").to_owned()), user_id: None }),
+        member_group: None,
+    };
+    let result = portal.api.send(&viewer, Method::POST, &format!("/projects/{id}/members"), Some(&body)).await?;
     settle(result, format!("/harbor/projects/{id}/members"), async |e| {
         members_page(&portal, &viewer, id, Some(e)).await
     })
@@ -226,10 +219,10 @@ pub(crate) async fn change_member(
 ) -> Result<Response, PageError> {
     let path = format!("/projects/{id}/members/{mid}");
     let result = if fields.get("action") == "remove" {
-        portal.api.send(&viewer, Method::DELETE, &path, None).await?
+        portal.api.send(&viewer, Method::DELETE, &path, NO_BODY).await?
     } else {
-        let role: i64 = fields.get("role_id").parse().unwrap_or(0);
-        portal.api.send(&viewer, Method::PUT, &path, Some(json!({"role_id": role}))).await?
+        let role = RoleRequest { role_id: fields.get("role_id").parse().unwrap_or(0) };
+        portal.api.send(&viewer, Method::PUT, &path, Some(&role)).await?
     };
     settle(result, format!("/harbor/projects/{id}/members"), async |e| {
         members_page(&portal, &viewer, id, Some(e)).await
@@ -280,31 +273,26 @@ async fn robots_page(
 ) -> Result<Response, PageError> {
     let head = head(portal, viewer, id, "robots").await?;
     let q = form_urlencoded(&format!("Level=project,ProjectID={id}"));
-    let reply = portal.api.get(viewer, &format!("/robots?q={q}&page_size=100")).await?;
-    let rows = reply
-        .items()
-        .iter()
+    let listing = portal.api.list::<Robot>(viewer, &format!("/robots?q={q}&page_size=100")).await?;
+    let rows = listing
+        .items
+        .into_iter()
         .map(|r| {
-            let expires_at = r["expires_at"].as_i64().unwrap_or(-1);
-            let permissions = r["permissions"]
-                .as_array()
-                .into_iter()
+            let permissions = r
+                .permissions
+                .iter()
                 .flatten()
-                .flat_map(|p| p["access"].as_array().cloned().unwrap_or_default())
-                .map(|a| format!("{} {}", format::text(&a["action"]), format::text(&a["resource"])))
+                .flat_map(|p| &p.access)
+                .map(|a| format!("{} {}", a.action, a.resource))
                 .collect::<Vec<_>>()
                 .join(", ");
             RobotRow {
-                id: r["id"].as_i64().unwrap_or(0),
-                name: format::text(&r["name"]),
-                description: format::text(&r["description"]),
-                disabled: r["disable"].as_bool().unwrap_or(false),
-                expires: if expires_at <= 0 {
-                    "never".to_owned()
-                } else {
-                    format::time(&Value::from(berth_meta::time::rfc3339(expires_at)))
-                },
-                created: format::time(&r["creation_time"]),
+                id: r.id,
+                name: r.name,
+                description: r.description.unwrap_or_default(),
+                disabled: r.disable.unwrap_or(false),
+                expires: if r.expires_at <= 0 { "never".to_owned() } else { format::time(&rfc3339(r.expires_at)) },
+                created: format::time(&r.creation_time),
                 permissions,
             }
         })
@@ -341,25 +329,26 @@ pub(crate) async fn create_robot(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "robots").await?.name;
-    let access: Vec<Value> = fields
+    let access = fields
         .all("permission")
         .filter(|p| PERMISSIONS.iter().any(|(k, _)| k == p))
         .filter_map(|p| p.split_once(':'))
-        .map(|(resource, action)| json!({"resource": resource, "action": action}))
+        .map(|(resource, action)| Access { resource: resource.to_owned(), action: action.to_owned(), effect: None })
         .collect();
     let days = fields.get("days");
-    let duration: i64 = if days.is_empty() { -1 } else { days.parse().unwrap_or(0) };
-    let body = json!({
-        "name": fields.get("name"),
-        "description": fields.get("description"),
-        "level": "project",
-        "duration": duration,
-        "permissions": [{"kind": "project", "namespace": project, "access": access}],
-    });
-    match portal.api.send(&viewer, Method::POST, "/robots", Some(body)).await? {
+    let body = RobotCreate {
+        name: fields.get("name").to_owned(),
+        description: fields.get("description").to_owned(),
+        secret: None,
+        level: "project".to_owned(),
+        disable: false,
+        duration: Some(if days.is_empty() { -1 } else { days.parse().unwrap_or(0) }),
+        permissions: vec![RobotPermission { kind: "project".to_owned(), namespace: project, access }],
+    };
+    match portal.api.send(&viewer, Method::POST, "/robots", Some(&body)).await? {
         Ok(reply) => {
-            let secret = (format::text(&reply.body["name"]), format::text(&reply.body["secret"]));
-            robots_page(&portal, &viewer, id, None, Some(secret)).await
+            let created: RobotCreated = reply.json()?;
+            robots_page(&portal, &viewer, id, None, Some((created.name, created.secret))).await
         }
         Err(refusal) => robots_page(&portal, &viewer, id, Some(capitalize(&refusal.message)), None).await,
     }
@@ -371,14 +360,15 @@ pub(crate) async fn change_robot(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     let path = format!("/robots/{rid}");
+    let disable = |disable: bool| Robot { disable: Some(disable), ..Robot::default() };
     let result = match fields.get("action") {
-        "delete" => portal.api.send(&viewer, Method::DELETE, &path, None).await?,
-        "disable" => portal.api.send(&viewer, Method::PUT, &path, Some(json!({"disable": true}))).await?,
-        "enable" => portal.api.send(&viewer, Method::PUT, &path, Some(json!({"disable": false}))).await?,
-        "refresh" => match portal.api.send(&viewer, Method::PATCH, &path, Some(json!({}))).await? {
+        "delete" => portal.api.send(&viewer, Method::DELETE, &path, NO_BODY).await?,
+        "disable" => portal.api.send(&viewer, Method::PUT, &path, Some(&disable(true))).await?,
+        "enable" => portal.api.send(&viewer, Method::PUT, &path, Some(&disable(false))).await?,
+        "refresh" => match portal.api.send(&viewer, Method::PATCH, &path, Some(&RobotSec::default())).await? {
             Ok(reply) => {
                 let name = fields.get("name").to_owned();
-                let secret = (name, format::text(&reply.body["secret"]));
+                let secret = (name, reply.json::<RobotSec>()?.secret.unwrap_or_default());
                 return robots_page(&portal, &viewer, id, None, Some(secret)).await;
             }
             Err(refusal) => Err(refusal),
@@ -401,15 +391,15 @@ pub(crate) struct LogRow {
     pub operation: String,
 }
 
-pub(crate) fn log_rows(items: &[Value]) -> Vec<LogRow> {
+pub(crate) fn log_rows(items: Vec<AuditLog>) -> Vec<LogRow> {
     items
-        .iter()
+        .into_iter()
         .map(|l| LogRow {
-            time: format::time(&l["op_time"]),
-            username: format::text(&l["username"]),
-            resource: format::text(&l["resource"]),
-            resource_type: format::text(&l["resource_type"]),
-            operation: format::text(&l["operation"]),
+            time: format::time(&l.op_time),
+            username: l.username,
+            resource: l.resource,
+            resource_type: l.resource_type,
+            operation: l.operation,
         })
         .collect()
 }
@@ -431,15 +421,14 @@ pub(crate) async fn logs(
 ) -> Result<Response, PageError> {
     let head = head(&portal, &viewer, id, "logs").await?;
     let page_no = query.page();
-    let reply = portal
-        .api
-        .get(&viewer, &format!("/projects/{}/logs?page={page_no}&page_size={}", head.name, Paging::SIZE))
-        .await?;
+    let path = format!("/projects/{}/logs?page={page_no}&page_size={}", head.name, Paging::SIZE);
+    let listing = portal.api.list::<AuditLog>(&viewer, &path).await?;
+    let paging = Paging::of(page_no, &listing);
     let page = Logs {
         chrome: Chrome::new(&viewer, head.name.clone(), "projects"),
         head,
-        rows: log_rows(reply.items()),
-        paging: Paging::of(page_no, &reply),
+        rows: log_rows(listing.items),
+        paging,
     };
     page::ok(&page)
 }
@@ -463,11 +452,11 @@ async fn settings_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let head = head(portal, viewer, id, "settings").await?;
-    let summary = portal.api.get(viewer, &format!("/projects/{id}/summary")).await?.body;
-    let hard = summary["quota"]["hard"]["storage"].as_i64().unwrap_or(-1);
+    let summary: ProjectSummary = portal.api.get(viewer, &format!("/projects/{id}/summary")).await?;
+    let hard = summary.quota.hard.get("storage").copied().unwrap_or(-1);
     let quota_id = if viewer.user()?.sysadmin {
-        let q = portal.api.get(viewer, &format!("/quotas?reference=project&reference_id={id}")).await?;
-        q.items().first().and_then(|q| q["id"].as_i64()).unwrap_or(0)
+        let q = portal.api.list::<Quota>(viewer, &format!("/quotas?reference=project&reference_id={id}")).await?;
+        q.items.first().map_or(0, |q| q.id)
     } else {
         0
     };
@@ -492,8 +481,11 @@ pub(crate) async fn save_settings(
     Path(id): Path<i64>,
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
-    let body = json!({"metadata": {"public": fields.checked("public").to_string()}});
-    if let Err(refusal) = portal.api.send(&viewer, Method::PUT, &format!("/projects/{id}"), Some(body)).await? {
+    let body = ProjectReq {
+        metadata: Some(ProjectMetadata { public: Some(fields.checked("public").to_string()) }),
+        ..ProjectReq::default()
+    };
+    if let Err(refusal) = portal.api.send(&viewer, Method::PUT, &format!("/projects/{id}"), Some(&body)).await? {
         return settings_page(&portal, &viewer, id, Some(capitalize(&refusal.message))).await;
     }
     if let Ok(quota_id) = fields.get("quota_id").parse::<i64>()
@@ -503,8 +495,9 @@ pub(crate) async fn save_settings(
             Ok(l) => l,
             Err(e) => return settings_page(&portal, &viewer, id, Some(e)).await,
         };
-        let body = json!({"hard": {"storage": limit}});
-        if let Err(refusal) = portal.api.send(&viewer, Method::PUT, &format!("/quotas/{quota_id}"), Some(body)).await? {
+        let body = QuotaUpdateReq { hard: [("storage".to_owned(), limit)].into() };
+        if let Err(refusal) = portal.api.send(&viewer, Method::PUT, &format!("/quotas/{quota_id}"), Some(&body)).await?
+        {
             return settings_page(&portal, &viewer, id, Some(capitalize(&refusal.message))).await;
         }
     }

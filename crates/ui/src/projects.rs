@@ -4,9 +4,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use berth_api_types::{Project, ProjectMetadata, ProjectReq, ProjectSummary, Registry};
 
 use crate::Portal;
+use crate::api::NO_BODY;
 use crate::format;
 use crate::page::{self, Chrome, Fields, PageError, Paging, Search};
 use crate::viewer::{Posted, Viewer};
@@ -55,33 +56,29 @@ async fn list_page(
     form: Fields,
 ) -> Result<Response, PageError> {
     let user = viewer.user()?;
-    let reply = portal.api.get(viewer, &query.api_path("/projects", "name")).await?;
+    let listing = portal.api.list::<Project>(viewer, &query.api_path("/projects", "name")).await?;
     let mut rows = Vec::new();
-    for p in reply.items() {
-        let id = p["project_id"].as_i64().unwrap_or(0);
-        let summary = portal.api.get(viewer, &format!("/projects/{id}/summary")).await?.body;
-        let quota = &summary["quota"];
+    for p in &listing.items {
+        let id = p.project_id;
+        let summary: ProjectSummary = portal.api.get(viewer, &format!("/projects/{id}/summary")).await?;
         rows.push(ProjectRow {
             id,
-            name: format::text(&p["name"]),
-            public: p["public"].as_bool().unwrap_or(false),
-            repo_count: p["repo_count"].as_i64().unwrap_or(0),
-            role: if user.sysadmin && p["current_user_role_id"].as_i64() == Some(0) {
+            name: p.name.clone(),
+            public: is_public(p),
+            repo_count: p.repo_count,
+            role: if user.sysadmin && p.current_user_role_id == 0 {
                 "System Admin"
             } else {
-                role_name(p["current_user_role_id"].as_i64().unwrap_or(0))
+                role_name(p.current_user_role_id)
             },
-            created: format::time(&p["creation_time"]),
-            quota: format::quota_bar(
-                quota["used"]["storage"].as_i64().unwrap_or(0),
-                quota["hard"]["storage"].as_i64().unwrap_or(-1),
-            ),
+            created: format::time(&p.creation_time),
+            quota: format::quota(&summary.quota),
         });
     }
     let registries = if user.sysadmin { registry_choices(portal, viewer).await? } else { Vec::new() };
     let page = Projects {
         chrome: Chrome::new(viewer, "Projects", "projects"),
-        paging: Paging::of(query.page(), &reply).keeping(query.link_query()),
+        paging: Paging::of(query.page(), &listing).keeping(query.link_query()),
         rows,
         search: query.name().to_owned(),
         registries,
@@ -91,14 +88,15 @@ async fn list_page(
     page::render(page::status_for(&error), &page)
 }
 
+/// Whether `p` is public, as Harbor says it: `metadata.public`.
+pub(crate) fn is_public(p: &Project) -> bool {
+    p.metadata.public.as_deref() == Some("true")
+}
+
 /// Registry endpoints, for a proxy-cache project or a replication policy.
 pub(crate) async fn registry_choices(portal: &Portal, viewer: &Viewer) -> Result<Vec<Choice>, PageError> {
-    let reply = portal.api.get(viewer, "/registries?page_size=100").await?;
-    Ok(reply
-        .items()
-        .iter()
-        .map(|r| Choice { id: r["id"].as_i64().unwrap_or(0), name: format::text(&r["name"]) })
-        .collect())
+    let listing = portal.api.list::<Registry>(viewer, "/registries?page_size=100").await?;
+    Ok(listing.items.into_iter().map(|r| Choice { id: r.id, name: r.name.unwrap_or_default() }).collect())
 }
 
 pub(crate) async fn list(
@@ -137,17 +135,14 @@ pub(crate) async fn create(
         Err(e) => return list_page(&portal, &viewer, &query, Some(e), fields).await,
     };
     let name = fields.get("project_name");
-    let mut body = json!({
-        "project_name": name,
-        "metadata": {"public": fields.checked("public").to_string()},
-        "storage_limit": limit,
-    });
-    if let Ok(id) = fields.get("registry_id").parse::<i64>()
-        && id > 0
-    {
-        body["registry_id"] = Value::from(id);
-    }
-    match portal.api.send(&viewer, Method::POST, "/projects", Some(body)).await? {
+    let body = ProjectReq {
+        project_name: Some(name.to_owned()),
+        metadata: Some(ProjectMetadata { public: Some(fields.checked("public").to_string()) }),
+        storage_limit: Some(limit),
+        registry_id: fields.get("registry_id").parse::<i64>().ok().filter(|id| *id > 0),
+        ..ProjectReq::default()
+    };
+    match portal.api.send(&viewer, Method::POST, "/projects", Some(&body)).await? {
         Ok(reply) => {
             let location = reply.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("");
             let id = location.rsplit('/').next().unwrap_or("");
@@ -169,7 +164,7 @@ pub(crate) async fn delete(
     Path(id): Path<i64>,
     Posted { viewer, .. }: Posted,
 ) -> Result<Response, PageError> {
-    match portal.api.send(&viewer, Method::DELETE, &format!("/projects/{id}"), None).await? {
+    match portal.api.send(&viewer, Method::DELETE, &format!("/projects/{id}"), NO_BODY).await? {
         Ok(_) => page::see("/harbor/projects"),
         Err(refusal) => {
             list_page(&portal, &viewer, &Search::default(), Some(capitalize(&refusal.message)), Fields(Vec::new()))

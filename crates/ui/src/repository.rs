@@ -5,9 +5,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use berth_api_types::{Artifact as ArtifactModel, BuildHistoryEntry, Descriptor, NewTag, Repository};
 
 use crate::Portal;
+use crate::api::NO_BODY;
 use crate::format::{self, filters};
 use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded};
 use crate::project::{Head, head, pull_host, repo_path};
@@ -33,9 +34,9 @@ pub(crate) struct ArtifactRow {
 }
 
 /// What an artifact is, by the media types of its manifest and config (as Harbor's UI tells).
-pub(crate) fn kind(a: &Value) -> String {
-    let manifest = a["manifest_media_type"].as_str().unwrap_or("");
-    let config = a["artifact_type"].as_str().unwrap_or("");
+pub(crate) fn kind(a: &ArtifactModel) -> String {
+    let manifest = a.manifest_media_type.as_str();
+    let config = a.artifact_type.as_deref().unwrap_or("");
     if manifest.contains("index") || manifest.contains("manifest.list") {
         return "Image index".to_owned();
     }
@@ -59,41 +60,42 @@ fn accessory_kind(t: &str) -> String {
     }
 }
 
-fn platform(p: &Value) -> String {
-    let mut s = format!("{}/{}", format::text(&p["os"]), format::text(&p["architecture"]));
-    if let Some(v) = p["variant"].as_str() {
-        s.push('/');
-        s.push_str(v);
+/// `os/architecture[/variant]`.
+fn platform(os: &str, architecture: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(v) => format!("{os}/{architecture}/{v}"),
+        None => format!("{os}/{architecture}"),
     }
-    s
 }
 
-fn artifact_row(a: &Value) -> ArtifactRow {
-    let digest = format::text(&a["digest"]);
-    let tags = a["tags"]
-        .as_array()
-        .into_iter()
+fn artifact_row(a: &ArtifactModel) -> ArtifactRow {
+    let tags = a
+        .tags
+        .iter()
         .flatten()
         .map(|t| TagView {
-            name: format::text(&t["name"]),
-            pushed: format::time(&t["push_time"]),
-            pulled: format::pull_time(&t["pull_time"]),
+            name: t.name.clone(),
+            pushed: format::time(&t.push_time),
+            pulled: format::pull_time(&t.pull_time),
         })
         .collect();
-    let platforms = a["references"]
-        .as_array()
-        .into_iter()
+    let platforms = a
+        .references
+        .iter()
         .flatten()
-        .map(|r| (platform(&r["platform"]), format::text(&r["child_digest"])))
+        .map(|r| {
+            let p = r.platform.clone().unwrap_or_default();
+            (platform(&p.os, &p.architecture, p.variant.as_deref()), r.child_digest.clone())
+        })
         .collect();
     ArtifactRow {
-        short: format::short_digest(&digest),
-        digest,
+        short: format::short_digest(&a.digest),
+        digest: a.digest.clone(),
         kind: kind(a),
-        size: format::size(a["size"].as_i64().unwrap_or(0)),
+        size: format::size(a.size),
         tags,
-        pushed: format::time(&a["push_time"]),
-        pulled: format::pull_time(&a["pull_time"]),
+        pushed: format::time(&a.push_time),
+        pulled: format::pull_time(&a.pull_time),
         platforms,
     }
 }
@@ -123,20 +125,16 @@ async fn artifacts_page(
 ) -> Result<Response, PageError> {
     let head = head(portal, viewer, id, "repositories").await?;
     let api_repo = repo_path(&head.name, repo);
-    let info = portal.api.get(viewer, &api_repo).await?.body;
-    let reply = portal
-        .api
-        .get(viewer, &format!("{api_repo}/artifacts?with_tag=true&page={page_no}&page_size={}", Paging::SIZE))
-        .await?;
-    let rows: Vec<ArtifactRow> = reply.items().iter().map(artifact_row).collect();
-    let sizes: Vec<(String, i64)> = reply
-        .items()
+    let info: Repository = portal.api.get(viewer, &api_repo).await?;
+    let path = format!("{api_repo}/artifacts?with_tag=true&page={page_no}&page_size={}", Paging::SIZE);
+    let listing = portal.api.list::<ArtifactModel>(viewer, &path).await?;
+    let rows: Vec<ArtifactRow> = listing.items.iter().map(artifact_row).collect();
+    let sizes: Vec<(String, i64)> = listing
+        .items
         .iter()
         .map(|a| {
-            let digest = format::text(&a["digest"]);
-            let label =
-                a["tags"][0]["name"].as_str().map(str::to_owned).unwrap_or_else(|| format::short_digest(&digest));
-            (label, a["size"].as_i64().unwrap_or(0))
+            let first_tag = a.tags.iter().flatten().next().map(|t| t.name.clone());
+            (first_tag.unwrap_or_else(|| format::short_digest(&a.digest)), a.size)
         })
         .collect();
     let page = Artifacts {
@@ -144,10 +142,10 @@ async fn artifacts_page(
         head,
         segment: form_urlencoded(repo),
         repo: repo.to_owned(),
-        description: format::text(&info["description"]),
+        description: info.description,
         chart: if sizes.len() > 1 { format::size_chart(&sizes) } else { String::new() },
         rows,
-        paging: Paging::of(page_no, &reply),
+        paging: Paging::of(page_no, &listing),
         pull_host: pull_host(headers),
         error: error.clone(),
     };
@@ -172,8 +170,8 @@ pub(crate) async fn describe(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "repositories").await?.name;
-    let body = json!({"description": fields.get("description")});
-    match portal.api.send(&viewer, Method::PUT, &repo_path(&project, &repo), Some(body)).await? {
+    let body = Repository { description: fields.get("description").to_owned(), ..Repository::default() };
+    match portal.api.send(&viewer, Method::PUT, &repo_path(&project, &repo), Some(&body)).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
         Err(r) => artifacts_page(&portal, &viewer, (id, &repo), 1, &headers, Some(capitalize(&r.message))).await,
     }
@@ -221,8 +219,8 @@ struct Artifact {
     error: Option<String>,
 }
 
-fn joined(v: &Value) -> String {
-    v.as_array().map(|a| a.iter().map(format::text).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+fn joined(words: Option<&Vec<String>>) -> String {
+    words.map(|w| w.join(" ")).unwrap_or_default()
 }
 
 async fn artifact_page(
@@ -234,73 +232,62 @@ async fn artifact_page(
 ) -> Result<Response, PageError> {
     let head = head(portal, viewer, id, "repositories").await?;
     let base = format!("{}/artifacts/{reference}", repo_path(&head.name, repo));
-    let a = portal.api.get(viewer, &format!("{base}?with_tag=true&with_accessory=true")).await?.body;
-    let extra = &a["extra_attrs"];
-    let config = &extra["config"];
-    let layers_json = portal.api.get(viewer, &format!("{base}/additions/layers")).await?.body;
-    let layers: Vec<Layer> = layers_json
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|l| {
-            let digest = format::text(&l["digest"]);
-            Layer {
-                short: format::short_digest(&digest),
-                digest,
-                media_type: format::text(&l["mediaType"]),
-                size: format::size(l["size"].as_i64().unwrap_or(0)),
-            }
+    let a: ArtifactModel = portal.api.get(viewer, &format!("{base}?with_tag=true&with_accessory=true")).await?;
+    let extra = &a.extra_attrs;
+    let config = extra.config.clone().unwrap_or_default();
+    let layer_list: Vec<Descriptor> = portal.api.get(viewer, &format!("{base}/additions/layers")).await?;
+    let layers: Vec<Layer> = layer_list
+        .iter()
+        .map(|l| Layer {
+            short: format::short_digest(&l.digest),
+            digest: l.digest.clone(),
+            media_type: l.media_type.clone(),
+            size: format::size(l.size),
         })
         .collect();
-    let layer_sizes: Vec<(String, i64)> = layers_json
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, l)| (format!("layer {}", i + 1), l["size"].as_i64().unwrap_or(0)))
-        .collect();
-    let history = match portal.api.call(viewer, Method::GET, &format!("{base}/additions/build_history"), None).await {
-        Ok(reply) => reply
-            .items()
-            .iter()
-            .map(|h| HistoryStep {
-                created: format::time(&h["created"]),
-                created_by: format::text(&h["created_by"]),
-                empty: h["empty_layer"].as_bool().unwrap_or(false),
-            })
-            .collect(),
+    let layer_sizes: Vec<(String, i64)> =
+        layer_list.iter().enumerate().map(|(i, l)| (format!("layer {}", i + 1), l.size)).collect();
+    // Only images have a build history: for others the API answers 404, and there is none to show.
+    let history_path = format!("{base}/additions/build_history");
+    let steps: Vec<BuildHistoryEntry> = match portal.api.call(viewer, Method::GET, &history_path, NO_BODY).await {
+        Ok(reply) => reply.json()?,
         Err(_) => Vec::new(),
     };
-    let digest = format::text(&a["digest"]);
-    let accessories = a["accessories"]
-        .as_array()
+    let history = steps
         .into_iter()
-        .flatten()
-        .map(|r| {
-            let d = format::text(&r["digest"]);
-            Accessory {
-                short: format::short_digest(&d),
-                digest: d,
-                kind: accessory_kind(r["type"].as_str().unwrap_or("")),
-                size: format::size(r["size"].as_i64().unwrap_or(0)),
-            }
+        .map(|h| HistoryStep {
+            created: format::time(h.created.as_deref().unwrap_or("")),
+            created_by: h.created_by.unwrap_or_default(),
+            empty: h.empty_layer.unwrap_or(false),
         })
         .collect();
-    let mut labels: Vec<(String, String)> =
-        config["Labels"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), format::text(v))).collect();
-    labels.sort();
-    let os_arch = if extra["os"].is_null() { String::new() } else { platform(extra) };
+    let accessories = a
+        .accessories
+        .iter()
+        .flatten()
+        .map(|r| Accessory {
+            short: format::short_digest(&r.digest),
+            digest: r.digest.clone(),
+            kind: accessory_kind(&r.kind),
+            size: format::size(r.size),
+        })
+        .collect();
+    let labels: Vec<(String, String)> = config.labels.clone().unwrap_or_default().into_iter().collect();
+    let os_arch = match (&extra.os, &extra.architecture) {
+        (Some(os), architecture) => platform(os, architecture.as_deref().unwrap_or(""), extra.variant.as_deref()),
+        (None, _) => String::new(),
+    };
     let page = Artifact {
-        chrome: Chrome::new(viewer, format!("{}/{repo}@{}", head.name, format::short_digest(&digest)), "projects"),
+        chrome: Chrome::new(viewer, format!("{}/{repo}@{}", head.name, format::short_digest(&a.digest)), "projects"),
         head,
         segment: form_urlencoded(repo),
         repo: repo.to_owned(),
         row: artifact_row(&a),
-        media_type: format::text(&a["manifest_media_type"]),
+        media_type: a.manifest_media_type.clone(),
         os_arch,
-        entrypoint: joined(&config["Entrypoint"]),
-        cmd: joined(&config["Cmd"]),
-        env: config["Env"].as_array().into_iter().flatten().map(format::text).collect(),
+        entrypoint: joined(config.entrypoint.as_ref()),
+        cmd: joined(config.cmd.as_ref()),
+        env: config.env.unwrap_or_default(),
         labels,
         layer_chart: if layer_sizes.len() > 1 { format::size_chart(&layer_sizes) } else { String::new() },
         layers,
@@ -329,7 +316,7 @@ pub(crate) async fn delete_artifact(
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "repositories").await?.name;
     let path = format!("{}/artifacts/{reference}", repo_path(&project, &repo));
-    match portal.api.send(&viewer, Method::DELETE, &path, None).await? {
+    match portal.api.send(&viewer, Method::DELETE, &path, NO_BODY).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
         Err(refusal) => {
             artifacts_page(&portal, &viewer, (id, &repo), 1, &headers, Some(capitalize(&refusal.message))).await
@@ -348,8 +335,10 @@ pub(crate) async fn change_tags(
     let tags = format!("{}/artifacts/{reference}/tags", repo_path(&project, &repo));
     let tag = fields.get("tag");
     let result = match fields.get("action") {
-        "add" => portal.api.send(&viewer, Method::POST, &tags, Some(json!({"name": tag}))).await?,
-        "remove" => portal.api.send(&viewer, Method::DELETE, &format!("{tags}/{}", form_urlencoded(tag)), None).await?,
+        "add" => portal.api.send(&viewer, Method::POST, &tags, Some(&NewTag { name: tag.to_owned() })).await?,
+        "remove" => {
+            portal.api.send(&viewer, Method::DELETE, &format!("{tags}/{}", form_urlencoded(tag)), NO_BODY).await?
+        }
         _ => return Err(PageError::Status(StatusCode::BAD_REQUEST, "Unknown action.".to_owned())),
     };
     let back = if fields.get("back") == "list" {

@@ -5,10 +5,11 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use berth_api_types::{GeneralInfo, PasswordReq, UserResp};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::Portal;
+use crate::api::NO_BODY;
 use crate::format;
 use crate::page::{self, Chrome, Fields, PageError, form_urlencoded};
 use crate::viewer::{Posted, Viewer};
@@ -25,7 +26,7 @@ struct SignIn {
 
 /// Whether people may create their own accounts (`self_registration`).
 async fn self_registration(portal: &Portal, viewer: &Viewer) -> Result<bool, PageError> {
-    Ok(portal.api.get(viewer, "/systeminfo").await?.body["self_registration"].as_bool().unwrap_or(false))
+    Ok(portal.api.get::<GeneralInfo>(viewer, "/systeminfo").await?.self_registration.unwrap_or(false))
 }
 
 #[derive(Deserialize)]
@@ -120,7 +121,7 @@ pub(crate) async fn sign_up(
         let error = Some("The two passwords differ.".to_owned());
         return page::render(StatusCode::BAD_REQUEST, &SignUp { error, form: fields });
     }
-    match portal.api.send(&viewer, Method::POST, "/users", Some(crate::admin::new_user(&fields))).await? {
+    match portal.api.send(&viewer, Method::POST, "/users", Some(&crate::admin::new_user(&fields))).await? {
         Ok(_) => page::see(format!("/harbor/sign-in?signed_up={}", form_urlencoded(fields.get("username")))),
         Err(r) => {
             page::render(r.status, &SignUp { error: Some(crate::projects::capitalize(&r.message)), form: fields })
@@ -137,7 +138,7 @@ pub(crate) async fn sign_out(
         viewer.check_csrf(&Fields(fields))?;
     }
     // The API ends the session, if any, and expires the cookie.
-    let reply = portal.api.call(&viewer, Method::POST, "/c/log_out", None).await?;
+    let reply = portal.api.call(&viewer, Method::POST, "/c/log_out", NO_BODY).await?;
     Ok(redirect_passing_cookies("/harbor/sign-in", &reply.headers))
 }
 
@@ -168,12 +169,12 @@ async fn account_page(
     changed: bool,
 ) -> Result<Response, PageError> {
     viewer.user()?;
-    let me = portal.api.get(viewer, "/users/current").await?.body;
+    let me: UserResp = portal.api.get(viewer, "/users/current").await?;
     let page = Account {
         chrome: Chrome::new(viewer, "Account", "account"),
-        email: format::text(&me["email"]),
-        realname: format::text(&me["realname"]),
-        created: format::time(&me["creation_time"]),
+        created: format::time(&me.creation_time),
+        email: me.email,
+        realname: me.realname,
         changed,
         error: error.clone(),
     };
@@ -189,9 +190,12 @@ pub(crate) async fn change_password(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     let user = viewer.user()?;
-    let body = json!({"old_password": fields.raw("old_password"), "new_password": fields.raw("new_password")});
+    let body = PasswordReq {
+        old_password: Some(fields.raw("old_password").to_owned()),
+        new_password: fields.raw("new_password").to_owned(),
+    };
     let path = format!("/users/{}/password", user.id);
-    match portal.api.send(&viewer, Method::PUT, &path, Some(body)).await? {
+    match portal.api.send(&viewer, Method::PUT, &path, Some(&body)).await? {
         Ok(_) => account_page(&portal, &viewer, None, true).await,
         Err(refusal) => account_page(&portal, &viewer, Some(refusal.message), false).await,
     }

@@ -3,6 +3,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
+use berth_api_types::{Job, JobQueue};
 
 use crate::Portal;
 use crate::format;
@@ -34,27 +35,23 @@ pub(crate) async fn jobs(
 ) -> Result<Response, PageError> {
     viewer.admin()?;
     let page_no = q.page();
-    let reply = portal.api.get(&viewer, &format!("/jobservice/jobs?page={page_no}&page_size={}", Paging::SIZE)).await?;
-    let rows = reply
-        .items()
-        .iter()
+    let path = format!("/jobservice/jobs?page={page_no}&page_size={}", Paging::SIZE);
+    let listing = portal.api.list::<Job>(&viewer, &path).await?;
+    let paging = Paging::of(page_no, &listing);
+    let rows = listing
+        .items
+        .into_iter()
         .map(|j| JobRow {
-            id: j["id"].as_i64().unwrap_or(0),
-            kind: format::text(&j["job_kind"]),
-            status: format::text(&j["status"]),
-            attempts: format!("{} of {}", j["attempts"].as_i64().unwrap_or(0), j["max_attempts"].as_i64().unwrap_or(0)),
-            created: format::time(&j["creation_time"]),
-            error: format::text(&j["error"]),
+            id: j.id,
+            attempts: format!("{} of {}", j.attempts, j.max_attempts),
+            created: format::time(&j.creation_time),
+            kind: j.job_kind,
+            status: j.status,
+            error: j.error.unwrap_or_default(),
         })
         .collect();
-    let queues = portal
-        .api
-        .get(&viewer, "/jobservice/queues")
-        .await?
-        .items()
-        .iter()
-        .map(|q| (format::text(&q["job_type"]), q["count"].as_i64().unwrap_or(0)))
-        .collect();
-    let page = Jobs { chrome: Chrome::new(&viewer, "Jobs", "jobs"), rows, queues, paging: Paging::of(page_no, &reply) };
+    let queues: Vec<JobQueue> = portal.api.get(&viewer, "/jobservice/queues").await?;
+    let queues = queues.into_iter().map(|q| (q.job_type, q.count)).collect();
+    let page = Jobs { chrome: Chrome::new(&viewer, "Jobs", "jobs"), rows, queues, paging };
     page::ok(&page)
 }

@@ -3,6 +3,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
+use berth_api_types::AuditLog;
 use serde::Deserialize;
 
 use crate::Portal;
@@ -57,7 +58,7 @@ pub(crate) async fn logs(
     if !terms.is_empty() {
         path.push_str(&format!("&q={}", form_urlencoded(&terms.join(","))));
     }
-    let reply = portal.api.get(&viewer, &path).await?;
+    let listing = portal.api.list::<AuditLog>(&viewer, &path).await?;
     let kept = format!(
         "&username={}&operation={}&resource={}",
         form_urlencoded(&username),
@@ -66,8 +67,8 @@ pub(crate) async fn logs(
     );
     let page = Logs {
         chrome: Chrome::new(&viewer, "Logs", "logs"),
-        rows: log_rows(reply.items()),
-        paging: Paging::of(page_no, &reply).keeping(kept),
+        paging: Paging::of(page_no, &listing).keeping(kept),
+        rows: log_rows(listing.items),
         username,
         operation,
         resource,

@@ -5,10 +5,14 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use berth_api_types::{
+    Registry, ReplicationExecution, ReplicationFilter, ReplicationPolicy, ReplicationTask, ReplicationTrigger,
+    ReplicationTriggerSettings, StartReplicationExecution,
+};
 
 use super::EditQuery;
 use crate::Portal;
+use crate::api::NO_BODY;
 use crate::format::{self, filters};
 use crate::page::{self, Chrome, Fields, PageError};
 use crate::projects::{Choice, capitalize, registry_choices};
@@ -60,31 +64,42 @@ impl PolicyForm {
         PolicyForm { override_existing: true, trigger: "manual".to_owned(), ..PolicyForm::default() }
     }
 
-    fn of(p: &Value) -> PolicyForm {
-        let src = p["src_registry"]["id"].as_i64().unwrap_or(0);
-        let filter = |kind: &str| {
-            p["filters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|f| f["type"] == kind)
-                .map(|f| format::text(&f["value"]))
-                .unwrap_or_default()
-        };
+    fn of(p: ReplicationPolicy) -> PolicyForm {
+        let src = side(&p.src_registry);
+        let filter =
+            |kind: &str| p.filters.iter().flatten().find(|f| f.kind == kind).map(filter_value).unwrap_or_default();
         PolicyForm {
-            id: p["id"].as_i64(),
-            name: format::text(&p["name"]),
-            description: format::text(&p["description"]),
+            id: Some(p.id),
             pull: src != 0,
-            registry_id: if src != 0 { src } else { p["dest_registry"]["id"].as_i64().unwrap_or(0) },
+            registry_id: if src != 0 { src } else { side(&p.dest_registry) },
             name_filter: filter("name"),
             tag_filter: filter("tag"),
-            dest_namespace: format::text(&p["dest_namespace"]),
-            trigger: p["trigger"]["type"].as_str().unwrap_or("manual").to_owned(),
-            cron: format::text(&p["trigger"]["trigger_settings"]["cron"]),
-            override_existing: p["override"].as_bool().unwrap_or(true),
-            deletion: p["replicate_deletion"].as_bool().or(p["deletion"].as_bool()).unwrap_or(false),
+            trigger: p.trigger.as_ref().map_or("manual", |t| &t.kind).to_owned(),
+            cron: cron(&p.trigger).to_owned(),
+            override_existing: p.override_existing.unwrap_or(true),
+            deletion: p.replicate_deletion.or(p.deletion).unwrap_or(false),
+            name: p.name.unwrap_or_default(),
+            description: p.description.unwrap_or_default(),
+            dest_namespace: p.dest_namespace.unwrap_or_default(),
         }
+    }
+}
+
+/// The endpoint id of a side of a policy; 0 for this registry.
+fn side(registry: &Option<Registry>) -> i64 {
+    registry.as_ref().map_or(0, |r| r.id)
+}
+
+/// A scheduled trigger's cron; empty for the others.
+fn cron(trigger: &Option<ReplicationTrigger>) -> &str {
+    trigger.as_ref().and_then(|t| t.trigger_settings.as_ref()).map_or("", |s| &s.cron)
+}
+
+/// A filter's value as the form and the list show it: a glob, or the words of a list.
+fn filter_value(f: &ReplicationFilter) -> String {
+    match &f.value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -100,18 +115,17 @@ struct Replications {
     form: PolicyForm,
 }
 
-fn execution_row(e: &Value, names: &[(i64, String)]) -> ExecutionRow {
-    let policy_id = e["policy_id"].as_i64().unwrap_or(0);
+fn execution_row(e: ReplicationExecution, names: &[(i64, String)]) -> ExecutionRow {
     ExecutionRow {
-        id: e["id"].as_i64().unwrap_or(0),
-        policy: names.iter().find(|(id, _)| *id == policy_id).map(|(_, n)| n.clone()).unwrap_or_default(),
-        status: format::text(&e["status"]),
-        trigger: format::text(&e["trigger"]),
-        started: format::time(&e["start_time"]),
-        ended: format::time(&e["end_time"]),
-        total: e["total"].as_i64().unwrap_or(0),
-        succeed: e["succeed"].as_i64().unwrap_or(0),
-        failed: e["failed"].as_i64().unwrap_or(0),
+        id: e.id,
+        policy: names.iter().find(|(id, _)| *id == e.policy_id).map(|(_, n)| n.clone()).unwrap_or_default(),
+        started: format::time(&e.start_time),
+        ended: format::time(&e.end_time),
+        status: e.status,
+        trigger: e.trigger,
+        total: e.total,
+        succeed: e.succeed,
+        failed: e.failed,
     }
 }
 
@@ -123,44 +137,43 @@ async fn replications_page(
 ) -> Result<Response, PageError> {
     viewer.admin()?;
     let form = match edit {
-        Some(id) => PolicyForm::of(&portal.api.get(viewer, &format!("/replication/policies/{id}")).await?.body),
+        Some(id) => PolicyForm::of(portal.api.get(viewer, &format!("/replication/policies/{id}")).await?),
         None => PolicyForm::new_policy(),
     };
-    let reply = portal.api.get(viewer, "/replication/policies?page_size=100").await?;
-    let policies: Vec<PolicyRow> = reply
-        .items()
-        .iter()
+    let listing = portal.api.list::<ReplicationPolicy>(viewer, "/replication/policies?page_size=100").await?;
+    let policies: Vec<PolicyRow> = listing
+        .items
+        .into_iter()
         .map(|p| {
-            let pull = !p["src_registry"].is_null() && p["src_registry"]["id"].as_i64().unwrap_or(0) != 0;
-            let remote = if pull { &p["src_registry"] } else { &p["dest_registry"] };
-            let trigger = &p["trigger"];
-            let trigger = match trigger["type"].as_str().unwrap_or("manual") {
-                "scheduled" => format!("scheduled ({})", format::text(&trigger["trigger_settings"]["cron"])),
+            let pull = side(&p.src_registry) != 0;
+            let remote = if pull { &p.src_registry } else { &p.dest_registry };
+            let trigger = match p.trigger.as_ref().map_or("manual", |t| &t.kind) {
+                "scheduled" => format!("scheduled ({})", cron(&p.trigger)),
                 "event_based" => "on push and delete".to_owned(),
                 other => other.to_owned(),
             };
-            let filters = p["filters"]
-                .as_array()
-                .into_iter()
+            let filters = p
+                .filters
+                .iter()
                 .flatten()
-                .map(|f| format!("{}: {}", format::text(&f["type"]), format::text(&f["value"])))
+                .map(|f| format!("{}: {}", f.kind, filter_value(f)))
                 .collect::<Vec<_>>()
                 .join(", ");
             PolicyRow {
-                id: p["id"].as_i64().unwrap_or(0),
-                name: format::text(&p["name"]),
+                id: p.id,
                 direction: if pull { "pull".to_owned() } else { "push".to_owned() },
-                registry: format::text(&remote["name"]),
-                namespace: format::text(&p["dest_namespace"]),
+                registry: remote.as_ref().and_then(|r| r.name.clone()).unwrap_or_default(),
                 trigger,
                 filters,
-                enabled: p["enabled"].as_bool().unwrap_or(true),
+                enabled: p.enabled.unwrap_or(true),
+                name: p.name.unwrap_or_default(),
+                namespace: p.dest_namespace.unwrap_or_default(),
             }
         })
         .collect();
     let names: Vec<(i64, String)> = policies.iter().map(|p| (p.id, p.name.clone())).collect();
-    let executions_reply = portal.api.get(viewer, "/replication/executions?page_size=20").await?;
-    let executions: Vec<ExecutionRow> = executions_reply.items().iter().map(|e| execution_row(e, &names)).collect();
+    let recent = portal.api.list::<ReplicationExecution>(viewer, "/replication/executions?page_size=20").await?;
+    let executions: Vec<ExecutionRow> = recent.items.into_iter().map(|e| execution_row(e, &names)).collect();
     let mut statuses: Vec<String> = executions.iter().map(|e| e.status.clone()).collect();
     statuses.reverse();
     let page = Replications {
@@ -183,37 +196,36 @@ pub(crate) async fn replications(
     replications_page(&portal, &viewer, None, q.edit).await
 }
 
-fn policy_body(fields: &Fields) -> Value {
-    let registry: i64 = fields.get("registry_id").parse().unwrap_or(0);
+fn policy_body(fields: &Fields) -> ReplicationPolicy {
+    let registry = Registry { id: fields.get("registry_id").parse().unwrap_or(0), ..Registry::default() };
     let mut filters = Vec::new();
     for (field, kind) in [("name_filter", "name"), ("tag_filter", "tag")] {
         let value = fields.get(field);
         if !value.is_empty() {
-            filters.push(json!({"type": kind, "value": value}));
+            filters.push(ReplicationFilter { kind: kind.to_owned(), value: value.into(), decoration: None });
         }
     }
     let trigger = match fields.get("trigger") {
-        "scheduled" => json!({"type": "scheduled", "trigger_settings": {"cron": fields.get("cron")}}),
-        "event_based" => json!({"type": "event_based"}),
-        _ => json!({"type": "manual"}),
+        kind @ ("scheduled" | "event_based") => kind,
+        _ => "manual",
     };
-    let (src, dest) = if fields.get("direction") == "pull" {
-        (json!({"id": registry}), Value::Null)
-    } else {
-        (Value::Null, json!({"id": registry}))
-    };
-    json!({
-        "name": fields.get("name"),
-        "description": fields.get("description"),
-        "src_registry": src,
-        "dest_registry": dest,
-        "dest_namespace": fields.get("dest_namespace"),
-        "filters": filters,
-        "trigger": trigger,
-        "override": fields.checked("override"),
-        "replicate_deletion": fields.checked("deletion"),
-        "enabled": true,
-    })
+    let trigger_settings =
+        (trigger == "scheduled").then(|| ReplicationTriggerSettings { cron: fields.get("cron").to_owned() });
+    let (src_registry, dest_registry) =
+        if fields.get("direction") == "pull" { (Some(registry), None) } else { (None, Some(registry)) };
+    ReplicationPolicy {
+        name: Some(fields.get("name").to_owned()),
+        description: Some(fields.get("description").to_owned()),
+        src_registry,
+        dest_registry,
+        dest_namespace: Some(fields.get("dest_namespace").to_owned()),
+        filters: Some(filters),
+        trigger: Some(ReplicationTrigger { kind: trigger.to_owned(), trigger_settings }),
+        override_existing: Some(fields.checked("override")),
+        replicate_deletion: Some(fields.checked("deletion")),
+        enabled: Some(true),
+        ..ReplicationPolicy::default()
+    }
 }
 
 pub(crate) async fn create_policy(
@@ -221,7 +233,7 @@ pub(crate) async fn create_policy(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     viewer.admin()?;
-    match portal.api.send(&viewer, Method::POST, "/replication/policies", Some(policy_body(&fields))).await? {
+    match portal.api.send(&viewer, Method::POST, "/replication/policies", Some(&policy_body(&fields))).await? {
         Ok(_) => page::see("/harbor/replications"),
         Err(r) => replications_page(&portal, &viewer, Some(capitalize(&r.message)), None).await,
     }
@@ -236,15 +248,16 @@ pub(crate) async fn change_policy(
     let path = format!("/replication/policies/{pid}");
     let result = match fields.get("action") {
         "start" => {
-            portal.api.send(&viewer, Method::POST, "/replication/executions", Some(json!({"policy_id": pid}))).await?
+            let start = StartReplicationExecution { policy_id: Some(pid) };
+            portal.api.send(&viewer, Method::POST, "/replication/executions", Some(&start)).await?
         }
         "enable" | "disable" => {
-            let mut policy = portal.api.get(&viewer, &path).await?.body;
-            policy["enabled"] = Value::from(fields.get("action") == "enable");
-            portal.api.send(&viewer, Method::PUT, &path, Some(policy)).await?
+            let mut policy: ReplicationPolicy = portal.api.get(&viewer, &path).await?;
+            policy.enabled = Some(fields.get("action") == "enable");
+            portal.api.send(&viewer, Method::PUT, &path, Some(&policy)).await?
         }
-        "save" => portal.api.send(&viewer, Method::PUT, &path, Some(policy_body(&fields))).await?,
-        "delete" => portal.api.send(&viewer, Method::DELETE, &path, None).await?,
+        "save" => portal.api.send(&viewer, Method::PUT, &path, Some(&policy_body(&fields))).await?,
+        "delete" => portal.api.send(&viewer, Method::DELETE, &path, NO_BODY).await?,
         _ => return Err(PageError::Status(StatusCode::BAD_REQUEST, "Unknown action.".to_owned())),
     };
     match result {
@@ -284,27 +297,26 @@ async fn execution_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     viewer.admin()?;
-    let e = portal.api.get(viewer, &format!("/replication/executions/{eid}")).await?.body;
-    let policy_id = e["policy_id"].as_i64().unwrap_or(0);
-    let policy = portal
-        .api
-        .get(viewer, &format!("/replication/policies/{policy_id}"))
-        .await
-        .map(|p| format::text(&p.body["name"]));
-    let execution = execution_row(&e, &[(policy_id, policy.unwrap_or_default())]);
-    let tasks = portal.api.get(viewer, &format!("/replication/executions/{eid}/tasks?page_size=100")).await?;
+    let e: ReplicationExecution = portal.api.get(viewer, &format!("/replication/executions/{eid}")).await?;
+    let policy_id = e.policy_id;
+    // The policy may be gone: the execution is shown without its name.
+    let policy = portal.api.get::<ReplicationPolicy>(viewer, &format!("/replication/policies/{policy_id}")).await;
+    let policy = policy.ok().and_then(|p| p.name).unwrap_or_default();
+    let execution = execution_row(e, &[(policy_id, policy)]);
+    let path = format!("/replication/executions/{eid}/tasks?page_size=100");
+    let tasks = portal.api.list::<ReplicationTask>(viewer, &path).await?;
     let tasks = tasks
-        .items()
-        .iter()
+        .items
+        .into_iter()
         .map(|t| TaskRow {
-            id: t["id"].as_i64().unwrap_or(0),
-            status: format::text(&t["status"]),
-            resource_type: format::text(&t["resource_type"]),
-            source: format::text(&t["src_resource"]),
-            destination: format::text(&t["dst_resource"]),
-            operation: format::text(&t["operation"]),
-            started: format::time(&t["start_time"]),
-            ended: format::time(&t["end_time"]),
+            id: t.id,
+            started: format::time(&t.start_time),
+            ended: format::time(&t.end_time),
+            status: t.status,
+            resource_type: t.resource_type,
+            source: t.src_resource,
+            destination: t.dst_resource,
+            operation: t.operation,
         })
         .collect();
     let running = matches!(execution.status.as_str(), "InProgress" | "Pending" | "Running");
@@ -332,7 +344,7 @@ pub(crate) async fn stop_execution(
     Posted { viewer, .. }: Posted,
 ) -> Result<Response, PageError> {
     viewer.admin()?;
-    match portal.api.send(&viewer, Method::PUT, &format!("/replication/executions/{eid}"), None).await? {
+    match portal.api.send(&viewer, Method::PUT, &format!("/replication/executions/{eid}"), NO_BODY).await? {
         Ok(_) => page::see(format!("/harbor/replications/executions/{eid}")),
         Err(r) => execution_page(&portal, &viewer, eid, Some(capitalize(&r.message))).await,
     }
@@ -345,6 +357,6 @@ pub(crate) async fn task_log(
     Path((eid, tid)): Path<(i64, i64)>,
 ) -> Result<Response, PageError> {
     viewer.admin()?;
-    let reply = portal.api.get(&viewer, &format!("/replication/executions/{eid}/tasks/{tid}/log")).await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reply.raw).into_response())
+    let log = portal.api.text(&viewer, &format!("/replication/executions/{eid}/tasks/{tid}/log")).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
 }

@@ -5,10 +5,9 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::Method;
 use axum::response::Response;
-use serde_json::json;
+use berth_api_types::{Configurations, ConfigurationsResponse};
 
 use crate::Portal;
-use crate::format;
 use crate::page::{self, Chrome, PageError};
 use crate::projects::capitalize;
 use crate::viewer::{Posted, Viewer};
@@ -31,12 +30,12 @@ async fn settings_page(
     saved: bool,
 ) -> Result<Response, PageError> {
     viewer.admin()?;
-    let c = portal.api.get(viewer, "/configurations").await?.body;
+    let c: ConfigurationsResponse = portal.api.get(viewer, "/configurations").await?;
     let page = SettingsPage {
         chrome: Chrome::new(viewer, "Settings", "settings"),
-        self_registration: c["self_registration"]["value"].as_bool().unwrap_or(false),
-        project_creation: format::text(&c["project_creation_restriction"]["value"]),
-        token_expiration: format::text(&c["token_expiration"]["value"]),
+        self_registration: c.self_registration.value,
+        project_creation: c.project_creation_restriction.value,
+        token_expiration: c.token_expiration.value.to_string(),
         error: error.clone(),
         saved,
     };
@@ -62,12 +61,13 @@ pub(crate) async fn save_settings(
         )
         .await;
     };
-    let body = json!({
-        "self_registration": fields.checked("self_registration"),
-        "project_creation_restriction": fields.get("project_creation_restriction"),
-        "token_expiration": minutes,
-    });
-    match portal.api.send(&viewer, Method::PUT, "/configurations", Some(body)).await? {
+    let body = Configurations {
+        self_registration: Some(fields.checked("self_registration")),
+        project_creation_restriction: Some(fields.get("project_creation_restriction").to_owned()),
+        // Beyond i64, as beyond the API's limit: refused there, with the limit.
+        token_expiration: Some(i64::try_from(minutes).unwrap_or(i64::MAX)),
+    };
+    match portal.api.send(&viewer, Method::PUT, "/configurations", Some(&body)).await? {
         Ok(_) => settings_page(&portal, &viewer, None, true).await,
         Err(r) => settings_page(&portal, &viewer, Some(capitalize(&r.message)), false).await,
     }

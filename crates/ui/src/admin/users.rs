@@ -5,9 +5,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use berth_api_types::{PasswordReq, UserCreationReq, UserResp, UserSysAdminFlag};
 
 use crate::Portal;
+use crate::api::NO_BODY;
 use crate::format;
 use crate::page::{self, Chrome, Fields, PageError, Paging, Search};
 use crate::projects::capitalize;
@@ -42,23 +43,24 @@ async fn users_page(
     notice: Option<String>,
 ) -> Result<Response, PageError> {
     let me = viewer.admin()?.id;
-    let reply = portal.api.get(viewer, &query.api_path("/users", "username")).await?;
-    let rows = reply
-        .items()
-        .iter()
+    let listing = portal.api.list::<UserResp>(viewer, &query.api_path("/users", "username")).await?;
+    let paging = Paging::of(query.page(), &listing).keeping(query.link_query());
+    let rows = listing
+        .items
+        .into_iter()
         .map(|u| UserRow {
-            id: u["user_id"].as_i64().unwrap_or(0),
-            username: format::text(&u["username"]),
-            email: format::text(&u["email"]),
-            realname: format::text(&u["realname"]),
-            admin: u["sysadmin_flag"].as_bool().unwrap_or(false),
-            created: format::time(&u["creation_time"]),
+            id: u.user_id,
+            created: format::time(&u.creation_time),
+            username: u.username,
+            email: u.email,
+            realname: u.realname,
+            admin: u.sysadmin_flag,
         })
         .collect();
     let page = Users {
         chrome: Chrome::new(viewer, "Users", "users"),
         rows,
-        paging: Paging::of(query.page(), &reply).keeping(query.link_query()),
+        paging,
         search: query.name().to_owned(),
         error: error.clone(),
         notice,
@@ -80,21 +82,21 @@ pub(crate) async fn create_user(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     viewer.admin()?;
-    match portal.api.send(&viewer, Method::POST, "/users", Some(new_user(&fields))).await? {
+    match portal.api.send(&viewer, Method::POST, "/users", Some(&new_user(&fields))).await? {
         Ok(_) => page::see("/harbor/users"),
         Err(r) => users_page(&portal, &viewer, &Search::default(), Some(capitalize(&r.message)), None).await,
     }
 }
 
 /// The API's body for a new user, from the fields of the users page or the sign-up page.
-pub(crate) fn new_user(fields: &Fields) -> Value {
-    json!({
-        "username": fields.get("username"),
-        "email": fields.get("email"),
-        "realname": fields.get("realname"),
-        "password": fields.raw("password"),
-        "comment": "",
-    })
+pub(crate) fn new_user(fields: &Fields) -> UserCreationReq {
+    UserCreationReq {
+        username: fields.get("username").to_owned(),
+        email: Some(fields.get("email").to_owned()),
+        realname: fields.get("realname").to_owned(),
+        password: fields.raw("password").to_owned(),
+        comment: String::new(),
+    }
 }
 
 pub(crate) async fn change_user(
@@ -103,24 +105,19 @@ pub(crate) async fn change_user(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     viewer.admin()?;
+    let sysadmin = |flag: bool| UserSysAdminFlag { sysadmin_flag: flag };
     let result = match fields.get("action") {
         "make-admin" => {
-            portal
-                .api
-                .send(&viewer, Method::PUT, &format!("/users/{uid}/sysadmin"), Some(json!({"sysadmin_flag": true})))
-                .await?
+            portal.api.send(&viewer, Method::PUT, &format!("/users/{uid}/sysadmin"), Some(&sysadmin(true))).await?
         }
         "revoke-admin" => {
-            portal
-                .api
-                .send(&viewer, Method::PUT, &format!("/users/{uid}/sysadmin"), Some(json!({"sysadmin_flag": false})))
-                .await?
+            portal.api.send(&viewer, Method::PUT, &format!("/users/{uid}/sysadmin"), Some(&sysadmin(false))).await?
         }
         "password" => {
-            let body = json!({"new_password": fields.raw("new_password")});
-            portal.api.send(&viewer, Method::PUT, &format!("/users/{uid}/password"), Some(body)).await?
+            let body = PasswordReq { old_password: None, new_password: fields.raw("new_password").to_owned() };
+            portal.api.send(&viewer, Method::PUT, &format!("/users/{uid}/password"), Some(&body)).await?
         }
-        "delete" => portal.api.send(&viewer, Method::DELETE, &format!("/users/{uid}"), None).await?,
+        "delete" => portal.api.send(&viewer, Method::DELETE, &format!("/users/{uid}"), NO_BODY).await?,
         _ => return Err(PageError::Status(StatusCode::BAD_REQUEST, "Unknown action.".to_owned())),
     };
     match result {

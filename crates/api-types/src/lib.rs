@@ -45,7 +45,7 @@ pub use configurations::{
 pub use errors::{Error, Errors};
 pub use jobservice::{ActionRequest, Job, JobQueue, Worker, WorkerPool};
 pub use members::{ProjectMember, ProjectMemberEntity, RoleRequest, UserEntity, UserGroup};
-pub use projects::{Project, ProjectMetadata, ProjectReq, ProjectSummary, ProjectSummaryQuota};
+pub use projects::{Project, ProjectDeletable, ProjectMetadata, ProjectReq, ProjectSummary, ProjectSummaryQuota};
 pub use quotas::{Quota, QuotaRefObject, QuotaUpdateReq, ResourceList};
 pub use registries::{FilterStyle, Registry, RegistryCredential, RegistryInfo, RegistryPing, RegistryUpdate};
 pub use replication::{
@@ -54,7 +54,7 @@ pub use replication::{
 };
 pub use robots::{Access, Robot, RobotCreate, RobotCreated, RobotPermission, RobotSec};
 pub use search::{Search, SearchRepository, Statistic};
-pub use system::{ComponentHealthStatus, GeneralInfo, OverallHealthStatus};
+pub use system::{ComponentHealthStatus, GeneralInfo, OverallHealthStatus, Storage, SystemInfo};
 pub use users::{
     PasswordReq, Permission, Permissions, UserCreationReq, UserProfile, UserResp, UserSearchRespItem, UserSysAdminFlag,
 };

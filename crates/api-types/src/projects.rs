@@ -80,3 +80,11 @@ pub struct ProjectSummaryQuota {
     pub hard: ResourceList,
     pub used: ResourceList,
 }
+
+/// `GET /projects/{project_name_or_id}/_deletable`: whether the project can be deleted now, and
+/// if not, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectDeletable {
+    pub deletable: bool,
+    pub message: String,
+}

@@ -69,3 +69,16 @@ pub struct ComponentHealthStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// `GET /systeminfo/volumes`: the storage Berth keeps blobs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    pub storage: Vec<Storage>,
+}
+
+/// A volume's size and free space, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Storage {
+    pub total: u64,
+    pub free: u64,
+}

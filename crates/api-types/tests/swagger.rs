@@ -94,6 +94,12 @@ fn every_type_matches_harbors_model() {
         },
     );
     c.model("ProjectSummaryQuota", quota_use());
+    c.model(
+        "ProjectDeletable",
+        ProjectDeletable { deletable: false, message: "the project holds 2 repositories".into() },
+    );
+    c.model("SystemInfo", SystemInfo { storage: vec![Storage { total: 1 << 40, free: 1 << 39 }] });
+    c.model("Storage", Storage { total: 1 << 40, free: 1 << 39 });
     c.model("ResourceList", storage(-1));
     c.model(
         "ProjectMember",

@@ -1,7 +1,7 @@
 //! Harbor's error JSON: `{"errors":[{"code","message"}]}` with Harbor's codes.
 
 use axum::Json;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_api_types::Errors;
 use berth_auth::AuthError;
@@ -85,7 +85,7 @@ impl From<ContentError> for ApiError {
             C::Meta(e) => e.into(),
             C::Storage(e) => ApiError::internal(e),
             C::UploadBusy => ApiError::conflict(e.to_string()),
-            C::UploadUnknown => ApiError::not_found(e.to_string()),
+            C::UploadUnknown | C::ArtifactUnknown(_) => ApiError::not_found(e.to_string()),
             e => ApiError::bad_request(e.to_string()),
         }
     }
@@ -100,10 +100,11 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// A body that is not JSON, is not the operation's model, or is sent as another media type: 400,
+/// the code Harbor documents for a bad request body (axum would answer 415 or 422).
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
-        let status = e.status();
-        ApiError::new(if status.is_client_error() { status } else { StatusCode::BAD_REQUEST }, e.body_text())
+        ApiError::bad_request(e.body_text())
     }
 }
 
@@ -113,19 +114,50 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
     }
 }
 
+/// A path whose id is not a number names nothing: 404, as for an id that names no row.
 impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(e: axum::extract::rejection::PathRejection) -> Self {
-        ApiError::bad_request(e.body_text())
+        ApiError::not_found(e.body_text())
+    }
+}
+
+impl ApiError {
+    fn log(&self) {
+        if let Some(cause) = &self.cause {
+            tracing::error!(status = self.status.as_u16(), error = %cause, "request failed");
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            tracing::error!(status = self.status.as_u16(), error = %cause, "request failed");
-        }
+        self.log();
         (self.status, Json(Errors::one(self.code(), self.message))).into_response()
     }
+}
+
+/// The answer of an operation that Harbor documents as plain text (a log): its error too is
+/// plain text, the message alone, so a client reading the log reads why there is none.
+pub(crate) fn plain_text(result: Result<Response, ApiError>) -> Response {
+    match result {
+        Ok(response) => response,
+        Err(e) => {
+            e.log();
+            (e.status, [(header::CONTENT_TYPE, PLAIN_TEXT)], e.message).into_response()
+        }
+    }
+}
+
+/// The media type of logs.
+pub(crate) const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+
+/// Harbor's API speaks JSON: an answer without a body of its own (an empty 200, a `HEAD`) says
+/// so too, as the operations document it.
+pub(crate) async fn json_by_default(mut response: Response) -> Response {
+    if !response.headers().contains_key(header::CONTENT_TYPE) {
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    response
 }
 
 pub(crate) async fn not_found() -> ApiError {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::ApiState;
 use crate::caller::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, PLAIN_TEXT, plain_text};
 use crate::page::PageQuery;
 use crate::query::parse_id;
 
@@ -144,13 +144,19 @@ pub(crate) async fn stop_job(
 /// `GET /jobservice/jobs/{job_id}/log`, as text.
 pub(crate) async fn job_log(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
-    caller.require_sysadmin()?;
-    let id = parse_id(&path?.0, "job")?;
-    let log = state.meta().job_log(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
+) -> Response {
+    plain_text(
+        async {
+            caller?.require_sysadmin()?;
+            let id = parse_id(&path?.0, "job")?;
+            let log =
+                state.meta().job_log(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+            Ok(([(header::CONTENT_TYPE, PLAIN_TEXT)], log).into_response())
+        }
+        .await,
+    )
 }
 
 /// `GET /jobservice/queues`.
@@ -175,7 +181,8 @@ pub(crate) async fn queue_action(
 ) -> Result<StatusCode, ApiError> {
     caller.require_sysadmin()?;
     let Path(job_type) = path?;
-    let Json(req) = body?;
+    // Harbor documents 422 here, not 400, for a body that is not an action.
+    let Json(req) = body.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.body_text()))?;
     let kinds: Vec<String> = if job_type == "all" {
         state.meta().job_queues().await?.into_iter().map(|q| q.kind).collect()
     } else {

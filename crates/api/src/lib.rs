@@ -5,6 +5,7 @@
 //! about what a caller may do comes from `berth_auth`, the same policy the registry uses. Every
 //! body they read or write is a type of `berth_api_types`, Harbor's models.
 
+mod artifacts;
 mod audit;
 mod caller;
 mod error;
@@ -22,6 +23,7 @@ mod search;
 mod sessions;
 mod settings;
 mod system;
+mod tags;
 mod users;
 
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/ping", get(system::ping))
         .route("/systeminfo", get(system::systeminfo))
+        .route("/systeminfo/volumes", get(system::volumes))
+        .route("/systeminfo/getcert", get(system::getcert))
         .route("/health", get(system::health))
         .route("/health/ready", get(system::ready))
         .route("/users", get(users::list).post(users::create))
@@ -76,6 +80,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/projects", get(projects::list).post(projects::create).head(projects::head))
         .route("/projects/{project}", get(projects::get).put(projects::update).delete(projects::delete))
         .route("/projects/{project}/summary", get(projects::summary))
+        .route("/projects/{project}/_deletable", get(projects::deletable))
         .route("/projects/{project}/members", get(members::list).post(members::create))
         .route("/projects/{project}/members/{mid}", get(members::get).put(members::update).delete(members::delete))
         .route("/projects/{project}/repositories", get(repositories::list))
@@ -83,22 +88,24 @@ pub fn router(state: ApiState) -> Router {
             "/projects/{project}/repositories/{repository}",
             get(repositories::get).put(repositories::update).delete(repositories::delete),
         )
-        .route("/projects/{project}/repositories/{repository}/artifacts", get(repositories::list_artifacts))
+        .route("/projects/{project}/repositories/{repository}/artifacts", get(artifacts::list).post(artifacts::copy))
+        .route("/projects/{project}/artifacts", get(artifacts::list_of_project))
+        .route("/repositories", get(repositories::list_all))
         .route(
             "/projects/{project}/repositories/{repository}/artifacts/{reference}",
-            get(repositories::get_artifact).delete(repositories::delete_artifact),
+            get(artifacts::get).delete(artifacts::delete),
         )
         .route(
             "/projects/{project}/repositories/{repository}/artifacts/{reference}/additions/{addition}",
-            get(repositories::artifact_addition),
+            get(artifacts::addition),
         )
         .route(
             "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags",
-            get(repositories::list_tags).post(repositories::create_tag),
+            get(tags::list).post(tags::create),
         )
         .route(
             "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
-            axum::routing::delete(repositories::delete_tag),
+            axum::routing::delete(tags::delete),
         )
         .route("/robots", get(robots::list).post(robots::create))
         .route(
@@ -137,6 +144,7 @@ pub fn router(state: ApiState) -> Router {
         // After every route: it applies to the routes already there.
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
+        .layer(axum::middleware::map_response(error::json_by_default))
         .with_state(state.clone());
     let portal_auth = Router::new()
         .route("/c/login", axum::routing::post(sessions::login))

@@ -5,7 +5,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_api_types::headers::{X_IS_RESOURCE_NAME, X_RESOURCE_NAME_IN_LOCATION};
-use berth_api_types::{ProjectMetadata, ProjectReq, ProjectSummary, ProjectSummaryQuota, ResourceList};
+use berth_api_types::{
+    ProjectDeletable, ProjectMetadata, ProjectReq, ProjectSummary, ProjectSummaryQuota, ResourceList,
+};
 use berth_auth::{ProjectAccess, Role};
 use berth_meta::time::rfc3339;
 use berth_meta::{Project, ProjectFilter, ProjectVisibility, Sort};
@@ -133,7 +135,7 @@ pub(crate) async fn create(
     }
     let Json(req) = body?;
     let Some(name) = req.project_name else {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "project_name is required"));
+        return Err(ApiError::bad_request("project_name is required"));
     };
     check_name(&name)?;
     let storage_limit = req.storage_limit.unwrap_or(-1);
@@ -298,6 +300,26 @@ pub(crate) async fn delete(
         ));
     }
     Ok(StatusCode::OK)
+}
+
+/// `GET /projects/{project}/_deletable`: whether deleting the project would succeed now.
+pub(crate) async fn deletable(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Json<ProjectDeletable>, ApiError> {
+    let Path(key) = path?;
+    let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
+    require(&caller, &access, "project", "delete")?;
+    // The rule `delete` applies: a project with content cannot go.
+    Ok(Json(match project.repo_count {
+        0 => ProjectDeletable { deletable: true, message: String::new() },
+        n => ProjectDeletable {
+            deletable: false,
+            message: format!("project {} still holds {n} repositories: delete them first", project.name),
+        },
+    }))
 }
 
 pub(crate) async fn summary(

@@ -106,7 +106,7 @@ pub(crate) async fn update(
     let Path(id) = path?;
     let Json(req) = body?;
     let Some(&limit) = req.hard.get("storage") else {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "hard.storage is required"));
+        return Err(ApiError::bad_request("hard.storage is required"));
     };
     if limit < -1 || limit == 0 {
         return Err(ApiError::bad_request("hard.storage must be -1 (unlimited) or a positive number of bytes"));

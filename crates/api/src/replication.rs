@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::ApiState;
 use crate::caller::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, PLAIN_TEXT, plain_text};
 use crate::page::PageQuery;
 use crate::query::parse_id;
 use crate::registries::{local_registry, registry_model};
@@ -325,9 +325,11 @@ pub(crate) async fn start_execution(
     caller.require_sysadmin()?;
     let Json(req) = body?;
     let id = req.policy_id.ok_or_else(|| ApiError::bad_request("policy_id is required"))?;
-    let policy = find_policy(&state, id).await?;
+    // What the body names is wrong, not the path: 400, the code Harbor documents here.
+    let policy =
+        state.meta().policy(id).await?.ok_or_else(|| ApiError::bad_request(format!("policy {id} not found")))?;
     if !policy.enabled {
-        return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, format!("policy {id} is disabled")));
+        return Err(ApiError::bad_request(format!("policy {id} is disabled")));
     }
     let execution = berth_replication::jobs::start_manual(state.meta(), id).await?;
     let location = format!("/api/v2.0/replication/executions/{execution}");
@@ -404,14 +406,19 @@ pub(crate) async fn list_tasks(
 /// `GET /replication/executions/{id}/tasks/{task_id}/log`, as text: the task job's log.
 pub(crate) async fn task_log(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<Response, ApiError> {
-    caller.require_sysadmin()?;
-    let Path((execution, task)) = path?;
-    let (execution, task) = (parse_id(&execution, "execution")?, parse_id(&task, "task")?);
-    let missing = || ApiError::not_found(format!("task {task} of execution {execution} not found"));
-    let t = state.meta().task(task).await?.filter(|t| t.execution_id == execution).ok_or_else(missing)?;
-    let log = state.meta().job_log(t.job_id).await?.unwrap_or_default();
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response())
+) -> Response {
+    plain_text(
+        async {
+            caller?.require_sysadmin()?;
+            let Path((execution, task)) = path?;
+            let (execution, task) = (parse_id(&execution, "execution")?, parse_id(&task, "task")?);
+            let missing = || ApiError::not_found(format!("task {task} of execution {execution} not found"));
+            let t = state.meta().task(task).await?.filter(|t| t.execution_id == execution).ok_or_else(missing)?;
+            let log = state.meta().job_log(t.job_id).await?.unwrap_or_default();
+            Ok(([(header::CONTENT_TYPE, PLAIN_TEXT)], log).into_response())
+        }
+        .await,
+    )
 }

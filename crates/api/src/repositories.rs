@@ -6,22 +6,19 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use berth_api_types::{
-    Accessory, AdditionLink, AdditionLinks, Artifact, BuildHistoryEntry, Descriptor, ExtraAttrs, ImageConfig, NewTag,
-    Repository,
-};
-use berth_auth::ProjectAccess;
-use berth_meta::time::{rfc3339, rfc3339_or_zero};
-use berth_meta::{ArtifactRow, Project, RepositoryRow, TagRow};
-use berth_oci::{Digest, Reference, RepoName, Tag};
+use axum::response::Response;
+use berth_api_types::Repository;
+use berth_auth::Permission;
+use berth_meta::time::rfc3339;
+use berth_meta::{Project, RepositoryRow};
+use berth_oci::RepoName;
 use serde::Deserialize;
 
 use crate::ApiState;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::page::PageQuery;
-use crate::projects::{find_visible, require};
+use crate::projects::{find_visible, require, visibility};
 
 type PathRejection = axum::extract::rejection::PathRejection;
 type JsonRejection = axum::extract::rejection::JsonRejection;
@@ -41,28 +38,31 @@ fn repository_model(r: &RepositoryRow, project_id: i64) -> Repository {
 }
 
 /// Decodes the double-encoded repository path segment.
-fn decode(segment: &str) -> Result<String, ApiError> {
+pub(crate) fn decode(segment: &str) -> Result<String, ApiError> {
     berth_oci::escape::percent_decode(segment)
         .ok_or_else(|| ApiError::bad_request(format!("invalid repository name {segment:?}")))
 }
 
-/// The project (visible to the caller) and repository a path names.
-async fn locate(
+/// The project (visible to the caller) and repository a path names, once the caller is known to
+/// have permission `need` there. Each operation needs only its own permission, as in Harbor's
+/// table: a robot allowed to list artifacts and tags needs no `repository:read` for it.
+pub(crate) async fn locate(
     state: &ApiState,
     caller: &Caller,
     project: &str,
     repository: &str,
     headers: &HeaderMap,
-) -> Result<(Project, ProjectAccess, RepositoryRow), ApiError> {
+    need: Permission,
+) -> Result<(Project, RepositoryRow), ApiError> {
     let (project, access) = find_visible(state, caller, project, headers).await?;
-    require(caller, &access, "repository", "read")?;
+    require(caller, &access, need.resource, need.action)?;
     let full = format!("{}/{}", project.name, decode(repository)?);
     let repo = state
         .meta()
         .repository(&full)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("repository {full} not found")))?;
-    Ok((project, access, repo))
+    Ok((project, repo))
 }
 
 #[derive(Deserialize)]
@@ -84,16 +84,7 @@ pub(crate) async fn list(
     require(&caller, &access, "repository", "list")?;
     let paging = paging?.0;
     let page = paging.page()?;
-    let sort = paging.sort(
-        &[
-            ("name", "r.name"),
-            ("creation_time", "r.created_at"),
-            ("update_time", "r.updated_at"),
-            ("pull_count", "r.pull_count"),
-        ],
-        &[("r.name", false)],
-        "r.id",
-    )?;
+    let sort = paging.sort(SORTS, &[("r.name", false)], "r.id")?;
     let Query(q) = query?;
     let filter = crate::query::Query::parse(q.q.as_deref(), &["name"])?.substring("name")?.unwrap_or_default();
     let (rows, total) =
@@ -103,6 +94,35 @@ pub(crate) async fn list(
     Ok(page.respond(items, total, &format!("/api/v2.0/projects/{key}/repositories"), &query))
 }
 
+/// The orders repository listings offer (`sort=`).
+const SORTS: &[(&str, &str)] = &[
+    ("name", "r.name"),
+    ("creation_time", "r.created_at"),
+    ("update_time", "r.updated_at"),
+    ("pull_count", "r.pull_count"),
+];
+
+/// `GET /repositories`: the repositories of every project the caller may see (Harbor's client
+/// libraries' default listing): public projects and the caller's own, all for administrators.
+pub(crate) async fn list_all(
+    State(state): State<ApiState>,
+    caller: Caller,
+    paging: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let paging = paging?.0;
+    let page = paging.page()?;
+    let sort = paging.sort(SORTS, &[("r.name", false)], "r.id")?;
+    let Query(q) = query?;
+    let filter = crate::query::Query::parse(q.q.as_deref(), &["name"])?.substring("name")?.unwrap_or_default();
+    let visible = visibility(&caller);
+    let (rows, total) =
+        state.meta().list_visible_repositories(&filter, visible, &sort, page.offset(), page.size).await?;
+    let items = rows.iter().map(|r| repository_model(&r.repository, r.project_id)).collect();
+    let query = q.q.map(|q| format!("q={q}")).unwrap_or_default();
+    Ok(page.respond(items, total, "/api/v2.0/repositories", &query))
+}
+
 pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,
@@ -110,7 +130,8 @@ pub(crate) async fn get(
     headers: HeaderMap,
 ) -> Result<Json<Repository>, ApiError> {
     let Path((project, repository)) = path?;
-    let (project, _, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
+    let need = Permission::new("repository", "read");
+    let (project, repo) = locate(&state, &caller, &project, &repository, &headers, need).await?;
     Ok(Json(repository_model(&repo, project.id)))
 }
 
@@ -122,8 +143,8 @@ pub(crate) async fn update(
     body: Result<Json<Repository>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, &access, "repository", "update")?;
+    let (_, repo) =
+        locate(&state, &caller, &project, &repository, &headers, Permission::new("repository", "update")).await?;
     let Json(req) = body?;
     state.meta().set_repository_description(repo.id, &req.description).await?;
     Ok(StatusCode::OK)
@@ -136,379 +157,13 @@ pub(crate) async fn delete(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let Path((project, repository)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, &access, "repository", "delete")?;
+    let (_, repo) =
+        locate(&state, &caller, &project, &repository, &headers, Permission::new("repository", "delete")).await?;
     state.content.delete_repository(&repo_name(&repo)?, &caller.actor()).await?;
     Ok(StatusCode::OK)
 }
 
-/// The configuration media types of images: Harbor's image processor reads these.
-const IMAGE_CONFIGS: [&str; 2] =
-    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
-
-/// Harbor's artifact type, from what the manifest says it carries.
-fn artifact_kind(a: &ArtifactRow) -> &'static str {
-    use berth_oci::media_type::*;
-    match (a.media_type.as_str(), a.artifact_type.as_deref()) {
-        (OCI_INDEX | DOCKER_MANIFEST_LIST, _) => "IMAGE",
-        (_, Some(t)) if IMAGE_CONFIGS.contains(&t) => "IMAGE",
-        (_, Some("application/vnd.cncf.helm.config.v1+json")) => "CHART",
-        (_, Some(t)) if t.contains("cnab") => "CNAB",
-        _ => "UNKNOWN",
-    }
-}
-
-/// What the API reads of a stored manifest: an image's config and layers, an index's children.
-#[derive(Deserialize, Default)]
-struct ManifestView {
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-}
-
-impl ManifestView {
-    fn of(a: &ArtifactRow) -> ManifestView {
-        // Stored manifests were parsed when pushed: only a manifest of another shape fails here.
-        serde_json::from_slice(&a.content).unwrap_or_default()
-    }
-
-    fn is_index(&self) -> bool {
-        !self.manifests.is_empty()
-    }
-
-    /// The configuration of an image: not of an index, a signature or another artifact.
-    fn image_config(&self) -> Option<&Descriptor> {
-        self.config.as_ref().filter(|c| IMAGE_CONFIGS.contains(&c.media_type.as_str()))
-    }
-}
-
-/// The additions Berth serves for an artifact, as Harbor links them: `build_history` for an
-/// image, and Berth's own `layers` for every manifest that is not an index.
-fn addition_links(repo: &RepositoryRow, a: &ArtifactRow, view: &ManifestView) -> AdditionLinks {
-    let (project, short) = repo.name.split_once('/').unwrap_or(("", &repo.name));
-    // Harbor's clients encode the `/` of a repository name twice.
-    let base = format!(
-        "/api/v2.0/projects/{project}/repositories/{}/artifacts/{}/additions",
-        short.replace('/', "%252F"),
-        a.digest
-    );
-    let link = |addition: &str| AdditionLink { href: format!("{base}/{addition}"), absolute: false };
-    let mut links = AdditionLinks::new();
-    if view.image_config().is_some() {
-        links.insert("build_history".to_owned(), link("build_history"));
-    }
-    if !view.is_index() {
-        links.insert("layers".to_owned(), link("layers"));
-    }
-    links
-}
-
-fn tag_model(t: &TagRow, repo: &RepositoryRow, a: &ArtifactRow) -> berth_api_types::Tag {
-    berth_api_types::Tag {
-        id: t.id,
-        repository_id: repo.id,
-        artifact_id: a.id,
-        name: t.name.clone(),
-        push_time: rfc3339(t.updated_at),
-        pull_time: rfc3339_or_zero(Some(t.pull_time)),
-        immutable: false,
-    }
-}
-
-/// `tags`: the artifact's tags when the caller already loaded them (listings load a whole page
-/// at once), or `None` to load them here.
-async fn artifact_model(
-    state: &ApiState,
-    project_id: i64,
-    repo: &RepositoryRow,
-    a: &ArtifactRow,
-    with_tag: bool,
-    tags: Option<Vec<&TagRow>>,
-) -> Result<Artifact, ApiError> {
-    let view = ManifestView::of(a);
-    let tags = match (with_tag, tags) {
-        (false, _) => None,
-        (true, Some(tags)) => Some(tags.into_iter().map(|t| tag_model(t, repo, a)).collect()),
-        (true, None) => {
-            Some(state.meta().tags_of(repo.id, &a.digest).await?.iter().map(|t| tag_model(t, repo, a)).collect())
-        }
-    };
-    // An index refers to its children.
-    let mut references = Vec::with_capacity(view.manifests.len());
-    for child in &view.manifests {
-        references.push(berth_api_types::Reference {
-            parent_id: a.id,
-            child_id: state.meta().artifact_id(repo.id, &child.digest).await?,
-            child_digest: child.digest.clone(),
-            platform: child.platform.clone(),
-            annotations: child.annotations.clone(),
-        });
-    }
-    Ok(Artifact {
-        id: a.id,
-        kind: artifact_kind(a).to_owned(),
-        media_type: a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
-        manifest_media_type: a.media_type.clone(),
-        artifact_type: a.artifact_type.clone(),
-        project_id,
-        repository_id: repo.id,
-        repository_name: repo.name.clone(),
-        digest: a.digest.clone(),
-        size: a.total_size,
-        icon: String::new(),
-        push_time: rfc3339(a.created_at),
-        pull_time: rfc3339_or_zero(Some(a.pull_time)),
-        extra_attrs: ExtraAttrs::default(),
-        annotations: a.annotations.as_deref().and_then(|s| serde_json::from_str(s).ok()),
-        labels: Vec::new(),
-        tags,
-        references: view.is_index().then_some(references),
-        accessories: None,
-        addition_links: addition_links(repo, a, &view),
-    })
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ArtifactQuery {
-    #[serde(default)]
-    with_tag: Option<bool>,
-    #[serde(default)]
-    with_accessory: Option<bool>,
-}
-
-/// Image configurations above this size are not read for `extra_attrs` (real ones are a few KiB).
-const CONFIG_LIMIT: u64 = 4 << 20;
-
-/// What the API shows of an image configuration blob (OCI image specification).
-#[derive(Deserialize)]
-struct ImageConfigBlob {
-    architecture: Option<String>,
-    os: Option<String>,
-    variant: Option<String>,
-    author: Option<String>,
-    created: Option<String>,
-    config: Option<ImageConfig>,
-    history: Option<Vec<BuildHistoryEntry>>,
-}
-
-impl ImageConfigBlob {
-    /// Harbor's `extra_attrs` of an image: platform, author, creation and the run configuration.
-    fn extra_attrs(self) -> ExtraAttrs {
-        ExtraAttrs {
-            architecture: self.architecture,
-            os: self.os,
-            variant: self.variant,
-            author: self.author,
-            created: self.created,
-            config: self.config,
-        }
-    }
-}
-
-/// The configuration blob of an image, parsed; `None` for other artifacts.
-async fn image_config(state: &ApiState, view: &ManifestView) -> Result<Option<ImageConfigBlob>, ApiError> {
-    let Some(config) = view.image_config() else { return Ok(None) };
-    let size = u64::try_from(config.size).unwrap_or(0);
-    let Ok(digest) = config.digest.parse::<berth_oci::Digest>() else { return Ok(None) };
-    if size == 0 || size > CONFIG_LIMIT {
-        return Ok(None);
-    }
-    let mut stream = state.content.read_blob(&digest, 0, size).await.map_err(ApiError::internal)?;
-    let mut bytes = Vec::with_capacity(size as usize);
-    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-        bytes.extend_from_slice(&chunk.map_err(ApiError::internal)?);
-    }
-    Ok(serde_json::from_slice(&bytes).ok())
-}
-
-/// Harbor's accessory type of a referrer, by its artifact type.
-fn accessory_type(artifact_type: Option<&str>) -> &'static str {
-    match artifact_type.unwrap_or("") {
-        "application/vnd.dev.cosign.artifact.sig.v1+json" => "signature.cosign",
-        "application/vnd.cncf.notary.signature" => "signature.notation",
-        t if t.contains("spdx") || t.contains("cyclonedx") || t.contains("sbom") => "sbom.harbor",
-        _ => "subject.accessory",
-    }
-}
-
-pub(crate) async fn list_artifacts(
-    State(state): State<ApiState>,
-    caller: Caller,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    paging: Result<Query<PageQuery>, QueryRejection>,
-    query: Result<Query<ArtifactQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Path((project_key, repository)) = path?;
-    let (project, access, repo) = locate(&state, &caller, &project_key, &repository, &headers).await?;
-    require(&caller, &access, "artifact", "list")?;
-    let paging = paging?.0;
-    let page = paging.page()?;
-    let sort = paging.sort(
-        &[
-            ("push_time", "m.created_at"),
-            ("pull_time", "m.pull_time"),
-            ("size", "m.total_size"),
-            ("digest", "m.digest"),
-        ],
-        &[("m.created_at", true)],
-        "m.id DESC",
-    )?;
-    let with_tag = query?.0.with_tag.unwrap_or(true);
-    let (rows, total) = state.meta().list_artifacts(repo.id, &sort, page.offset(), page.size).await?;
-    // The page's tags in one query rather than one per artifact.
-    let digests: Vec<&str> = rows.iter().map(|a| a.digest.as_str()).collect();
-    let tags = if with_tag { state.meta().tags_of_many(repo.id, &digests).await? } else { Vec::new() };
-    let mut items = Vec::with_capacity(rows.len());
-    for a in &rows {
-        let mine = tags.iter().filter(|t| t.digest == a.digest).collect();
-        items.push(artifact_model(&state, project.id, &repo, a, with_tag, Some(mine)).await?);
-    }
-    let path = format!("/api/v2.0/projects/{project_key}/repositories/{repository}/artifacts");
-    Ok(page.respond(items, total, &path, if with_tag { "" } else { "with_tag=false" }))
-}
-
 /// A stored repository's name, as the content layer takes it.
-fn repo_name(repo: &RepositoryRow) -> Result<RepoName, ApiError> {
+pub(crate) fn repo_name(repo: &RepositoryRow) -> Result<RepoName, ApiError> {
     RepoName::parse(&repo.name).map_err(ApiError::internal)
-}
-
-/// A stored artifact's digest.
-fn artifact_digest(a: &ArtifactRow) -> Result<Digest, ApiError> {
-    a.digest.parse().map_err(ApiError::internal)
-}
-
-/// The artifact a `{reference}` (digest or tag) names.
-async fn artifact(state: &ApiState, repo: &RepositoryRow, reference: &str) -> Result<ArtifactRow, ApiError> {
-    let found = match Reference::parse(reference) {
-        Ok(Reference::Digest(d)) => state.meta().artifact_by_digest(repo.id, &d.to_string()).await?,
-        Ok(Reference::Tag(t)) => state.meta().artifact_by_tag(repo.id, t.as_str()).await?,
-        Err(e) => return Err(ApiError::bad_request(format!("invalid reference {reference:?}: {e}"))),
-    };
-    found.ok_or_else(|| ApiError::not_found(format!("artifact {reference} not found")))
-}
-
-pub(crate) async fn get_artifact(
-    State(state): State<ApiState>,
-    caller: Caller,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-    query: Result<Query<ArtifactQuery>, QueryRejection>,
-) -> Result<Json<Artifact>, ApiError> {
-    let Path((project, repository, reference)) = path?;
-    let (project, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, &access, "artifact", "read")?;
-    let a = artifact(&state, &repo, &reference).await?;
-    let query = query?.0;
-    let mut model = artifact_model(&state, project.id, &repo, &a, query.with_tag.unwrap_or(true), None).await?;
-    if let Some(config) = image_config(&state, &ManifestView::of(&a)).await? {
-        model.extra_attrs = config.extra_attrs();
-    }
-    if query.with_accessory.unwrap_or(false) {
-        let referrers = state.meta().referrers(repo.id, &a.digest, None).await?;
-        let accessories = referrers.iter().map(|r| Accessory {
-            subject_artifact_digest: a.digest.clone(),
-            kind: accessory_type(r.artifact_type.as_deref()).to_owned(),
-            digest: r.digest.clone(),
-            size: r.size,
-            icon: String::new(),
-        });
-        model.accessories = Some(accessories.collect());
-    }
-    Ok(Json(model))
-}
-
-/// `GET .../artifacts/{reference}/additions/{addition}`: `build_history` (Harbor's: the image
-/// configuration's history) and `layers` (Berth's: the manifest's layer descriptors).
-pub(crate) async fn artifact_addition(
-    State(state): State<ApiState>,
-    caller: Caller,
-    path: Result<Path<(String, String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let Path((project, repository, reference, addition)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, &access, "artifact", "read")?;
-    let a = artifact(&state, &repo, &reference).await?;
-    let view = ManifestView::of(&a);
-    match addition.as_str() {
-        "build_history" => match image_config(&state, &view).await? {
-            Some(config) => Ok(Json(config.history.unwrap_or_default()).into_response()),
-            None => Err(ApiError::not_found(format!("artifact {reference} is not an image: it has no build history"))),
-        },
-        "layers" => Ok(Json(view.layers).into_response()),
-        other => Err(ApiError::not_found(format!("addition {other:?} not found (build_history, layers)"))),
-    }
-}
-
-pub(crate) async fn delete_artifact(
-    State(state): State<ApiState>,
-    caller: Caller,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
-    let Path((project, repository, reference)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, &access, "artifact", "delete")?;
-    let a = artifact(&state, &repo, &reference).await?;
-    let digest = Reference::Digest(artifact_digest(&a)?);
-    state.content.delete_manifest(&repo_name(&repo)?, &digest, &caller.actor(), None).await?;
-    Ok(StatusCode::OK)
-}
-
-pub(crate) async fn list_tags(
-    State(state): State<ApiState>,
-    caller: Caller,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let Path((project, repository, reference)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, &access, "tag", "list")?;
-    let a = artifact(&state, &repo, &reference).await?;
-    let tags = state.meta().tags_of(repo.id, &a.digest).await?;
-    let items: Vec<berth_api_types::Tag> = tags.iter().map(|t| tag_model(t, &repo, &a)).collect();
-    let total = items.len() as i64;
-    let mut response = Json(items).into_response();
-    response.headers_mut().insert(berth_api_types::headers::X_TOTAL_COUNT, total.into());
-    Ok(response)
-}
-
-pub(crate) async fn create_tag(
-    State(state): State<ApiState>,
-    caller: Caller,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<NewTag>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Path((project, repository, reference)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, &access, "tag", "create")?;
-    let Json(req) = body?;
-    let tag = Tag::parse(&req.name).map_err(|e| ApiError::bad_request(format!("invalid tag {:?}: {e}", req.name)))?;
-    let a = artifact(&state, &repo, &reference).await?;
-    state.content.create_tag(&repo_name(&repo)?, &tag, &artifact_digest(&a)?, &caller.actor()).await?;
-    let location = format!("/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}");
-    Ok((StatusCode::CREATED, [("location", location)]).into_response())
-}
-
-pub(crate) async fn delete_tag(
-    State(state): State<ApiState>,
-    caller: Caller,
-    path: Result<Path<(String, String, String, String)>, PathRejection>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
-    let Path((project, repository, reference, tag)) = path?;
-    let (_, access, repo) = locate(&state, &caller, &project, &repository, &headers).await?;
-    require(&caller, &access, "tag", "delete")?;
-    let a = artifact(&state, &repo, &reference).await?;
-    let found = state.meta().tags_of(repo.id, &a.digest).await?.into_iter().find(|t| t.name == tag);
-    let Some(tag) = found.and_then(|t| Tag::parse(&t.name).ok()) else {
-        return Err(ApiError::not_found(format!("tag {tag} not found on {reference}")));
-    };
-    state.content.delete_tag(&repo_name(&repo)?, &tag, &artifact_digest(&a)?, &caller.actor()).await?;
-    Ok(StatusCode::OK)
 }

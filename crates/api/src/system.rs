@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use berth_api_types::{ComponentHealthStatus, GeneralInfo, OverallHealthStatus};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_api_types::{ComponentHealthStatus, GeneralInfo, OverallHealthStatus, Storage, SystemInfo};
 
 use crate::ApiState;
 use crate::caller::Caller;
+use crate::error::ApiError;
 
 pub(crate) async fn ping() -> &'static str {
     "Pong"
@@ -110,4 +112,22 @@ pub(crate) async fn health(State(state): State<ApiState>) -> Json<OverallHealthS
 pub(crate) async fn ready(State(state): State<ApiState>) -> (StatusCode, Json<OverallHealthStatus>) {
     let (healthy, body) = overall(components(&state).await);
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+/// `GET /systeminfo/volumes`, administrators only: the size and free space of the file system
+/// blobs are kept on. 404 for an S3-compatible bucket, which has no size to ask for.
+pub(crate) async fn volumes(State(state): State<ApiState>, caller: Caller) -> Result<Json<SystemInfo>, ApiError> {
+    caller.require_sysadmin()?;
+    match state.content.store().volume().await.map_err(ApiError::internal)? {
+        Some(v) => Ok(Json(SystemInfo { storage: vec![Storage { total: v.total, free: v.free }] })),
+        None => Err(ApiError::not_found("blobs are kept in an S3-compatible bucket, which has no volume size")),
+    }
+}
+
+/// `GET /systeminfo/getcert`: Harbor's root certificate of its self-signed TLS. Berth has none
+/// to hand out (`has_ca_root` is false); the answer is a 404 in the media type the operation
+/// documents, so clients that save the download get the reason instead of JSON.
+pub(crate) async fn getcert() -> Response {
+    let reason = "this registry has no root certificate of its own to download";
+    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/octet-stream")], reason).into_response()
 }

@@ -48,8 +48,14 @@ pub struct Permission {
     pub action: &'static str,
 }
 
+impl Permission {
+    pub const fn new(resource: &'static str, action: &'static str) -> Permission {
+        Permission { resource, action }
+    }
+}
+
 const fn p(resource: &'static str, action: &'static str) -> Permission {
-    Permission { resource, action }
+    Permission::new(resource, action)
 }
 
 /// Read access to the project and its content, common to every role but the limited guest.

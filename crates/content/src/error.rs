@@ -18,6 +18,9 @@ pub enum ContentError {
     DigestInvalid(String),
     #[error("manifest digest is {actual}, not {expected}")]
     ManifestDigestMismatch { expected: Digest, actual: Digest },
+    /// No such artifact: the one to copy, or a child or accessory of it.
+    #[error("artifact {0} not found")]
+    ArtifactUnknown(String),
     /// A manifest references a blob or child manifest the repository does not hold.
     #[error("manifest references {0}, which is not in the repository")]
     MissingReference(String),

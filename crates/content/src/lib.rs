@@ -14,6 +14,7 @@
 
 mod actor;
 mod blobs;
+mod copy;
 mod error;
 mod manifests;
 pub mod peer;

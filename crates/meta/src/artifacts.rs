@@ -16,6 +16,14 @@ pub struct RepositoryRow {
     pub updated_at: i64,
 }
 
+/// A repository with the id of its project.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProjectRepositoryRow {
+    #[sqlx(flatten)]
+    pub repository: RepositoryRow,
+    pub project_id: i64,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ArtifactRow {
     pub id: i64,
@@ -51,12 +59,12 @@ macro_rules! select_repositories {
 }
 
 macro_rules! select_artifacts {
-    ($($rest:expr),+) => {
+    ($($rest:expr),*) => {
         concat!(
             "SELECT m.id, m.repository_id, m.digest, m.media_type, m.artifact_type, m.annotations, m.total_size,
                     m.content, m.created_at, m.pull_time
              FROM manifests m ",
-            $($rest),+
+            $($rest),*
         )
     };
 }
@@ -86,6 +94,16 @@ impl Meta {
         let rows = query_as(q).bind(project).bind(name_filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
         let total = query_scalar(COUNT).bind(project).bind(name_filter).fetch_one(&self.pool).await?;
         Ok((rows, total))
+    }
+
+    /// The repositories with the given ids.
+    pub async fn repositories_by_id(&self, ids: &[i64]) -> Result<Vec<RepositoryRow>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            const Q: &str = select_repositories!("WHERE r.id = $1");
+            found.extend(query_as::<RepositoryRow>(Q).bind(*id).fetch_optional(&self.pool).await?);
+        }
+        Ok(found)
     }
 
     /// The repository `name` if it holds at least one artifact.
@@ -139,6 +157,28 @@ impl Meta {
             .bind(repo)
             .fetch_one(&self.pool)
             .await?;
+        Ok((rows, total))
+    }
+
+    /// One page of the artifacts of every repository of project `project` (by name), or only
+    /// the last pushed of each repository when `latest_only`; and the total.
+    pub async fn list_project_artifacts(
+        &self,
+        project: &str,
+        latest_only: bool,
+        sort: &Sort,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ArtifactRow>, i64)> {
+        const WHERE: &str = "JOIN repositories r ON r.id = m.repository_id
+             WHERE substr(r.name, 1, length($1) + 1) = $1 || '/'
+               AND (NOT $2 OR m.id = (SELECT l.id FROM manifests l WHERE l.repository_id = m.repository_id
+                                      ORDER BY l.created_at DESC, l.id DESC LIMIT 1))";
+        const Q: &str = select_artifacts!();
+        let q = format!("{Q} {WHERE} ORDER BY {} LIMIT $3 OFFSET $4", sort.sql());
+        let rows = query_as(q).bind(project).bind(latest_only).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let count = format!("SELECT count(*) FROM manifests m {WHERE}");
+        let total = query_scalar(count).bind(project).bind(latest_only).fetch_one(&self.pool).await?;
         Ok((rows, total))
     }
 
@@ -240,6 +280,31 @@ macro_rules! visible_repositories {
 }
 
 impl Meta {
+    /// One page of the repositories with content, in every project visible under `visibility`,
+    /// whose name contains `name_filter`; and the total.
+    pub async fn list_visible_repositories(
+        &self,
+        name_filter: &str,
+        visibility: crate::ProjectVisibility,
+        sort: &Sort,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ProjectRepositoryRow>, i64)> {
+        const Q: &str = concat!(
+            "SELECT r.id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
+                    (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id) AS artifact_count,
+                    p.id AS project_id ",
+            visible_repositories!()
+        );
+        const COUNT: &str = concat!("SELECT count(*) ", visible_repositories!());
+        let (mode, user) = visibility.mode();
+        let q = format!("{Q} ORDER BY {} LIMIT $4 OFFSET $5", sort.sql());
+        let rows =
+            query_as(q).bind(name_filter).bind(mode).bind(user).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = query_scalar(COUNT).bind(name_filter).bind(mode).bind(user).fetch_one(&self.pool).await?;
+        Ok((rows, total))
+    }
+
     pub async fn search_repositories(
         &self,
         name: &str,

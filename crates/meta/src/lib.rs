@@ -22,7 +22,7 @@ pub mod time;
 mod uploads;
 mod users;
 
-pub use artifacts::{ArtifactRow, FoundRepository, RepositoryRow, TagRow};
+pub use artifacts::{ArtifactRow, FoundRepository, ProjectRepositoryRow, RepositoryRow, TagRow};
 pub use db::{Backend, Meta};
 pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,

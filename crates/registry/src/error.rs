@@ -119,6 +119,7 @@ impl From<ContentError> for RegistryError {
             C::ManifestInvalid(m) => RegistryError::manifest_invalid(m),
             C::DigestInvalid(m) => RegistryError::digest_invalid(m),
             C::ManifestDigestMismatch { .. } => RegistryError::digest_invalid(e.to_string()),
+            C::ArtifactUnknown(r) => RegistryError::manifest_unknown(&r),
             C::MissingReference(d) => RegistryError::manifest_blob_unknown(&d),
             C::QuotaExceeded(m) => RegistryError::denied(m),
             C::UploadUnknown => RegistryError::upload_unknown(),

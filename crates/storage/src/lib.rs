@@ -192,12 +192,28 @@ impl BlobStore {
     }
 
     /// One cheap round trip to the backend, for health checks.
+    /// The size and free space of the volume the blobs are on; `None` for an S3-compatible
+    /// bucket, which has no size a client can ask for.
+    pub async fn volume(&self) -> Result<Option<Volume>, StorageError> {
+        match &self.0 {
+            Backend::Filesystem(s) => s.volume().await.map(Some),
+            Backend::S3(_) => Ok(None),
+        }
+    }
+
     pub async fn check(&self) -> Result<(), StorageError> {
         match &self.0 {
             Backend::Filesystem(s) => s.check().await,
             Backend::S3(s) => s.check().await,
         }
     }
+}
+
+/// A file system's size and free space, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Volume {
+    pub total: u64,
+    pub free: u64,
 }
 
 /// `blobs/<algorithm>/<first two hex>/<hex>`, relative to the store's root.

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use berth_oci::Digest;
 
-use crate::{StorageError, UploadId};
+use crate::{StorageError, UploadId, Volume};
 
 #[derive(Debug, Clone)]
 pub(crate) struct FsStore {
@@ -51,6 +51,30 @@ impl FsStore {
         tokio::fs::remove_file(&probe).await?;
         Ok(())
     }
+}
+
+impl FsStore {
+    /// The size and free space of the file system the blobs are on, in bytes.
+    pub(crate) async fn volume(&self) -> Result<Volume, StorageError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || statvfs(&root)).await.map_err(join_error)?.map_err(Into::into)
+    }
+}
+
+fn statvfs(path: &std::path::Path) -> io::Result<Volume> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string that outlives the call, and `stat` points at
+    // memory the size of a `statvfs`, which the call fills when it returns 0.
+    if unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the call returned 0, so it filled `stat`.
+    let stat = unsafe { stat.assume_init() };
+    let block = stat.f_frsize;
+    // What an unprivileged writer may still use (`f_bavail`), as `df` shows it.
+    Ok(Volume { total: stat.f_blocks * block, free: stat.f_bavail * block })
 }
 
 /// This machine's boot id: the kernel draws it at random at each boot. Where there is none, a
@@ -94,6 +118,14 @@ mod tests {
 
     pub(super) fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn the_volume_is_the_file_systems() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path().to_path_buf()).await.unwrap();
+        let volume = store.volume().await.unwrap();
+        assert!(volume.total > 0 && volume.free <= volume.total, "{volume:?}");
     }
 
     #[tokio::test]

@@ -1,15 +1,24 @@
-//! A real S3-compatible server for the tests: `scripts/s3-test-server` (Garage on 127.0.0.1)
-//! started once per test process, or the one named by `TEST_BERTH_S3_*` variables if they are
-//! already set (e.g. CI pointing the tests at another service). Never skipped: if no server can
-//! be had, every S3 test fails saying why.
+//! The real S3-compatible test server: `scripts/s3-test-server` (Garage on 127.0.0.1) started
+//! once per test process, or the one named by `TEST_BERTH_S3_*` variables if they are already set
+//! (e.g. CI pointing the tests at another service). Never skipped: if no server can be had, every
+//! test that wants it fails saying why.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::S3Config;
+/// Where the test bucket is and the key that may use it.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
 
+/// The variables the script prints, in the order of [`S3Settings`]' fields.
 const VARS: [&str; 5] = [
     "TEST_BERTH_S3_ENDPOINT",
     "TEST_BERTH_S3_BUCKET",
@@ -18,42 +27,29 @@ const VARS: [&str; 5] = [
     "TEST_BERTH_S3_SECRET_KEY",
 ];
 
-#[derive(Debug)]
-pub(crate) struct TestS3 {
-    vars: HashMap<String, String>,
-}
-
-impl TestS3 {
-    /// Settings for a store under a fresh `root_directory`, so tests share the bucket without
-    /// seeing each other's keys.
-    pub(crate) fn config(&self) -> S3Config {
-        S3Config {
-            endpoint: self.vars["TEST_BERTH_S3_ENDPOINT"].clone(),
-            bucket: self.vars["TEST_BERTH_S3_BUCKET"].clone(),
-            region: self.vars["TEST_BERTH_S3_REGION"].clone(),
-            access_key: self.vars["TEST_BERTH_S3_ACCESS_KEY"].clone(),
-            secret_key: self.vars["TEST_BERTH_S3_SECRET_KEY"].clone(),
-            root_directory: format!("test-{}", uuid::Uuid::new_v4().simple()),
-        }
-    }
-}
-
 /// The test server, started on first use. Panics with the reason if it cannot be had.
-pub(crate) fn s3() -> &'static TestS3 {
-    static SERVER: OnceLock<Result<TestS3, String>> = OnceLock::new();
+pub fn server() -> &'static S3Settings {
+    static SERVER: OnceLock<Result<S3Settings, String>> = OnceLock::new();
     match SERVER.get_or_init(start) {
-        Ok(server) => server,
+        Ok(settings) => settings,
         Err(e) => panic!("no S3 test server: {e}"),
     }
 }
 
-fn start() -> Result<TestS3, String> {
+/// A fresh `root_directory` (a folder of the bucket), so tests share the bucket without seeing
+/// each other's keys.
+pub fn fresh_root() -> String {
+    use rand::Rng;
+    format!("berth-test-{:016x}", rand::rng().random::<u64>())
+}
+
+fn start() -> Result<S3Settings, String> {
     if std::env::var_os(VARS[0]).is_some() {
         let vars = VARS
             .iter()
             .map(|v| std::env::var(v).map(|value| (v.to_string(), value)).map_err(|_| format!("{v} is not set")))
             .collect::<Result<_, _>>()?;
-        return Ok(TestS3 { vars });
+        return Ok(settings(vars));
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/s3-test-server");
     let output =
@@ -69,8 +65,13 @@ fn start() -> Result<TestS3, String> {
     let vars = parse_exports(&String::from_utf8_lossy(&output.stdout));
     match VARS.iter().find(|v| !vars.contains_key(**v)) {
         Some(missing) => Err(format!("{} printed no {missing}", script.display())),
-        None => Ok(TestS3 { vars }),
+        None => Ok(settings(vars)),
     }
+}
+
+fn settings(mut vars: HashMap<String, String>) -> S3Settings {
+    let [endpoint, bucket, region, access_key, secret_key] = VARS.map(|v| vars.remove(v).unwrap_or_default());
+    S3Settings { endpoint, bucket, region, access_key, secret_key }
 }
 
 /// `export NAME=value` lines (value optionally quoted) into a map.

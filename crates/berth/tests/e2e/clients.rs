@@ -4,16 +4,13 @@
 //! The clients are not Rust crates: `scripts/install-test-deps.sh` installs them. A missing client
 //! fails its test with a message saying so; no test is skipped.
 
-#[path = "common/clients.rs"]
-mod client_env;
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use client_env::{Clients, direct_command, require_tool, strings};
-use common::layout::{self, Image, MultiArch};
-use common::{ADMIN, Berth, path_str, run};
+use crate::support;
+use crate::support::clients::{Clients, direct_command, require_tool, strings};
+use crate::support::layout::{self, Image, MultiArch};
+use crate::support::{ADMIN, Berth, path_str, run};
 use serde_json::Value;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -158,7 +155,7 @@ fn skopeo_push_inspect_pull_convert_delete() {
     assert_eq!(manifest["config"]["mediaType"], DOCKER_CONFIG);
     assert_eq!(manifest["layers"].as_array().unwrap().len(), image.layer_digests.len());
     let info = clients.inspect_json(&host, "proj/app:v2s2");
-    assert_eq!(info["Digest"], common::sha256_digest(&raw), "inspect: {info}");
+    assert_eq!(info["Digest"], support::sha256_digest(&raw), "inspect: {info}");
     assert_eq!(info["Architecture"], "amd64");
 
     let tags = clients.skopeo_list_tags(&host, "proj/app");
@@ -338,7 +335,7 @@ fn podman_pull_tag_push() {
     // The pushed image: podman keeps the config, and the layers, which the registry already
     // holds (in proj/app), go unchanged.
     let (raw, manifest) = clients.raw_manifest(&host, "proj/copy:v2");
-    assert_eq!(common::sha256_digest(&raw), pushed_digest);
+    assert_eq!(support::sha256_digest(&raw), pushed_digest);
     assert_eq!(manifest["config"]["digest"], image.config_digest.as_str(), "{manifest}");
     assert_eq!(manifest["layers"].as_array().unwrap().len(), image.layer_digests.len());
     let info = clients.inspect_json(&host, "proj/copy:v2");
@@ -373,7 +370,7 @@ fn podman_pull_tag_push() {
     run(clients.podman().args(["import", "--quiet", path_str(&tarball), &imported]));
     let pushed_digest = clients.podman_push(&imported).unwrap_or_else(|e| panic!("{e}"));
     let (raw, manifest) = clients.raw_manifest(&host, "proj/imported:v1");
-    assert_eq!(common::sha256_digest(&raw), pushed_digest);
+    assert_eq!(support::sha256_digest(&raw), pushed_digest);
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 1, "{manifest}");
     assert!(layers[0]["mediaType"].as_str().unwrap().ends_with("gzip"), "{manifest}");
@@ -429,18 +426,15 @@ registry.auth.set_basic_auth(args["user"], args["password"])
 # the token service again for the scope the challenge names, so do that.
 authenticate_request = registry.auth.authenticate_request
 
-
 def reauthenticate(original, headers, refresh=False):
     challenge = original.headers.get("Www-Authenticate") or ""
     refresh = refresh or 'error="insufficient_scope"' in challenge
     return authenticate_request(original, headers, refresh=refresh)
 
-
 registry.auth.authenticate_request = reauthenticate
 
 # Every request oras-py makes, as the registry answered it.
 exchanges = []
-
 
 def log_exchange(resp, *args, **kwargs):
     exchanges.append({
@@ -452,9 +446,7 @@ def log_exchange(resp, *args, **kwargs):
         "location": resp.headers.get("Location"),
     })
 
-
 registry.session.hooks["response"].append(log_exchange)
-
 
 def sent(resp):
     body = resp.request.body
@@ -469,11 +461,9 @@ def sent(resp):
         "location": resp.headers.get("Location"),
     }
 
-
 def pull(tag, outdir):
     files = registry.pull(target=f"{host}/{repo}:{tag}", outdir=os.path.abspath(outdir))
     return {os.path.basename(p): os.path.abspath(p) for p in files}
-
 
 result = {}
 mode = args["mode"]
@@ -667,7 +657,7 @@ fn oras_artifacts_and_referrers() {
     assert!(none.is_empty(), "filtered out: {none:?}");
 
     // A digest nothing refers to: an empty list, not an error.
-    let unknown = common::sha256_digest(b"nothing refers to this");
+    let unknown = support::sha256_digest(b"nothing refers to this");
     let resp = http_get(&berth.url(&format!("/v2/proj/app/referrers/{unknown}")));
     assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
     assert_eq!(resp.json()["manifests"], Value::Array(vec![]));
@@ -695,7 +685,7 @@ fn oras_chunked_push_and_pull() {
     let clients = Clients::with_creds(ADMIN);
 
     // 300 KiB and a bit in 64 KiB chunks: four full PATCHes and a short last one.
-    let content = common::random_bytes(300 * 1024 + 123, 5);
+    let content = support::random_bytes(300 * 1024 + 123, 5);
     let work = clients.oras_workdir();
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("payload.bin"), &content).unwrap();
@@ -729,7 +719,7 @@ fn oras_chunked_push_and_pull() {
     }
 
     // The blob as any client reads it.
-    let blob = http_get(&berth.url(&format!("/v2/proj/files/blobs/{}", common::sha256_digest(&content))));
+    let blob = http_get(&berth.url(&format!("/v2/proj/files/blobs/{}", support::sha256_digest(&content))));
     assert_eq!(blob.status, 200);
     assert!(blob.body == content, "GET of the chunked blob returns other bytes");
 }

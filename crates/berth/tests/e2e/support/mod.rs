@@ -1,17 +1,27 @@
-//! Test harness: runs the real `berth` binary on 127.0.0.1 with its own data folder, and talks
-//! to it over HTTP, as any client would.
-#![allow(dead_code)] // each test binary uses a different part of the harness
+//! What the end-to-end tests share. [`Berth`] runs the real `berth` binary on 127.0.0.1 with its
+//! own data folder, for tests where a real process matters, and talks to it over HTTP as any client
+//! would; `app::TestApp` runs the application in this process. Databases, the S3 server, the peer
+//! registry, nginx, ports and test bytes come from `berth_testkit`.
 
+pub mod app;
+pub mod clients;
+pub mod ha;
+pub mod http;
 pub mod layout;
 pub mod registry;
 pub mod s3;
 pub mod upstream;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use app::TestApp;
+pub use berth_testkit::postgres::TestDatabase;
+pub use berth_testkit::{free_port, path_str, random_bytes, run, sha256_digest, try_run};
+use berth_testkit::{raw_get_status, wait_until_ready};
 
 pub struct Berth {
     child: Option<Child>,
@@ -20,84 +30,14 @@ pub struct Berth {
     env: Vec<(String, String)>,
     /// The PostgreSQL database the harness made for this server (when the suite runs on
     /// PostgreSQL and the test gave none), dropped with it.
-    database: Option<TestDatabase>,
+    _database: Option<TestDatabase>,
 }
 
-/// `TEST_BERTH_DATABASE=postgres` runs the whole suite on PostgreSQL: each test server then gets
-/// a database of its own on the server of [`postgres_server`], created empty and dropped after.
-pub const DATABASE_VARIABLE: &str = "TEST_BERTH_DATABASE";
-
-/// The PostgreSQL server tests use (`TEST_BERTH_POSTGRES`, a URL without a database name; by
-/// default the local one). `scripts/test-services` starts it and prints the URL.
-pub fn postgres_server() -> String {
-    std::env::var("TEST_BERTH_POSTGRES")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
-
-/// A fresh, empty PostgreSQL database, dropped (with its connections) when this is dropped.
-pub struct TestDatabase {
-    server: String,
-    name: String,
-}
-
-impl TestDatabase {
-    /// A new database when the suite runs on PostgreSQL ([`DATABASE_VARIABLE`]).
-    pub fn from_env() -> Option<TestDatabase> {
-        match std::env::var(DATABASE_VARIABLE).as_deref() {
-            Ok("postgres") => Some(TestDatabase::create(&postgres_server())),
-            Ok("sqlite") | Ok("") | Err(_) => None,
-            Ok(other) => panic!("{DATABASE_VARIABLE}={other}: expected postgres or sqlite"),
-        }
-    }
-
-    pub fn create(server: &str) -> TestDatabase {
-        use rand::Rng;
-        let name = format!("berth_test_{}_{:016x}", std::process::id(), rand::rng().random::<u64>());
-        let db = TestDatabase { server: server.trim_end_matches('/').to_owned(), name };
-        db.psql(&format!("CREATE DATABASE {}", db.name));
-        db
-    }
-
-    /// A new database on the test PostgreSQL server, for tests that need PostgreSQL whatever the
-    /// suite runs on (several instances on one database).
-    pub fn create_required() -> TestDatabase {
-        TestDatabase::create(&postgres_server())
-    }
-
-    pub fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-
-    /// Drops the database now, closing the connections of whoever uses it (a server under test).
-    pub fn drop_now(&self) {
-        self.psql(&format!("DROP DATABASE {} WITH (FORCE)", self.name));
-    }
-
-    fn psql(&self, sql: &str) {
-        run(Command::new("psql").args([
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            &format!("{}/postgres", self.server),
-            "-c",
-            sql,
-        ]));
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                "-q",
-                &format!("{}/postgres", self.server),
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .output();
-    }
+/// A server under test: the real binary ([`Berth`]) or the application in process
+/// ([`app::TestApp`]). Both also have `url` as a method of their own, so tests need no import.
+pub trait Server {
+    /// `http://HOST{path}`.
+    fn url(&self, path: &str) -> String;
 }
 
 /// Builds a test server; `.with_env()` sets configuration through `BERTH_*` variables.
@@ -117,11 +57,6 @@ impl BerthBuilder {
         self
     }
 
-    /// A data volume outside the server's own folder, e.g. one shared by several instances.
-    pub fn with_data_volume(self, path: &Path) -> Self {
-        self.with_env("BERTH_DATA_VOLUME", path_str(path))
-    }
-
     /// Starts the server and waits until it answers.
     pub fn start(self) -> Berth {
         let mut berth = self.spawn();
@@ -133,12 +68,18 @@ impl BerthBuilder {
     /// can start at the same moment.
     pub fn spawn(self) -> Berth {
         let mut env = self.env;
+        // On PostgreSQL (`TEST_BERTH_DATABASE=postgres`) a fresh database, unless the test gave one.
         let database = if env.iter().any(|(k, _)| k == "BERTH_DATABASE_URL") { None } else { TestDatabase::from_env() };
         if let Some(db) = &database {
             env.push(("BERTH_DATABASE_URL".to_owned(), db.url()));
         }
-        let mut berth =
-            Berth { child: None, port: free_port(), data: tempfile::tempdir().expect("tempdir"), env, database };
+        let mut berth = Berth {
+            child: None,
+            port: free_port(),
+            data: tempfile::tempdir().expect("tempdir"),
+            env,
+            _database: database,
+        };
         berth.spawn_process();
         berth
     }
@@ -178,17 +119,14 @@ impl Berth {
 
     /// Waits until the server answers `/api/v2.0/ping`; panics with its log if it exits first.
     pub fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("berth exited with {status} before it was ready:\n{}", self.log());
-            }
-            if raw_get_status(self.port, "/api/v2.0/ping") == Some(200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("berth not ready after 30 s:\n{}", self.log());
+        let (port, log) = (self.port, self.data.path().join("berth.log"));
+        wait_until_ready(
+            "berth",
+            self.child.as_mut().expect("running"),
+            Duration::from_secs(30),
+            || raw_get_status(port, "/api/v2.0/ping") == Some(200),
+            || std::fs::read_to_string(&log).unwrap_or_default(),
+        );
     }
 
     /// The data volume: SQLite database and blobs (this server's own, unless the test gave one).
@@ -262,6 +200,12 @@ impl Berth {
     }
 }
 
+impl Server for Berth {
+    fn url(&self, path: &str) -> String {
+        Berth::url(self, path)
+    }
+}
+
 impl Drop for Berth {
     fn drop(&mut self) {
         self.kill9();
@@ -271,33 +215,11 @@ impl Drop for Berth {
     }
 }
 
-/// A port nothing listens on, for a server a test starts next.
-///
-/// The server binds it a moment later, so it must stay free until then. A port the kernel
-/// picks (`bind(0)`) comes from the ephemeral range, the same range every outgoing connection
-/// of every parallel test takes its local port from, and one of those took such a port before
-/// Berth could bind it. So the port is drawn at random below that range, where nothing
-/// allocates ports on its own, and never handed out twice in one test binary.
-pub fn free_port() -> u16 {
-    use rand::Rng;
-    use std::collections::BTreeSet;
-    use std::sync::Mutex;
-    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    const LOWEST: u16 = 10_000;
-    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32_768);
-    assert!(ephemeral_start > LOWEST + 1_000, "ephemeral ports start at {ephemeral_start}: no room below them");
-    let mut handed_out = HANDED_OUT.lock().unwrap();
-    loop {
-        let port = rand::rng().random_range(LOWEST..ephemeral_start);
-        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            handed_out.insert(port);
-            return port;
-        }
-    }
-}
+/// Held by the tests that load the machine most (hundreds of MiB pushed while instances are killed,
+/// a fleet started at once, a memory bound measured), so that no two of them run at the same time
+/// now that every end-to-end test shares one binary and its test threads; lighter tests still run
+/// beside them, as they did in the separate binaries.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The `admin` user's credentials on a fresh test server.
 pub const ADMIN: (&str, &str) = ("admin", "Harbor12345");
@@ -348,46 +270,4 @@ impl Berth {
         let (status, text) = self.api("POST", &format!("/projects/{project}/members"), Some(ADMIN), Some(&body));
         assert_eq!(status, 201, "adding {name} to {project}: {text}");
     }
-}
-
-/// A minimal HTTP/1.1 GET, so readiness polling needs no async runtime.
-pub fn raw_get_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Deterministic pseudo-random bytes (different per seed), for layers no test shares by accident.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    use rand::{RngCore, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ std::process::id() as u64);
-    let mut v = vec![0u8; len];
-    rng.fill_bytes(&mut v);
-    v
-}
-
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
-
-/// Runs a command, panicking with its output if it fails; returns stdout.
-pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-pub fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }

@@ -2,21 +2,21 @@
 //! they describe, read in order by a cursor; the scheduled audit purge running as a durable job;
 //! and the jobservice API.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support;
+use crate::support::http;
+use crate::support::registry::*;
+use crate::support::{ADMIN, TestApp, random_bytes};
 use berth_meta::{Cursor, EventRow, Meta};
-use common::registry::*;
-use common::{ADMIN, Berth, random_bytes};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn changes_and_their_events_are_one_transaction_and_read_in_order() {
-    let berth = Berth::start();
-    berth.create_project("p", false);
-    berth.create_project("small", false);
+    let berth = TestApp::start().await;
+    berth.create_project("p", false).await;
+    berth.create_project("small", false).await;
     let r = Registry::with_credentials(berth.url(""), Some(ADMIN));
     let (_, first) = r.push_image("p/app", "v1", &random_bytes(1000, 1)).await;
     let (_, second) = r.push_image("p/app", "v2", &random_bytes(1000, 2)).await;
@@ -38,14 +38,14 @@ async fn changes_and_their_events_are_one_transaction_and_read_in_order() {
             "v1",
             OCI_MANIFEST,
             &serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": common::sha256_digest(config), "size": config.len()},
+                "config": {"mediaType": OCI_CONFIG, "digest": support::sha256_digest(config), "size": config.len()},
                 "layers": [], "annotations": {"padding": "x".repeat(2000)}}))
             .unwrap(),
         )
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{}", refused.text().await.unwrap());
 
-    let meta = berth.meta().await;
+    let meta = berth.meta();
     let events = all_events(&meta).await;
     let changes: Vec<(String, String, Option<String>, Option<String>)> = events
         .iter()
@@ -68,8 +68,8 @@ async fn changes_and_their_events_are_one_transaction_and_read_in_order() {
     assert_eq!(taken.status(), StatusCode::CONFLICT);
     let refused = api_as(&berth, ADMIN, Method::DELETE, "/projects/p", None).await;
     assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED);
-    berth.create_user("dev", "Passw0rdX");
-    berth.add_member("p", "dev", 2);
+    berth.create_user("dev", "Passw0rdX").await;
+    berth.add_member("p", "dev", 2).await;
     let blob = r.push_blob("p/app", b"a loose blob").await;
     let unlinked = r.http.delete(r.url(&format!("/v2/p/app/blobs/{blob}"))).send().await.unwrap();
     assert_eq!(unlinked.status(), StatusCode::ACCEPTED);
@@ -122,7 +122,7 @@ async fn all_events(meta: &Meta) -> Vec<EventRow> {
 
 #[tokio::test]
 async fn the_audit_purge_runs_as_a_scheduled_job_visible_through_jobservice() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     // The scheduler enqueues the hour's purge at start; a worker runs it.
     let mut job = Value::Null;
     for _ in 0..200 {
@@ -203,7 +203,7 @@ async fn the_audit_purge_runs_as_a_scheduled_job_visible_through_jobservice() {
     .await;
 
     // Only system administrators see the job service.
-    berth.create_user("dev", "Passw0rdX");
+    berth.create_user("dev", "Passw0rdX").await;
     for path in ["/jobservice/pools", "/jobservice/queues", "/jobservice/jobs", &format!("/jobservice/jobs/{id}/log")] {
         expect_error(
             api_as(&berth, ("dev", "Passw0rdX"), Method::GET, path, None).await,
@@ -212,6 +212,6 @@ async fn the_audit_purge_runs_as_a_scheduled_job_visible_through_jobservice() {
         )
         .await;
     }
-    let anonymous = reqwest::get(berth.url("/api/v2.0/jobservice/pools")).await.unwrap();
+    let anonymous = http::get(berth.url("/api/v2.0/jobservice/pools")).await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }

@@ -1,11 +1,10 @@
 //! Robot accounts over HTTP: creation, exact permissions on /v2/ and /service/token, secret
 //! refresh, disable, delete.
 
-mod common;
-
-use common::registry::api_as as api;
-use common::registry::*;
-use common::{ADMIN, Berth, random_bytes};
+use crate::support::http::Client;
+use crate::support::registry::api_as as api;
+use crate::support::registry::*;
+use crate::support::{ADMIN, Berth, Server, TestApp, random_bytes};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -15,7 +14,7 @@ fn project_robot(name: &str, project: &str, actions: &[(&str, &str)]) -> Value {
            "permissions": [{"kind": "project", "namespace": project, "access": access}]})
 }
 
-async fn create(berth: &Berth, creds: (&str, &str), body: Value) -> (i64, String, String) {
+async fn create(berth: &impl Server, creds: (&str, &str), body: Value) -> (i64, String, String) {
     let r = api(berth, creds, Method::POST, "/robots", Some(body)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let v: Value = r.json().await.unwrap();
@@ -49,7 +48,7 @@ async fn project_robot_gets_exactly_its_permissions() {
     expect_error(other, StatusCode::FORBIDDEN, "DENIED").await;
 
     // The token service grants the same.
-    let r = reqwest::Client::new()
+    let r = Client::new()
         .get(berth.url("/service/token?service=harbor-registry&scope=repository:ci/app:pull,push,delete"))
         .basic_auth(&name, Some(&secret))
         .send()
@@ -111,17 +110,17 @@ async fn project_robot_gets_exactly_its_permissions() {
 
 #[tokio::test]
 async fn who_may_create_what() {
-    let berth = Berth::start();
-    berth.create_project("ci", false);
-    berth.create_user("dev", "Passw0rdX");
-    berth.add_member("ci", "dev", 2);
+    let berth = TestApp::start().await;
+    berth.create_project("ci", false).await;
+    berth.create_user("dev", "Passw0rdX").await;
+    berth.add_member("ci", "dev", 2).await;
     let dev = ("dev", "Passw0rdX");
     let pull = project_robot("r", "ci", &[("repository", "pull")]);
     assert_eq!(api(&berth, dev, Method::POST, "/robots", Some(pull.clone())).await.status(), StatusCode::FORBIDDEN);
     let system = json!({"name": "sys", "level": "system", "duration": 30,
         "permissions": [{"kind": "project", "namespace": "*", "access": [{"resource": "repository", "action": "pull"}]}]});
     assert_eq!(api(&berth, dev, Method::POST, "/robots", Some(system.clone())).await.status(), StatusCode::FORBIDDEN);
-    let anon = reqwest::Client::new().post(berth.url("/api/v2.0/robots")).json(&pull).send().await.unwrap();
+    let anon = Client::new().post(berth.url("/api/v2.0/robots")).json(&pull).send().await.unwrap();
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
 
     for (body, status) in [

@@ -1,14 +1,11 @@
 //! The scale-out deployment of the README on one machine: N Berth instances on one PostgreSQL
 //! database and one blob store, behind nginx.
-//!
-//! Test files include it with `#[path = "common/ha.rs"] mod cluster;` next to `mod common;` and
-//! `#[path = "common/nginx.rs"] mod nginx;`.
-#![allow(dead_code)] // test files use different parts of it
 
 use std::process::Command;
 
-use crate::common::{Berth, BerthBuilder, TestDatabase, free_port};
-use crate::nginx::Nginx;
+use berth_testkit::nginx::Nginx;
+
+use crate::support::{Berth, BerthBuilder, TestDatabase, free_port};
 
 /// The blob store every instance of a cluster uses: a fresh folder (`root_directory`) of the S3
 /// test bucket (Garage). Each instance keeps its own data volume, which holds nothing shared.
@@ -18,12 +15,12 @@ pub struct SharedStore {
 
 impl SharedStore {
     pub fn new() -> SharedStore {
-        SharedStore { root: crate::common::s3::fresh_root() }
+        SharedStore { root: crate::support::s3::fresh_root() }
     }
 
     /// The configuration (`BERTH_*` variables) an instance needs to use this store.
     pub fn env(&self) -> Vec<(String, String)> {
-        crate::common::s3::storage_env(&self.root)
+        crate::support::s3::storage_env(&self.root)
     }
 }
 
@@ -32,7 +29,6 @@ impl SharedStore {
 pub struct Cluster {
     pub lb: Nginx,
     pub instances: Vec<Berth>,
-    pub store: SharedStore,
     pub db: TestDatabase,
 }
 
@@ -41,7 +37,7 @@ impl Cluster {
     /// for, so they race through migrations and first-start set-up as a fleet started together
     /// would. Their `external_url` is the load balancer's URL.
     pub fn start(n: usize) -> Cluster {
-        let db = TestDatabase::create_required();
+        let db = TestDatabase::create();
         let store = SharedStore::new();
         // The instances must know the load balancer's URL before it knows theirs.
         let lb_port = free_port();
@@ -52,14 +48,12 @@ impl Cluster {
         }
         let upstreams: Vec<String> = instances.iter().map(Berth::host).collect();
         let lb = Nginx::start(lb_port, &upstreams);
-        Cluster { lb, instances, store, db }
+        Cluster { lb, instances, db }
     }
 
     /// One value from the cluster's database (`psql -tA`), e.g. a count.
     pub fn sql(&self, query: &str) -> String {
-        crate::common::run(Command::new("psql").args(["-qtA", "-v", "ON_ERROR_STOP=1", &self.db.url(), "-c", query]))
-            .trim()
-            .to_owned()
+        self.db.sql(query)
     }
 }
 
@@ -79,7 +73,7 @@ pub fn instance(db: &TestDatabase, store: &SharedStore, external_url: &str) -> B
 /// (`ss`, from the kernel's TCP statistics). Whatever the blob store, an instance that is
 /// receiving a large layer shows it here while the upload is in progress.
 pub fn max_bytes_received(port: u16) -> u64 {
-    let out = crate::common::run(Command::new("ss").args([
+    let out = crate::support::run(Command::new("ss").args([
         "-Htin",
         "state",
         "established",

@@ -1,29 +1,28 @@
 //! Harbor's `/api/v2.0/configurations`: settings an administrator changes at run time. They are
 //! stored in the database, override the configuration file, and take effect at once.
 
-mod common;
-
-use common::registry::api_as;
-use common::{ADMIN, Berth};
-use reqwest::{Client, Method, StatusCode};
+use crate::support::http::Client;
+use crate::support::registry::api_as;
+use crate::support::{ADMIN, TestApp};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const DEV: (&str, &str) = ("dev", "Developer123");
 
-async fn configurations(berth: &Berth) -> Value {
+async fn configurations(berth: &TestApp) -> Value {
     let r = api_as(berth, ADMIN, Method::GET, "/configurations", None).await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
 }
 
-async fn put(berth: &Berth, creds: (&str, &str), body: Value) -> (StatusCode, String) {
+async fn put(berth: &TestApp, creds: (&str, &str), body: Value) -> (StatusCode, String) {
     let r = api_as(berth, creds, Method::PUT, "/configurations", Some(body)).await;
     let status = r.status();
     let body: Value = r.json().await.unwrap_or(Value::Null);
     (status, body["errors"][0]["message"].as_str().unwrap_or("").to_owned())
 }
 
-async fn token_lifetime(berth: &Berth) -> i64 {
+async fn token_lifetime(berth: &TestApp) -> i64 {
     let r = Client::new()
         .get(berth.url("/service/token?service=harbor-registry&scope=repository:library/app:pull"))
         .basic_auth(ADMIN.0, Some(ADMIN.1))
@@ -35,8 +34,8 @@ async fn token_lifetime(berth: &Berth) -> i64 {
 
 #[tokio::test]
 async fn settings_change_at_run_time_and_outlive_a_restart() {
-    let mut berth = Berth::start();
-    berth.create_user(DEV.0, DEV.1);
+    let mut berth = TestApp::start().await;
+    berth.create_user(DEV.0, DEV.1).await;
     let c = configurations(&berth).await;
     assert_eq!(c["self_registration"], json!({"value": false, "editable": true}));
     assert_eq!(c["project_creation_restriction"], json!({"value": "everyone", "editable": true}));
@@ -71,7 +70,7 @@ async fn settings_change_at_run_time_and_outlive_a_restart() {
     assert_eq!(logs[0]["username"], "admin");
 
     // Stored: a restart (same configuration file) keeps them.
-    berth.restart();
+    berth.restart().await;
     let c = configurations(&berth).await;
     assert_eq!(c["self_registration"]["value"], true);
     assert_eq!(c["project_creation_restriction"]["value"], "adminonly");
@@ -80,8 +79,8 @@ async fn settings_change_at_run_time_and_outlive_a_restart() {
 
 #[tokio::test]
 async fn bad_changes_are_refused_whole_and_change_nothing() {
-    let berth = Berth::start();
-    berth.create_user(DEV.0, DEV.1);
+    let berth = TestApp::start().await;
+    berth.create_user(DEV.0, DEV.1).await;
     for (body, expected) in [
         (json!({"self_registration": "yes"}), "self_registration must be true or false"),
         (json!({"project_creation_restriction": "nobody"}), "\"everyone\" or \"adminonly\""),

@@ -1,16 +1,15 @@
 //! Crash safety, restarts, graceful shutdown, bounded memory and start-up configuration errors,
 //! against the real binary.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::support;
+use crate::support::registry::*;
+use crate::support::{Berth, random_bytes, sha256_digest};
 use bytes::Bytes;
-use common::registry::*;
-use common::{Berth, random_bytes, sha256_digest};
 use reqwest::StatusCode;
 use sha2::Digest as _;
 
@@ -305,6 +304,7 @@ async fn sigterm_writes_every_queued_pull_event_before_exiting() {
 
 #[tokio::test]
 async fn memory_stays_bounded_for_large_blobs() {
+    let _heavy = support::HEAVY.lock().await;
     let berth = Berth::start();
     berth.create_project("mem", false);
     let r = Registry::new(berth.url(""));

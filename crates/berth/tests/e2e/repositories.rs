@@ -1,14 +1,12 @@
 //! `/projects/{p}/repositories`, artifacts and tags over HTTP.
 
-mod common;
-
-use common::registry::api_as as api;
-use common::registry::*;
-use common::{ADMIN, Berth, random_bytes, sha256_digest};
+use crate::support::registry::api_as as api;
+use crate::support::registry::*;
+use crate::support::{ADMIN, TestApp, random_bytes, sha256_digest};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn get_json(berth: &Berth, path: &str) -> Value {
+async fn get_json(berth: &TestApp, path: &str) -> Value {
     let r = api(berth, ADMIN, Method::GET, path, None).await;
     assert_eq!(r.status(), StatusCode::OK, "GET {path}");
     r.json().await.unwrap()
@@ -16,8 +14,8 @@ async fn get_json(berth: &Berth, path: &str) -> Value {
 
 #[tokio::test]
 async fn repositories_artifacts_and_tags() {
-    let berth = Berth::start();
-    berth.create_project("proj", false);
+    let berth = TestApp::start().await;
+    berth.create_project("proj", false).await;
     let r = Registry::new(berth.url(""));
     let (manifest, digest) = r.push_image("proj/app", "v1", &random_bytes(1000, 1)).await;
     r.push_image("proj/team/api", "latest", &random_bytes(10, 2)).await;
@@ -124,8 +122,8 @@ async fn repositories_artifacts_and_tags() {
 
 #[tokio::test]
 async fn index_artifacts_list_their_references() {
-    let berth = Berth::start();
-    berth.create_project("proj", false);
+    let berth = TestApp::start().await;
+    berth.create_project("proj", false).await;
     let r = Registry::new(berth.url(""));
     let (amd, amd_digest) = r.push_image("proj/multi", "amd", &random_bytes(10, 4)).await;
     let index = serde_json::to_vec(&json!({
@@ -144,13 +142,13 @@ async fn index_artifacts_list_their_references() {
 
 #[tokio::test]
 async fn repository_permissions_follow_roles() {
-    let berth = Berth::start();
-    berth.create_project("proj", false);
+    let berth = TestApp::start().await;
+    berth.create_project("proj", false).await;
     Registry::new(berth.url("")).push_image("proj/app", "v1", &random_bytes(10, 5)).await;
-    berth.create_user("dev", "Passw0rdX");
-    berth.add_member("proj", "dev", 2);
-    berth.create_user("maint", "Passw0rdX");
-    berth.add_member("proj", "maint", 4);
+    berth.create_user("dev", "Passw0rdX").await;
+    berth.add_member("proj", "dev", 2).await;
+    berth.create_user("maint", "Passw0rdX").await;
+    berth.add_member("proj", "maint", 4).await;
     let dev = ("dev", "Passw0rdX");
     assert_eq!(api(&berth, dev, Method::GET, "/projects/proj/repositories", None).await.status(), StatusCode::OK);
     let tags = "/projects/proj/repositories/app/artifacts/v1/tags";
@@ -163,11 +161,11 @@ async fn repository_permissions_follow_roles() {
 }
 
 /// What the portal's artifact page reads: `extra_attrs` from the image configuration, Harbor's
-/// `build_history` addition, Berth's `layers` addition, and accessories found through referrers.
+/// `build_history` addition, TestApp's `layers` addition, and accessories found through referrers.
 #[tokio::test]
 async fn artifact_details_come_from_the_manifest_and_configuration() {
-    let berth = Berth::start();
-    berth.create_project("proj", false);
+    let berth = TestApp::start().await;
+    berth.create_project("proj", false).await;
     let r = Registry::new(berth.url(""));
     let config = serde_json::to_vec(&json!({
         "architecture": "arm64", "os": "linux", "variant": "v8", "created": "2026-01-02T03:04:05Z",

@@ -2,9 +2,7 @@
 //! balancer's probe), healthy and with the database or the blob store gone under a running
 //! instance.
 
-mod common;
-
-use common::{Berth, TestDatabase};
+use crate::support::{Berth, TestDatabase};
 use serde_json::Value;
 
 /// `GET /api/v2.0{path}` without credentials: status and JSON body.
@@ -68,7 +66,7 @@ fn healthy_instance_reports_every_component_and_is_ready() {
 
 #[test]
 fn dropped_database_makes_the_instance_unready() {
-    let db = TestDatabase::create_required();
+    let db = TestDatabase::create();
     let berth = Berth::builder().with_env("BERTH_DATABASE_URL", &db.url()).start();
     assert_healthy(&berth);
     db.drop_now();

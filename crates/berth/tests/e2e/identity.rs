@@ -1,10 +1,9 @@
 //! Users, projects, members, the token service and the role matrix, over real HTTP against the
 //! real binary.
 
-mod common;
-
-use common::registry::*;
-use common::{ADMIN, Berth, random_bytes};
+use crate::support::http::{self, Client, Response};
+use crate::support::registry::*;
+use crate::support::{ADMIN, TestApp, random_bytes};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -12,21 +11,21 @@ const PASSWORD: &str = "Passw0rdX";
 
 /// An `/api/v2.0` client with optional Basic credentials.
 struct Api {
-    http: reqwest::Client,
+    http: Client,
     base: String,
     creds: Option<(String, String)>,
 }
 
 impl Api {
-    fn new(berth: &Berth, creds: Option<(&str, &str)>) -> Api {
+    fn new(berth: &TestApp, creds: Option<(&str, &str)>) -> Api {
         Api {
-            http: reqwest::Client::new(),
+            http: Client::new(),
             base: berth.url("/api/v2.0"),
             creds: creds.map(|(u, p)| (u.to_owned(), p.to_owned())),
         }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some((u, p)) = &self.creds {
             req = req.basic_auth(u, Some(p));
@@ -49,19 +48,19 @@ impl Api {
 }
 
 /// Asserts a Harbor error response: status and `{"errors":[{"code","message"}]}`.
-async fn harbor_error(r: reqwest::Response, status: StatusCode, code: &str) {
+async fn harbor_error(r: Response, status: StatusCode, code: &str) {
     assert_eq!(r.status(), status, "{}", r.url());
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], code, "{body}");
     assert!(body["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
-async fn token(berth: &Berth, creds: Option<(&str, &str)>, scopes: &[&str]) -> reqwest::Response {
+async fn token(berth: &TestApp, creds: Option<(&str, &str)>, scopes: &[&str]) -> Response {
     let mut url = format!("{}?service=harbor-registry", berth.url("/service/token"));
     for s in scopes {
         url.push_str(&format!("&scope={s}"));
     }
-    let mut req = reqwest::Client::new().get(url);
+    let mut req = Client::new().get(url);
     if let Some((u, p)) = creds {
         req = req.basic_auth(u, Some(p));
     }
@@ -77,12 +76,12 @@ fn claims(token: &str) -> Value {
 fn bearer(base: String, token: &str) -> Registry {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    Registry { http: reqwest::Client::builder().default_headers(headers).build().unwrap(), base }
+    Registry { http: Client::with_default_headers(headers), base }
 }
 
 #[tokio::test]
 async fn challenge_points_at_the_token_service() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let anon = Registry::with_credentials(berth.url(""), None);
     let r = anon.get("/v2/").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
@@ -108,7 +107,7 @@ async fn challenge_points_at_the_token_service() {
 
 #[tokio::test]
 async fn external_url_is_the_realm() {
-    let berth = Berth::builder().with_env("BERTH_EXTERNAL_URL", "https://registry.example.com").start();
+    let berth = TestApp::builder().with_env("BERTH_EXTERNAL_URL", "https://registry.example.com").start().await;
     let r = Registry::with_credentials(berth.url(""), None).get("/v2/").await;
     let c = r.headers()["www-authenticate"].to_str().unwrap();
     assert!(c.starts_with("Bearer realm=\"https://registry.example.com/service/token\""), "{c}");
@@ -116,10 +115,12 @@ async fn external_url_is_the_realm() {
 
 #[tokio::test]
 async fn tokens_grant_requested_scope_intersected_with_policy() {
-    let berth = Berth::start();
-    berth.create_project("team", false);
-    berth.create_user("dev", PASSWORD);
-    berth.add_member("team", "dev", 2);
+    let berth = TestApp::builder()
+        .with_project("team", false)
+        .with_user("dev", PASSWORD)
+        .with_member("team", "dev", 2)
+        .start()
+        .await;
 
     let r =
         token(&berth, Some(("dev", PASSWORD)), &["repository:team/app:pull,push,delete", "registry:catalog:*"]).await;
@@ -160,14 +161,14 @@ async fn tokens_grant_requested_scope_intersected_with_policy() {
 
     // Malformed scope, unknown service.
     harbor_error(token(&berth, Some(ADMIN), &["nonsense"]).await, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
-    let r = reqwest::get(berth.url("/service/token?service=other")).await.unwrap();
+    let r = http::get(berth.url("/service/token?service=other")).await.unwrap();
     harbor_error(r, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
 }
 
 #[tokio::test]
 async fn tampered_and_foreign_tokens_are_refused() {
-    let berth = Berth::start();
-    let other = Berth::start();
+    let berth = TestApp::start().await;
+    let other = TestApp::start().await;
     let r = token(&berth, Some(ADMIN), &["repository:library/app:pull"]).await;
     let t = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
     assert_eq!(bearer(berth.url(""), &t).get("/v2/").await.status(), StatusCode::OK);
@@ -184,7 +185,7 @@ async fn tampered_and_foreign_tokens_are_refused() {
     expect_error(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     expect_error(bearer(berth.url(""), "garbage").get("/v2/").await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
 
-    // A token from another Berth (another key) is worthless here.
+    // A token from another TestApp (another key) is worthless here.
     let r = token(&other, Some(ADMIN), &["repository:library/app:pull"]).await;
     let foreign = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
     expect_error(bearer(berth.url(""), &foreign).get("/v2/").await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
@@ -192,18 +193,18 @@ async fn tampered_and_foreign_tokens_are_refused() {
 
 #[tokio::test]
 async fn signing_key_survives_restart() {
-    let mut berth = Berth::start();
+    let mut berth = TestApp::start().await;
     let r = token(&berth, Some(ADMIN), &["repository:library/app:pull"]).await;
     let t = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
-    berth.restart();
+    berth.restart().await;
     assert_eq!(bearer(berth.url(""), &t).get("/v2/").await.status(), StatusCode::OK);
 }
 
 /// Every role against every registry and member operation in a private project.
 #[tokio::test]
 async fn role_matrix() {
-    let berth = Berth::start();
-    berth.create_project("secret", false);
+    let berth = TestApp::start().await;
+    berth.create_project("secret", false).await;
     let admin = Registry::new(berth.url(""));
     let layer = random_bytes(64, 2);
     let (manifest, _) = admin.push_image("secret/base", "v1", &layer).await;
@@ -218,9 +219,9 @@ async fn role_matrix() {
         ("outsider", 0, false, false, false, false),
     ];
     for (i, (user, role, push, delete, list_members, add_members)) in cases.into_iter().enumerate() {
-        berth.create_user(user, PASSWORD);
+        berth.create_user(user, PASSWORD).await;
         if role > 0 {
-            berth.add_member("secret", user, role);
+            berth.add_member("secret", user, role).await;
         }
         let r = Registry::with_credentials(berth.url(""), Some((user, PASSWORD)));
         let pull = r.get("/v2/secret/base/manifests/v1").await;
@@ -321,13 +322,13 @@ async fn role_matrix() {
     expect_error(anon.get("/v2/secret/base/manifests/v1").await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
 }
 
-async fn api_project_id(berth: &Berth, name: &str) -> i64 {
+async fn api_project_id(berth: &TestApp, name: &str) -> i64 {
     Api::new(berth, Some(ADMIN)).json(&format!("/projects/{name}")).await["project_id"].as_i64().unwrap()
 }
 
 #[tokio::test]
 async fn public_projects_are_pullable_anonymously_and_only_that() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let admin = Registry::new(berth.url(""));
     let (manifest, _) = admin.push_image("library/app", "v1", &random_bytes(64, 3)).await;
     let anon = Registry::with_credentials(berth.url(""), None);
@@ -351,7 +352,7 @@ async fn public_projects_are_pullable_anonymously_and_only_that() {
 /// of caller gets the answer it got when the project was loaded on its own.
 #[tokio::test]
 async fn manifest_pull_answers_each_caller_as_before() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let admin = Registry::new(berth.url(""));
     let (manifest, digest) = admin.push_image("library/app", "v1", &random_bytes(64, 5)).await;
     let api = Api::new(&berth, Some(ADMIN));
@@ -389,7 +390,7 @@ async fn manifest_pull_answers_each_caller_as_before() {
 
 #[tokio::test]
 async fn pushing_into_a_missing_project_is_refused() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let admin = Registry::new(berth.url(""));
     let r = admin.http.post(admin.url("/v2/nosuch/app/blobs/uploads/")).send().await.unwrap();
     let e = expect_error(r, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
@@ -398,7 +399,7 @@ async fn pushing_into_a_missing_project_is_refused() {
 
 #[tokio::test]
 async fn users_api() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let admin = Api::new(&berth, Some(ADMIN));
     let anon = Api::new(&berth, None);
     let create = |name: &str, password: &str| json!({"username": name, "password": password, "email": format!("{name}@example.com"), "realname": name});
@@ -523,7 +524,7 @@ async fn users_api() {
 
 #[tokio::test]
 async fn self_registration_when_enabled() {
-    let berth = Berth::builder().with_env("BERTH_SELF_REGISTRATION", "true").start();
+    let berth = TestApp::builder().with_env("BERTH_SELF_REGISTRATION", "true").start().await;
     let anon = Api::new(&berth, None);
     let r = anon
         .call(
@@ -540,8 +541,8 @@ async fn self_registration_when_enabled() {
 
 #[tokio::test]
 async fn login_throttling_locks_after_repeated_failures() {
-    let berth = Berth::start();
-    berth.create_user("target", PASSWORD);
+    let berth = TestApp::start().await;
+    berth.create_user("target", PASSWORD).await;
     let wrong = Api::new(&berth, Some(("target", "Wrong1234")));
     for _ in 0..5 {
         assert_eq!(wrong.status(Method::GET, "/users/current", None).await, StatusCode::UNAUTHORIZED);
@@ -566,9 +567,9 @@ async fn login_throttling_locks_after_repeated_failures() {
 
 #[tokio::test]
 async fn projects_api() {
-    let berth = Berth::start();
-    berth.create_user("owner", PASSWORD);
-    berth.create_user("stranger", PASSWORD);
+    let berth = TestApp::start().await;
+    berth.create_user("owner", PASSWORD).await;
+    berth.create_user("stranger", PASSWORD).await;
     let admin = Api::new(&berth, Some(ADMIN));
     let owner = Api::new(&berth, Some(("owner", PASSWORD)));
     let stranger = Api::new(&berth, Some(("stranger", PASSWORD)));
@@ -661,8 +662,8 @@ async fn projects_api() {
 
 #[tokio::test]
 async fn project_creation_restricted_to_admins() {
-    let berth = Berth::builder().with_env("BERTH_PROJECT_CREATION_RESTRICTION", "adminonly").start();
-    berth.create_user("user", PASSWORD);
+    let berth = TestApp::builder().with_env("BERTH_PROJECT_CREATION_RESTRICTION", "adminonly").start().await;
+    berth.create_user("user", PASSWORD).await;
     let user = Api::new(&berth, Some(("user", PASSWORD)));
     harbor_error(
         user.call(Method::POST, "/projects", Some(json!({"project_name": "p"}))).await,
@@ -678,9 +679,9 @@ async fn project_creation_restricted_to_admins() {
 
 #[tokio::test]
 async fn members_api() {
-    let berth = Berth::start();
-    berth.create_project("team", false);
-    berth.create_user("m1", PASSWORD);
+    let berth = TestApp::start().await;
+    berth.create_project("team", false).await;
+    berth.create_user("m1", PASSWORD).await;
     let admin = Api::new(&berth, Some(ADMIN));
     let r = admin
         .call(Method::POST, "/projects/team/members", Some(json!({"role_id": 2, "member_user": {"username": "m1"}})))
@@ -723,7 +724,7 @@ async fn members_api() {
 
 #[tokio::test]
 async fn system_endpoints_and_conventions() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let anon = Api::new(&berth, None);
     let r = anon.call(Method::GET, "/ping", None).await;
     assert_eq!(r.text().await.unwrap(), "Pong");
@@ -747,8 +748,8 @@ async fn system_endpoints_and_conventions() {
 
 #[tokio::test]
 async fn browser_sessions_with_csrf() {
-    let berth = Berth::start();
-    let http = reqwest::Client::new();
+    let berth = TestApp::start().await;
+    let http = Client::new();
     let login = |password: &str| {
         http.post(berth.url("/c/login")).form(&[("principal", "admin"), ("password", password)]).send()
     };
@@ -777,17 +778,15 @@ async fn browser_sessions_with_csrf() {
 
     // Sessions live in the database: a restarted server still knows them.
     let mut berth = berth;
-    berth.restart();
-    let me =
-        reqwest::Client::new().get(berth.url("/api/v2.0/users/current")).header("cookie", &sid).send().await.unwrap();
+    berth.restart().await;
+    let me = Client::new().get(berth.url("/api/v2.0/users/current")).header("cookie", &sid).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
-    let out = reqwest::Client::new().get(berth.url("/c/log_out")).header("cookie", &sid).send().await.unwrap();
+    let out = Client::new().get(berth.url("/c/log_out")).header("cookie", &sid).send().await.unwrap();
     assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
-    let me =
-        reqwest::Client::new().get(berth.url("/api/v2.0/users/current")).header("cookie", &sid).send().await.unwrap();
+    let me = Client::new().get(berth.url("/api/v2.0/users/current")).header("cookie", &sid).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
     // Robots have no portal.
-    let r = reqwest::Client::new()
+    let r = Client::new()
         .post(berth.url("/c/login"))
         .form(&[("principal", "robot$x"), ("password", "Whatever1")])
         .send()
@@ -798,12 +797,12 @@ async fn browser_sessions_with_csrf() {
 
 #[tokio::test]
 async fn search_and_statistics_show_only_what_the_caller_may_see() {
-    let berth = Berth::start();
-    berth.create_project("secret", false);
+    let berth = TestApp::start().await;
+    berth.create_project("secret", false).await;
     let admin = Registry::new(berth.url(""));
     admin.push_image("secret/app", "v1", &random_bytes(10, 7)).await;
     admin.push_image("library/app", "v1", &random_bytes(10, 8)).await;
-    berth.create_user("u", PASSWORD);
+    berth.create_user("u", PASSWORD).await;
     let user = Api::new(&berth, Some(("u", PASSWORD)));
     let found = user.json("/search?q=app").await;
     let repos: Vec<&str> =
@@ -834,8 +833,8 @@ async fn search_and_statistics_show_only_what_the_caller_may_see() {
 /// The key is read from the database the way a second instance would.
 #[tokio::test]
 async fn expired_and_wrong_audience_tokens_are_refused() {
-    let berth = Berth::start();
-    let meta = berth.meta().await;
+    let berth = TestApp::start().await;
+    let meta = berth.meta();
     let (kid, pkcs8) = meta.signing_key(|| panic!("the server made the key at start")).await.unwrap();
     let keys = berth_auth::TokenKeys::from_pkcs8(kid, &pkcs8).unwrap();
     let now = berth_meta::time::now() as u64;
@@ -868,9 +867,9 @@ async fn expired_and_wrong_audience_tokens_are_refused() {
 
 #[tokio::test]
 async fn lists_sort_as_asked() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     for name in ["bravo", "alpha", "charlie"] {
-        berth.create_project(name, false);
+        berth.create_project(name, false).await;
     }
     let admin = Api::new(&berth, Some(ADMIN));
     let names =
@@ -893,7 +892,7 @@ async fn lists_sort_as_asked() {
     )
     .await;
     for (i, user) in ["zed", "amy"].iter().enumerate() {
-        berth.create_user(user, &format!("Passw0rd{i}"));
+        berth.create_user(user, &format!("Passw0rd{i}")).await;
     }
     let users = admin.json("/users?sort=username").await;
     let order: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();

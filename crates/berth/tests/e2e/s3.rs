@@ -3,13 +3,10 @@
 //! instance that started it died, downloads can be redirected to the bucket, and bad settings
 //! stop Berth at start with a clear message.
 
-#[path = "common/clients.rs"]
-mod client_env;
-mod common;
-
-use client_env::{Clients, require_tool};
-use common::registry::*;
-use common::{ADMIN, Berth, TestDatabase, layout, postgres_server, random_bytes, run, sha256_digest};
+use crate::support;
+use crate::support::clients::{Clients, require_tool};
+use crate::support::registry::*;
+use crate::support::{ADMIN, Berth, TestDatabase, layout, random_bytes, run, sha256_digest};
 use reqwest::StatusCode;
 
 fn with_digest(url: &str, digest: &str) -> String {
@@ -19,7 +16,7 @@ fn with_digest(url: &str, digest: &str) -> String {
 
 /// A server on S3 and a fresh PostgreSQL database.
 fn start_on_s3(extra: &[(&str, &str)]) -> (Berth, TestDatabase) {
-    let db = TestDatabase::create(&postgres_server());
+    let db = TestDatabase::create();
     let mut builder = Berth::builder().with_s3().with_env("BERTH_DATABASE_URL", &db.url());
     for (k, v) in extra {
         builder = builder.with_env(k, v);
@@ -144,7 +141,7 @@ async fn downloads_can_redirect_to_the_bucket() {
 #[test]
 fn bad_s3_settings_stop_berth_at_start_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let mut env = common::s3::storage_env("x");
+    let mut env = support::s3::storage_env("x");
     for (k, v) in env.iter_mut() {
         if k == "BERTH_STORAGE_S3_BUCKET" {
             *v = "no-such-bucket-here".to_owned();

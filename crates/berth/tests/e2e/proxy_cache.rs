@@ -1,15 +1,12 @@
 //! Proxy-cache projects: a project created with `registry_id` is a pull-through cache of a real
 //! upstream registry, Debian's `docker-registry` (CNCF distribution 2.8) on loopback.
 
-#[path = "common/clients.rs"]
-mod client_env;
-mod common;
-
 use std::time::Duration;
 
-use common::registry::*;
-use common::upstream::Upstream;
-use common::{ADMIN, Berth, random_bytes, sha256_digest};
+use crate::support;
+use crate::support::registry::*;
+use crate::support::upstream::Upstream;
+use crate::support::{ADMIN, Berth, random_bytes, sha256_digest};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -74,12 +71,12 @@ async fn fill_freshness_and_refusals() {
     assert_eq!(sha256_digest(&r.bytes().await.unwrap()), layer_digest);
 
     // skopeo pulls the whole image through the cache (config blob fetched on demand).
-    client_env::require_tool("skopeo");
-    let clients = client_env::Clients::new();
+    support::clients::require_tool("skopeo");
+    let clients = support::clients::Clients::new();
     let dir = tempfile::tempdir().unwrap();
     clients.pull_layout(&berth.host(), "hub/lib/app:1", dir.path(), "1");
-    assert_eq!(common::layout::manifest_descriptor(dir.path(), "1")["digest"], digest.as_str());
-    assert_eq!(common::layout::read_blob(dir.path(), &layer_digest), layer);
+    assert_eq!(support::layout::manifest_descriptor(dir.path(), "1")["digest"], digest.as_str());
+    assert_eq!(support::layout::read_blob(dir.path(), &layer_digest), layer);
 
     // What was cached is Berth's content now: in the API, and its blobs are linked.
     let (status, text) = berth.api("GET", "/projects/hub/repositories", Some(ADMIN), None);

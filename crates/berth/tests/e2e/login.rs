@@ -5,13 +5,10 @@
 //! The clients are not Rust crates: `scripts/install-test-deps.sh` installs them. A missing client
 //! fails its test with a message saying so; no test is skipped.
 
-#[path = "common/clients.rs"]
-mod client_env;
-mod common;
-
-use client_env::{Clients, Creds, require_tool, strings, try_run};
-use common::layout::{self, Image};
-use common::{ADMIN, Berth, run};
+use crate::support::clients::{Clients, Creds, require_tool, strings};
+use crate::support::layout::{self, Image};
+use crate::support::try_run;
+use crate::support::{ADMIN, Berth, run};
 use serde_json::Value;
 
 /// Harbor role ids, for [`Berth::add_member`].

@@ -35,9 +35,7 @@ pub struct Image {
     pub manifest_digest: String,
     pub manifest_size: usize,
     pub config_digest: String,
-    pub config_size: usize,
     pub layer_digests: Vec<String>,
-    pub layer_sizes: Vec<usize>,
 }
 
 impl Image {
@@ -73,7 +71,6 @@ pub struct MultiArch {
     /// The image index's exact bytes, and their digest and size.
     pub index: Vec<u8>,
     pub index_digest: String,
-    pub index_size: usize,
     /// One image per architecture, in the index's order.
     pub images: Vec<Image>,
 }
@@ -82,13 +79,6 @@ impl MultiArch {
     /// `oci:DIR:TAG`, the skopeo transport reference of the index.
     pub fn oci_ref(&self) -> String {
         format!("oci:{}:{}", super::path_str(&self.dir), self.tag)
-    }
-
-    pub fn image(&self, architecture: &str) -> &Image {
-        self.images
-            .iter()
-            .find(|i| i.architecture == architecture)
-            .unwrap_or_else(|| panic!("no {architecture} image in the index"))
     }
 }
 
@@ -124,7 +114,7 @@ pub fn write_multi_arch(
     let index = serde_json::to_vec(&index).unwrap();
     let index_digest = write_blob(dir, &index);
     set_tag(dir, tag, MEDIA_TYPE_INDEX, &index_digest, index.len());
-    MultiArch { dir: dir.to_path_buf(), tag: tag.to_owned(), index_size: index.len(), index, index_digest, images }
+    MultiArch { dir: dir.to_path_buf(), tag: tag.to_owned(), index, index_digest, images }
 }
 
 /// Writes the blobs of one image (layers, config, manifest) into the layout at `dir`, untagged.
@@ -187,9 +177,7 @@ fn write_image_blobs(dir: &Path, architecture: &str, layers: usize, layer_size: 
         manifest,
         manifest_digest,
         config_digest,
-        config_size: config.len(),
         layer_digests,
-        layer_sizes,
     }
 }
 

@@ -1,25 +1,23 @@
 //! The OCI distribution spec v1.1 over HTTP against a real `berth serve`: every endpoint, and the
 //! errors each bad input must produce without changing anything.
 
-mod common;
-
-use common::registry::*;
-use common::{Berth, random_bytes, sha256_digest};
+use crate::support::registry::*;
+use crate::support::{TestApp, random_bytes, sha256_digest};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// A server with projects `p` and `z`, and a client authenticated as admin.
-fn setup() -> (Berth, Registry) {
-    let berth = Berth::start();
-    berth.create_project("p", false);
-    berth.create_project("z", false);
+async fn setup() -> (TestApp, Registry) {
+    let berth = TestApp::start().await;
+    berth.create_project("p", false).await;
+    berth.create_project("z", false).await;
     let registry = Registry::new(berth.url(""));
     (berth, registry)
 }
 
 #[tokio::test]
 async fn base_endpoint() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let resp = r.get("/v2/").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["docker-distribution-api-version"], "registry/2.0");
@@ -31,7 +29,7 @@ async fn base_endpoint() {
 
 #[tokio::test]
 async fn monolithic_upload_then_get_head_range_delete() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let data = random_bytes(100_000, 1);
     let digest = r.push_blob("p/app", &data).await;
     let path = format!("/v2/p/app/blobs/{digest}");
@@ -75,7 +73,7 @@ async fn monolithic_upload_then_get_head_range_delete() {
 /// must give exactly the blob's bytes.
 #[tokio::test]
 async fn blobs_of_several_chunks_come_back_whole_and_in_ranges() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     const MIB: usize = 1024 * 1024;
     let data = random_bytes(5 * MIB + 12_345, 31);
     let small = random_bytes(3_000, 32);
@@ -100,7 +98,7 @@ async fn blobs_of_several_chunks_come_back_whole_and_in_ranges() {
 
 #[tokio::test]
 async fn chunked_upload_with_status_out_of_order_and_final_chunk() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let data = random_bytes(3 * 1024 * 1024 + 17, 2);
     let digest = sha256_digest(&data);
     let start = r.http.post(r.url("/v2/p/chunked/blobs/uploads/")).send().await.unwrap();
@@ -177,7 +175,7 @@ async fn chunked_upload_with_status_out_of_order_and_final_chunk() {
 
 #[tokio::test]
 async fn put_without_final_body_and_digest_mismatch() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let url = r.start_upload("p/x").await;
     let p = r.http.patch(&url).body(b"abc".to_vec()).send().await.unwrap();
     assert_eq!(p.status(), StatusCode::ACCEPTED);
@@ -213,7 +211,7 @@ async fn put_without_final_body_and_digest_mismatch() {
 
 #[tokio::test]
 async fn cancel_and_unknown_sessions() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let url = r.start_upload("p/a").await;
     r.http.patch(&url).body(b"abc".to_vec()).send().await.unwrap();
     let del = r.http.delete(&url).send().await.unwrap();
@@ -238,7 +236,7 @@ async fn cancel_and_unknown_sessions() {
 
 #[tokio::test]
 async fn cross_repository_mount() {
-    let (b, r) = setup();
+    let (b, r) = setup().await;
     let data = random_bytes(5000, 3);
     let digest = r.push_blob("p/src", &data).await;
     let m = r.http.post(r.url(&format!("/v2/p/dst/blobs/uploads/?mount={digest}&from=p/src"))).send().await.unwrap();
@@ -262,7 +260,7 @@ async fn cross_repository_mount() {
 
 #[tokio::test]
 async fn manifests_by_tag_and_digest_served_byte_for_byte() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let (manifest, digest) = r.push_image("p/img", "v1", &random_bytes(2000, 4)).await;
 
     for reference in ["v1", digest.as_str()] {
@@ -305,7 +303,7 @@ async fn manifests_by_tag_and_digest_served_byte_for_byte() {
 
 #[tokio::test]
 async fn manifest_validation_errors_change_nothing() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let layer = random_bytes(100, 5);
     let layer_digest = r.push_blob("p/v", &layer).await;
     let config = b"{}".to_vec();
@@ -389,7 +387,7 @@ async fn manifest_validation_errors_change_nothing() {
 
 #[tokio::test]
 async fn index_and_docker_types() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let (amd, amd_digest) = r.push_image("p/multi", "amd", &random_bytes(300, 6)).await;
     let index = |children: &[(&str, usize)], media: &str, child_media: &str| {
         let manifests: Vec<Value> = children
@@ -433,7 +431,7 @@ async fn index_and_docker_types() {
 
 #[tokio::test]
 async fn tags_and_catalog_paginate_with_link() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let layer = random_bytes(64, 8);
     for tag in ["b", "a", "e", "c", "d"] {
         r.push_image("p/paged", tag, &layer).await;
@@ -470,7 +468,7 @@ async fn tags_and_catalog_paginate_with_link() {
 
 #[tokio::test]
 async fn referrers_with_subject_and_artifact_type_filter() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let (subject, subject_digest) = r.push_image("p/ref", "v1", &random_bytes(100, 9)).await;
     let empty = r.push_blob("p/ref", b"{}").await;
     let payload = r.push_blob("p/ref", b"signature bytes").await;
@@ -520,7 +518,7 @@ async fn referrers_with_subject_and_artifact_type_filter() {
 
 #[tokio::test]
 async fn delete_manifests_by_tag_and_digest() {
-    let (_b, r) = setup();
+    let (_b, r) = setup().await;
     let (_, digest) = r.push_image("p/del", "v1", &random_bytes(10, 10)).await;
     let d = r.http.delete(r.url("/v2/p/del/manifests/v1")).send().await.unwrap();
     assert_eq!(d.status(), StatusCode::ACCEPTED);
@@ -548,7 +546,7 @@ async fn delete_manifests_by_tag_and_digest() {
 
 #[tokio::test]
 async fn bad_names_and_paths_never_escape_or_500() {
-    let (b, r) = setup();
+    let (b, r) = setup().await;
     let d = sha256_digest(b"x");
     for (path, status, code) in [
         ("/v2/UPPER/manifests/latest", StatusCode::BAD_REQUEST, "NAME_INVALID"),
@@ -579,7 +577,7 @@ async fn bad_names_and_paths_never_escape_or_500() {
 
 #[tokio::test]
 async fn concurrent_uploads_of_one_blob_both_succeed_with_one_copy() {
-    let (b, r) = setup();
+    let (b, r) = setup().await;
     let data = random_bytes(4 * 1024 * 1024, 11);
     let digest = sha256_digest(&data);
     let mut tasks = Vec::new();

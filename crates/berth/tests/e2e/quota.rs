@@ -1,28 +1,26 @@
 //! Project storage quotas: refusal that stores nothing, exact usage under concurrent pushes.
 
-mod common;
-
-use common::registry::api_as as api;
-use common::registry::*;
-use common::{ADMIN, Berth, random_bytes, sha256_digest};
+use crate::support::registry::api_as as api;
+use crate::support::registry::*;
+use crate::support::{ADMIN, TestApp, random_bytes, sha256_digest};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn create_limited(berth: &Berth, name: &str, limit: i64) -> i64 {
+async fn create_limited(berth: &TestApp, name: &str, limit: i64) -> i64 {
     let r =
         api(berth, ADMIN, Method::POST, "/projects", Some(json!({"project_name": name, "storage_limit": limit}))).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     r.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().parse().unwrap()
 }
 
-async fn used(berth: &Berth, id: i64) -> i64 {
+async fn used(berth: &TestApp, id: i64) -> i64 {
     let q: Value = api(berth, ADMIN, Method::GET, &format!("/quotas/{id}"), None).await.json().await.unwrap();
     q["used"]["storage"].as_i64().unwrap()
 }
 
 #[tokio::test]
 async fn push_over_quota_is_refused_and_stores_nothing() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let id = create_limited(&berth, "small", 10_000).await;
     let r = Registry::new(berth.url(""));
     let blob = random_bytes(4_000, 1);
@@ -65,7 +63,7 @@ async fn push_over_quota_is_refused_and_stores_nothing() {
         let r = api(&berth, ADMIN, Method::PUT, &format!("/quotas/{id}"), Some(bad)).await;
         assert!(r.status().is_client_error());
     }
-    berth.create_user("user", "Passw0rdX");
+    berth.create_user("user", "Passw0rdX").await;
     let r = api(
         &berth,
         ("user", "Passw0rdX"),
@@ -88,7 +86,7 @@ async fn push_over_quota_is_refused_and_stores_nothing() {
 
 #[tokio::test]
 async fn usage_stays_exact_under_concurrent_pushes() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     const SIZE: usize = 50_000;
     // Room for exactly five of the ten blobs pushed at once.
     let id = create_limited(&berth, "race", 5 * SIZE as i64 + 100).await;
@@ -117,7 +115,7 @@ async fn usage_stays_exact_under_concurrent_pushes() {
 
 #[tokio::test]
 async fn manifests_count_against_the_quota() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let r = Registry::new(berth.url(""));
     let layer = random_bytes(1_000, 3);
     // Fits the blobs (config + layer) but not the manifest on top.

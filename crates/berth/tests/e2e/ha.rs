@@ -6,23 +6,16 @@
 //! Needs PostgreSQL on 127.0.0.1:5432 (or the server in `TEST_BERTH_POSTGRES`), nginx and skopeo
 //! (`scripts/install-test-deps.sh`).
 
-#[path = "common/clients.rs"]
-mod client_env;
-#[path = "common/ha.rs"]
-mod cluster;
-mod common;
-#[path = "common/nginx.rs"]
-mod nginx;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use client_env::{Clients, require_tool};
-use cluster::{Cluster, max_bytes_received};
-use common::layout::{self, Image};
-use common::registry::Registry;
-use common::{ADMIN, free_port, path_str, random_bytes, sha256_digest};
+use crate::support;
+use crate::support::clients::{Clients, require_tool};
+use crate::support::ha::{Cluster, max_bytes_received};
+use crate::support::layout::{self, Image};
+use crate::support::registry::Registry;
+use crate::support::{ADMIN, free_port, path_str, random_bytes, sha256_digest};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -216,6 +209,7 @@ const MID_PUSH: u64 = 32 << 20;
 
 #[test]
 fn killing_an_instance_mid_push_loses_nothing_acknowledged() {
+    let _heavy = support::HEAVY.blocking_lock();
     require_tool("skopeo");
     let mut cluster = Cluster::start(2);
     cluster.instances[0].create_project("team", false);
@@ -269,6 +263,7 @@ fn killing_an_instance_mid_push_loses_nothing_acknowledged() {
 
 #[tokio::test]
 async fn instances_started_together_on_an_empty_database() {
+    let _heavy = support::HEAVY.lock().await;
     // Cluster::start spawns both processes before waiting for either.
     let cluster = Cluster::start(2);
     assert_eq!(cluster.sql("SELECT count(*) FROM users WHERE username = 'admin'"), "1");

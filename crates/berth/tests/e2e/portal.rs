@@ -1,17 +1,15 @@
 //! The portal (`/harbor/...`): its HTTP behaviour with a plain client, and the main journeys in
 //! a real browser (Debian's chromium driven by playwright-core, `tests/browser/portal.mjs`).
 
-#[path = "common/clients.rs"]
-mod client_env;
-mod common;
-
 use std::path::PathBuf;
 
-use client_env::{Clients, require_tool, try_run};
-use common::layout::write_image;
-use common::registry::api_as;
-use common::upstream::Upstream;
-use common::{ADMIN, Berth};
+use crate::support;
+use crate::support::clients::{Clients, require_tool};
+use crate::support::layout::write_image;
+use crate::support::registry::api_as;
+use crate::support::try_run;
+use crate::support::upstream::Upstream;
+use crate::support::{ADMIN, Berth};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -401,8 +399,8 @@ async fn the_main_journeys_work_in_a_real_browser() {
 #[tokio::test]
 async fn artifact_pages_say_never_pulled_and_copy_each_pull_command() {
     let berth = Berth::start();
-    let registry = common::registry::Registry::new(berth.url(""));
-    registry.push_image("library/app", "v1", &common::random_bytes(1000, 5)).await;
+    let registry = support::registry::Registry::new(berth.url(""));
+    registry.push_image("library/app", "v1", &support::random_bytes(1000, 5)).await;
     let client = Browser::new(&berth);
     client.sign_in(ADMIN).await;
 
@@ -479,8 +477,8 @@ async fn people_sign_up_only_when_self_registration_is_on() {
 async fn repository_descriptions_and_replication_policies_are_edited_in_place() {
     let berth = Berth::start();
     let upstream = Upstream::start();
-    let r = common::registry::Registry::new(berth.url(""));
-    r.push_image("library/app", "v1", &common::random_bytes(1000, 3)).await;
+    let r = support::registry::Registry::new(berth.url(""));
+    r.push_image("library/app", "v1", &support::random_bytes(1000, 3)).await;
     let client = Browser::new(&berth);
     client.sign_in(ADMIN).await;
 

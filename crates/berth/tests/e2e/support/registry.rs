@@ -1,9 +1,11 @@
-//! A thin HTTP client for the distribution API, for tests that speak the protocol directly.
+//! A thin HTTP client for the distribution API, for tests that speak the protocol directly, to a
+//! real server or an in-process one (see [`super::http`]).
 
-use reqwest::{Client, Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::sha256_digest;
+use super::http::{Client, Response};
+use super::{Server, sha256_digest};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -29,7 +31,7 @@ impl Registry {
             let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             headers.insert("authorization", format!("Basic {token}").parse().unwrap());
         }
-        Registry { http: Client::builder().default_headers(headers).build().unwrap(), base }
+        Registry { http: Client::with_default_headers(headers), base }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -101,7 +103,8 @@ impl Registry {
 }
 
 /// Asserts `r` is an OCI error response with `status` and `code`; returns the error object.
-pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value {
+pub async fn expect_error(r: impl Into<Response>, status: StatusCode, code: &str) -> Value {
+    let r = r.into();
     assert_eq!(r.status(), status, "unexpected status for {}", r.url());
     let body: Value = r.json().await.expect("error body is JSON");
     let error = body["errors"][0].clone();
@@ -112,7 +115,7 @@ pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value 
 
 /// One `/api/v2.0` request as `creds`.
 pub async fn api_as(
-    berth: &super::Berth,
+    berth: &impl Server,
     creds: (&str, &str),
     method: reqwest::Method,
     path: &str,

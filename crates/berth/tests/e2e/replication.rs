@@ -3,13 +3,12 @@
 //! triggers, deletions, catch-up after a peer was down, and two masters replicating to each
 //! other.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::registry::{OCI_INDEX, OCI_MANIFEST, Registry, api_as};
-use common::upstream::Upstream;
-use common::{ADMIN, Berth, random_bytes, sha256_digest};
+use crate::support;
+use crate::support::registry::{OCI_INDEX, OCI_MANIFEST, Registry, api_as};
+use crate::support::upstream::Upstream;
+use crate::support::{ADMIN, Berth, random_bytes, sha256_digest};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -125,7 +124,7 @@ async fn registry_endpoints_are_managed_checked_and_their_passwords_sealed() {
     let (_, got, _) = api(&berth, Method::GET, &format!("/registries/{id}"), None).await;
     assert_eq!(got["status"], "healthy");
     // A port nothing listens on: a clear 400.
-    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let dead = format!("http://127.0.0.1:{}", support::free_port());
     let (status, err, _) =
         api(&berth, Method::POST, "/registries/ping", Some(json!({"type": "docker-registry", "url": dead}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -1,18 +1,17 @@
 //! The registry clients (skopeo, podman) in an isolated environment, shared by the real-client
-//! test files, which include it with `#[path = "common/clients.rs"] mod client_env;` (next to
-//! their `mod common;`).
+//! tests.
 //!
 //! The clients are not Rust crates: `scripts/install-test-deps.sh` installs them. A missing client
 //! fails its test with a message saying so; no test is skipped.
-#![allow(dead_code)] // each test file uses a different part of it
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::layout::Image;
-use crate::common::{path_str, run};
+use berth_testkit::{path_str, run, try_run};
+
+use crate::support::layout::Image;
 
 /// Registry credentials, `(user, password)`; `None` is anonymous.
 pub type Creds<'a> = Option<(&'a str, &'a str)>;
@@ -41,21 +40,6 @@ pub fn direct_command(program: &str) -> Command {
     }
     cmd.env("NO_PROXY", "127.0.0.1,localhost").env("no_proxy", "127.0.0.1,localhost");
     cmd
-}
-
-/// Runs `cmd`: its stdout if it succeeded; if it failed, its exit status, stdout and stderr.
-pub fn try_run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "{cmd:?} failed with {}\nstdout:\n{stdout}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
 
 /// An isolated configuration for the containers tools (skopeo, podman): their own home, policy,

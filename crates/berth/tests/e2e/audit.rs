@@ -1,22 +1,21 @@
 //! The audit trail over HTTP: what is recorded, who may read it, and its filters.
 
-mod common;
-
 use std::time::Duration;
 
-use common::registry::*;
-use common::{ADMIN, Berth, random_bytes};
+use crate::support::http::{Client, Response};
+use crate::support::registry::*;
+use crate::support::{ADMIN, TestApp, random_bytes};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn api(
-    berth: &Berth,
+    berth: &TestApp,
     creds: Option<(&str, &str)>,
     method: Method,
     path: &str,
     body: Option<Value>,
-) -> reqwest::Response {
-    let mut req = reqwest::Client::new().request(method, berth.url(&format!("/api/v2.0{path}")));
+) -> Response {
+    let mut req = Client::new().request(method, berth.url(&format!("/api/v2.0{path}")));
     if let Some((u, p)) = creds {
         req = req.basic_auth(u, Some(p));
     }
@@ -28,7 +27,12 @@ async fn api(
 
 /// The operations of the log at `path`, newest first, once `expected` records are there
 /// (registry records are written in the background).
-async fn operations(berth: &Berth, creds: (&str, &str), path: &str, expected: usize) -> Vec<(String, String, String)> {
+async fn operations(
+    berth: &TestApp,
+    creds: (&str, &str),
+    path: &str,
+    expected: usize,
+) -> Vec<(String, String, String)> {
     let mut found = Vec::new();
     for _ in 0..100 {
         let r = api(berth, Some(creds), Method::GET, path, None).await;
@@ -57,12 +61,12 @@ async fn operations(berth: &Berth, creds: (&str, &str), path: &str, expected: us
 
 #[tokio::test]
 async fn registry_and_api_operations_are_recorded() {
-    let berth = Berth::start();
-    berth.create_project("proj", false);
-    berth.create_user("guest", "Passw0rdX");
-    berth.add_member("proj", "guest", 3);
-    berth.create_user("limited", "Passw0rdX");
-    berth.add_member("proj", "limited", 5);
+    let berth = TestApp::start().await;
+    berth.create_project("proj", false).await;
+    berth.create_user("guest", "Passw0rdX").await;
+    berth.add_member("proj", "guest", 3).await;
+    berth.create_user("limited", "Passw0rdX").await;
+    berth.add_member("proj", "limited", 5).await;
     let admin = Registry::new(berth.url(""));
     let (_, digest) = admin.push_image("proj/app", "v1", &random_bytes(10, 1)).await;
     let guest = Registry::with_credentials(berth.url(""), Some(("guest", "Passw0rdX")));
@@ -118,9 +122,9 @@ async fn registry_and_api_operations_are_recorded() {
 
 #[tokio::test]
 async fn robot_and_member_changes_are_recorded() {
-    let berth = Berth::start();
-    berth.create_project("proj", false);
-    berth.create_user("u", "Passw0rdX");
+    let berth = TestApp::start().await;
+    berth.create_project("proj", false).await;
+    berth.create_user("u", "Passw0rdX").await;
     let r = api(
         &berth,
         Some(ADMIN),

@@ -151,3 +151,31 @@ async fn robot_and_member_changes_are_recorded() {
         assert!(all.iter().any(|(o, k, r)| o == op && k == kind && r == resource), "{op} {kind} {resource}: {all:?}");
     }
 }
+
+#[tokio::test]
+async fn requests_without_a_peer_address_are_served_and_recorded() {
+    // In process there is no connection, so no `ConnectInfo`: the API, the registry and the
+    // portal do without it, and the audit record has no source address.
+    let berth = TestApp::start().await;
+    let http = Client::new();
+    let created = http
+        .post(berth.url("/api/v2.0/projects"))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .json(&json!({"project_name": "nopeer"}))
+        .without_peer()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let v2 = http.get(berth.url("/v2/")).basic_auth(ADMIN.0, Some(ADMIN.1)).without_peer().send().await.unwrap();
+    assert_eq!(v2.status(), StatusCode::OK);
+    let page = http.get(berth.url("/harbor/sign-in")).without_peer().send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let logs: Value = api(&berth, Some(ADMIN), Method::GET, "/audit-logs?q=resource_type%3Dproject", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(logs[0]["resource"], "nopeer", "{logs}");
+    assert_eq!(logs[0]["source_ip"], "", "{logs}");
+}

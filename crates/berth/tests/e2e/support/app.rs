@@ -50,7 +50,9 @@ impl TestAppBuilder {
     pub async fn start(self) -> TestApp {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let data = tempfile::tempdir().expect("tempdir");
-        let database = TestDatabase::from_env();
+        // On PostgreSQL (`TEST_BERTH_DATABASE=postgres`) a fresh database, unless the test gave one.
+        let given = self.env.iter().any(|(k, _)| k == "BERTH_DATABASE_URL");
+        let database = if given { None } else { TestDatabase::from_env() };
         let mut env = vec![("BERTH_DATA_VOLUME".to_owned(), super::path_str(&data.path().join("data")).to_owned())];
         if let Some(db) = &database {
             env.push(("BERTH_DATABASE_URL".to_owned(), db.url()));

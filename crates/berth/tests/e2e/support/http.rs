@@ -76,6 +76,7 @@ impl Client {
                 url,
                 headers: self.default_headers.clone(),
                 body: Bytes::new(),
+                peer: true,
             }),
             None => RequestBuilder::Net(self.net.request(method, url)),
         }
@@ -123,9 +124,20 @@ pub struct AppRequest {
     url: String,
     headers: HeaderMap,
     body: Bytes,
+    /// Whether the request carries the client's address (`ConnectInfo`), as `berth serve` gives.
+    peer: bool,
 }
 
 impl RequestBuilder {
+    /// Leaves out the client's address (`ConnectInfo`), as a router run without `serve` sees
+    /// requests. Only in process: a real server always knows its peer.
+    pub fn without_peer(self) -> RequestBuilder {
+        match self {
+            RequestBuilder::Net(_) => panic!("without_peer() is for an in-process application"),
+            RequestBuilder::App(r) => RequestBuilder::App(AppRequest { peer: false, ..r }),
+        }
+    }
+
     pub fn header<V: TryInto<HeaderValue>>(self, name: &str, value: V) -> RequestBuilder
     where
         V::Error: std::fmt::Debug,
@@ -196,7 +208,9 @@ impl AppRequest {
             headers.insert("content-length", HeaderValue::from(self.body.len()));
         }
         let mut request = request.body(axum::body::Body::from(self.body)).expect("request");
-        request.extensions_mut().insert(ConnectInfo(PEER));
+        if self.peer {
+            request.extensions_mut().insert(ConnectInfo(PEER));
+        }
         let response = self.router.oneshot(request).await.expect("the router is infallible");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("response body").to_bytes();

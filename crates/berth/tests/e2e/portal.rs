@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use crate::support;
 use crate::support::clients::{Clients, require_tool};
+use crate::support::http::{Client, RequestBuilder, Response};
 use crate::support::layout::write_image;
 use crate::support::registry::api_as;
 use crate::support::try_run;
 use crate::support::upstream::Upstream;
-use crate::support::{ADMIN, Berth};
-use reqwest::redirect::Policy;
-use reqwest::{Client, Method, StatusCode};
+use crate::support::{ADMIN, Berth, Server, TestApp};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const DEV: (&str, &str) = ("dev", "Developer123");
@@ -25,12 +25,11 @@ struct Browser {
 }
 
 impl Browser {
-    fn new(berth: &Berth) -> Browser {
-        let http = Client::builder().redirect(Policy::none()).build().unwrap();
-        Browser { http, base: berth.url(""), cookie: std::sync::Mutex::new(None) }
+    fn new(berth: &impl Server) -> Browser {
+        Browser { http: Client::without_redirects(), base: berth.url(""), cookie: std::sync::Mutex::new(None) }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> reqwest::Response {
+    async fn send(&self, req: RequestBuilder) -> Response {
         let cookie = self.cookie.lock().unwrap().clone();
         let req = match cookie {
             Some(c) => req.header("cookie", c),
@@ -44,11 +43,11 @@ impl Browser {
         r
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    async fn get(&self, path: &str) -> Response {
         self.send(self.http.get(format!("{}{path}", self.base))).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
         self.send(self.http.post(format!("{}{path}", self.base)).form(form)).await
     }
 
@@ -57,7 +56,7 @@ impl Browser {
         (r.status(), r.text().await.unwrap())
     }
 
-    async fn sign_in(&self, (user, password): (&str, &str)) -> reqwest::Response {
+    async fn sign_in(&self, (user, password): (&str, &str)) -> Response {
         self.post(
             "/harbor/sign-in",
             &[("principal", user), ("password", password), ("redirect_url", "/harbor/projects")],
@@ -112,7 +111,7 @@ fn column(html: &str, id: &str, heading: &str) -> Vec<String> {
         .collect()
 }
 
-async fn create_dev_user(berth: &Berth) {
+async fn create_dev_user(berth: &impl Server) {
     let body = json!({"username": DEV.0, "password": DEV.1, "email": "dev@example.com", "realname": "Dev"});
     let r = api_as(berth, ADMIN, Method::POST, "/users", Some(body)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -120,7 +119,7 @@ async fn create_dev_user(berth: &Berth) {
 
 #[tokio::test]
 async fn signing_in_is_required_and_comes_back_to_the_page() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let client = Browser::new(&berth);
     let r = client.get("/harbor/projects/1/members").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -155,7 +154,7 @@ async fn signing_in_is_required_and_comes_back_to_the_page() {
 
 #[tokio::test]
 async fn sign_in_never_redirects_off_the_portal() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let client = Browser::new(&berth);
     for target in [
         "https://evil.example/",
@@ -176,7 +175,7 @@ async fn sign_in_never_redirects_off_the_portal() {
 
 #[tokio::test]
 async fn forms_without_the_sessions_csrf_token_change_nothing() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let client = Browser::new(&berth);
     client.sign_in(ADMIN).await;
     for csrf in [None, Some("forged")] {
@@ -194,7 +193,7 @@ async fn forms_without_the_sessions_csrf_token_change_nothing() {
 
 #[tokio::test]
 async fn bad_input_is_explained_next_to_the_form() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let client = Browser::new(&berth);
     client.sign_in(ADMIN).await;
     let (_, html) = client.page("/harbor/projects").await;
@@ -236,7 +235,7 @@ async fn bad_input_is_explained_next_to_the_form() {
 
 #[tokio::test]
 async fn administration_is_for_system_administrators_only() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     create_dev_user(&berth).await;
     let client = Browser::new(&berth);
     client.sign_in(DEV).await;
@@ -398,7 +397,7 @@ async fn the_main_journeys_work_in_a_real_browser() {
 
 #[tokio::test]
 async fn artifact_pages_say_never_pulled_and_copy_each_pull_command() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let registry = support::registry::Registry::new(berth.url(""));
     registry.push_image("library/app", "v1", &support::random_bytes(1000, 5)).await;
     let client = Browser::new(&berth);
@@ -429,7 +428,7 @@ async fn artifact_pages_say_never_pulled_and_copy_each_pull_command() {
 
 #[tokio::test]
 async fn people_sign_up_only_when_self_registration_is_on() {
-    let closed = Berth::start();
+    let closed = TestApp::start().await;
     let client = Browser::new(&closed);
     let (_, html) = client.page("/harbor/sign-in").await;
     assert!(!html.contains("/harbor/sign-up"));
@@ -442,7 +441,7 @@ async fn people_sign_up_only_when_self_registration_is_on() {
     ];
     assert_eq!(client.post("/harbor/sign-up", &form).await.status(), StatusCode::NOT_FOUND);
 
-    let open = Berth::builder().with_env("BERTH_SELF_REGISTRATION", "true").start();
+    let open = TestApp::builder().with_env("BERTH_SELF_REGISTRATION", "true").start().await;
     let client = Browser::new(&open);
     let (_, html) = client.page("/harbor/sign-in").await;
     assert!(html.contains("/harbor/sign-up"));
@@ -475,7 +474,7 @@ async fn people_sign_up_only_when_self_registration_is_on() {
 
 #[tokio::test]
 async fn repository_descriptions_and_replication_policies_are_edited_in_place() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let upstream = Upstream::start();
     let r = support::registry::Registry::new(berth.url(""));
     r.push_image("library/app", "v1", &support::random_bytes(1000, 3)).await;
@@ -555,7 +554,7 @@ async fn repository_descriptions_and_replication_policies_are_edited_in_place() 
 
 #[tokio::test]
 async fn system_settings_are_changed_from_the_settings_page() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let client = Browser::new(&berth);
     client.sign_in(ADMIN).await;
     let (status, html) = client.page("/harbor/settings").await;

@@ -8,14 +8,19 @@ use std::time::{Duration, Instant};
 use crate::support;
 use crate::support::registry::{OCI_INDEX, OCI_MANIFEST, Registry, api_as};
 use crate::support::upstream::Upstream;
-use crate::support::{ADMIN, Berth, random_bytes, sha256_digest};
+use crate::support::{ADMIN, Berth, Server, TestApp, random_bytes, sha256_digest};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 /// How long replication may take to show at the destination.
 const CONVERGE: Duration = Duration::from_secs(90);
 
-async fn api(berth: &Berth, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value, Option<String>) {
+async fn api(
+    berth: &impl Server,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, Option<String>) {
     let r = api_as(berth, ADMIN, method, path, body).await;
     let status = r.status();
     let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
@@ -24,7 +29,7 @@ async fn api(berth: &Berth, method: Method, path: &str, body: Option<Value>) -> 
 }
 
 /// Creates a registry endpoint; returns its id.
-async fn create_endpoint(berth: &Berth, name: &str, kind: &str, url: &str, creds: Option<(&str, &str)>) -> i64 {
+async fn create_endpoint(berth: &impl Server, name: &str, kind: &str, url: &str, creds: Option<(&str, &str)>) -> i64 {
     let mut body = json!({"name": name, "type": kind, "url": url, "insecure": false});
     if let Some((user, password)) = creds {
         body["credential"] = json!({"type": "basic", "access_key": user, "access_secret": password});
@@ -35,7 +40,7 @@ async fn create_endpoint(berth: &Berth, name: &str, kind: &str, url: &str, creds
 }
 
 /// Creates a policy; returns its id.
-async fn create_policy(berth: &Berth, body: Value) -> i64 {
+async fn create_policy(berth: &impl Server, body: Value) -> i64 {
     let (status, text, location) = api(berth, Method::POST, "/replication/policies", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "create policy: {text}");
     location.unwrap().rsplit('/').next().unwrap().parse().unwrap()
@@ -102,7 +107,7 @@ async fn event_runs(b: &Berth, policy: i64) -> Vec<Value> {
 
 #[tokio::test]
 async fn registry_endpoints_are_managed_checked_and_their_passwords_sealed() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let upstream = Upstream::start();
     let id = create_endpoint(&berth, "dist", "docker-registry", &upstream.url(), Some(("robot", "s3cret-Pa55"))).await;
 
@@ -114,7 +119,7 @@ async fn registry_endpoints_are_managed_checked_and_their_passwords_sealed() {
     assert_eq!(got["credential"]["access_key"], "robot");
     assert_eq!(got["credential"]["access_secret"], "*****", "the password is never returned");
     // At rest the password is sealed, not stored as given.
-    let row = berth.meta().await.registry(id).await.unwrap().unwrap();
+    let row = berth.meta().registry(id).await.unwrap().unwrap();
     let stored = row.access_secret.unwrap();
     assert!(!stored.contains("s3cret-Pa55") && stored.starts_with("v1:"), "stored as {stored}");
 
@@ -165,7 +170,7 @@ async fn registry_endpoints_are_managed_checked_and_their_passwords_sealed() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let row = berth.meta().await.registry(id).await.unwrap().unwrap();
+    let row = berth.meta().registry(id).await.unwrap().unwrap();
     assert_eq!(row.description, "lab");
     assert!(row.access_secret.is_some());
 
@@ -187,14 +192,14 @@ async fn registry_endpoints_are_managed_checked_and_their_passwords_sealed() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Non-administrators are refused.
-    berth.create_user("dev", "Passw0rdDev");
+    berth.create_user("dev", "Passw0rdDev").await;
     let r = api_as(&berth, ("dev", "Passw0rdDev"), Method::GET, "/registries", None).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn policies_refuse_bad_input() {
-    let berth = Berth::start();
+    let berth = TestApp::start().await;
     let upstream = Upstream::start();
     let id = create_endpoint(&berth, "dist", "docker-registry", &upstream.url(), None).await;
     let cases = [

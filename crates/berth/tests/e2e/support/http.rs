@@ -67,6 +67,13 @@ impl Client {
         Client { net, default_headers: headers }
     }
 
+    /// A client that answers redirects with the redirect itself, as the in-process transport
+    /// always does.
+    pub fn without_redirects() -> Client {
+        let net = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("HTTP client");
+        Client { net, default_headers: HeaderMap::new() }
+    }
+
     pub fn request(&self, method: Method, url: impl Into<String>) -> RequestBuilder {
         let url = url.into();
         match app_of(&url) {

@@ -10,11 +10,10 @@ use std::process::Command;
 use crate::support;
 use crate::support::clients::{Clients, direct_command, require_tool, strings};
 use crate::support::layout::{self, Image, MultiArch};
+use crate::support::registry::{OCI_INDEX, OCI_MANIFEST};
 use crate::support::{ADMIN, Berth, path_str, run};
 use serde_json::Value;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 

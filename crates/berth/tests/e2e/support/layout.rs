@@ -10,11 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use super::registry::{OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST};
+
 pub const OCI_LAYOUT_VERSION: &str = "1.0.0";
-pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const MEDIA_TYPE_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
 /// A fixed timestamp, so that the same seed gives the same bytes.
@@ -58,7 +56,7 @@ impl Image {
 /// the layout under another tag is kept; one under the same tag is replaced.
 pub fn write_image(dir: &Path, tag: &str, layers: usize, layer_size: usize, seed: u64) -> Image {
     let mut image = write_image_blobs(dir, "amd64", layers, layer_size, seed);
-    set_tag(dir, tag, MEDIA_TYPE_MANIFEST, &image.manifest_digest, image.manifest_size);
+    set_tag(dir, tag, OCI_MANIFEST, &image.manifest_digest, image.manifest_size);
     image.tag = tag.to_owned();
     image
 }
@@ -102,9 +100,9 @@ pub fn write_multi_arch(
         .collect();
     let index = json!({
         "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_INDEX,
+        "mediaType": OCI_INDEX,
         "manifests": images.iter().map(|image| json!({
-            "mediaType": MEDIA_TYPE_MANIFEST,
+            "mediaType": OCI_MANIFEST,
             "digest": image.manifest_digest,
             "size": image.manifest_size,
             "platform": { "architecture": image.architecture, "os": "linux" },
@@ -113,7 +111,7 @@ pub fn write_multi_arch(
     });
     let index = serde_json::to_vec(&index).unwrap();
     let index_digest = write_blob(dir, &index);
-    set_tag(dir, tag, MEDIA_TYPE_INDEX, &index_digest, index.len());
+    set_tag(dir, tag, OCI_INDEX, &index_digest, index.len());
     MultiArch { dir: dir.to_path_buf(), tag: tag.to_owned(), index, index_digest, images }
 }
 
@@ -154,14 +152,14 @@ fn write_image_blobs(dir: &Path, architecture: &str, layers: usize, layer_size: 
 
     let manifest = json!({
         "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_MANIFEST,
+        "mediaType": OCI_MANIFEST,
         "config": {
-            "mediaType": MEDIA_TYPE_CONFIG,
+            "mediaType": OCI_CONFIG,
             "digest": config_digest,
             "size": config.len(),
         },
         "layers": layer_digests.iter().zip(&layer_sizes).map(|(digest, size)| json!({
-            "mediaType": MEDIA_TYPE_LAYER_TAR,
+            "mediaType": OCI_LAYER,
             "digest": digest,
             "size": size,
         })).collect::<Vec<_>>(),
@@ -200,7 +198,7 @@ fn set_tag(dir: &Path, tag: &str, media_type: &str, digest: &str, size: usize) {
     }));
     let index = json!({
         "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_INDEX,
+        "mediaType": OCI_INDEX,
         "manifests": entries,
     });
     std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).expect("write index.json");

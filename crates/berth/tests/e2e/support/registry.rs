@@ -78,19 +78,9 @@ impl Registry {
     /// Pushes a one-layer image (config + layer blobs, manifest under `tag`); returns the
     /// manifest bytes and digest.
     pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> (Vec<u8>, String) {
-        let config = serde_json::to_vec(
-            &json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[sha256_digest(layer)]}}),
-        )
-        .unwrap();
-        let config_digest = self.push_blob(repo, &config).await;
-        let layer_digest = self.push_blob(repo, layer).await;
-        let manifest = serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-            "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": layer.len()}],
-        }))
-        .unwrap();
+        let (config, manifest) = one_layer_image(layer);
+        self.push_blob(repo, &config).await;
+        self.push_blob(repo, layer).await;
         let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
         assert_eq!(r.status(), StatusCode::CREATED, "push manifest: {}", r.text().await.unwrap());
         let digest = sha256_digest(&manifest);
@@ -100,6 +90,22 @@ impl Registry {
     pub async fn get(&self, path: &str) -> Response {
         self.http.get(self.url(path)).send().await.unwrap()
     }
+}
+
+/// The config and the manifest of a linux/amd64 image whose one layer is `layer`.
+pub fn one_layer_image(layer: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let config = serde_json::to_vec(
+        &json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[sha256_digest(layer)]}}),
+    )
+    .unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(&config), "size": config.len()},
+        "layers": [{"mediaType": OCI_LAYER, "digest": sha256_digest(layer), "size": layer.len()}],
+    }))
+    .unwrap();
+    (config, manifest)
 }
 
 /// Asserts `r` is an OCI error response with `status` and `code`; returns the error object.

@@ -46,19 +46,10 @@ impl Upstream {
 
     /// Pushes a one-layer OCI image under `tag`; returns the manifest bytes and digest.
     pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> (Vec<u8>, String) {
-        use super::registry::{OCI_CONFIG, OCI_LAYER, OCI_MANIFEST};
-        let config = serde_json::to_vec(&serde_json::json!({"architecture":"amd64","os":"linux",
-            "rootfs":{"type":"layers","diff_ids":[super::sha256_digest(layer)]}}))
-        .unwrap();
-        let config_digest = self.push_blob(repo, &config).await;
-        let layer_digest = self.push_blob(repo, layer).await;
-        let manifest = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-            "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": layer.len()}],
-        }))
-        .unwrap();
+        use super::registry::{OCI_MANIFEST, one_layer_image};
+        let (config, manifest) = one_layer_image(layer);
+        self.push_blob(repo, &config).await;
+        self.push_blob(repo, layer).await;
         let r = reqwest::Client::new()
             .put(format!("{}/v2/{repo}/manifests/{tag}", self.url()))
             .header("content-type", OCI_MANIFEST)

@@ -101,7 +101,7 @@ impl LoopbackProbe {
         let dir = work.join("loopback");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("blob"), crate::workloads::random(size, 3))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = berth_testkit::free_port();
         let d = dir.display();
         // `user root`: the work folder is private to this user; nginx ignores the line when it
         // does not run as root.

@@ -1,7 +1,6 @@
 //! Starting the two registries: Berth on its embedded defaults, and Debian's docker-registry
 //! (CNCF distribution 2.8) with a filesystem store; both on 127.0.0.1, data in the work folder.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,7 +41,7 @@ impl Server {
 
     pub async fn start(flavor: Flavor, berth: &Path, dir: &Path) -> anyhow::Result<Server> {
         std::fs::create_dir_all(dir)?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = berth_testkit::free_port();
         let log = std::fs::File::create(dir.join("server.log"))?;
         let mut cmd = match flavor {
             Flavor::Berth => {
@@ -56,13 +55,7 @@ impl Server {
             }
             Flavor::Distribution => {
                 let config = dir.join("config.yml");
-                std::fs::write(
-                    &config,
-                    format!(
-                        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                        dir.join("data").display()
-                    ),
-                )?;
+                std::fs::write(&config, berth_testkit::peer::config(&dir.join("data"), port))?;
                 let mut c = Command::new("docker-registry");
                 c.arg("serve").arg(config);
                 c

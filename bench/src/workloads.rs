@@ -52,12 +52,7 @@ pub struct Results {
     pub portal: Vec<(String, Vec<f64>)>,
 }
 
-pub fn random(len: usize, seed: u64) -> Vec<u8> {
-    use rand::{RngCore, SeedableRng};
-    let mut v = vec![0u8; len];
-    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
-    v
-}
+pub use berth_testkit::random_bytes as random;
 
 fn client(server: &Server) -> anyhow::Result<Client> {
     let mut headers = reqwest::header::HeaderMap::new();

@@ -1,9 +1,4 @@
-//! `berth`: the registry binary.
-
-mod audit_purge;
-mod config;
-mod request_body;
-mod serve;
+//! `berth`: the registry binary, a command line around the library's [`berth::serve`].
 
 use std::path::PathBuf;
 
@@ -32,9 +27,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {
-            let config = config::Config::load(config.as_deref(), std::env::vars())?;
-            serve::init_logging(&config.log);
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve::serve(config))
+            let config = berth::config::Config::load(config.as_deref(), std::env::vars())?;
+            berth::init_logging(&config.log);
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(berth::serve(config))
         }
     }
 }

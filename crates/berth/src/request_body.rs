@@ -26,7 +26,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// Middleware: lets a handler answer without reading its request body, and keeps the
 /// connection honest about it.
-pub async fn finish_unread(req: Request, next: Next) -> Response {
+pub(crate) async fn finish_unread(req: Request, next: Next) -> Response {
     if req.body().is_end_stream() {
         return next.run(req).await;
     }

@@ -1,4 +1,5 @@
-//! `berth serve`: wiring of storage, metadata and HTTP, and graceful shutdown.
+//! The application (`app`): wiring of storage, metadata and HTTP; and `berth serve`: the
+//! application on a TCP listener, with graceful shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -101,8 +102,26 @@ pub fn init_logging(log: &Log) {
     }
 }
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let started = Instant::now();
+/// The application: its HTTP router, and what runs beside it (job runner, replication loops, the
+/// pull-event writer), which [`App::start`] starts and [`App::shutdown`] stops. [`serve`] runs it
+/// on a TCP listener; tests may run the router in process.
+pub struct App {
+    router: Router,
+    meta: Meta,
+    /// Kept to write the queued pull events at shutdown.
+    pulls: RegistryState,
+    replication: Engine,
+    retention: Duration,
+    /// A token, not a notification: a loop that is busy (claiming a job) when the server stops
+    /// still sees it when it next waits, instead of waiting forever.
+    stop_jobs: CancellationToken,
+    jobs: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Opens the database and the blob store of `config` (migrating, and creating the admin user and
+/// the `library` project on first start) and wires the application on them. Nothing listens yet
+/// and no job runs until [`App::start`].
+pub async fn app(config: Config) -> anyhow::Result<App> {
     let data = &config.data_volume;
     std::fs::create_dir_all(data).with_context(|| format!("creating data_volume {}", data.display()))?;
     let meta = open_database(&config).await?;
@@ -119,7 +138,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         RegistryOptions { external_url: config.external_url.clone(), redirect_blobs: config.storage.redirect };
     let registry =
         RegistryState::new(content.clone(), auth.clone(), options).with_upstreams(Arc::new(endpoints.clone()));
-    // Kept to write the queued pull events at shutdown.
     let pulls = registry.clone();
     let replication = Engine::new(endpoints.clone(), content.clone());
     let api = ApiState::new(
@@ -142,14 +160,64 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     api.settings().refresh(&auth).await.map_err(|e| anyhow::anyhow!("reading the stored settings: {}", e.message()))?;
     tokio::spawn(keep_settings_current(api.clone(), SETTINGS_POLL));
     let api = berth_api::router(api);
-    let app = Router::new()
+    let router = Router::new()
         .merge(berth_registry::router(registry))
         .merge(berth_ui::router(api.clone(), auth))
         .merge(api)
         .layer(middleware::from_fn(crate::request_body::finish_unread))
         .layer(middleware::from_fn(log_request));
+    Ok(App {
+        router,
+        meta,
+        pulls,
+        replication,
+        retention: Duration::from_secs(config.audit_log_retention_days * 86_400),
+        stop_jobs: CancellationToken::new(),
+        jobs: None,
+    })
+}
 
-    let addr = SocketAddr::new(config.http.address.parse()?, config.http.port);
+impl App {
+    /// The HTTP application. Handlers read the client's address from `ConnectInfo<SocketAddr>`
+    /// when the server provides it ([`serve`] does), and do without it when it does not.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The metadata store the application runs on.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// Starts what runs beside the HTTP server: this instance's job workers, the hourly audit
+    /// purge, the replication event trigger and scheduler.
+    pub fn start(&mut self) {
+        let jobs = job_runner(&self.meta, self.retention, &self.replication).run(self.stop_jobs.clone());
+        self.jobs = Some(tokio::spawn(jobs));
+        tokio::spawn(audit_purge::schedule(self.meta.clone()));
+        tokio::spawn(self.replication.clone().run_event_trigger(REPLICATION_POLL, self.stop_jobs.clone()));
+        tokio::spawn(self.replication.clone().run_scheduler(REPLICATION_POLL, self.stop_jobs.clone()));
+    }
+
+    /// What follows the last request: claim no more jobs (one still running is taken again by an
+    /// instance once its lease ends), write the queued pull events, close the database.
+    pub async fn shutdown(self) {
+        self.stop_jobs.cancel();
+        if let Some(jobs) = self.jobs {
+            let _ = jobs.await;
+        }
+        self.pulls.close().await;
+        self.meta.close().await;
+    }
+}
+
+/// `berth serve`: the application on `http.address`:`http.port` until SIGTERM or Ctrl-C, then a
+/// graceful shutdown (in-flight requests finish, then [`App::shutdown`]).
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (http, data) = (config.http.clone(), config.data_volume.clone());
+    let mut app = app(config).await?;
+    let addr = SocketAddr::new(http.address.parse()?, http.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
@@ -157,16 +225,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ready_in_ms = started.elapsed().as_millis() as u64,
         "berth is ready"
     );
-    // A token, not a notification: a loop that is busy (claiming a job) when the server stops
-    // still sees it when it next waits, instead of waiting forever.
-    let stop_jobs = CancellationToken::new();
-    let retention = Duration::from_secs(config.audit_log_retention_days * 86_400);
-    let jobs = tokio::spawn(job_runner(&meta, retention, &replication).run(stop_jobs.clone()));
-    tokio::spawn(audit_purge::schedule(meta.clone()));
-    tokio::spawn(replication.clone().run_event_trigger(REPLICATION_POLL, stop_jobs.clone()));
-    tokio::spawn(replication.run_scheduler(REPLICATION_POLL, stop_jobs.clone()));
+    app.start();
     // Peer addresses feed the audit log's source_ip.
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let router = app.router().into_make_service_with_connect_info::<SocketAddr>();
     // Without TCP_NODELAY, a response whose body follows its headers in a second write (bodies
     // streamed from S3 or an upstream registry) waits for the client's delayed ACK: 40 ms on a
     // kept-alive connection. Blobs on the filesystem avoid it anyway (first chunk before headers).
@@ -175,12 +236,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
         }
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-    // Claim no more jobs; one still running is taken again by an instance once its lease ends.
-    stop_jobs.cancel();
-    let _ = jobs.await;
-    pulls.close().await;
-    meta.close().await;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    app.shutdown().await;
     tracing::info!("berth stopped");
     Ok(())
 }

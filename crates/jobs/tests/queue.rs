@@ -2,7 +2,6 @@
 //! fresh PostgreSQL database (the server of `TEST_BERTH_POSTGRES`, by default the local one).
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,6 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 use berth_jobs::{Job, JobContext, Runner, Timing};
 use berth_meta::{Meta, NewJob};
+use berth_testkit::postgres::TestDatabase;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -105,15 +105,14 @@ async fn enqueue(meta: &Meta, job: &NewJob) -> i64 {
 /// A database of each kind, dropped after the test.
 struct Databases {
     dir: tempfile::TempDir,
-    server: String,
-    name: String,
+    postgres: TestDatabase,
     metas: Vec<Meta>,
 }
 
 impl Databases {
     /// A second, independent connection pool to database `index` (as another instance has).
     fn reopen(&self, index: usize) -> impl std::future::Future<Output = Meta> + Send + 'static {
-        let (path, url) = (self.dir.path().join("db"), format!("{}/{}", self.server, self.name));
+        let (path, url) = (self.dir.path().join("db"), self.postgres.url());
         async move {
             match index {
                 0 => Meta::open_sqlite(&path, 2).await.unwrap(),
@@ -123,29 +122,12 @@ impl Databases {
     }
 }
 
-impl Drop for Databases {
-    fn drop(&mut self) {
-        psql(&self.server, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-    }
-}
-
-fn psql(server: &str, sql: &str) {
-    let out = Command::new("psql").args(["-q", &format!("{server}/postgres"), "-c", sql]).output().expect("psql");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 async fn databases() -> Databases {
-    use rand::Rng;
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Meta::open_sqlite(&dir.path().join("db"), 4).await.unwrap();
-    let server = std::env::var("TEST_BERTH_POSTGRES")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let name = format!("berth_jobs_{:016x}", rand::rng().random::<u64>());
-    psql(&server, &format!("CREATE DATABASE {name}"));
-    let postgres = Meta::open_postgres(&format!("{server}/{name}"), 8).await.unwrap();
-    Databases { dir, server, name, metas: vec![sqlite, postgres] }
+    let postgres = TestDatabase::create();
+    let pg = Meta::open_postgres(&postgres.url(), 8).await.unwrap();
+    Databases { dir, postgres, metas: vec![sqlite, pg] }
 }
 
 fn fast() -> Timing {

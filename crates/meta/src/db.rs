@@ -418,8 +418,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::time::{SystemTime, UNIX_EPOCH};
-
     use super::*;
 
     /// What a pool's commits wait for, as its engine reports it.
@@ -441,18 +439,10 @@ mod tests {
         meta.close().await;
         assert_eq!(got, ("2".to_owned(), "1".to_owned()), "SQLite");
 
-        let server = std::env::var("TEST_BERTH_POSTGRES")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned());
-        let admin = PgPool::connect(&format!("{server}/postgres")).await.unwrap();
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("berth_meta_{}_{nanos}", std::process::id());
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
-        let meta = Meta::open_postgres(&format!("{server}/{name}"), 8).await.unwrap();
+        let db = berth_testkit::postgres::TestDatabase::create();
+        let meta = Meta::open_postgres(&db.url(), 8).await.unwrap();
         let got = (durability(&meta.pool).await, durability(&meta.bookkeeping).await);
         meta.close().await;
-        sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&admin).await.unwrap();
         assert_eq!(got, ("on".to_owned(), "off".to_owned()), "PostgreSQL");
     }
 }

@@ -3,13 +3,11 @@
 //! databases"), so a column one engine's migrations lack would fail only on that engine, at run
 //! time; here it fails at once, naming it.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use berth_meta::Meta;
-use common::Database;
+use berth_testkit::postgres::TestDatabase;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
@@ -78,7 +76,7 @@ async fn sqlite_and_postgres_migrations_make_the_same_tables_and_columns() {
     Meta::open_sqlite(&path, 2).await.unwrap().close().await;
     let sqlite = sqlite_schema(&path).await;
 
-    let db = Database::create("migrations");
+    let db = TestDatabase::create();
     Meta::open_postgres(&db.url(), 2).await.unwrap().close().await;
     let postgres = postgres_schema(&db.url()).await;
 

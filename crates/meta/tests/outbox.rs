@@ -3,14 +3,12 @@
 //! database that may still commit an earlier event, and does not wait for one of another
 //! database, which cannot.
 
-mod common;
-
 use berth_meta::{AuditEntry, Cursor, Meta};
-use common::Database;
+use berth_testkit::postgres::TestDatabase;
 use sqlx::{Connection, PgConnection};
 
 /// A connection of its own to `db`, holding a transaction that has taken a transaction id.
-async fn running_transaction(db: &Database) -> PgConnection {
+async fn running_transaction(db: &TestDatabase) -> PgConnection {
     let mut conn = PgConnection::connect(&db.url()).await.unwrap();
     sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
     sqlx::query("SELECT pg_current_xact_id()").execute(&mut conn).await.unwrap();
@@ -48,8 +46,8 @@ async fn readable_soon(meta: &Meta, after: Cursor, expected: &[&str]) {
 
 #[tokio::test]
 async fn readers_wait_for_their_own_database_only() {
-    let ours = Database::create("outbox_ours");
-    let other = Database::create("outbox_other");
+    let ours = TestDatabase::create();
+    let other = TestDatabase::create();
     let meta = Meta::open_postgres(&ours.url(), 2).await.unwrap();
 
     // A write transaction left running in another database of the same server does not hold

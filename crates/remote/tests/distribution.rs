@@ -2,19 +2,18 @@
 //! loopback, each test with its own registry and filesystem store.
 
 use std::future::{Ready, ready};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_oci::Digest;
 use berth_oci::media_type::{OCI_INDEX, OCI_MANIFEST};
 use berth_remote::{CHUNK_SIZE, Credential, Descriptor, Remote, RemoteConfig, RemoteError, throttle};
+use berth_testkit::peer::PeerRegistry;
+use berth_testkit::random_bytes;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
-use rand::RngCore;
 use serde_json::json;
 
 const MIB: usize = 1024 * 1024;
@@ -24,74 +23,23 @@ const PASSWORD: &str = "s3cret-pass";
 /// distribution's htpasswd accepts).
 const PASSWORD_BCRYPT: &str = "$2b$04$COc6Sf..yNzS/bhLqz4Og.Rd7WpTiKA.jZoIPJxgneff7BRzEw5iC";
 
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
+/// A registry that wants Basic credentials (htpasswd).
+fn with_htpasswd() -> PeerRegistry {
+    PeerRegistry::start_with(|dir| {
+        let path = dir.join("htpasswd");
+        std::fs::write(&path, format!("{USER}:{PASSWORD_BCRYPT}\n")).unwrap();
+        format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", path.display())
+    })
 }
 
-impl Registry {
-    /// Starts `docker-registry serve` with `extra(dir)` appended to its configuration.
-    fn start(extra: impl FnOnce(&Path) -> String) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let extra = extra(dir.path());
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry) must be installed");
-        let mut registry = Registry { child, port, dir };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = registry.child.try_wait().unwrap() {
-                panic!("docker-registry exited with {status}: {}", registry.log());
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "docker-registry not listening: {}", registry.log());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        registry
-    }
+/// A [`Remote`] of a peer registry.
+trait RemoteOf {
+    fn remote(&self, credential: Option<Credential>) -> Remote;
+}
 
-    /// A registry that wants Basic credentials (htpasswd).
-    fn with_htpasswd() -> Registry {
-        Registry::start(|dir| {
-            let path = dir.join("htpasswd");
-            std::fs::write(&path, format!("{USER}:{PASSWORD_BCRYPT}\n")).unwrap();
-            format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", path.display())
-        })
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
+impl RemoteOf for PeerRegistry {
     fn remote(&self, credential: Option<Credential>) -> Remote {
         Remote::new(config(&self.url(), credential)).unwrap()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -110,9 +58,8 @@ fn credential(password: &str) -> Option<Credential> {
 }
 
 fn random(len: usize) -> Bytes {
-    let mut data = vec![0u8; len];
-    rand::rng().fill_bytes(&mut data);
-    Bytes::from(data)
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    Bytes::from(random_bytes(len, SEED.fetch_add(1, Ordering::Relaxed)))
 }
 
 fn digest(data: &[u8]) -> String {
@@ -192,7 +139,7 @@ async fn image_manifest(remote: &Remote, repo: &str, config_type: &str) -> Bytes
 
 #[tokio::test]
 async fn ping_and_refused_configuration() {
-    let registry = Registry::start(|_| String::new());
+    let registry = PeerRegistry::start();
     let remote = registry.remote(None);
     remote.ping().await.unwrap();
     assert_eq!(remote.url(), registry.url());
@@ -213,14 +160,14 @@ async fn ping_and_refused_configuration() {
     assert!(matches!(remote.mount_blob("ok/repo", &d, "../x").await, Err(RemoteError::Invalid(_))));
 
     // Nothing listens on a port just released: a transport error, worth retrying.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = berth_testkit::free_port();
     let err = Remote::new(config(&format!("http://127.0.0.1:{closed}"), None)).unwrap().ping().await.unwrap_err();
     assert!(matches!(err, RemoteError::Transport(_)) && err.is_retryable(), "{err:?}");
 }
 
 #[tokio::test]
 async fn chunked_push_then_head_and_stream() {
-    let registry = Registry::start(|_| String::new());
+    let registry = PeerRegistry::start();
     let remote = registry.remote(None);
     let data = random(20 * MIB + 12345);
     let d = digest(&data);
@@ -258,7 +205,7 @@ async fn chunked_push_then_head_and_stream() {
 
 #[tokio::test]
 async fn push_resumes_after_a_failing_source() {
-    let registry = Registry::start(|_| String::new());
+    let registry = PeerRegistry::start();
     let remote = registry.remote(None);
     let data = random(20 * MIB);
     let d = digest(&data);
@@ -300,7 +247,7 @@ async fn push_resumes_after_a_failing_source() {
 
 #[tokio::test]
 async fn mount_across_repositories() {
-    let registry = Registry::start(|_| String::new());
+    let registry = PeerRegistry::start();
     let remote = registry.remote(None);
     let blob = push_small(&remote, "team/source", &random(4096)).await;
 
@@ -315,7 +262,7 @@ async fn mount_across_repositories() {
 
 #[tokio::test]
 async fn manifests_indexes_tags_and_referrers() {
-    let registry = Registry::start(|_| String::new());
+    let registry = PeerRegistry::start();
     let remote = registry.remote(None);
     let repo = "apps/web";
 
@@ -389,7 +336,7 @@ async fn manifests_indexes_tags_and_referrers() {
 async fn catalog_follows_pages() {
     // With at most 3 entries a page, distribution refuses `n=1000`; the client falls back to the
     // registry's page size and follows the Link headers.
-    let registry = Registry::start(|_| "catalog:\n  maxentries: 3\n".into());
+    let registry = PeerRegistry::start_with(|_| "catalog:\n  maxentries: 3\n".into());
     let remote = registry.remote(None);
     let mut expected: Vec<String> = (0..8).map(|i| format!("many/repo{i}")).collect();
     for repo in &expected {
@@ -403,7 +350,7 @@ async fn catalog_follows_pages() {
 
 #[tokio::test]
 async fn basic_credentials() {
-    let registry = Registry::with_htpasswd();
+    let registry = with_htpasswd();
 
     let anonymous = registry.remote(None);
     assert!(matches!(anonymous.ping().await, Err(RemoteError::Unauthorized(_))));
@@ -422,7 +369,7 @@ async fn basic_credentials() {
 
 #[tokio::test]
 async fn throttle_limits_a_blob_download() {
-    let registry = Registry::start(|_| String::new());
+    let registry = PeerRegistry::start();
     let remote = registry.remote(None);
     let data = random(MIB);
     let d = digest(&data);

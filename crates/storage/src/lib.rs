@@ -22,9 +22,6 @@ mod hash_state;
 mod s3;
 mod upload;
 
-#[cfg(test)]
-mod test_server;
-
 pub use hash_state::HashState;
 pub use s3::{PART_SIZE, S3Config};
 pub use upload::{UploadId, UploadIdError};

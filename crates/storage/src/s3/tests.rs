@@ -1,4 +1,4 @@
-//! Tests of the S3 backend against a real S3-compatible server (see `crate::test_server`).
+//! Tests of the S3 backend against a real S3-compatible server (`berth_testkit::s3`: Garage).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -6,10 +6,23 @@ use std::time::{Duration, Instant};
 use futures_util::stream;
 
 use super::*;
-use crate::test_server::s3;
 use crate::{Backend, BlobStore};
 
 const MIB: usize = 1024 * 1024;
+
+/// The test bucket under a fresh `root_directory`, so tests share it without seeing each other's
+/// keys. Fails the test, saying why, when no S3 test server can be had.
+fn test_config() -> S3Config {
+    let s = berth_testkit::s3::server();
+    S3Config {
+        endpoint: s.endpoint.clone(),
+        bucket: s.bucket.clone(),
+        region: s.region.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+        root_directory: berth_testkit::s3::fresh_root(),
+    }
+}
 
 /// Deterministic bytes that differ per `seed`, so a mix-up of two bodies cannot go unnoticed.
 fn data(seed: u8, len: usize) -> Vec<u8> {
@@ -57,7 +70,7 @@ async fn open(config: &S3Config) -> BlobStore {
 
 #[tokio::test]
 async fn chunked_upload_resumes_on_another_instance_and_commits() {
-    let config = s3().config();
+    let config = test_config();
     let first = open(&config).await;
     assert_eq!(first.kind(), "s3");
     first.check().await.unwrap();
@@ -98,7 +111,7 @@ async fn chunked_upload_resumes_on_another_instance_and_commits() {
 
 #[tokio::test]
 async fn small_chunks_roll_over_into_parts() {
-    let store = open(&s3().config()).await;
+    let store = open(&test_config()).await;
     let id = UploadId::new();
     let mut progress = store.create_upload(&id).await.unwrap();
     // 3 MiB at a time: the tail grows past a part, is cut, and carries the remainder.
@@ -116,7 +129,7 @@ async fn small_chunks_roll_over_into_parts() {
 
 #[tokio::test]
 async fn digest_mismatch_leaves_no_blob_and_no_upload_objects() {
-    let store = open(&s3().config()).await;
+    let store = open(&test_config()).await;
     let id = UploadId::new();
     let p = store.create_upload(&id).await.unwrap();
     let a = store.append(&id, p, body(&data(4, PART_SIZE as usize + 10))).await.unwrap();
@@ -131,7 +144,7 @@ async fn digest_mismatch_leaves_no_blob_and_no_upload_objects() {
 
 #[tokio::test]
 async fn zero_length_blob_and_dedupe() {
-    let store = open(&s3().config()).await;
+    let store = open(&test_config()).await;
     let empty = Digest::sha256_of(b"");
     for _ in 0..2 {
         let id = UploadId::new();
@@ -157,7 +170,7 @@ async fn zero_length_blob_and_dedupe() {
 
 #[tokio::test]
 async fn presigned_url_serves_the_blob() {
-    let store = open(&s3().config()).await;
+    let store = open(&test_config()).await;
     let bytes = data(6, 70_000);
     let digest = Digest::sha256_of(&bytes);
     let id = UploadId::new();
@@ -174,7 +187,7 @@ async fn presigned_url_serves_the_blob() {
 
 #[tokio::test]
 async fn loser_of_a_race_does_not_corrupt_the_winner() {
-    let config = s3().config();
+    let config = test_config();
     let (one, two) = (open(&config).await, open(&config).await);
     let id = UploadId::new();
     let p = one.create_upload(&id).await.unwrap();
@@ -202,7 +215,7 @@ async fn loser_of_a_race_does_not_corrupt_the_winner() {
 
 #[tokio::test]
 async fn an_interrupted_append_changes_nothing() {
-    let store = open(&s3().config()).await;
+    let store = open(&test_config()).await;
     let id = UploadId::new();
     let p = store.create_upload(&id).await.unwrap();
     let start = data(12, 1000);
@@ -227,7 +240,7 @@ async fn an_interrupted_append_changes_nothing() {
 
 #[tokio::test]
 async fn deleted_upload_is_missing_and_delete_is_idempotent() {
-    let store = open(&s3().config()).await;
+    let store = open(&test_config()).await;
     let id = UploadId::new();
     let p = store.create_upload(&id).await.unwrap();
     let a = store.append(&id, p, body(&data(11, 1000))).await.unwrap();
@@ -244,7 +257,7 @@ async fn deleted_upload_is_missing_and_delete_is_idempotent() {
 
 #[tokio::test]
 async fn bad_settings_fail_at_open_with_a_clear_message() {
-    let good = s3().config();
+    let good = test_config();
     let message = |config: S3Config| async move {
         let started = Instant::now();
         let err = BlobStore::open_s3(&config).await.unwrap_err().to_string();

@@ -1,0 +1,25 @@
+//! Berth's end-to-end tests, one test binary (one link, tests in parallel) with a module per
+//! subject. `support::app::TestApp` runs the application in this process, requests going through
+//! its router without a socket: most API and registry logic is tested that way. `support::Berth`
+//! runs the real binary, for what needs a real process: `kill -9`, SIGTERM, real clients, several
+//! instances behind nginx, S3 across restarts, the browser, replication with peers, configuration
+//! errors at start.
+
+mod audit;
+mod clients;
+mod configurations;
+mod distribution;
+mod ha;
+mod health;
+mod identity;
+mod jobs;
+mod login;
+mod portal;
+mod proxy_cache;
+mod quota;
+mod replication;
+mod repositories;
+mod resilience;
+mod robots;
+mod s3;
+mod support;

@@ -1,0 +1,584 @@
+//! The portal (`/harbor/...`): its HTTP behaviour with a plain client, and the main journeys in
+//! a real browser (Debian's chromium driven by playwright-core, `tests/browser/portal.mjs`).
+
+use std::path::PathBuf;
+
+use crate::support;
+use crate::support::clients::{Clients, require_tool};
+use crate::support::http::{Client, RequestBuilder, Response};
+use crate::support::layout::write_image;
+use crate::support::registry::api_as;
+use crate::support::try_run;
+use crate::support::upstream::Upstream;
+use crate::support::{ADMIN, Berth, Server, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const DEV: (&str, &str) = ("dev", "Developer123");
+
+/// A browser-like client: keeps its session cookie, does not follow redirects (so they can be
+/// checked).
+struct Browser {
+    http: Client,
+    base: String,
+    cookie: std::sync::Mutex<Option<String>>,
+}
+
+impl Browser {
+    fn new(berth: &impl Server) -> Browser {
+        Browser { http: Client::without_redirects(), base: berth.url(""), cookie: std::sync::Mutex::new(None) }
+    }
+
+    async fn send(&self, req: RequestBuilder) -> Response {
+        let cookie = self.cookie.lock().unwrap().clone();
+        let req = match cookie {
+            Some(c) => req.header("cookie", c),
+            None => req,
+        };
+        let r = req.send().await.unwrap();
+        if let Some(set) = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+            let pair = set.split(';').next().unwrap_or("").to_owned();
+            *self.cookie.lock().unwrap() = if pair.ends_with('=') { None } else { Some(pair) };
+        }
+        r
+    }
+
+    async fn get(&self, path: &str) -> Response {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.send(self.http.post(format!("{}{path}", self.base)).form(form)).await
+    }
+
+    async fn page(&self, path: &str) -> (StatusCode, String) {
+        let r = self.get(path).await;
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn sign_in(&self, (user, password): (&str, &str)) -> Response {
+        self.post(
+            "/harbor/sign-in",
+            &[("principal", user), ("password", password), ("redirect_url", "/harbor/projects")],
+        )
+        .await
+    }
+}
+
+/// The CSRF token the page's forms carry.
+fn csrf_of(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("a form with a CSRF token") + 19;
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// `html` as text: tags dropped, white space folded.
+fn text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text of the first element of `html` whose start tag contains `marker`.
+fn text_of(html: &str, marker: &str) -> String {
+    let start = html.find(marker).unwrap_or_else(|| panic!("no {marker} in the page"));
+    let tag = html[..start].rfind('<').unwrap();
+    let name: String = html[tag + 1..].chars().take_while(char::is_ascii_alphanumeric).collect();
+    let end = start + html[start..].find(&format!("</{name}>")).unwrap();
+    text(&html[tag..end])
+}
+
+/// The texts of the cells in column `heading` of table `id`, top to bottom.
+fn column(html: &str, id: &str, heading: &str) -> Vec<String> {
+    let start = html.find(&format!(r#"<table id="{id}""#)).unwrap_or_else(|| panic!("no table {id}"));
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    let (head, body) = table.split_once("</thead>").unwrap();
+    let index =
+        head.split("</th>").position(|th| text(th) == heading).unwrap_or_else(|| panic!("no {heading} in {id}"));
+    body.split("</tr>")
+        .filter(|row| row.contains("<td"))
+        .map(|row| text(row.split("</td>").nth(index).unwrap_or("")))
+        .collect()
+}
+
+async fn create_dev_user(berth: &impl Server) {
+    let body = json!({"username": DEV.0, "password": DEV.1, "email": "dev@example.com", "realname": "Dev"});
+    let r = api_as(berth, ADMIN, Method::POST, "/users", Some(body)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn signing_in_is_required_and_comes_back_to_the_page() {
+    let berth = TestApp::start().await;
+    let client = Browser::new(&berth);
+    let r = client.get("/harbor/projects/1/members").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/harbor/sign-in?redirect_url=%2Fharbor%2Fprojects%2F1%2Fmembers");
+
+    // A wrong password: the form again, with a message, and no session.
+    let r = client.sign_in((ADMIN.0, "not-the-password")).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("Wrong username or password"));
+
+    let r = client
+        .post(
+            "/harbor/sign-in",
+            &[("principal", ADMIN.0), ("password", ADMIN.1), ("redirect_url", "/harbor/projects/1/members")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/harbor/projects/1/members");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let (status, html) = client.page("/harbor/projects/1/members").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"id="account-link">admin<"#));
+
+    // Signing out ends the session on the server.
+    let csrf = csrf_of(&html);
+    let r = client.post("/harbor/sign-out", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = client.get("/harbor/projects").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn sign_in_never_redirects_off_the_portal() {
+    let berth = TestApp::start().await;
+    let client = Browser::new(&berth);
+    for target in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/api/v2.0/users",
+        "/harbor/sign-out",
+        "/harbor/../api/v2.0/users",
+        "/harbor//evil.example",
+        "/harbor/\\evil.example",
+    ] {
+        let r = client
+            .post("/harbor/sign-in", &[("principal", ADMIN.0), ("password", ADMIN.1), ("redirect_url", target)])
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/harbor/projects", "redirect_url {target}");
+    }
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_csrf_token_change_nothing() {
+    let berth = TestApp::start().await;
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+    for csrf in [None, Some("forged")] {
+        let mut form = vec![("project_name", "sneaky")];
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        let r = client.post("/harbor/projects", &form).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.text().await.unwrap().contains("Not allowed"));
+    }
+    let r = api_as(&berth, ADMIN, Method::HEAD, "/projects?project_name=sneaky", None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "a forged form created the project");
+}
+
+#[tokio::test]
+async fn bad_input_is_explained_next_to_the_form() {
+    let berth = TestApp::start().await;
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+    let (_, html) = client.page("/harbor/projects").await;
+    let csrf = csrf_of(&html);
+    for (name, limit, expected) in [
+        ("Upper_Case", "", "lowercase letters and digits"),
+        ("library", "", "already exists"),
+        ("fine", "lots", "is not a number"),
+        ("fine", "-5", "more than 0"),
+    ] {
+        let form = [("csrf", csrf.as_str()), ("project_name", name), ("storage_limit", limit)];
+        let r = client.post("/harbor/projects", &form).await;
+        assert!(r.status().is_client_error(), "{name} {limit}: {}", r.status());
+        let body = r.text().await.unwrap();
+        assert!(body.contains(expected), "{name} {limit}: no {expected:?} in the page");
+        assert!(body.contains(&format!("value=\"{name}\"")), "the form lost what was typed");
+    }
+    let r = api_as(&berth, ADMIN, Method::HEAD, "/projects?project_name=fine", None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Unknown pages and artifacts get friendly pages, not JSON.
+    for (path, status) in [
+        ("/harbor/no-such-page", StatusCode::NOT_FOUND),
+        ("/harbor/projects/not-a-number/members", StatusCode::NOT_FOUND),
+        ("/harbor/projects/999", StatusCode::NOT_FOUND),
+        ("/harbor/projects/1/repositories/nothing/artifacts/latest", StatusCode::NOT_FOUND),
+    ] {
+        let (got, html) = client.page(path).await;
+        assert_eq!(got, status, "{path}");
+        assert!(html.starts_with("<!doctype html>") && html.contains("Back to projects"), "{path}");
+    }
+    // A form that is no form gets a page too, and changes nothing.
+    let r = client
+        .send(client.http.post(berth.url("/harbor/projects")).header("content-type", "application/json").body("{}"))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(r.text().await.unwrap().contains("The form could not be read"));
+}
+
+#[tokio::test]
+async fn administration_is_for_system_administrators_only() {
+    let berth = TestApp::start().await;
+    create_dev_user(&berth).await;
+    let client = Browser::new(&berth);
+    client.sign_in(DEV).await;
+    let (status, html) = client.page("/harbor/projects").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("/harbor/users"), "a non-admin is offered the admin menu");
+    for path in [
+        "/harbor/users",
+        "/harbor/registries",
+        "/harbor/replications",
+        "/harbor/logs",
+        "/harbor/job-service",
+        "/harbor/system-info",
+    ] {
+        let (status, html) = client.page(path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(html.contains("for system administrators"), "{path}");
+    }
+    let csrf = csrf_of(&html);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("username", "intruder"),
+        ("email", "i@x.org"),
+        ("realname", "I"),
+        ("password", "Intruder123"),
+    ];
+    let r = client.post("/harbor/users", &form).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let users: Value =
+        api_as(&berth, ADMIN, Method::GET, "/users?q=username%3Dintruder", None).await.json().await.unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn pages_load_nothing_from_elsewhere_and_expose_no_secret() {
+    let berth = Berth::start();
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+    let r = client.get("/harbor/projects/1/robots").await;
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = r.text().await.unwrap();
+    for attr in ["src=\"", "href=\""] {
+        for (i, _) in html.match_indices(attr) {
+            let url = &html[i + attr.len()..];
+            assert!(
+                url.starts_with('/') || url.starts_with('#') || url.starts_with('?') || url.starts_with("data:,"),
+                "a reference off the origin: {}",
+                &url[..40.min(url.len())]
+            );
+        }
+    }
+    // A robot's secret is shown once in the page, never in a URL or the log.
+    let csrf = csrf_of(&html);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "builder"),
+        ("permission", "repository:push"),
+        ("permission", "repository:pull"),
+    ];
+    let r = client.post("/harbor/projects/1/robots", &form).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let url = r.url().to_string();
+    let html = r.text().await.unwrap();
+    let start = html.find(r#"id="robot-secret">"#).expect("the secret is shown") + 18;
+    let secret = &html[start..start + html[start..].find('<').unwrap()];
+    assert!(secret.len() >= 8);
+    assert!(!url.contains(secret));
+    assert!(!berth.log().contains(secret), "the secret is in the log");
+    let (_, again) = client.page("/harbor/projects/1/robots").await;
+    assert!(again.contains("robot$library+builder") && !again.contains(secret), "the secret is shown twice");
+    // The secret works: the token service accepts it.
+    let r = Client::new()
+        .get(berth.url("/service/token?service=harbor-registry&scope=repository:library/app:push,pull"))
+        .basic_auth("robot$library+builder", Some(secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Where the browser test leaves its screenshots.
+fn screenshots() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("portal-screenshots")
+}
+
+#[tokio::test]
+async fn the_main_journeys_work_in_a_real_browser() {
+    require_tool("skopeo");
+    require_tool("node");
+    require_tool("chromium");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/portal.mjs");
+    assert!(
+        script.with_file_name("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run scripts/install-test-deps.sh"
+    );
+    let berth = Berth::start();
+    let upstream = Upstream::start();
+    create_dev_user(&berth).await;
+    let clients = Clients::new();
+    let layout = clients.path("layout");
+    let image = write_image(&layout, "v1", 3, 300_000, 61);
+    // Screenshots of an earlier run must not stand in for missing ones.
+    let _ = std::fs::remove_dir_all(screenshots());
+
+    let out = try_run(
+        clients
+            .command("node")
+            .arg(&script)
+            .env("PORTAL_URL", berth.url(""))
+            .env("PORTAL_ADMIN_PASSWORD", ADMIN.1)
+            .env("PORTAL_DEV_USER", format!("{}:{}", DEV.0, DEV.1))
+            .env("PORTAL_IMAGE", image.oci_ref())
+            .env("PORTAL_IMAGE_LAYERS", "3")
+            .env("PORTAL_UPSTREAM_URL", upstream.url())
+            .env("PORTAL_SCREENSHOTS", screenshots())
+            .env("PORTAL_SKOPEO_POLICY", clients.path("policy.json")),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n---- berth log ----\n{}", berth.log()));
+    print!("{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 14, "steps done:\n{out}");
+
+    // What the browser did, as the API sees it.
+    let summary: Value =
+        api_as(&berth, ADMIN, Method::GET, "/projects/portal-e2e/summary", None).await.json().await.unwrap();
+    assert_eq!(summary["quota"]["hard"]["storage"], 10 << 20, "the quota typed in the form");
+    let members: Value =
+        api_as(&berth, ADMIN, Method::GET, "/projects/portal-e2e/members", None).await.json().await.unwrap();
+    assert!(members.as_array().unwrap().iter().any(|m| m["entity_name"] == DEV.0 && m["role_id"] == 2));
+    let tags: Value =
+        api_as(&berth, ADMIN, Method::GET, "/projects/portal-e2e/repositories/app/artifacts/v1/tags", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+    let names: Vec<&str> = tags.as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["v1"], "v2 was deleted in the browser");
+    let copied = reqwest::get(format!("{}/v2/portal-e2e/app/tags/list", upstream.url())).await.unwrap();
+    assert_eq!(copied.status(), StatusCode::OK, "the replication did not reach distribution");
+    for shot in [
+        "sign-in",
+        "projects",
+        "artifact",
+        "members",
+        "replications",
+        "execution",
+        "forbidden",
+        "projects-360px",
+        "menu-360px",
+        "artifact-360px",
+        "execution-360px",
+    ] {
+        assert!(screenshots().join(format!("{shot}.png")).exists(), "no screenshot {shot}");
+    }
+}
+
+#[tokio::test]
+async fn artifact_pages_say_never_pulled_and_copy_each_pull_command() {
+    let berth = TestApp::start().await;
+    let registry = support::registry::Registry::new(berth.url(""));
+    registry.push_image("library/app", "v1", &support::random_bytes(1000, 5)).await;
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+
+    let (status, list) = client.page("/harbor/projects/1/repositories/app").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text_of(&list, r#"class="crumbs""#), "Projects / library", "the breadcrumb ends in a separator");
+    assert_eq!(column(&list, "artifacts", "Pulled"), ["never"]);
+
+    let (status, page) = client.page("/harbor/projects/1/repositories/app/artifacts/v1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text_of(&page, r#"class="crumbs""#), "Projects / library / app", "the breadcrumb ends in a separator");
+    assert_eq!(text_of(&page, r#"id="artifact-pulled""#), "never");
+    assert_eq!(column(&page, "tags", "Pulled"), ["never"]);
+    // The tag's pull command has a Copy button, as the digest's has: it names the command's element.
+    let host = berth.url("").trim_start_matches("http://").to_owned();
+    assert_eq!(text_of(&page, r#"id="tag-pull-v1""#), format!("podman pull {host}/library/app:v1"));
+    assert!(
+        page.contains(r#"class="copy small" data-copy="tag-pull-v1""#),
+        "no Copy button for the tag's pull command"
+    );
+    assert!(page.contains(r#"class="copy small" data-copy="digest-pull""#));
+
+    let (_, members) = client.page("/harbor/projects/1/members").await;
+    assert_eq!(text_of(&members, r#"class="crumbs""#), "Projects");
+}
+
+#[tokio::test]
+async fn people_sign_up_only_when_self_registration_is_on() {
+    let closed = TestApp::start().await;
+    let client = Browser::new(&closed);
+    let (_, html) = client.page("/harbor/sign-in").await;
+    assert!(!html.contains("/harbor/sign-up"));
+    let form = [
+        ("username", "walkin"),
+        ("email", "w@x.org"),
+        ("realname", "W"),
+        ("password", "Walkin123"),
+        ("password_again", "Walkin123"),
+    ];
+    assert_eq!(client.post("/harbor/sign-up", &form).await.status(), StatusCode::NOT_FOUND);
+
+    let open = TestApp::builder().with_env("BERTH_SELF_REGISTRATION", "true").start().await;
+    let client = Browser::new(&open);
+    let (_, html) = client.page("/harbor/sign-in").await;
+    assert!(html.contains("/harbor/sign-up"));
+    let mismatch = [
+        ("username", "walkin"),
+        ("email", "w@x.org"),
+        ("realname", "W"),
+        ("password", "Walkin123"),
+        ("password_again", "Walkin124"),
+    ];
+    let r = client.post("/harbor/sign-up", &mismatch).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("The two passwords differ"));
+    let weak = [
+        ("username", "walkin"),
+        ("email", "w@x.org"),
+        ("realname", "W"),
+        ("password", "weak"),
+        ("password_again", "weak"),
+    ];
+    assert_eq!(client.post("/harbor/sign-up", &weak).await.status(), StatusCode::BAD_REQUEST);
+    let r = client.post("/harbor/sign-up", &form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/harbor/sign-in?signed_up=walkin");
+    assert_eq!(client.sign_in(("walkin", "Walkin123")).await.status(), StatusCode::SEE_OTHER);
+    let (status, html) = client.page("/harbor/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("w@x.org"));
+}
+
+#[tokio::test]
+async fn repository_descriptions_and_replication_policies_are_edited_in_place() {
+    let berth = TestApp::start().await;
+    let upstream = Upstream::start();
+    let r = support::registry::Registry::new(berth.url(""));
+    r.push_image("library/app", "v1", &support::random_bytes(1000, 3)).await;
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+
+    let (_, html) = client.page("/harbor/projects/1/repositories/app").await;
+    let csrf = csrf_of(&html);
+    let r = client
+        .post("/harbor/projects/1/repositories/app", &[("csrf", csrf.as_str()), ("description", "The <app>")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = client.page("/harbor/projects/1/repositories/app").await;
+    assert!(
+        html.contains(r#"id="description">The &#60;app&#62;<"#)
+            || html.contains(r#"id="description">The &lt;app&gt;<"#),
+        "description not shown escaped"
+    );
+    let repo: Value =
+        api_as(&berth, ADMIN, Method::GET, "/projects/library/repositories/app", None).await.json().await.unwrap();
+    assert_eq!(repo["description"], "The <app>");
+
+    let endpoint = json!({"name": "dist", "type": "docker-registry", "url": upstream.url()});
+    assert_eq!(api_as(&berth, ADMIN, Method::POST, "/registries", Some(endpoint)).await.status(), StatusCode::CREATED);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "nightly"),
+        ("direction", "push"),
+        ("registry_id", "1"),
+        ("name_filter", "library/**"),
+        ("trigger", "scheduled"),
+        ("cron", "0 0 3 * * *"),
+        ("override", "on"),
+    ];
+    assert_eq!(client.post("/harbor/replications", &form).await.status(), StatusCode::SEE_OTHER);
+    let bad_cron = [
+        ("csrf", csrf.as_str()),
+        ("name", "broken"),
+        ("direction", "push"),
+        ("registry_id", "1"),
+        ("trigger", "scheduled"),
+        ("cron", "every day"),
+    ];
+    let r = client.post("/harbor/replications", &bad_cron).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("cron"));
+    let policies: Value = api_as(&berth, ADMIN, Method::GET, "/replication/policies", None).await.json().await.unwrap();
+    assert_eq!(policies.as_array().unwrap().len(), 1, "the refused policy was stored");
+    let id = policies[0]["id"].as_i64().unwrap();
+
+    // The edit form shows the policy as it is, and saving changes it.
+    let (_, html) = client.page(&format!("/harbor/replications?edit={id}")).await;
+    assert!(html.contains(r#"value="library/**""#) && html.contains(r#"value="0 0 3 * * *""#));
+    let edit = [
+        ("csrf", csrf.as_str()),
+        ("action", "save"),
+        ("name", "nightly"),
+        ("direction", "push"),
+        ("registry_id", "1"),
+        ("name_filter", "library/app"),
+        ("tag_filter", "v*"),
+        ("trigger", "event_based"),
+    ];
+    assert_eq!(client.post(&format!("/harbor/replications/{id}"), &edit).await.status(), StatusCode::SEE_OTHER);
+    let policy: Value =
+        api_as(&berth, ADMIN, Method::GET, &format!("/replication/policies/{id}"), None).await.json().await.unwrap();
+    assert_eq!(policy["trigger"]["type"], "event_based");
+    assert_eq!(policy["override"], false, "an unchecked box is false");
+    let filters: Vec<(&str, &str)> = policy["filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["type"].as_str().unwrap(), f["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(filters, [("name", "library/app"), ("tag", "v*")]);
+}
+
+#[tokio::test]
+async fn system_settings_are_changed_from_the_settings_page() {
+    let berth = TestApp::start().await;
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+    let (status, html) = client.page("/harbor/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"name="token_expiration" inputmode="numeric" required value="30""#));
+    let csrf = csrf_of(&html);
+    let bad = [("csrf", csrf.as_str()), ("project_creation_restriction", "everyone"), ("token_expiration", "0")];
+    let r = client.post("/harbor/settings", &bad).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("must be a number of minutes from 1"));
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("self_registration", "on"),
+        ("project_creation_restriction", "adminonly"),
+        ("token_expiration", "45"),
+    ];
+    let r = client.post("/harbor/settings", &good).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Saved"));
+    let c: Value = api_as(&berth, ADMIN, Method::GET, "/configurations", None).await.json().await.unwrap();
+    assert_eq!(c["self_registration"]["value"], true);
+    assert_eq!(c["project_creation_restriction"]["value"], "adminonly");
+    assert_eq!(c["token_expiration"]["value"], 45);
+    // Sign-up is offered now.
+    let anonymous = Browser::new(&berth);
+    assert!(anonymous.page("/harbor/sign-in").await.1.contains("/harbor/sign-up"));
+}

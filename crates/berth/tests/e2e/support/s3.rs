@@ -1,0 +1,21 @@
+//! The `BERTH_STORAGE_S3_*` settings that put a test server's blobs in a folder
+//! (`root_directory`) of the S3 test bucket (`berth_testkit::s3`: Garage, started once per test
+//! process, never skipped).
+
+pub use berth_testkit::s3::fresh_root;
+
+/// Settings that put a Berth's blobs under `root_directory` of the test bucket.
+pub fn storage_env(root_directory: &str) -> Vec<(String, String)> {
+    let s = berth_testkit::s3::server();
+    [
+        ("BERTH_STORAGE_S3_ENDPOINT", &s.endpoint),
+        ("BERTH_STORAGE_S3_BUCKET", &s.bucket),
+        ("BERTH_STORAGE_S3_REGION", &s.region),
+        ("BERTH_STORAGE_S3_ACCESS_KEY", &s.access_key),
+        ("BERTH_STORAGE_S3_SECRET_KEY", &s.secret_key),
+        ("BERTH_STORAGE_S3_ROOT_DIRECTORY", &root_directory.to_owned()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value.clone()))
+    .collect()
+}

@@ -2,8 +2,8 @@
 //! tests run in process, and its configuration ([`config`]).
 
 mod audit_purge;
-mod request_body;
 pub mod config;
+mod request_body;
 mod serve;
 
 pub use serve::{App, app, init_logging, serve};

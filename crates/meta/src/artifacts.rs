@@ -72,9 +72,12 @@ macro_rules! select_artifacts {
 /// Repositories of project $1 (by name) with at least one artifact, name containing $2.
 macro_rules! project_repositories {
     () => {
-        "WHERE substr(r.name, 1, length($1) + 1) = $1 || '/'
-           AND instr(substr(r.name, length($1) + 2), $2) > 0
-           AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
+        concat!(
+            "WHERE substr(r.name, 1, length($1) + 1) = $1 || '/'
+               AND instr(substr(r.name, length($1) + 2), $2) > 0
+               AND ",
+            repository_has_content!()
+        )
     };
 }
 
@@ -108,9 +111,7 @@ impl Meta {
 
     /// The repository `name` if it holds at least one artifact.
     pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>> {
-        const Q: &str = select_repositories!(
-            "WHERE r.name = $1 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
-        );
+        const Q: &str = select_repositories!("WHERE r.name = $1 AND ", repository_has_content!());
         Ok(query_as(Q).bind(name).fetch_optional(&self.pool).await?)
     }
 
@@ -271,11 +272,13 @@ pub struct FoundRepository {
 /// 1 member-or-public for user $3, 2 public only).
 macro_rules! visible_repositories {
     () => {
-        "FROM repositories r JOIN projects p ON substr(r.name, 1, length(p.name) + 1) = p.name || '/'
-         WHERE instr(r.name, $1) > 0
-           AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
-           AND ($2 = 0 OR p.public = TRUE
-                OR ($2 = 1 AND EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.user_id = $3)))"
+        concat!(
+            "FROM repositories r JOIN projects p ON substr(r.name, 1, length(p.name) + 1) = p.name || '/'
+             WHERE instr(r.name, $1) > 0 AND ",
+            repository_has_content!(),
+            " AND ($2 = 0 OR p.public = TRUE
+                   OR ($2 = 1 AND EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.user_id = $3)))"
+        )
     };
 }
 
@@ -339,5 +342,69 @@ impl Meta {
         )
         .fetch_one(&self.pool)
         .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Event, ManifestPush, NewManifest, NewUser, ProjectVisibility, Required};
+
+    fn event() -> Event {
+        Event {
+            project: "p".into(),
+            username: "admin".into(),
+            resource: String::new(),
+            resource_type: "artifact",
+            operation: "create",
+            source_ip: String::new(),
+            op_time: 0,
+            repository: None,
+            digest: None,
+            tag: None,
+            origin: None,
+        }
+    }
+
+    /// Pages of one repository list every repository once, however many artifacts each holds.
+    /// SQLite 3.51 got this wrong with a correlated `EXISTS` ("has content"): a repository with
+    /// two artifacts counted twice towards `OFFSET`, so page 2 repeated page 1.
+    #[tokio::test]
+    async fn pages_of_repositories_skip_and_repeat_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open_sqlite(&dir.path().join("db"), 2).await.unwrap();
+        let admin =
+            NewUser { username: "admin", email: None, realname: "", comment: "", password_hash: "x", sysadmin: true };
+        meta.first_start(&admin, "p").await.unwrap();
+        for (name, artifacts) in [("p/a", 2), ("p/b", 3), ("p/c", 1)] {
+            let repo = meta.ensure_repository(name).await.unwrap();
+            for n in 0..artifacts {
+                let digest = format!("sha256:{n:064}");
+                let manifest = NewManifest {
+                    digest: &digest,
+                    media_type: "application/vnd.oci.image.manifest.v1+json",
+                    artifact_type: None,
+                    subject: None,
+                    annotations: None,
+                    content: b"{}",
+                    total_size: 2,
+                };
+                let event = event();
+                let push =
+                    ManifestPush { manifest, required: Required::default(), tag: None, stamp: None, event: &event };
+                meta.put_manifest(repo, &push).await.unwrap();
+            }
+        }
+        let sort = Sort::parse(None, &[], &[("r.name", false)], "r.id").unwrap();
+        let (mut in_project, mut visible) = (Vec::new(), Vec::new());
+        for offset in 0..4 {
+            let (page, total) = meta.list_repositories_of("p", "", &sort, offset, 1).await.unwrap();
+            assert_eq!(total, 3);
+            in_project.extend(page.into_iter().map(|r| r.name));
+            let (page, _) = meta.list_visible_repositories("", ProjectVisibility::All, &sort, offset, 1).await.unwrap();
+            visible.extend(page.into_iter().map(|r| r.repository.name));
+        }
+        assert_eq!(in_project, ["p/a", "p/b", "p/c"]);
+        assert_eq!(visible, ["p/a", "p/b", "p/c"]);
     }
 }

@@ -3,6 +3,16 @@
 //! Every operation that must be atomic is one transaction here, so callers cannot interleave
 //! a check and a write (e.g. "all referenced blobs exist" and "insert the manifest").
 
+/// SQL: repository `r` holds content (at least one manifest). Written as `IN`, not as a
+/// correlated `EXISTS`: SQLite 3.51 (the bundled one) counts an `EXISTS` with several matching
+/// rows more than once towards `OFFSET`, so a page of repositories skipped or repeated some
+/// (`artifacts.rs`, `pages_of_repositories_skip_and_repeat_none`).
+macro_rules! repository_has_content {
+    () => {
+        "r.id IN (SELECT m.repository_id FROM manifests m)"
+    };
+}
+
 mod artifacts;
 mod db;
 mod events;

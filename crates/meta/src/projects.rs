@@ -69,7 +69,7 @@ macro_rules! select_projects {
                p.registry_id,
                (SELECT count(*) FROM repositories r
                 WHERE substr(r.name, 1, length(p.name) + 1) = p.name || '/'
-                  AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)) AS repo_count
+                  AND ", repository_has_content!(), ") AS repo_count
              FROM projects p JOIN users u ON u.id = p.owner_id ",
             $($rest),+
         )

@@ -25,11 +25,11 @@ impl Meta {
 
     /// Repositories holding at least one manifest, in lexical order, after `last`.
     pub async fn list_repositories(&self, last: Option<&str>, limit: i64) -> Result<Vec<String>> {
-        Ok(query_scalar(
-            "SELECT name FROM repositories r
-             WHERE name > $1 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
-             ORDER BY name LIMIT $2",
-        )
+        Ok(query_scalar(concat!(
+            "SELECT name FROM repositories r WHERE name > $1 AND ",
+            repository_has_content!(),
+            " ORDER BY name LIMIT $2"
+        ))
         .bind(last.unwrap_or(""))
         .bind(limit)
         .fetch_all(&self.pool)

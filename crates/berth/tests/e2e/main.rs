@@ -10,6 +10,7 @@ mod clients;
 mod configurations;
 mod distribution;
 mod ha;
+mod harbor_clients;
 mod health;
 mod identity;
 mod jobs;

@@ -23,4 +23,5 @@ mod repositories;
 mod resilience;
 mod robots;
 mod s3;
+mod shapes;
 mod support;

@@ -5,7 +5,7 @@
 #                    PostgreSQL (server and psql), chromium (the portal's browser tests) and
 #                    Node.js with npm (to run them)
 #   npm: playwright-core, pinned in tests/browser/package-lock.json, into tests/browser
-#   PyPI: oras (oras-py, the ORAS Python SDK, 0.2.x)
+#   PyPI: oras (oras-py, the ORAS Python SDK, 0.2.x) and schemathesis (the API conformance test)
 #   crates.io: garage (the S3-compatible server; built once per machine, ~15 minutes)
 # Idempotent, and quick when everything is already there: apt and pip run only for what is
 # missing. Meant for root on Debian 12 (CI and developer machines); no prompts.
@@ -31,6 +31,7 @@ declare -A APT_PACKAGE_FOR=(
     [npm]=npm
 )
 ORAS_PIP_SPEC='oras>=0.2,<0.3'
+SCHEMATHESIS_PIP_SPEC='schemathesis>=4.32,<5'
 
 SUDO=()
 if [[ $(id -u) -ne 0 ]]; then
@@ -80,24 +81,31 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     apt_install "${missing[@]}"
 fi
 
-if ! python3 -c 'import oras' >/dev/null 2>&1; then
+# pip_install SPEC MODULE: installs SPEC from PyPI unless python3 can import MODULE.
+pip_install() {
+    local spec=$1 module=$2
+    if python3 -c "import $module" >/dev/null 2>&1; then
+        return
+    fi
     if ! python3 -m pip --version >/dev/null 2>&1; then
         echo "install-test-deps: installing python3-pip"
         apt_install python3-pip
     fi
-    echo "install-test-deps: installing $ORAS_PIP_SPEC (PyPI)"
-    pip_args=(install --quiet --disable-pip-version-check --no-input)
+    echo "install-test-deps: installing $spec (PyPI)"
+    local pip_args=(install --quiet --disable-pip-version-check --no-input)
     # Debian's own python3 is "externally managed" (PEP 668); a pyenv or venv python is not.
     if python3 -c 'import os, sys, sysconfig
 sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
         pip_args+=(--break-system-packages)
     fi
-    PIP_ROOT_USER_ACTION=ignore "${SUDO[@]}" python3 -m pip "${pip_args[@]}" "$ORAS_PIP_SPEC"
-    python3 -c 'import oras' || {
-        echo "install-test-deps: oras installed but python3 cannot import it" >&2
+    PIP_ROOT_USER_ACTION=ignore "${SUDO[@]}" python3 -m pip "${pip_args[@]}" "$spec"
+    python3 -c "import $module" || {
+        echo "install-test-deps: $spec installed but python3 cannot import $module" >&2
         exit 1
     }
-fi
+}
+pip_install "$ORAS_PIP_SPEC" oras
+pip_install "$SCHEMATHESIS_PIP_SPEC" schemathesis
 
 # playwright-core drives Debian's chromium in the portal's browser tests; `npm ci` installs
 # exactly the locked version (it downloads no browser).
@@ -114,4 +122,4 @@ if ! command -v garage >/dev/null 2>&1 && ! [[ -x $HOME/.cargo/bin/garage ]]; th
     cargo install garage --locked --quiet
 fi
 
-echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, curl, nginx, openssl, PostgreSQL, chromium, playwright-core, garage and oras-py are present"
+echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, curl, nginx, openssl, PostgreSQL, chromium, playwright-core, garage, oras-py and schemathesis are present"

@@ -172,7 +172,8 @@ def main():
     with open(reduced, "w", encoding="utf-8") as out:
         yaml.safe_dump(spec, out)
     command = [
-        "st", "run", reduced,
+        # The CLI through this python, whose pip installed it (no PATH needed).
+        sys.executable, "-m", "schemathesis.cli", "run", reduced,
         "--url", base,
         "--auth", credentials,
         "--checks", CHECKS,

@@ -37,10 +37,11 @@ fn repository_model(r: &RepositoryRow, project_id: i64) -> Repository {
     }
 }
 
-/// Decodes the double-encoded repository path segment.
+/// Decodes the double-encoded repository path segment. One that does not decode names no
+/// repository: 404, as Harbor documents for these operations.
 pub(crate) fn decode(segment: &str) -> Result<String, ApiError> {
     berth_oci::escape::percent_decode(segment)
-        .ok_or_else(|| ApiError::bad_request(format!("invalid repository name {segment:?}")))
+        .ok_or_else(|| ApiError::not_found(format!("repository {segment:?} not found: not a repository name")))
 }
 
 /// The project (visible to the caller) and repository a path names, once the caller is known to

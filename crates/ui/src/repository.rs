@@ -115,14 +115,22 @@ struct Artifacts {
     error: Option<String>,
 }
 
+/// The repository a page shows: project `project`'s repository `name` (without the project).
+#[derive(Clone, Copy)]
+struct Shown<'a> {
+    project: i64,
+    name: &'a str,
+}
+
 async fn artifacts_page(
     portal: &Portal,
     viewer: &Viewer,
-    (id, repo): (i64, &str),
+    shown: Shown<'_>,
     page_no: i64,
     headers: &HeaderMap,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    let Shown { project: id, name: repo } = shown;
     let head = head(portal, viewer, id, "repositories").await?;
     let api_repo = repo_path(&head.name, repo);
     let info: Repository = portal.api.get(viewer, &api_repo).await?;
@@ -159,7 +167,7 @@ pub(crate) async fn artifacts(
     Query(query): Query<Search>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    artifacts_page(&portal, &viewer, (id, &repo), query.page(), &headers, None).await
+    artifacts_page(&portal, &viewer, Shown { project: id, name: &repo }, query.page(), &headers, None).await
 }
 
 /// Saves the repository's description.
@@ -173,7 +181,17 @@ pub(crate) async fn describe(
     let body = Repository { description: fields.get("description").to_owned(), ..Repository::default() };
     match portal.api.send(&viewer, Method::PUT, &repo_path(&project, &repo), Some(&body)).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
-        Err(r) => artifacts_page(&portal, &viewer, (id, &repo), 1, &headers, Some(capitalize(&r.message))).await,
+        Err(r) => {
+            artifacts_page(
+                &portal,
+                &viewer,
+                Shown { project: id, name: &repo },
+                1,
+                &headers,
+                Some(capitalize(&r.message)),
+            )
+            .await
+        }
     }
 }
 
@@ -226,10 +244,12 @@ fn joined(words: Option<&Vec<String>>) -> String {
 async fn artifact_page(
     portal: &Portal,
     viewer: &Viewer,
-    (id, repo, reference): (i64, &str, &str),
+    shown: Shown<'_>,
+    reference: &str,
     headers: &HeaderMap,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    let Shown { project: id, name: repo } = shown;
     let head = head(portal, viewer, id, "repositories").await?;
     let base = format!("{}/artifacts/{reference}", repo_path(&head.name, repo));
     let a: ArtifactModel = portal.api.get(viewer, &format!("{base}?with_tag=true&with_accessory=true")).await?;
@@ -305,7 +325,7 @@ pub(crate) async fn artifact(
     Path((id, repo, reference)): Path<(i64, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    artifact_page(&portal, &viewer, (id, &repo, &reference), &headers, None).await
+    artifact_page(&portal, &viewer, Shown { project: id, name: &repo }, &reference, &headers, None).await
 }
 
 pub(crate) async fn delete_artifact(
@@ -319,7 +339,15 @@ pub(crate) async fn delete_artifact(
     match portal.api.send(&viewer, Method::DELETE, &path, NO_BODY).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
         Err(refusal) => {
-            artifacts_page(&portal, &viewer, (id, &repo), 1, &headers, Some(capitalize(&refusal.message))).await
+            artifacts_page(
+                &portal,
+                &viewer,
+                Shown { project: id, name: &repo },
+                1,
+                &headers,
+                Some(capitalize(&refusal.message)),
+            )
+            .await
         }
     }
 }
@@ -349,7 +377,15 @@ pub(crate) async fn change_tags(
     match result {
         Ok(_) => page::see(back),
         Err(refusal) => {
-            artifact_page(&portal, &viewer, (id, &repo, &reference), &headers, Some(capitalize(&refusal.message))).await
+            artifact_page(
+                &portal,
+                &viewer,
+                Shown { project: id, name: &repo },
+                &reference,
+                &headers,
+                Some(capitalize(&refusal.message)),
+            )
+            .await
         }
     }
 }

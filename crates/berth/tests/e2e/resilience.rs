@@ -223,6 +223,40 @@ async fn kill_9_during_monolithic_push_leaves_no_blob() {
     assert_eq!(r.push_blob("crash/mono", &data).await, digest);
 }
 
+/// Python's `http.client` (what `requests` and Harbor's Python client run on) on one kept-alive
+/// connection: each refused request (sent whole, answered before its body was read), then a ping
+/// on the same connection; prints how many pings found the connection closed without a word.
+const KEEP_ALIVE_CLIENT: &str = r#"
+import http.client, sys
+port, rounds = int(sys.argv[1]), int(sys.argv[2])
+refused = [("POST", "/api/v2.0/no/such/endpoint", 300_000), ("PATCH", "/v2/library/app/blobs/uploads/x", 700_000)]
+broken = 0
+for i in range(rounds):
+    method, path, size = refused[i % len(refused)]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(method, path, body=b"x" * size, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    if response.getheader("Connection", "").lower() != "close":
+        try:
+            conn.request("GET", "/api/v2.0/ping")
+            conn.getresponse().read()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            broken += 1
+    conn.close()
+print(broken)
+"#;
+
+/// A client that keeps its connection is not cut off by an error answered before its request
+/// body was read (a 401 on a push, a 404 on an unknown path): hyper closed such a connection
+/// after the answer without saying so, and the client's next request on it failed.
+#[test]
+fn errors_answered_before_the_body_leave_kept_alive_connections_usable() {
+    let berth = Berth::start();
+    let out = support::run(Command::new("python3").args(["-c", KEEP_ALIVE_CLIENT, &berth.port().to_string(), "40"]));
+    assert_eq!(out.trim(), "0", "connections closed without Connection: close");
+}
+
 #[tokio::test]
 async fn upload_session_survives_restart() {
     let mut berth = Berth::start();

@@ -10,7 +10,7 @@ pub struct AuditLog {
     pub resource: String,
     pub resource_type: String,
     pub operation: String,
-    /// Berth's own: the client's address (the first `X-Forwarded-For`, else the connection's).
+    /// Berth's own: the client's address (the connection's peer, or what a trusted proxy forwarded).
     #[serde(default)]
     pub source_ip: String,
     pub op_time: String,

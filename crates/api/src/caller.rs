@@ -3,7 +3,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
-use berth_auth::Principal;
+use berth_auth::{ClientOrigin, Principal};
 use berth_content::Actor;
 
 use crate::ApiState;
@@ -41,7 +41,7 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
-        let ip = client_ip(parts);
+        let ip = ClientOrigin::of(parts).source_ip();
         let Some(value) = parts.headers.get("authorization").and_then(|v| v.to_str().ok()) else {
             return session_caller(parts, state, ip).await;
         };
@@ -70,19 +70,14 @@ async fn session_caller(parts: &Parts, state: &ApiState, ip: String) -> Result<C
     Ok(Caller { principal: Principal::User(user), ip })
 }
 
-/// The client's address alone, for handlers that authenticate by themselves.
-pub(crate) struct ClientIp(pub String);
+/// Where the request came from ([`ClientOrigin`], as the server resolved it): for handlers that
+/// authenticate by themselves, or answer with this server's URL.
+pub(crate) struct Origin(pub ClientOrigin);
 
-impl FromRequestParts<ApiState> for ClientIp {
+impl FromRequestParts<ApiState> for Origin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &ApiState) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
+        Ok(Origin(ClientOrigin::of(parts)))
     }
-}
-
-fn client_ip(parts: &Parts) -> String {
-    let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    berth_auth::client_ip(forwarded, peer)
 }

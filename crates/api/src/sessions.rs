@@ -12,6 +12,7 @@ use serde::Deserialize;
 use berth_auth::SESSION_COOKIE;
 
 use crate::ApiState;
+use crate::caller::Origin;
 use crate::error::ApiError;
 
 pub(crate) const CSRF_HEADER: &str = "x-harbor-csrf-token";
@@ -29,18 +30,20 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 
 pub(crate) async fn login(
     State(state): State<ApiState>,
-    caller_ip: crate::caller::ClientIp,
+    Origin(origin): Origin,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ApiError> {
     let Form(form) = form.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if form.principal.starts_with(berth_auth::robots::PREFIX) {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "robot accounts cannot log in to the portal"));
     }
-    let principal = state.auth.login(&form.principal, &form.password, &caller_ip.0).await?;
+    let principal = state.auth.login(&form.principal, &form.password, &origin.source_ip()).await?;
     let user = principal.user().ok_or_else(ApiError::unauthorized)?;
     let (token, csrf) = state.auth.open_session(user).await?;
-    let secure =
-        if state.settings.external_url.as_deref().is_some_and(|u| u.starts_with("https://")) { "; Secure" } else { "" };
+    // Secure whenever the browser reaches Berth over https: as configured, or as this request came
+    // (over TLS, or through a trusted proxy that terminated it).
+    let https = origin.is_https() || state.settings.external_url.as_deref().is_some_and(|u| u.starts_with("https://"));
+    let secure = if https { "; Secure" } else { "" };
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         berth_auth::SESSION_LIFETIME.as_secs()

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_api_types::{ComponentHealthStatus, GeneralInfo, OverallHealthStatus, Storage, SystemInfo};
 
 use crate::ApiState;
-use crate::caller::Caller;
+use crate::caller::{Caller, Origin};
 use crate::error::ApiError;
 
 pub(crate) async fn ping() -> &'static str {
@@ -19,19 +19,17 @@ pub(crate) async fn ping() -> &'static str {
 /// `GET /systeminfo`: every key Harbor documents but `authproxy_settings` (Harbor's `http_auth`
 /// mode only), to signed-in callers; anonymous ones get what Harbor shows them, and what Berth
 /// always showed them (version, read-only, the external URL when configured).
-pub(crate) async fn systeminfo(State(state): State<ApiState>, caller: Caller, headers: HeaderMap) -> Json<GeneralInfo> {
+pub(crate) async fn systeminfo(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Origin(origin): Origin,
+) -> Json<GeneralInfo> {
     let s = state.settings.current();
     let signed_in = caller.principal.user().is_some();
     let external_url = match &state.settings.external_url {
         Some(url) => Some(url.clone()),
         // Signed-in callers get every key: the URL they reached Berth at, without one configured.
-        None if signed_in => {
-            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-            Some(berth_auth::request_base_url(
-                header("x-forwarded-proto"),
-                header("x-forwarded-host").or_else(|| header("host")),
-            ))
-        }
+        None if signed_in => Some(origin.base_url()),
         None => None,
     };
     let registry_url =

@@ -2,6 +2,7 @@
 //! and Harbor's role policy. The registry (`/v2/`, `/service/token`) and the API (`/api/v2.0`)
 //! both decide through [`Auth`], so they cannot disagree.
 
+pub mod origin;
 pub mod password;
 pub mod policy;
 pub mod robots;
@@ -16,6 +17,7 @@ use berth_meta::time::now;
 use berth_meta::{AuditEntry, Meta, MetaError, ProjectKey, User};
 use sha2::{Digest, Sha256};
 
+pub use origin::ClientOrigin;
 pub use policy::{Permission, ProjectAccess, Role};
 pub use token::{Claims, TokenError, TokenKeys};
 
@@ -254,35 +256,6 @@ pub fn parse_basic(value: &str) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
-}
-
-/// The client's address for the audit log: the first `X-Forwarded-For` entry when a proxy set
-/// one, else the connection's peer.
-pub fn client_ip(forwarded_for: Option<&str>, peer: Option<std::net::IpAddr>) -> String {
-    forwarded_for
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
-        .map(str::to_owned)
-        .or_else(|| peer.map(|p| p.to_string()))
-        .unwrap_or_default()
-}
-
-/// This server's URL as a client reached it, for when no `external_url` says it: the scheme a
-/// proxy forwarded (`X-Forwarded-Proto`, else http) and the host the client asked for
-/// (`X-Forwarded-Host`, else `Host`).
-pub fn request_base_url(forwarded_proto: Option<&str>, host: Option<&str>) -> String {
-    let scheme = match forwarded_proto {
-        Some(p) if p.eq_ignore_ascii_case("https") => "https",
-        _ => "http",
-    };
-    // A Host header is client input: keep only what a host[:port] may contain.
-    let host: String = host
-        .unwrap_or("localhost")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        .collect();
-    format!("{scheme}://{host}")
 }
 
 /// How long a browser session lasts after login.

@@ -81,6 +81,30 @@ pub const DEFAULT_ADMIN_PASSWORD: &str = "Harbor12345";
 pub struct Http {
     pub address: String,
     pub port: u16,
+    /// Addresses or CIDR ranges of the proxies whose forwarding headers (`X-Forwarded-For`,
+    /// `-Proto`, `-Host`, `Forwarded`) are believed; every other peer's are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Most connections open at once; past it new ones are answered 503 (or, far past it, closed).
+    pub max_connections: u32,
+    pub tls: Tls,
+}
+
+/// HTTPS on `http.port`, when `certificate` and `private_key` are set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// PEM file: the server's certificate first, then the intermediates of its chain.
+    pub certificate: PathBuf,
+    /// PEM file: the certificate's private key (RSA, ECDSA or Ed25519; PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
+    /// A plain-HTTP port that sends browsers to https and tells registry clients to use it; 0: none.
+    pub redirect_port: u16,
+}
+
+impl Tls {
+    pub fn enabled(&self) -> bool {
+        !self.certificate.as_os_str().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,7 +152,13 @@ impl Default for Config {
 
 impl Default for Http {
     fn default() -> Self {
-        Http { address: "0.0.0.0".to_owned(), port: 5000 }
+        Http {
+            address: "0.0.0.0".to_owned(),
+            port: 5000,
+            trusted_proxies: Vec::new(),
+            max_connections: 1000,
+            tls: Tls::default(),
+        }
     }
 }
 
@@ -176,9 +206,13 @@ impl Config {
             let Some((path, default)) = keys.iter().find(|(path, _)| env_suffix(path) == suffix) else {
                 bail!("environment variable {var} names no configuration key (see berth.example.yml)");
             };
-            // Numbers and booleans are read as YAML scalars; strings stay verbatim.
+            // Numbers and booleans are read as YAML scalars, lists as comma-separated items;
+            // strings stay verbatim.
             let parsed = match default {
                 Value::Number(_) | Value::Bool(_) => yaml_serde::from_str(&raw).unwrap_or(Value::String(raw)),
+                Value::Sequence(_) => {
+                    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect()
+                }
                 _ => Value::String(raw),
             };
             set_path(&mut value, path, parsed);
@@ -198,6 +232,7 @@ impl Config {
         if self.http.address.parse::<std::net::IpAddr>().is_err() {
             bail!("configuration key `http.address`: {:?} is not an IP address", self.http.address);
         }
+        self.http.validate()?;
         if let Some(url) = &self.external_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -234,6 +269,25 @@ impl Config {
         }
         if let Err(rule) = berth_auth::password::check_rules(&self.admin_password) {
             bail!("configuration key `admin_password`: {rule}");
+        }
+        Ok(())
+    }
+}
+
+impl Http {
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Err(e) = crate::origin::TrustedProxies::parse(&self.trusted_proxies) {
+            bail!("configuration key `http.trusted_proxies`: {e}");
+        }
+        if self.max_connections == 0 {
+            bail!("configuration key `http.max_connections`: must be at least 1");
+        }
+        let tls = &self.tls;
+        if tls.certificate.as_os_str().is_empty() != tls.private_key.as_os_str().is_empty() {
+            bail!("configuration key `http.tls`: set both `certificate` and `private_key`, or neither");
+        }
+        if tls.redirect_port != 0 && (!tls.enabled() || tls.redirect_port == self.port) {
+            bail!("configuration key `http.tls.redirect_port`: needs TLS on http.port, and another port than it");
         }
         Ok(())
     }
@@ -340,6 +394,20 @@ mod tests {
         assert!(e.contains("storage.s3.endpoint"), "{e}");
         let e = Config::load(None, env(&[("BERTH_STORAGE_REDIRECT", "true")])).unwrap_err().to_string();
         assert!(e.contains("storage.redirect"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_HTTP_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err().to_string();
+        assert!(e.contains("http.trusted_proxies") && e.contains("10.0.0.0/33"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_HTTP_TLS_CERTIFICATE", "/c.pem")])).unwrap_err().to_string();
+        assert!(e.contains("http.tls"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_HTTP_TLS_REDIRECT_PORT", "80")])).unwrap_err().to_string();
+        assert!(e.contains("http.tls.redirect_port"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_HTTP_MAX_CONNECTIONS", "0")])).unwrap_err().to_string();
+        assert!(e.contains("http.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn lists_come_from_the_environment_comma_separated() {
+        let c = Config::load(None, env(&[("BERTH_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,,::1")])).unwrap();
+        assert_eq!(c.http.trusted_proxies, ["10.0.0.0/8", "192.0.2.1", "::1"]);
     }
 
     #[test]

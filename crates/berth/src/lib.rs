@@ -3,7 +3,11 @@
 
 mod audit_purge;
 pub mod config;
+mod listener;
+mod origin;
+mod redirect;
 mod request_body;
 mod serve;
+mod tls;
 
 pub use serve::{App, app, init_logging, serve};

@@ -1,7 +1,7 @@
 //! The application (`app`): wiring of storage, metadata and HTTP; and `berth serve`: the
-//! application on a TCP listener, with graceful shutdown.
+//! application on its listeners (`listener.rs`; HTTPS with `tls.rs`), with graceful shutdown.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,6 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use berth_api::{ApiState, Editable, ProjectCreation, Settings, keep_settings_current};
 use berth_auth::Auth;
 use berth_content::Content;
@@ -25,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit_purge::{self, PurgeAuditLog};
 use crate::config::{Config, DEFAULT_ADMIN_PASSWORD, Log, LogFormat, ProjectCreationRestriction};
+use crate::listener;
+use crate::origin::TrustedProxies;
+use crate::tls::Certificates;
 
 /// The `service` of registry tokens: Harbor's name, which Harbor-aware tools send as is.
 const TOKEN_SERVICE: &str = "harbor-registry";
@@ -122,6 +124,7 @@ pub struct App {
 /// the `library` project on first start) and wires the application on them. Nothing listens yet
 /// and no job runs until [`App::start`].
 pub async fn app(config: Config) -> anyhow::Result<App> {
+    let trusted_proxies = TrustedProxies::parse(&config.http.trusted_proxies).map_err(anyhow::Error::msg)?;
     let data = &config.data_volume;
     std::fs::create_dir_all(data).with_context(|| format!("creating data_volume {}", data.display()))?;
     let meta = open_database(&config).await?;
@@ -165,7 +168,9 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         .merge(berth_ui::router(api.clone(), auth))
         .merge(api)
         .layer(middleware::from_fn(crate::request_body::finish_unread))
-        .layer(middleware::from_fn(log_request));
+        .layer(middleware::from_fn(log_request))
+        // Outermost: every layer and handler sees where the request came from, resolved once.
+        .layer(middleware::from_fn_with_state(Arc::new(trusted_proxies), crate::origin::resolve));
     Ok(App {
         router,
         meta,
@@ -178,8 +183,9 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
 }
 
 impl App {
-    /// The HTTP application. Handlers read the client's address from `ConnectInfo<SocketAddr>`
-    /// when the server provides it ([`serve`] does), and do without it when it does not.
+    /// The HTTP application. Its first layer resolves each request's `ClientOrigin` from the
+    /// peer's `ConnectInfo<SocketAddr>` when the server provides it ([`serve`] does); without
+    /// it, requests come from an unknown address over plain HTTP.
     pub fn router(&self) -> Router {
         self.router.clone()
     }
@@ -211,35 +217,61 @@ impl App {
     }
 }
 
-/// `berth serve`: the application on `http.address`:`http.port` until SIGTERM or Ctrl-C, then a
-/// graceful shutdown (in-flight requests finish, then [`App::shutdown`]).
+/// `berth serve`: the application on `http.address`:`http.port` (HTTPS with `http.tls`, and the
+/// plain `http.tls.redirect_port` beside it) until SIGTERM or Ctrl-C, then a graceful shutdown
+/// (in-flight requests finish, then [`App::shutdown`]).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (http, data) = (config.http.clone(), config.data_volume.clone());
+    let (http, data, external_url) = (config.http.clone(), config.data_volume.clone(), config.external_url.clone());
+    // Certificates first: a wrong one stops Berth before it touches its data.
+    let certificates = if http.tls.enabled() { Some(Certificates::load(&http.tls)?) } else { None };
     let mut app = app(config).await?;
-    let addr = SocketAddr::new(http.address.parse()?, http.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let ip: IpAddr = http.address.parse()?;
+    let listener = bind(SocketAddr::new(ip, http.port)).await?;
+    let redirect = match http.tls.redirect_port {
+        0 => None,
+        port => Some(bind(SocketAddr::new(ip, port)).await?),
+    };
     tracing::info!(
         address = %listener.local_addr()?,
+        tls = certificates.is_some(),
         data_volume = %data.display(),
         ready_in_ms = started.elapsed().as_millis() as u64,
         "berth is ready"
     );
     app.start();
-    // Peer addresses feed the audit log's source_ip.
-    let router = app.router().into_make_service_with_connect_info::<SocketAddr>();
-    // Without TCP_NODELAY, a response whose body follows its headers in a second write (bodies
-    // streamed from S3 or an upstream registry) waits for the client's delayed ACK: 40 ms on a
-    // kept-alive connection. Blobs on the filesystem avoid it anyway (first chunk before headers).
-    let listener = listener.tap_io(|connection| {
-        if let Err(e) = connection.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
         }
     });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    let max = http.max_connections as usize;
+    let tls = match &certificates {
+        Some(certificates) => {
+            tokio::spawn(certificates.clone().keep_current(stop.clone()));
+            Some(certificates.acceptor()?)
+        }
+        None => None,
+    };
+    let https_port = listener.local_addr()?.port();
+    let plain = redirect.map(|listener| {
+        let router = crate::redirect::router(https_port, external_url);
+        tokio::spawn(listener::serve(listener, None, router, max, stop.clone()))
+    });
+    listener::serve(listener, tls, app.router(), max, stop).await;
+    if let Some(plain) = plain {
+        let _ = plain.await;
+    }
     app.shutdown().await;
     tracing::info!("berth stopped");
     Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
 }
 
 /// First start: the `admin` user (with `admin_password`) and the public `library` project.

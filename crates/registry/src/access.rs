@@ -6,9 +6,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
-use berth_auth::{Auth, AuthError, Claims, Principal};
+use berth_auth::{Auth, AuthError, Claims, ClientOrigin, Principal};
 use berth_meta::ProjectKey;
 use berth_oci::RepoName;
 
@@ -115,7 +115,6 @@ impl Access {
         scope: Scope<'_>,
         project: ProjectLookup<'_>,
     ) -> Result<String, RegistryError> {
-        let headers = &req.headers;
         let caller = self.caller(req, &scope).await?;
         let allowed = match (&caller, scope) {
             (Caller::Principal(Principal::Anonymous), Scope::Base) => false,
@@ -156,7 +155,7 @@ impl Access {
         }
         match caller {
             Caller::Principal(Principal::Anonymous) => Err(self.challenge(
-                headers,
+                req,
                 &scope,
                 RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required"),
                 None,
@@ -167,7 +166,7 @@ impl Access {
                 format!("project {} does not exist", scope_project(&scope).unwrap_or_default()),
             )),
             Caller::Token(_) => Err(self.challenge(
-                headers,
+                req,
                 &scope,
                 RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "the token does not grant this access"),
                 Some("insufficient_scope"),
@@ -193,7 +192,7 @@ impl Access {
             return Ok(Caller::Principal(Principal::Anonymous));
         };
         let unauthorized = |message: &str, error: Option<&str>| {
-            self.challenge(headers, scope, RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message), error)
+            self.challenge(req, scope, RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message), error)
         };
         if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
             return match self.auth.verify_token(token.trim()) {
@@ -204,7 +203,7 @@ impl Access {
         let Some((user, password)) = berth_auth::parse_basic(value) else {
             return Err(unauthorized("unsupported Authorization header", None));
         };
-        match self.auth.login(&user, &password, &client_ip(req)).await {
+        match self.auth.login(&user, &password, &ClientOrigin::of(req).source_ip()).await {
             Ok(principal) => Ok(Caller::Principal(principal)),
             Err(AuthError::BadCredentials) => Err(unauthorized("invalid user name or password", None)),
             Err(e) => Err(RegistryError::internal(e)),
@@ -212,15 +211,9 @@ impl Access {
     }
 
     /// Adds the `WWW-Authenticate: Bearer` challenge pointing at the token service.
-    fn challenge(
-        &self,
-        headers: &HeaderMap,
-        scope: &Scope<'_>,
-        error: RegistryError,
-        kind: Option<&str>,
-    ) -> RegistryError {
+    fn challenge(&self, req: &Parts, scope: &Scope<'_>, error: RegistryError, kind: Option<&str>) -> RegistryError {
         let mut value =
-            format!("Bearer realm=\"{}/service/token\",service=\"{}\"", self.base_url(headers), self.auth.service);
+            format!("Bearer realm=\"{}/service/token\",service=\"{}\"", self.base_url(req), self.auth.service);
         if let Some(scope) = scope.challenge() {
             value.push_str(&format!(",scope=\"{scope}\""));
         }
@@ -230,21 +223,14 @@ impl Access {
         error.with_header("www-authenticate", value)
     }
 
-    /// `external_url` when configured; otherwise the scheme and host the client used.
-    pub fn base_url(&self, headers: &HeaderMap) -> String {
-        if let Some(url) = &self.external_url {
-            return url.to_string();
+    /// `external_url` when configured; otherwise the scheme and host the client used (as the
+    /// server resolved them: behind a trusted proxy, the proxy's).
+    fn base_url(&self, req: &Parts) -> String {
+        match &self.external_url {
+            Some(url) => url.to_string(),
+            None => ClientOrigin::of(req).base_url(),
         }
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        berth_auth::request_base_url(header("x-forwarded-proto"), header("x-forwarded-host").or_else(|| header("host")))
     }
-}
-
-/// The client's address, for the audit log.
-pub fn client_ip(req: &Parts) -> String {
-    let forwarded = req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let peer = req.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    berth_auth::client_ip(forwarded, peer)
 }
 
 fn scope_project<'a>(scope: &Scope<'a>) -> Option<&'a str> {

@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 
 use axum::http::request::Parts;
+use berth_auth::ClientOrigin;
 use berth_content::{Actor, peer};
-
-use crate::access::client_ip;
 
 pub(crate) struct Call {
     pub parts: Parts,
@@ -20,7 +19,7 @@ impl Call {
         let query =
             axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
         let origin = header(&parts, peer::ORIGIN_HEADER).and_then(peer::origin).map(str::to_owned);
-        let actor = Actor { username, source_ip: client_ip(&parts), origin };
+        let actor = Actor { username, source_ip: ClientOrigin::of(&parts).source_ip(), origin };
         Call { parts, query, actor }
     }
 

@@ -8,11 +8,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use berth_auth::token::Access as Grant;
-use berth_auth::{AuthError, Principal};
+use berth_auth::{AuthError, ClientOrigin, Principal};
 use berth_oci::RepoName;
 use serde_json::json;
 
-use crate::access::client_ip;
 use crate::state::RegistryState;
 
 pub(crate) async fn token(
@@ -28,7 +27,7 @@ pub(crate) async fn token(
             let Some((user, password)) = berth_auth::parse_basic(value) else {
                 return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "only Basic credentials are accepted here");
             };
-            match auth.login(&user, &password, &client_ip(&req)).await {
+            match auth.login(&user, &password, &ClientOrigin::of(&req).source_ip()).await {
                 Ok(principal) => principal,
                 Err(AuthError::BadCredentials) => {
                     return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid user name or password");

@@ -1,7 +1,8 @@
 //! A real nginx as the load balancer in front of several Berth instances, configured as the
 //! README's "Scale out" section recommends: round robin without stickiness, request and response
 //! bodies streamed (not buffered to disk), no body size limit, HTTP/1.1 with keep-alive to the
-//! instances, and the X-Forwarded-* headers set.
+//! instances, and the X-Forwarded-* headers set; optionally terminating TLS, as in front of a
+//! single instance.
 //!
 //! Everything nginx writes (pid, logs, temporary folders) stays in its own temp dir; it listens on
 //! 127.0.0.1 only. nginx is a Debian package, installed by `scripts/install-test-deps.sh`.
@@ -26,13 +27,23 @@ impl Nginx {
     /// Starts nginx on `127.0.0.1:port` balancing over the servers `upstreams` (`host:port`), and
     /// waits until it forwards requests (`/api/v2.0/ping` answers through it).
     pub fn start(port: u16, upstreams: &[String]) -> Nginx {
+        Nginx::start_with(port, upstreams, None)
+    }
+
+    /// The same, terminating TLS (HTTP/2 and HTTP/1.1) with the PEM files `certificate` (with its
+    /// chain) and `key`; waits until it accepts connections.
+    pub fn start_https(port: u16, upstreams: &[String], certificate: &Path, key: &Path) -> Nginx {
+        Nginx::start_with(port, upstreams, Some((certificate, key)))
+    }
+
+    fn start_with(port: u16, upstreams: &[String], tls: Option<(&Path, &Path)>) -> Nginx {
         let dir = tempfile::tempdir().expect("tempdir");
         // When the tests run as root, nginx runs its workers as `nobody` (there is no `user`
         // directive: as anyone else it stays that user); they must reach their temp folders.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(dir.path(), port, upstreams)).expect("write nginx.conf");
+        std::fs::write(&conf, config(dir.path(), port, upstreams, tls)).expect("write nginx.conf");
         let log = std::fs::File::create(dir.path().join("stderr.log")).expect("nginx stderr");
         let child = Command::new(binary())
             .arg("-p")
@@ -53,10 +64,17 @@ impl Nginx {
             "nginx",
             nginx.child.as_mut().unwrap(),
             Duration::from_secs(20),
-            || raw_get_status(port, "/api/v2.0/ping") == Some(200),
+            || match tls {
+                None => raw_get_status(port, "/api/v2.0/ping") == Some(200),
+                Some(_) => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            },
             || logs(nginx.dir.path()),
         );
         nginx
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `127.0.0.1:PORT`, as registry clients want it.
@@ -110,7 +128,15 @@ fn binary() -> PathBuf {
     panic!("this test needs nginx (neither `nginx` on PATH nor /usr/sbin/nginx): run scripts/install-test-deps.sh");
 }
 
-fn config(dir: &Path, port: u16, upstreams: &[String]) -> String {
+fn config(dir: &Path, port: u16, upstreams: &[String], tls: Option<(&Path, &Path)>) -> String {
+    let listen = match tls {
+        None => format!("listen 127.0.0.1:{port};"),
+        Some((certificate, key)) => format!(
+            "listen 127.0.0.1:{port} ssl http2;\n        ssl_certificate {};\n        ssl_certificate_key {};",
+            path_str(certificate),
+            path_str(key)
+        ),
+    };
     let dir = path_str(dir);
     let servers: String =
         upstreams.iter().map(|u| format!("        server {u} max_fails=1 fail_timeout=10s;\n")).collect();
@@ -139,7 +165,7 @@ http {{
     }}
 
     server {{
-        listen 127.0.0.1:{port};
+        {listen}
 
         # Layers have no size limit, and their bytes stream through in both directions.
         client_max_body_size 0;

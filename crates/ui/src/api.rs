@@ -124,7 +124,7 @@ impl Api {
         self.request(viewer, method, path, body.map(|b| ("application/json", Body::from(b)))).await
     }
 
-    /// Sends one request to the router as `viewer` (session cookie, CSRF token, client address),
+    /// Sends one request to the router as `viewer` (session cookie, CSRF token, where the browser's request came from),
     /// with `body` of its content type, and reads the answer.
     async fn request(
         &self,
@@ -140,9 +140,6 @@ impl Api {
                 .header(header::COOKIE, format!("{}={token}", berth_auth::SESSION_COOKIE))
                 .header("x-harbor-csrf-token", &viewer.csrf);
         }
-        if let Some(forwarded) = &viewer.forwarded_for {
-            req = req.header("x-forwarded-for", forwarded);
-        }
         let body = match body {
             Some((content_type, body)) => {
                 req = req.header(header::CONTENT_TYPE, content_type);
@@ -151,9 +148,7 @@ impl Api {
             None => Body::empty(),
         };
         let mut req = req.body(body).map_err(|e| Refusal::internal(e.to_string()))?;
-        if let Some(peer) = viewer.peer {
-            req.extensions_mut().insert(peer);
-        }
+        req.extensions_mut().insert(viewer.origin.clone());
         let response = self.router.clone().oneshot(req).await.map_err(|e| Refusal::internal(e.to_string()))?;
         let (parts, body) = response.into_parts();
         let bytes = body.collect().await.map_err(|e| Refusal::internal(e.to_string()))?.to_bytes();

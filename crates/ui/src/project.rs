@@ -62,7 +62,6 @@ pub(crate) async fn summary(
     State(portal): State<Portal>,
     viewer: Viewer,
     Path(id): Path<i64>,
-    headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let head = head(&portal, &viewer, id, "summary").await?;
     let s: ProjectSummary = portal.api.get(&viewer, &format!("/projects/{id}/summary")).await?;
@@ -78,20 +77,15 @@ pub(crate) async fn summary(
         repo_count: s.repo_count,
         quota: format::quota(&s.quota),
         roles,
-        pull_host: pull_host(&headers),
+        pull_host: pull_host(&viewer),
         head,
     };
     page::ok(&page)
 }
 
-/// The registry's host as clients name it in `podman pull HOST/...`.
-pub(crate) fn pull_host(headers: &axum::http::HeaderMap) -> String {
-    headers
-        .get("x-forwarded-host")
-        .or_else(|| headers.get(axum::http::header::HOST))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost")
-        .to_owned()
+/// The registry's host as clients name it in `podman pull HOST/...`: the one the browser reached.
+pub(crate) fn pull_host(viewer: &Viewer) -> String {
+    viewer.origin.host().to_owned()
 }
 
 // ---- repositories

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use berth_api_types::{Artifact as ArtifactModel, BuildHistoryEntry, Descriptor, NewTag, Repository};
 
@@ -127,7 +127,6 @@ async fn artifacts_page(
     viewer: &Viewer,
     shown: Shown<'_>,
     page_no: i64,
-    headers: &HeaderMap,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let Shown { project: id, name: repo } = shown;
@@ -154,7 +153,7 @@ async fn artifacts_page(
         chart: if sizes.len() > 1 { format::size_chart(&sizes) } else { String::new() },
         rows,
         paging: Paging::of(page_no, &listing),
-        pull_host: pull_host(headers),
+        pull_host: pull_host(viewer),
         error: error.clone(),
     };
     page::render(page::status_for(&error), &page)
@@ -165,16 +164,14 @@ pub(crate) async fn artifacts(
     viewer: Viewer,
     Path((id, repo)): Path<(i64, String)>,
     Query(query): Query<Search>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    artifacts_page(&portal, &viewer, Shown { project: id, name: &repo }, query.page(), &headers, None).await
+    artifacts_page(&portal, &viewer, Shown { project: id, name: &repo }, query.page(), None).await
 }
 
 /// Saves the repository's description.
 pub(crate) async fn describe(
     State(portal): State<Portal>,
     Path((id, repo)): Path<(i64, String)>,
-    headers: HeaderMap,
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "repositories").await?.name;
@@ -182,15 +179,7 @@ pub(crate) async fn describe(
     match portal.api.send(&viewer, Method::PUT, &repo_path(&project, &repo), Some(&body)).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
         Err(r) => {
-            artifacts_page(
-                &portal,
-                &viewer,
-                Shown { project: id, name: &repo },
-                1,
-                &headers,
-                Some(capitalize(&r.message)),
-            )
-            .await
+            artifacts_page(&portal, &viewer, Shown { project: id, name: &repo }, 1, Some(capitalize(&r.message))).await
         }
     }
 }
@@ -246,7 +235,6 @@ async fn artifact_page(
     viewer: &Viewer,
     shown: Shown<'_>,
     reference: &str,
-    headers: &HeaderMap,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let Shown { project: id, name: repo } = shown;
@@ -313,7 +301,7 @@ async fn artifact_page(
         layers,
         history,
         accessories,
-        pull_host: pull_host(headers),
+        pull_host: pull_host(viewer),
         error: error.clone(),
     };
     page::render(page::status_for(&error), &page)
@@ -323,15 +311,13 @@ pub(crate) async fn artifact(
     State(portal): State<Portal>,
     viewer: Viewer,
     Path((id, repo, reference)): Path<(i64, String, String)>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    artifact_page(&portal, &viewer, Shown { project: id, name: &repo }, &reference, &headers, None).await
+    artifact_page(&portal, &viewer, Shown { project: id, name: &repo }, &reference, None).await
 }
 
 pub(crate) async fn delete_artifact(
     State(portal): State<Portal>,
     Path((id, repo, reference)): Path<(i64, String, String)>,
-    headers: HeaderMap,
     Posted { viewer, .. }: Posted,
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "repositories").await?.name;
@@ -339,15 +325,8 @@ pub(crate) async fn delete_artifact(
     match portal.api.send(&viewer, Method::DELETE, &path, NO_BODY).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
         Err(refusal) => {
-            artifacts_page(
-                &portal,
-                &viewer,
-                Shown { project: id, name: &repo },
-                1,
-                &headers,
-                Some(capitalize(&refusal.message)),
-            )
-            .await
+            artifacts_page(&portal, &viewer, Shown { project: id, name: &repo }, 1, Some(capitalize(&refusal.message)))
+                .await
         }
     }
 }
@@ -356,7 +335,6 @@ pub(crate) async fn delete_artifact(
 pub(crate) async fn change_tags(
     State(portal): State<Portal>,
     Path((id, repo, reference)): Path<(i64, String, String)>,
-    headers: HeaderMap,
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "repositories").await?.name;
@@ -382,7 +360,6 @@ pub(crate) async fn change_tags(
                 &viewer,
                 Shown { project: id, name: &repo },
                 &reference,
-                &headers,
                 Some(capitalize(&refusal.message)),
             )
             .await

@@ -1,10 +1,9 @@
 //! Who is looking at a page: the user of the browser's session, with its CSRF token.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, Request};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use berth_auth::ClientOrigin;
 
 use crate::Portal;
 use crate::page::PageError;
@@ -14,8 +13,8 @@ pub(crate) struct Viewer {
     pub session: Option<String>,
     pub csrf: String,
     pub user: Option<SignedIn>,
-    pub forwarded_for: Option<String>,
-    pub peer: Option<ConnectInfo<SocketAddr>>,
+    /// Where the browser's request came from, passed on to the API's requests made for it.
+    pub origin: ClientOrigin,
     /// The page asked for, to come back to after signing in.
     pub path: String,
 }
@@ -64,9 +63,8 @@ impl FromRequestParts<Portal> for Viewer {
             .get::<OriginalUri>()
             .map(|u| u.0.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default())
             .unwrap_or_else(|| parts.uri.path().to_owned());
-        let forwarded_for = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
-        let mut viewer = Viewer { session: None, csrf: String::new(), user: None, forwarded_for, peer, path };
+        let origin = ClientOrigin::of(parts);
+        let mut viewer = Viewer { session: None, csrf: String::new(), user: None, origin, path };
         if let Some(token) = session_cookie(parts)
             && let Some((user, csrf)) =
                 state.auth.session(&token).await.map_err(|e| PageError::Internal(e.to_string()))?

@@ -91,9 +91,9 @@ async fn challenge_points_at_the_token_service() {
         format!("Bearer realm=\"http://{}/service/token\",service=\"harbor-registry\"", berth.host())
     );
     expect_error(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
-    // Behind a TLS-terminating proxy that says so, the realm is https.
+    // A client saying it came through a TLS-terminating proxy is not believed...
     let r = anon.http.get(anon.url("/v2/")).header("x-forwarded-proto", "https").send().await.unwrap();
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer realm=\"https://"));
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer realm=\"http://"));
     // A scoped request names its scope.
     let r = anon.get("/v2/hidden/app/tags/list").await;
     let c = r.headers()["www-authenticate"].to_str().unwrap();
@@ -103,6 +103,28 @@ async fn challenge_points_at_the_token_service() {
     expect_error(bad.get("/v2/").await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     harbor_error(token(&berth, Some(("admin", "Wrong1234")), &[]).await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
         .await;
+}
+
+#[tokio::test]
+async fn trusted_proxies_choose_the_realm_unless_external_url_is_set() {
+    // The in-process client's address is 127.0.0.1.
+    let berth = TestApp::builder().with_env("BERTH_HTTP_TRUSTED_PROXIES", "127.0.0.0/8").start().await;
+    let anon = Registry::with_credentials(berth.url(""), None);
+    let forwarded = |r: &Registry| {
+        r.http.get(r.url("/v2/")).header("x-forwarded-proto", "https").header("x-forwarded-host", "reg.example:8443")
+    };
+    let r = forwarded(&anon).send().await.unwrap();
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer realm=\"https://reg.example:8443/"));
+    let fixed = TestApp::builder()
+        .with_env("BERTH_HTTP_TRUSTED_PROXIES", "127.0.0.0/8")
+        .with_env("BERTH_EXTERNAL_URL", "https://registry.example.com")
+        .start()
+        .await;
+    let anon = Registry::with_credentials(fixed.url(""), None);
+    let r = forwarded(&anon).send().await.unwrap();
+    assert!(
+        r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer realm=\"https://registry.example.com/")
+    );
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! subject. `support::app::TestApp` runs the application in this process, requests going through
 //! its router without a socket: most API and registry logic is tested that way. `support::Berth`
 //! runs the real binary, for what needs a real process: `kill -9`, SIGTERM, real clients, several
-//! instances behind nginx, S3 across restarts, the browser, replication with peers, configuration
+//! instances behind nginx, HTTPS with real certificates, S3 across restarts, the browser, replication with peers, configuration
 //! errors at start.
 
 mod api_conformance;
@@ -17,6 +17,7 @@ mod identity;
 mod jobs;
 mod login;
 mod portal;
+mod proxy;
 mod proxy_cache;
 mod quota;
 mod replication;
@@ -26,3 +27,4 @@ mod robots;
 mod s3;
 mod shapes;
 mod support;
+mod tls;

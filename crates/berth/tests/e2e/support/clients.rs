@@ -239,6 +239,21 @@ impl Clients {
         ]));
     }
 
+    /// Over HTTPS trusting only the CA in `cert_dir` (as `ca.crt`, never `--tls-verify=false`):
+    /// pushes the image of `image` to `docker://HOST/REPO:TAG` unchanged, and pulls it back into
+    /// a new layout; returns the manifest digest pulled.
+    pub fn round_trip_https(&self, image: &Image, host: &str, repo_tag: &str, cert_dir: &Path) -> String {
+        let (target, cert_dir) = (format!("docker://{host}/{repo_tag}"), path_str(cert_dir));
+        let copy = |side: &str, from: &str, to: &str| {
+            let flag = format!("--{side}-cert-dir");
+            run(self.skopeo("copy").args(["--quiet", "--preserve-digests", &flag, cert_dir, from, to]));
+        };
+        copy("dest", &image.oci_ref(), &target);
+        let pulled = self.path("pulled-https");
+        copy("src", &target, &format!("oci:{}:pulled", path_str(&pulled)));
+        crate::support::layout::manifest_descriptor(&pulled, "pulled")["digest"].as_str().unwrap().to_owned()
+    }
+
     /// `skopeo inspect` (parsed), `--raw` gives the manifest as the registry serves it.
     pub fn inspect_as(&self, host: &str, repo_tag: &str, raw: bool, creds: Creds) -> Result<String, String> {
         let mut cmd = self.skopeo_with(&[], "inspect", creds);

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod ha;
 pub mod http;
 pub mod layout;
+pub mod pki;
 pub mod registry;
 pub mod s3;
 pub mod upstream;
@@ -117,14 +118,19 @@ impl Berth {
         self.child = Some(cmd.spawn().expect("spawn berth"));
     }
 
-    /// Waits until the server answers `/api/v2.0/ping`; panics with its log if it exits first.
+    /// Waits until the server answers `/api/v2.0/ping` (with HTTPS, until it accepts
+    /// connections); panics with its log if it exits first.
     pub fn wait_ready(&mut self) {
         let (port, log) = (self.port, self.data.path().join("berth.log"));
+        let tls = self.env_value("BERTH_HTTP_TLS_CERTIFICATE").is_some();
         wait_until_ready(
             "berth",
             self.child.as_mut().expect("running"),
             Duration::from_secs(30),
-            || raw_get_status(port, "/api/v2.0/ping") == Some(200),
+            || match tls {
+                true => TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                false => raw_get_status(port, "/api/v2.0/ping") == Some(200),
+            },
             || std::fs::read_to_string(&log).unwrap_or_default(),
         );
     }
@@ -161,6 +167,16 @@ impl Berth {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// `https://127.0.0.1:PORT{path}`, for a server with `http.tls`.
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Sends the process signal `name` (`HUP`, `TERM`...).
+    pub fn signal(&self, name: &str) {
+        run(Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()));
     }
 
     pub fn port(&self) -> u16 {

@@ -195,7 +195,7 @@ async fn image_config(state: &ApiState, view: &ManifestView) -> Result<Option<Im
     if size == 0 || size > CONFIG_LIMIT {
         return Ok(None);
     }
-    let mut stream = state.content.read_blob(&digest, 0, size).await.map_err(ApiError::internal)?;
+    let mut stream = state.content.read_blob(&digest, 0, size).await?;
     let mut bytes = Vec::with_capacity(size as usize);
     while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
         bytes.extend_from_slice(&chunk.map_err(ApiError::internal)?);

@@ -7,6 +7,7 @@ use berth_api_types::Errors;
 use berth_auth::AuthError;
 use berth_content::ContentError;
 use berth_meta::MetaError;
+use berth_storage::StorageError;
 
 /// An error an API request ends with. An internal failure keeps its cause, which is logged when
 /// the error becomes a response and never shown.
@@ -44,6 +45,14 @@ impl ApiError {
         self.message = message.into();
         self
     }
+    /// The database or the blob store cannot be reached now: 503 with `Retry-After`, saying
+    /// which; `cause` goes to the log.
+    pub fn unavailable(what: &str, cause: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            cause: Some(cause.to_string()),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, format!("{what} is unavailable; try again later"))
+        }
+    }
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         ApiError {
             cause: Some(cause.to_string()),
@@ -62,6 +71,7 @@ impl ApiError {
             StatusCode::PRECONDITION_FAILED => "PRECONDITION",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
             StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
+            StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
             _ => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -72,6 +82,7 @@ impl From<MetaError> for ApiError {
         match e {
             MetaError::Conflict(what) => ApiError::conflict(what),
             MetaError::InUse(why) => ApiError::new(StatusCode::PRECONDITION_FAILED, why),
+            e @ MetaError::Unavailable(_) => ApiError::unavailable("the database", e),
             e => ApiError::internal(e),
         }
     }
@@ -83,10 +94,19 @@ impl From<ContentError> for ApiError {
         match e {
             C::QuotaExceeded(m) => ApiError::forbidden().with_message(m),
             C::Meta(e) => e.into(),
-            C::Storage(e) => ApiError::internal(e),
+            C::Storage(e) => e.into(),
             C::UploadBusy => ApiError::conflict(e.to_string()),
             C::UploadUnknown | C::ArtifactUnknown(_) => ApiError::not_found(e.to_string()),
             e => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Unavailable(_) => ApiError::unavailable("blob storage", e),
+            e => ApiError::internal(e),
         }
     }
 }
@@ -123,16 +143,32 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 
 impl ApiError {
     fn log(&self) {
-        if let Some(cause) = &self.cause {
-            tracing::error!(status = self.status.as_u16(), error = %cause, "request failed");
+        match &self.cause {
+            // An outage is reported once per request, not as the server's own failure.
+            Some(cause) if self.status == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(status = 503, error = %cause, "request failed")
+            }
+            Some(cause) => tracing::error!(status = self.status.as_u16(), error = %cause, "request failed"),
+            None => {}
         }
     }
+
+    /// The response's status, and `Retry-After` on a 503.
+    fn head(&self) -> (StatusCode, Option<[(header::HeaderName, HeaderValue); 1]>) {
+        let retry = (self.status == StatusCode::SERVICE_UNAVAILABLE)
+            .then(|| [(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))]);
+        (self.status, retry)
+    }
 }
+
+/// What a 503 asks a client to wait before it tries again.
+const RETRY_AFTER_SECONDS: u32 = 5;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
-        (self.status, Json(Errors::one(self.code(), self.message))).into_response()
+        let (status, retry) = self.head();
+        (status, retry, Json(Errors::one(self.code(), self.message))).into_response()
     }
 }
 
@@ -143,7 +179,8 @@ pub(crate) fn plain_text(result: Result<Response, ApiError>) -> Response {
         Ok(response) => response,
         Err(e) => {
             e.log();
-            (e.status, [(header::CONTENT_TYPE, PLAIN_TEXT)], e.message).into_response()
+            let (status, retry) = e.head();
+            (status, retry, [(header::CONTENT_TYPE, PLAIN_TEXT)], e.message).into_response()
         }
     }
 }

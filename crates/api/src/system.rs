@@ -116,7 +116,7 @@ pub(crate) async fn ready(State(state): State<ApiState>) -> (StatusCode, Json<Ov
 /// blobs are kept on. 404 for an S3-compatible bucket, which has no size to ask for.
 pub(crate) async fn volumes(State(state): State<ApiState>, caller: Caller) -> Result<Json<SystemInfo>, ApiError> {
     caller.require_sysadmin()?;
-    match state.content.store().volume().await.map_err(ApiError::internal)? {
+    match state.content.store().volume().await? {
         Some(v) => Ok(Json(SystemInfo { storage: vec![Storage { total: v.total, free: v.free }] })),
         None => Err(ApiError::not_found("blobs are kept in an S3-compatible bucket, which has no volume size")),
     }

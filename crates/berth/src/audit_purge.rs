@@ -7,6 +7,7 @@ use berth_jobs::{Job, JobContext};
 use berth_meta::Meta;
 use berth_meta::time::now;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 /// Deletes the audit records older than the retention period (its context).
 #[derive(Debug, Serialize, Deserialize)]
@@ -26,10 +27,13 @@ impl Job for PurgeAuditLog {
 
 /// Schedules one purge per hour, cluster-wide: the hour is the job's unique key, so every
 /// instance may schedule it and it is enqueued once.
-pub async fn schedule(meta: Meta) {
+pub async fn schedule(meta: Meta, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
         let job = PurgeAuditLog {}.to_new();
         let key = format!("{}@{}", job.kind, job.run_at / 3600);
         if let Err(e) = meta.enqueue_job(&job.once(key)).await {

@@ -47,6 +47,10 @@ pub struct Database {
     pub url: String,
     /// Upper bound of this instance's connection pool (N instances open at most N times this).
     pub max_connections: u32,
+    /// PostgreSQL: how long a request waits for a connection before it is answered `503` (the
+    /// server is down, or every connection is busy); also the bound of the first connection at
+    /// start-up.
+    pub acquire_timeout_seconds: u64,
 }
 
 /// Where blobs live: the `storage/` folder of `data_volume` (default) or an S3-compatible bucket.
@@ -62,7 +66,7 @@ pub struct Storage {
 
 impl Default for Database {
     fn default() -> Self {
-        Database { url: String::new(), max_connections: 16 }
+        Database { url: String::new(), max_connections: 16, acquire_timeout_seconds: 5 }
     }
 }
 
@@ -256,6 +260,9 @@ impl Config {
         if self.database.max_connections == 0 || self.database.max_connections > 1000 {
             bail!("configuration key `database.max_connections`: must be between 1 and 1000");
         }
+        if !(1..=300).contains(&self.database.acquire_timeout_seconds) {
+            bail!("configuration key `database.acquire_timeout_seconds`: must be between 1 and 300");
+        }
         let s3 = &self.storage.s3;
         if !s3.bucket.is_empty() {
             if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
@@ -388,6 +395,8 @@ mod tests {
         assert!(e.contains("database.url"), "{e}");
         let e = Config::load(None, env(&[("BERTH_DATABASE_MAX_CONNECTIONS", "0")])).unwrap_err().to_string();
         assert!(e.contains("database.max_connections"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_DATABASE_ACQUIRE_TIMEOUT_SECONDS", "0")])).unwrap_err().to_string();
+        assert!(e.contains("database.acquire_timeout_seconds"), "{e}");
         let e = Config::load(None, env(&[("BERTH_STORAGE_S3_BUCKET", "b"), ("BERTH_STORAGE_S3_ENDPOINT", "s3.local")]))
             .unwrap_err()
             .to_string();

@@ -69,7 +69,8 @@ async fn open_database(config: &Config) -> anyhow::Result<Meta> {
     // The URL may hold a password: messages show where, never with what.
     let server = without_secrets(&config.database.url);
     tracing::info!(server, "connecting to PostgreSQL (database.url)");
-    Meta::open_postgres(&config.database.url, max)
+    let acquire_timeout = Duration::from_secs(config.database.acquire_timeout_seconds);
+    Meta::open_postgres(&config.database.url, max, acquire_timeout)
         .await
         .with_context(|| format!("connecting to the PostgreSQL database of database.url ({server})"))
 }
@@ -117,7 +118,11 @@ pub struct App {
     /// A token, not a notification: a loop that is busy (claiming a job) when the server stops
     /// still sees it when it next waits, instead of waiting forever.
     stop_jobs: CancellationToken,
-    jobs: Option<tokio::task::JoinHandle<()>>,
+    /// The job runner and the loops beside it (replication event trigger and scheduler, the audit
+    /// purge's schedule): all see `stop_jobs`, and shutdown waits for each to end.
+    loops: Vec<tokio::task::JoinHandle<()>>,
+    /// Reads the settings other instances changed; only reads, so shutdown simply ends it.
+    settings_poll: tokio::task::JoinHandle<()>,
 }
 
 /// Opens the database and the blob store of `config` (migrating, and creating the admin user and
@@ -161,7 +166,7 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
     );
     // Settings changed at run time (by an administrator, on any instance) override the file's.
     api.settings().refresh(&auth).await.map_err(|e| anyhow::anyhow!("reading the stored settings: {}", e.message()))?;
-    tokio::spawn(keep_settings_current(api.clone(), SETTINGS_POLL));
+    let settings_poll = tokio::spawn(keep_settings_current(api.clone(), SETTINGS_POLL));
     let api = berth_api::router(api);
     let router = Router::new()
         .merge(berth_registry::router(registry))
@@ -178,7 +183,8 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         replication,
         retention: Duration::from_secs(config.audit_log_retention_days * 86_400),
         stop_jobs: CancellationToken::new(),
-        jobs: None,
+        loops: Vec::new(),
+        settings_poll,
     })
 }
 
@@ -198,19 +204,26 @@ impl App {
     /// Starts what runs beside the HTTP server: this instance's job workers, the hourly audit
     /// purge, the replication event trigger and scheduler.
     pub fn start(&mut self) {
-        let jobs = job_runner(&self.meta, self.retention, &self.replication).run(self.stop_jobs.clone());
-        self.jobs = Some(tokio::spawn(jobs));
-        tokio::spawn(audit_purge::schedule(self.meta.clone()));
-        tokio::spawn(self.replication.clone().run_event_trigger(REPLICATION_POLL, self.stop_jobs.clone()));
-        tokio::spawn(self.replication.clone().run_scheduler(REPLICATION_POLL, self.stop_jobs.clone()));
+        let stop = &self.stop_jobs;
+        let jobs = job_runner(&self.meta, self.retention, &self.replication).run(stop.clone());
+        self.loops = vec![
+            tokio::spawn(jobs),
+            tokio::spawn(audit_purge::schedule(self.meta.clone(), stop.clone())),
+            tokio::spawn(self.replication.clone().run_event_trigger(REPLICATION_POLL, stop.clone())),
+            tokio::spawn(self.replication.clone().run_scheduler(REPLICATION_POLL, stop.clone())),
+        ];
     }
 
-    /// What follows the last request: claim no more jobs (one still running is taken again by an
-    /// instance once its lease ends), write the queued pull events, close the database.
+    /// What follows the last request: claim no more jobs and hand the running ones back to the
+    /// queue (another instance takes them at once), wait for the replication loops to finish
+    /// their round, write the queued pull events, close the database.
     pub async fn shutdown(self) {
         self.stop_jobs.cancel();
-        if let Some(jobs) = self.jobs {
-            let _ = jobs.await;
+        self.settings_poll.abort();
+        for task in self.loops {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a background loop failed");
+            }
         }
         self.pulls.close().await;
         self.meta.close().await;

@@ -10,11 +10,13 @@
 //! of the writer, never faster than their events can be kept. A graceful shutdown
 //! ([`PullRecorder::close`]) writes everything queued and overflowed before the database closes;
 //! up to one batch window of pull events, and the overflow, can be lost if the process is killed.
+//! While the database is unavailable the writer keeps its batch and tries again (for up to
+//! [`OUTAGE_PATIENCE`], or until the server stops), so an outage delays pull events, not loses them.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_meta::{Meta, RegistryEvent};
+use berth_meta::{Meta, MetaError, RegistryEvent};
 use indexmap::IndexMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -32,6 +34,10 @@ const OVERFLOW: usize = 16_384;
 const BATCH: usize = 1_000;
 /// How long an event may wait for companions before its batch is written.
 const WINDOW: Duration = Duration::from_millis(200);
+/// How long a batch is tried again while the database is unavailable.
+const OUTAGE_PATIENCE: Duration = Duration::from_secs(600);
+/// Longest pause between two tries.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
 
 /// The queue of pull events and its writer. Cheap to clone.
 #[derive(Clone)]
@@ -87,7 +93,7 @@ impl PullRecorder {
         };
         if let Err(mpsc::error::SendError(e)) = self.tx.send(e).await {
             // The writer has stopped (the server is shutting down): written here.
-            write(&self.meta, &[e]).await;
+            write(&self.meta, &[e], &self.closing).await;
         }
     }
 }
@@ -149,37 +155,61 @@ async fn write_batches(
                 Ok(None) | Err(_) => break,
             }
         }
-        write(&meta, &batch).await;
+        write(&meta, &batch, &closing).await;
         batch.clear();
         // Events reach the overflow when the queue is full, so a batch follows them and they are
         // written after it. (One added after the queue drained, its pull preempted in between,
         // waits for the next pull's batch or for the end.)
-        write_overflow(&meta, overflow.take(), &mut batch).await;
+        write_overflow(&meta, overflow.take(), &mut batch, &closing).await;
     }
     // The queue is closed, or every recorder is gone: nothing can be queued any more.
-    write_overflow(&meta, overflow.take(), &mut batch).await;
+    write_overflow(&meta, overflow.take(), &mut batch, &closing).await;
 }
 
 /// Writes each event of `events` as many times as it was counted, in batches.
-async fn write_overflow(meta: &Meta, events: IndexMap<RegistryEvent, u64>, batch: &mut Vec<RegistryEvent>) {
+async fn write_overflow(
+    meta: &Meta,
+    events: IndexMap<RegistryEvent, u64>,
+    batch: &mut Vec<RegistryEvent>,
+    closing: &CancellationToken,
+) {
     for (e, count) in events {
         for _ in 0..count {
             batch.push(e.clone());
             if batch.len() == BATCH {
-                write(meta, batch).await;
+                write(meta, batch, closing).await;
                 batch.clear();
             }
         }
     }
     if !batch.is_empty() {
-        write(meta, batch).await;
+        write(meta, batch, closing).await;
         batch.clear();
     }
 }
 
-async fn write(meta: &Meta, events: &[RegistryEvent]) {
-    if let Err(e) = meta.record_registry_events(events).await {
-        tracing::warn!(error = %e, events = events.len(), "pull events and statistics not written");
+/// Writes `events`, trying again while the database is unavailable: until it is back, for up to
+/// [`OUTAGE_PATIENCE`], or until `closing` (a server stopping during an outage must not wait for
+/// its end; once closing, one more try is made).
+async fn write(meta: &Meta, events: &[RegistryEvent], closing: &CancellationToken) {
+    let give_up = tokio::time::Instant::now() + OUTAGE_PATIENCE;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match meta.record_registry_events(events).await {
+            Ok(()) => return,
+            Err(e @ MetaError::Unavailable(_)) if tokio::time::Instant::now() < give_up && !closing.is_cancelled() => {
+                tracing::warn!(error = %e, events = events.len(), "pull events wait for the database");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = closing.cancelled() => {}
+                }
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, events = events.len(), "pull events and statistics not written");
+                return;
+            }
+        }
     }
 }
 
@@ -281,6 +311,36 @@ mod tests {
         recorder.record_pull(pull(4), 1).await;
         let written = resources(meta.events_after(berth_meta::Cursor::default(), 10).await.unwrap());
         assert_eq!(written.last().map(String::as_str), Some("lib/app:v4"));
+        meta.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pulls_queued_while_the_database_is_down_are_written_once_it_is_back() {
+        use berth_testkit::postgres::PrivateServer;
+        let server = Arc::new(tokio::task::spawn_blocking(PrivateServer::start).await.unwrap());
+        let url = format!("{}/postgres", server.url());
+        let meta = Meta::open_postgres(&url, 4, Duration::from_secs(1)).await.unwrap();
+        let recorder = PullRecorder::start(meta.clone());
+        let stopping = server.clone();
+        tokio::task::spawn_blocking(move || stopping.stop()).await.unwrap();
+        for n in 0..5 {
+            recorder.record_pull(pull(n), 1).await;
+        }
+        // The writer has found the database gone (a 1 s acquire timeout) and waits.
+        tokio::time::sleep(WINDOW + Duration::from_secs(3)).await;
+        let resuming = server.clone();
+        tokio::task::spawn_blocking(move || resuming.resume()).await.unwrap();
+        let written = async {
+            loop {
+                match meta.events_after(berth_meta::Cursor::default(), 10).await {
+                    Ok(events) if events.len() >= 5 => return events.len(),
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        };
+        let written = tokio::time::timeout(Duration::from_secs(30), written).await.expect("the pulls were lost");
+        assert_eq!(written, 5);
+        recorder.close().await;
         meta.close().await;
     }
 }

@@ -148,14 +148,19 @@ impl Runner {
         self
     }
 
-    /// Runs the pool until `stop` is cancelled; then claims nothing more and returns, leaving the
-    /// jobs it runs to finish or, if the process ends first, to be taken again after their lease.
+    /// Runs the pool until `stop` is cancelled; then claims nothing more, gives the jobs it is
+    /// running back to the queue (runnable at once by another instance, see
+    /// [`Meta::release_job`]) and returns when they are. If the process dies instead, its jobs
+    /// are taken again when their lease runs out.
     pub async fn run(self, stop: CancellationToken) {
         let runner = Arc::new(self);
         let slots = Arc::new(Semaphore::new(runner.concurrency));
+        let mut running = tokio::task::JoinSet::new();
         let started = berth_meta::time::now();
         let mut last_heartbeat = 0;
         loop {
+            // Reap the finished, so the set holds only what runs.
+            while running.try_join_next().is_some() {}
             let now = berth_meta::time::now();
             if now - last_heartbeat >= 10 {
                 let pool = WorkerRow {
@@ -174,7 +179,7 @@ impl Runner {
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 // Every slot busy: wait for one (or the stop signal).
                 tokio::select! {
-                    () = stop.cancelled() => return,
+                    () = stop.cancelled() => break,
                     permit = slots.clone().acquire_owned() => drop(permit),
                 }
                 continue;
@@ -182,9 +187,9 @@ impl Runner {
             let lease_until = berth_meta::time::now() + runner.timing.lease.as_secs() as i64;
             match runner.meta.claim_job(&runner.id, lease_until).await {
                 Ok(Some(job)) => {
-                    let runner = runner.clone();
-                    tokio::spawn(async move {
-                        runner.execute(job).await;
+                    let (runner, stop) = (runner.clone(), stop.clone());
+                    running.spawn(async move {
+                        runner.execute(job, stop).await;
                         drop(slot);
                     });
                     continue; // there may be more work right away
@@ -196,14 +201,16 @@ impl Runner {
                 }
             }
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => break,
                 _ = tokio::time::sleep(runner.timing.poll) => {}
             }
         }
+        running.join_all().await;
     }
 
-    /// Runs one claimed job to its recorded outcome, renewing the lease meanwhile.
-    async fn execute(&self, job: ClaimedJob) {
+    /// Runs one claimed job to its recorded outcome, renewing the lease meanwhile; when `stop`
+    /// comes first, hands it back to the queue.
+    async fn execute(&self, job: ClaimedJob, stop: CancellationToken) {
         let ctx =
             JobContext { id: job.id, payload: job.payload.clone(), attempt: job.attempts, meta: self.meta.clone() };
         tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job started");
@@ -219,6 +226,7 @@ impl Runner {
         let outcome = tokio::select! {
             result = work => Some(result),
             () = self.keep_lease(job.id, renew_every) => None,
+            () = stop.cancelled() => return self.hand_back(&job, &ctx).await,
         };
         match outcome {
             Some(Ok(())) => {
@@ -244,6 +252,17 @@ impl Runner {
                 ctx.log("stopped").await;
                 self.record(&job, Err(("stopped".to_owned(), None))).await;
             }
+        }
+    }
+
+    /// This instance stops: the job's work was abandoned by leaving the select; the queue gets
+    /// it back for the next instance to run now rather than when the lease would run out.
+    async fn hand_back(&self, job: &ClaimedJob, ctx: &JobContext) {
+        ctx.log(format!("handed back: {} is shutting down", self.id)).await;
+        match self.meta.release_job(job.id, &self.id).await {
+            Ok(()) => tracing::info!(job = job.id, kind = %job.kind, "job handed back at shutdown"),
+            // Its lease runs out instead, and another instance takes it then.
+            Err(e) => tracing::warn!(job = job.id, error = %e, "handing a job back at shutdown"),
         }
     }
 

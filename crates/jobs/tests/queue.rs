@@ -116,7 +116,7 @@ impl Databases {
         async move {
             match index {
                 0 => Meta::open_sqlite(&path, 2).await.unwrap(),
-                _ => Meta::open_postgres(&url, 2).await.unwrap(),
+                _ => Meta::open_postgres(&url, 2, Duration::from_secs(5)).await.unwrap(),
             }
         }
     }
@@ -126,7 +126,7 @@ async fn databases() -> Databases {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Meta::open_sqlite(&dir.path().join("db"), 4).await.unwrap();
     let postgres = TestDatabase::create();
-    let pg = Meta::open_postgres(&postgres.url(), 8).await.unwrap();
+    let pg = Meta::open_postgres(&postgres.url(), 8, Duration::from_secs(5)).await.unwrap();
     Databases { dir, postgres, metas: vec![sqlite, pg] }
 }
 
@@ -149,6 +149,18 @@ async fn ended(meta: &Meta, id: i64) -> berth_meta::JobRow {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("job {id} did not end: {:?}", meta.job(id).await.unwrap());
+}
+
+/// Waits until job `id` runs (or panics after 10 s); returns its row.
+async fn running(meta: &Meta, id: i64) -> berth_meta::JobRow {
+    for _ in 0..500 {
+        let job = meta.job(id).await.unwrap().unwrap();
+        if job.status == "Running" {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("job {id} did not start: {:?}", meta.job(id).await.unwrap());
 }
 
 fn start(runner: Runner) -> CancellationToken {
@@ -217,19 +229,46 @@ async fn a_dead_workers_job_is_taken_over_after_its_lease() {
                 .await
         });
         let id = enqueue(meta, &Work {}.to_new()).await;
-        for _ in 0..100 {
-            if meta.job(id).await.unwrap().unwrap().status == "Running" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(meta.job(id).await.unwrap().unwrap().worker.as_deref(), Some("doomed"));
+        assert_eq!(running(meta, id).await.worker.as_deref(), Some("doomed"));
         doomed.shutdown_background();
 
         let stop = start(Runner::new(meta.clone(), "survivor", 1).timing(fast()).register::<Work>(false));
         let job = ended(meta, id).await;
         assert_eq!((job.status.as_str(), job.attempts, job.worker.as_deref()), ("Success", 2, Some("survivor")));
         stop.cancel();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_runner_hands_its_running_job_back_for_another_to_take_at_once() {
+    let dbs = databases().await;
+    // Production's 60 s lease: the next runner can only have the job this soon if it was given
+    // back, not because the lease ran out.
+    let timing = Timing { lease: Duration::from_secs(60), ..fast() };
+    for meta in &dbs.metas {
+        let stop = CancellationToken::new();
+        let leaving = tokio::spawn(
+            Runner::new(meta.clone(), "leaving", 1).timing(timing).register::<Work>(true).run(stop.clone()),
+        );
+        let id = enqueue(meta, &Work {}.to_new()).await;
+        assert_eq!(running(meta, id).await.worker.as_deref(), Some("leaving"));
+
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), leaving)
+            .await
+            .expect("the runner did not return after its stop")
+            .unwrap();
+        let job = meta.job(id).await.unwrap().unwrap();
+        // Returned only once the job was back in the queue, its attempt not counted.
+        assert_eq!((job.status.as_str(), job.attempts, job.worker.as_deref()), ("Pending", 0, None), "{job:?}");
+        assert!(meta.job_log(id).await.unwrap().unwrap().contains("handed back"));
+
+        let started = std::time::Instant::now();
+        let next = start(Runner::new(meta.clone(), "next", 1).timing(timing).register::<Work>(false));
+        let job = ended(meta, id).await;
+        assert_eq!((job.status.as_str(), job.attempts, job.worker.as_deref()), ("Success", 1, Some("next")));
+        assert!(started.elapsed() < Duration::from_secs(10), "taken after {:?}", started.elapsed());
+        next.cancel();
     }
 }
 

@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection};
+use sqlx::{AssertSqlSafe, Connection, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection};
 
 use crate::Result;
 use crate::inline::InlineReads;
@@ -76,18 +76,25 @@ impl Meta {
     /// Connects to the PostgreSQL database at `url` with at most `max_connections` connections
     /// and applies pending migrations. The migrator holds a PostgreSQL advisory lock while it
     /// runs, so instances starting together migrate once, one after the other.
-    pub async fn open_postgres(url: &str, max_connections: u32) -> Result<Meta> {
+    ///
+    /// A request waits at most `acquire_timeout` for a connection: while the server is down it
+    /// fails with [`MetaError::Unavailable`](crate::MetaError::Unavailable) after that, and the
+    /// pool connects again by itself once the server is back.
+    pub async fn open_postgres(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Meta> {
         let options = PgConnectOptions::from_str(url)?.application_name("berth");
+        // One connection by hand first: the pool retries a refused connection until its acquire
+        // timeout and then says only "pool timed out"; this says why ("connection refused").
+        connect_once(&options, acquire_timeout).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         // Asynchronous commit: visible to every session at once, flushed with the next WAL flush.
         let bookkeeping = PgPoolOptions::new()
             .max_connections(bookkeeping_connections(max_connections))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             .connect_with(options.options([("synchronous_commit", "off")]))
             .await?;
         Ok(Meta { pool: Pool::Postgres(pool), bookkeeping: Pool::Postgres(bookkeeping), inline: None })
@@ -144,10 +151,61 @@ impl Meta {
         }
     }
 
-    /// A round trip to the database, for health checks.
+    /// A round trip to the database, for health checks. While PostgreSQL is down the pool would
+    /// only say, after its acquire timeout, that it timed out: when it has not answered within
+    /// [`PING_PATIENCE`], a connection of its own tells at once why (refused, unknown host...).
     pub async fn ping(&self) -> Result<()> {
-        query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        let round_trip = query("SELECT 1").execute(&self.pool);
+        let Pool::Postgres(pool) = &self.pool else {
+            round_trip.await?;
+            return Ok(());
+        };
+        tokio::pin!(round_trip);
+        let why_not = async {
+            tokio::time::sleep(PING_PATIENCE).await;
+            match connect_once(&pool.connect_options(), 4 * PING_PATIENCE).await {
+                Ok(connection) => {
+                    let _ = connection.close().await;
+                    std::future::pending().await
+                }
+                Err(e) => e,
+            }
+        };
+        tokio::select! {
+            done = &mut round_trip => done.map(drop).map_err(Into::into),
+            e = why_not => Err(e.into()),
+        }
+    }
+}
+
+/// How long a health check waits for the pool before it looks for the reason itself.
+const PING_PATIENCE: Duration = Duration::from_millis(500);
+
+/// One connection to PostgreSQL, with the server's own error (or a timeout after `limit`).
+async fn connect_once(options: &PgConnectOptions, limit: Duration) -> Result<PgConnection, sqlx::Error> {
+    match tokio::time::timeout(limit, PgConnection::connect_with(options)).await {
+        Ok(connected) => connected,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} s", limit.as_secs_f32()),
+        ))),
+    }
+}
+
+/// Whether `e` says the database cannot be reached now rather than that a statement failed: no
+/// connection within the acquire timeout, a broken or refused connection, or PostgreSQL shutting
+/// down, starting up or out of connections.
+pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => true,
+        E::Database(db) => db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some_and(|pg| {
+            // Class 08: connection exceptions; 57P01-03: admin or crash shutdown, cannot connect
+            // now (starting up); 53300: too many connections.
+            let code = pg.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -440,7 +498,7 @@ mod tests {
         assert_eq!(got, ("2".to_owned(), "1".to_owned()), "SQLite");
 
         let db = berth_testkit::postgres::TestDatabase::create();
-        let meta = Meta::open_postgres(&db.url(), 8).await.unwrap();
+        let meta = Meta::open_postgres(&db.url(), 8, Duration::from_secs(5)).await.unwrap();
         let got = (durability(&meta.pool).await, durability(&meta.bookkeeping).await);
         meta.close().await;
         assert_eq!(got, ("on".to_owned(), "off".to_owned()), "PostgreSQL");

@@ -128,6 +128,26 @@ impl Meta {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Gives `worker`'s running job `id` back to the queue, runnable at once by any instance, as
+    /// if the interrupted attempt had not been made (it was this instance stopping, not the job
+    /// failing). A job stopped meanwhile ends as Stopped. No-op if the job is no longer `worker`'s.
+    pub async fn release_job(&self, id: i64, worker: &str) -> Result<()> {
+        let now = now();
+        query(
+            "UPDATE jobs SET status = CASE WHEN stop_requested THEN 'Stopped' ELSE 'Pending' END,
+                             attempts = CASE WHEN stop_requested THEN attempts ELSE attempts - 1 END,
+                             finished_at = CASE WHEN stop_requested THEN $1 ELSE NULL END,
+                             worker = NULL, run_at = $1, lease_until = 0, updated_at = $1
+             WHERE id = $2 AND worker = $3 AND status = 'Running'",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Ends `worker`'s run of job `id`: `Ok` → Success; an error → Pending again at `retry_at`
     /// if given, else Error. A job stopped meanwhile ends as Stopped. No-op if the job is no
     /// longer `worker`'s.

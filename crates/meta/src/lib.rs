@@ -76,7 +76,12 @@ pub enum MetaError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+    /// The database cannot be reached now (stopped, restarting, unreachable, or no connection
+    /// free within the pool's acquire timeout): nothing was changed, and the same request may
+    /// succeed later.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -86,8 +91,16 @@ impl MetaError {
     pub(crate) fn conflict_or(e: sqlx::Error, what: &'static str) -> MetaError {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => MetaError::Conflict(what),
-            _ => MetaError::Db(e),
+            _ => e.into(),
         }
+    }
+}
+
+/// Every database error passes here, so an outage is told apart from a failing statement once,
+/// and every caller can answer it as "try again later".
+impl From<sqlx::Error> for MetaError {
+    fn from(e: sqlx::Error) -> Self {
+        if db::is_unavailable(&e) { MetaError::Unavailable(e) } else { MetaError::Db(e) }
     }
 }
 

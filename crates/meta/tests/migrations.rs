@@ -77,7 +77,7 @@ async fn sqlite_and_postgres_migrations_make_the_same_tables_and_columns() {
     let sqlite = sqlite_schema(&path).await;
 
     let db = TestDatabase::create();
-    Meta::open_postgres(&db.url(), 2).await.unwrap().close().await;
+    Meta::open_postgres(&db.url(), 2, std::time::Duration::from_secs(5)).await.unwrap().close().await;
     let postgres = postgres_schema(&db.url()).await;
 
     // Both read something, so an empty answer on both sides cannot pass for agreement.

@@ -48,7 +48,7 @@ async fn readable_soon(meta: &Meta, after: Cursor, expected: &[&str]) {
 async fn readers_wait_for_their_own_database_only() {
     let ours = TestDatabase::create();
     let other = TestDatabase::create();
-    let meta = Meta::open_postgres(&ours.url(), 2).await.unwrap();
+    let meta = Meta::open_postgres(&ours.url(), 2, std::time::Duration::from_secs(5)).await.unwrap();
 
     // A write transaction left running in another database of the same server does not hold
     // back an event committed here.

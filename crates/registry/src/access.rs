@@ -71,9 +71,7 @@ pub(crate) enum ProjectLookup<'a> {
 impl<'a> ProjectLookup<'a> {
     async fn get(self, auth: &Auth, name: &str) -> Result<Option<Cow<'a, ProjectKey>>, RegistryError> {
         match self {
-            ProjectLookup::Load => {
-                Ok(auth.meta.project_key(name).await.map_err(RegistryError::internal)?.map(Cow::Owned))
-            }
+            ProjectLookup::Load => Ok(auth.meta.project_key(name).await?.map(Cow::Owned)),
             ProjectLookup::Loaded(key) => Ok(key.map(Cow::Borrowed)),
         }
     }
@@ -127,7 +125,7 @@ impl Access {
             (Caller::Principal(p), Scope::Repository(name, action)) => {
                 let key = project.get(&self.auth, name.project()).await?;
                 let access = match key.as_deref() {
-                    Some(key) => Some(self.auth.access_to(p, key).await.map_err(RegistryError::internal)?),
+                    Some(key) => Some(self.auth.access_to(p, key).await?),
                     None => None,
                 };
                 match access {
@@ -206,7 +204,7 @@ impl Access {
         match self.auth.login(&user, &password, &ClientOrigin::of(req).source_ip()).await {
             Ok(principal) => Ok(Caller::Principal(principal)),
             Err(AuthError::BadCredentials) => Err(unauthorized("invalid user name or password", None)),
-            Err(e) => Err(RegistryError::internal(e)),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -7,6 +7,10 @@ use berth_content::ContentError;
 use berth_storage::StorageError;
 use serde_json::{Value, json};
 
+/// What a 503 asks a client to wait before it tries again: the pool's reconnection or the
+/// store's retries take about this long to notice the service is back.
+const RETRY_AFTER_SECONDS: u32 = 5;
+
 /// An error a `/v2/` request ends with. An internal failure keeps its cause, which is logged
 /// when the error becomes a response and never shown; everything else tells the client exactly
 /// what was wrong.
@@ -89,6 +93,19 @@ impl RegistryError {
     pub fn method_not_allowed(method: &Method) -> Self {
         Self::unsupported(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} is not supported on this endpoint"))
     }
+    /// The database or the blob store cannot be reached now: 503 `UNAVAILABLE` (distribution's
+    /// code for it) with `Retry-After`, saying which; `cause` goes to the log.
+    pub fn unavailable(what: &str, cause: impl std::fmt::Display) -> Self {
+        RegistryError {
+            cause: Some(cause.to_string().into()),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                format!("{what} is unavailable; try again later"),
+            )
+        }
+        .with_header("retry-after", RETRY_AFTER_SECONDS.to_string())
+    }
     /// A failure that is the server's fault; `cause` goes to the log, not to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         RegistryError {
@@ -111,6 +128,15 @@ impl From<berth_meta::MetaError> for RegistryError {
     }
 }
 
+impl From<berth_auth::AuthError> for RegistryError {
+    fn from(e: berth_auth::AuthError) -> Self {
+        match e {
+            berth_auth::AuthError::Meta(e) => e.into(),
+            e => RegistryError::internal(e),
+        }
+    }
+}
+
 impl From<ContentError> for RegistryError {
     fn from(e: ContentError) -> Self {
         use ContentError as C;
@@ -129,6 +155,7 @@ impl From<ContentError> for RegistryError {
             }
             C::UploadBusy => RegistryError::new(StatusCode::CONFLICT, "BLOB_UPLOAD_INVALID", e.to_string()),
             C::Storage(e) => e.into(),
+            C::Meta(e @ berth_meta::MetaError::Unavailable(_)) => RegistryError::unavailable("the database", e),
             C::Meta(e) => RegistryError::internal(e),
         }
     }
@@ -152,6 +179,7 @@ impl From<StorageError> for RegistryError {
                 RegistryError { cause: Some(e.to_string().into()), ..RegistryError::blob_unknown(&digest.to_string()) }
             }
             S::TooLarge { .. } => RegistryError::size_invalid(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            S::Unavailable(_) => RegistryError::unavailable("blob storage", e),
             S::Io(_) | S::Backend(_) => RegistryError::internal(e),
         }
     }
@@ -159,8 +187,15 @@ impl From<StorageError> for RegistryError {
 
 impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            tracing::error!(status = self.status.as_u16(), code = self.code, error = %cause, "request failed");
+        match &self.cause {
+            // An outage is reported once per request, not as the server's own failure.
+            Some(cause) if self.status == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(status = 503, code = self.code, error = %cause, "request failed")
+            }
+            Some(cause) => {
+                tracing::error!(status = self.status.as_u16(), code = self.code, error = %cause, "request failed")
+            }
+            None => {}
         }
         let mut error = json!({ "code": self.code, "message": self.message });
         if let Some(detail) = self.detail {

@@ -12,6 +12,7 @@ use berth_auth::{AuthError, ClientOrigin, Principal};
 use berth_oci::RepoName;
 use serde_json::json;
 
+use crate::error::RegistryError;
 use crate::state::RegistryState;
 
 pub(crate) async fn token(
@@ -32,10 +33,7 @@ pub(crate) async fn token(
                 Err(AuthError::BadCredentials) => {
                     return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid user name or password");
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "token service");
-                    return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal error");
-                }
+                Err(e) => return RegistryError::from(e).into_response(),
             }
         }
     };
@@ -54,10 +52,7 @@ pub(crate) async fn token(
                 Ok(repo) => match auth.project_access(&principal, repo.project()).await {
                     Ok(Some(access)) => access.registry_actions(),
                     Ok(None) => Vec::new(),
-                    Err(e) => {
-                        tracing::error!(error = %e, "token service");
-                        return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal error");
-                    }
+                    Err(e) => return RegistryError::from(e).into_response(),
                 },
                 Err(_) => Vec::new(),
             },

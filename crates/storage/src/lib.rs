@@ -62,6 +62,11 @@ pub enum StorageError {
     /// Berth was doing when it happened.
     #[error("object storage: {0}")]
     Backend(String),
+    /// The object storage service cannot be reached now (refused, timed out, connection cut, or
+    /// it answered 5xx after the retries): nothing was changed, and the same request may succeed
+    /// later.
+    #[error("object storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Progress of an upload session, persisted by the caller in the database between requests (any

@@ -85,3 +85,99 @@ impl Drop for TestDatabase {
             .output();
     }
 }
+
+/// A PostgreSQL server of one test's own: a cluster made by `initdb` in a temporary folder,
+/// listening on a free port of 127.0.0.1 only, which the test may stop and start again (an
+/// outage) without touching the shared server other tests run on. Stopped and removed on drop.
+/// Run as root, PostgreSQL's tools run as the `postgres` user (they refuse root).
+pub struct PrivateServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivateServer {
+    /// A new cluster, started. Panics with the tools' output if it cannot be made.
+    pub fn start() -> PrivateServer {
+        let dir = tempfile::Builder::new().prefix("berth-pg-").tempdir().expect("a temporary folder");
+        let server = PrivateServer { dir, port: crate::free_port(), bin: postgres_bin() };
+        if running_as_root() {
+            crate::run(Command::new("chown").args(["-R", "postgres:postgres", crate::path_str(server.dir.path())]));
+        }
+        let data = server.data();
+        crate::run(&mut server.tool("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "--no-sync"]));
+        server.resume();
+        server
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT` (no database name, as [`server`]).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server as an administrator would (`pg_ctl stop -m fast`): sessions are ended
+    /// and new connections refused until [`resume`](Self::resume).
+    pub fn stop(&self) {
+        crate::run(&mut self.tool("pg_ctl", &["stop", "-D", &self.data(), "-m", "fast", "-w"]));
+    }
+
+    /// Starts the (stopped) server again on the same port and data, and waits until it accepts
+    /// connections.
+    pub fn resume(&self) {
+        // fsync=off: the machine does not crash under a test, and a stopped server has written
+        // everything; the tests' own writes are what they measure, not the disk's.
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=100",
+            self.port,
+            crate::path_str(self.dir.path())
+        );
+        let log = format!("{}/server.log", crate::path_str(self.dir.path()));
+        crate::run(
+            &mut self.tool("pg_ctl", &["start", "-D", &self.data(), "-l", &log, "-o", &options, "-w", "-t", "60"]),
+        );
+    }
+
+    fn data(&self) -> String {
+        format!("{}/data", crate::path_str(self.dir.path()))
+    }
+
+    /// One of PostgreSQL's tools, run as `postgres` when this process is root.
+    fn tool(&self, name: &str, args: &[&str]) -> Command {
+        let program = self.bin.join(name);
+        let mut command = if running_as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        command.args(args);
+        command
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        // No panic here: this may run while a failed test unwinds; the server may be stopped.
+        let _ = self.tool("pg_ctl", &["stop", "-D", &self.data(), "-m", "immediate"]).output();
+    }
+}
+
+/// The `bin` folder of the newest PostgreSQL installed (Debian keeps them by version).
+fn postgres_bin() -> std::path::PathBuf {
+    let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL is installed in /usr/lib/postgresql");
+    versions
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .max()
+        .map(|v| std::path::PathBuf::from(format!("/usr/lib/postgresql/{v}/bin")))
+        .expect("a PostgreSQL version in /usr/lib/postgresql")
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid only reads the process's effective user id.
+    unsafe { libc::geteuid() == 0 }
+}

@@ -51,9 +51,17 @@ fn start() -> Result<S3Settings, String> {
             .collect::<Result<_, _>>()?;
         return Ok(settings(vars));
     }
+    run_script(&[])
+}
+
+/// Runs `scripts/s3-test-server` with `env` added, and reads the settings it prints.
+fn run_script(env: &[(&str, &str)]) -> Result<S3Settings, String> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/s3-test-server");
-    let output =
-        Command::new("bash").arg(&script).output().map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let output = Command::new("bash")
+        .arg(&script)
+        .envs(env.iter().copied())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !output.status.success() {
         return Err(format!(
             "{} failed ({}):\n{}",
@@ -66,6 +74,70 @@ fn start() -> Result<S3Settings, String> {
     match VARS.iter().find(|v| !vars.contains_key(**v)) {
         Some(missing) => Err(format!("{} printed no {missing}", script.display())),
         None => Ok(settings(vars)),
+    }
+}
+
+/// A Garage of one test's own (`scripts/s3-test-server` on a folder and ports of its own), which
+/// the test may stop and start again (an outage) without touching the shared one. Killed and
+/// removed on drop.
+pub struct PrivateServer {
+    dir: tempfile::TempDir,
+    settings: S3Settings,
+}
+
+impl PrivateServer {
+    /// A new server with its bucket and key. Panics with the reason if it cannot be had.
+    pub fn start() -> PrivateServer {
+        let dir = tempfile::Builder::new().prefix("berth-garage-").tempdir().expect("a temporary folder");
+        let port = crate::free_port().to_string();
+        let env = [("BERTH_S3_TEST_DIR", crate::path_str(dir.path())), ("BERTH_S3_TEST_PORT", port.as_str())];
+        let settings = run_script(&env).unwrap_or_else(|e| panic!("no private S3 server: {e}"));
+        PrivateServer { dir, settings }
+    }
+
+    pub fn settings(&self) -> &S3Settings {
+        &self.settings
+    }
+
+    /// Stops the server (SIGTERM, then waits for it to exit): connections are refused until
+    /// [`resume`](Self::resume).
+    pub fn stop(&self) {
+        let pid = self.pid();
+        // SAFETY: kill only sends a signal, to the server this folder's script started.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // SAFETY: signal 0 only asks whether the process exists.
+        while unsafe { libc::kill(pid, 0) } == 0 {
+            assert!(std::time::Instant::now() < deadline, "garage {pid} did not exit after SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the stopped server again, on the same data, ports, bucket and key, and waits until
+    /// its S3 API answers.
+    pub fn resume(&self) {
+        // The ports are read from the configuration the first run wrote.
+        if let Err(e) = run_script(&[("BERTH_S3_TEST_DIR", crate::path_str(self.dir.path()))]) {
+            panic!("the private S3 server did not start again: {e}");
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        let file = self.dir.path().join("garage.pid");
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        text.trim().parse().unwrap_or_else(|e| panic!("{}: {e}: {text:?}", file.display()))
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        // No panic here: this may run while a failed test unwinds; the server may be stopped.
+        if let Some(pid) =
+            std::fs::read_to_string(self.dir.path().join("garage.pid")).ok().and_then(|p| p.trim().parse().ok())
+        {
+            // SAFETY: kill only sends a signal, to the server this folder's script started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
 }
 

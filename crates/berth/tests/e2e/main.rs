@@ -16,6 +16,7 @@ mod health;
 mod identity;
 mod jobs;
 mod login;
+mod outages;
 mod portal;
 mod proxy;
 mod proxy_cache;

@@ -46,7 +46,7 @@ async fn create_policy(berth: &impl Server, body: Value) -> i64 {
     location.unwrap().rsplit('/').next().unwrap().parse().unwrap()
 }
 
-async fn wait_for<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn wait_for<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -548,23 +548,30 @@ async fn two_masters_converge_without_looping() {
     wait_for("x unchanged on both", || same(&a, &b, "library/x", &["2"])).await;
 }
 
+/// Starts a manual pull-based execution that copies `big/thing:v1`, a 4 MiB layer, from a new
+/// upstream at 64 KB/s (the policy's `speed`): about a minute. Returns the upstream, to keep
+/// alive, and the execution's id.
+pub(crate) async fn start_slow_copy(berth: &Berth) -> (Upstream, String) {
+    let upstream = Upstream::start();
+    upstream.push_image("big/thing", "v1", &random_bytes(4 << 20, 40)).await;
+    let dist = create_endpoint(berth, "dist", "docker-registry", &upstream.url(), None).await;
+    let policy = create_policy(
+        berth,
+        json!({"name": "slow", "src_registry": {"id": dist}, "trigger": {"type": "manual"}, "speed": 64}),
+    )
+    .await;
+    let (status, _, location) =
+        api(berth, Method::POST, "/replication/executions", Some(json!({"policy_id": policy}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    (upstream, location.unwrap().rsplit('/').next().unwrap().to_owned())
+}
+
 /// A slow copy (the policy's `speed` limit) is stopped through the API: the execution ends as
 /// `Stopped` and nothing half-copied shows.
 #[tokio::test]
 async fn a_running_execution_is_stopped() {
     let berth = Berth::start();
-    let upstream = Upstream::start();
-    upstream.push_image("big/thing", "v1", &random_bytes(4 << 20, 40)).await;
-    let dist = create_endpoint(&berth, "dist", "docker-registry", &upstream.url(), None).await;
-    // 64 KB/s: the 4 MiB layer would take about a minute.
-    let policy = create_policy(
-        &berth,
-        json!({"name": "slow", "src_registry": {"id": dist}, "trigger": {"type": "manual"}, "speed": 64}),
-    )
-    .await;
-    let (_, _, location) =
-        api(&berth, Method::POST, "/replication/executions", Some(json!({"policy_id": policy}))).await;
-    let execution = location.unwrap().rsplit('/').next().unwrap().to_owned();
+    let (_upstream, execution) = start_slow_copy(&berth).await;
     wait_for("the copy to be under way", || async {
         let (_, tasks, _) = api(&berth, Method::GET, &format!("/replication/executions/{execution}/tasks"), None).await;
         tasks.as_array().is_some_and(|t| t.iter().any(|t| t["status"] == "InProgress"))

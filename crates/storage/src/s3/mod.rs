@@ -52,6 +52,12 @@ const COPY_CONCURRENCY: usize = 8;
 /// Object deletions in flight at once when a session's objects are removed.
 const DELETE_CONCURRENCY: usize = 8;
 
+/// How long blob and upload traffic waits for a connection to the service.
+const DATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long after a request's first attempt a failed one is still retried.
+const DATA_RETRY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Longest validity S3's SigV4 allows for a presigned URL.
 const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -159,13 +165,16 @@ impl S3Store {
                 .build()
                 .map_err(|e| StorageError::Backend(format!("invalid S3 settings: {e}")))
         };
+        // A service that is down must cost a request seconds, not a minute of retries: a refused
+        // or unanswered connection fails within DATA_CONNECT_TIMEOUT, and retries stop starting
+        // after DATA_RETRY_TIMEOUT (the client is answered 503 and may try again).
         let data_options = options
             .clone()
             .with_timeout_disabled()
-            .with_connect_timeout(Duration::from_secs(10))
+            .with_connect_timeout(DATA_CONNECT_TIMEOUT)
             .with_read_timeout(Duration::from_secs(120));
         let data_retry =
-            RetryConfig { backoff: BackoffConfig::default(), max_retries: 5, retry_timeout: Duration::from_secs(60) };
+            RetryConfig { backoff: BackoffConfig::default(), max_retries: 3, retry_timeout: DATA_RETRY_TIMEOUT };
         let store = builder(data_options.clone(), data_retry)?;
         let probe_options = options.with_timeout(Duration::from_secs(10)).with_connect_timeout(Duration::from_secs(5));
         let probe_retry =
@@ -202,7 +211,7 @@ impl S3Store {
     }
 
     fn error(&self, doing: impl std::fmt::Display, e: object_store::Error) -> StorageError {
-        StorageError::Backend(format!("{doing} in {}: {e}", self.location))
+        failure(format!("{doing} in {}: {e}", self.location), &e)
     }
 
     /// Nothing to create in the bucket: a session's first append writes its first objects.
@@ -506,7 +515,7 @@ impl S3Store {
             .list_paginated(prefix, options)
             .await
             .map(drop)
-            .map_err(|e| StorageError::Backend(format!("{} is not usable: {e}", self.location)))
+            .map_err(|e| failure(format!("{} is not usable: {e}", self.location), &e))
     }
 }
 
@@ -546,7 +555,7 @@ impl<'a> PartWriter<'a> {
                 .put(&path, PutPayload::from(part))
                 .await
                 .map(drop)
-                .map_err(|e| StorageError::Backend(format!("writing {path} in {location}: {e}")))
+                .map_err(|e| failure(format!("writing {path} in {location}: {e}"), &e))
         }));
         Ok(())
     }
@@ -622,6 +631,30 @@ fn extra_root_certificates(value: Option<OsString>) -> Vec<Certificate> {
             Vec::new()
         }
     }
+}
+
+/// `message` as the error `e` is: [`StorageError::Unavailable`] when the service could not be
+/// reached, else [`StorageError::Backend`].
+fn failure(message: String, e: &object_store::Error) -> StorageError {
+    if is_unreachable(e) { StorageError::Unavailable(message) } else { StorageError::Backend(message) }
+}
+
+/// Whether `e` says the service cannot be reached now, rather than that it answered: a
+/// connection refused, timed out or cut (after the retries). An answer, even a 5xx one, is the
+/// service's word and stays a backend error (object_store does not expose its status here).
+fn is_unreachable(e: &object_store::Error) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        if let Some(http) = error.downcast_ref::<HttpError>() {
+            return matches!(
+                http.kind(),
+                HttpErrorKind::Connect | HttpErrorKind::Request | HttpErrorKind::Timeout | HttpErrorKind::Interrupted
+            );
+        }
+        source = error.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -73,10 +73,13 @@ impl PartCopier {
                     attempt += 1;
                 }
                 Err(f) => {
-                    return Err(StorageError::Backend(format!(
-                        "copying {source} into part {part_number} of {dest}: {}",
-                        f.message
-                    )));
+                    let message = format!("copying {source} into part {part_number} of {dest}: {}", f.message);
+                    // What was worth retrying is the service being down or overloaded, not a refusal.
+                    return Err(if f.retry {
+                        StorageError::Unavailable(message)
+                    } else {
+                        StorageError::Backend(message)
+                    });
                 }
             }
         }

@@ -151,7 +151,9 @@ impl Berth {
     /// The server's metadata store (SQLite file or PostgreSQL database), opened beside it.
     pub async fn meta(&self) -> berth_meta::Meta {
         match self.env_value("BERTH_DATABASE_URL") {
-            Some(url) => berth_meta::Meta::open_postgres(url, 1).await.expect("open postgres"),
+            Some(url) => {
+                berth_meta::Meta::open_postgres(url, 1, std::time::Duration::from_secs(5)).await.expect("open postgres")
+            }
             None => berth_meta::Meta::open_sqlite(&self.data_dir().join("registry.db"), 1).await.expect("open sqlite"),
         }
     }

@@ -6,7 +6,12 @@ pub use berth_testkit::s3::fresh_root;
 
 /// Settings that put a Berth's blobs under `root_directory` of the test bucket.
 pub fn storage_env(root_directory: &str) -> Vec<(String, String)> {
-    let s = berth_testkit::s3::server();
+    storage_env_of(berth_testkit::s3::server(), root_directory)
+}
+
+/// Settings that put a Berth's blobs under `root_directory` of the bucket `s` describes (a
+/// private server's, for a test that stops it).
+pub fn storage_env_of(s: &berth_testkit::s3::S3Settings, root_directory: &str) -> Vec<(String, String)> {
     [
         ("BERTH_STORAGE_S3_ENDPOINT", &s.endpoint),
         ("BERTH_STORAGE_S3_BUCKET", &s.bucket),

@@ -3,6 +3,7 @@
 
 mod audit_purge;
 pub mod config;
+mod no_sniffing;
 mod request_body;
 mod serve;
 

@@ -165,6 +165,7 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         .merge(berth_ui::router(api.clone(), auth))
         .merge(api)
         .layer(middleware::from_fn(crate::request_body::finish_unread))
+        .layer(middleware::map_response(crate::no_sniffing::no_sniffing))
         .layer(middleware::from_fn(log_request));
     Ok(App {
         router,

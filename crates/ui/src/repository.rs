@@ -195,6 +195,11 @@ pub(crate) async fn describe(
     }
 }
 
+/// The API path of artifact `reference` (a tag or digest) of repository `repo` in `project`.
+fn artifact_path(project: &str, repo: &str, reference: &str) -> String {
+    format!("{}/artifacts/{}", repo_path(project, repo), form_urlencoded(reference))
+}
+
 pub(crate) struct Layer {
     pub digest: String,
     pub short: String,
@@ -251,7 +256,7 @@ async fn artifact_page(
 ) -> Result<Response, PageError> {
     let Shown { project: id, name: repo } = shown;
     let head = head(portal, viewer, id, "repositories").await?;
-    let base = format!("{}/artifacts/{reference}", repo_path(&head.name, repo));
+    let base = artifact_path(&head.name, repo, reference);
     let a: ArtifactModel = portal.api.get(viewer, &format!("{base}?with_tag=true&with_accessory=true")).await?;
     let extra = &a.extra_attrs;
     let config = extra.config.clone().unwrap_or_default();
@@ -335,7 +340,7 @@ pub(crate) async fn delete_artifact(
     Posted { viewer, .. }: Posted,
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "repositories").await?.name;
-    let path = format!("{}/artifacts/{reference}", repo_path(&project, &repo));
+    let path = artifact_path(&project, &repo, &reference);
     match portal.api.send(&viewer, Method::DELETE, &path, NO_BODY).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
         Err(refusal) => {
@@ -360,7 +365,7 @@ pub(crate) async fn change_tags(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "repositories").await?.name;
-    let tags = format!("{}/artifacts/{reference}/tags", repo_path(&project, &repo));
+    let tags = format!("{}/tags", artifact_path(&project, &repo, &reference));
     let tag = fields.get("tag");
     let result = match fields.get("action") {
         "add" => portal.api.send(&viewer, Method::POST, &tags, Some(&NewTag { name: tag.to_owned() })).await?,
@@ -372,7 +377,11 @@ pub(crate) async fn change_tags(
     let back = if fields.get("back") == "list" {
         format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))
     } else {
-        format!("/harbor/projects/{id}/repositories/{}/artifacts/{reference}", form_urlencoded(&repo))
+        format!(
+            "/harbor/projects/{id}/repositories/{}/artifacts/{}",
+            form_urlencoded(&repo),
+            form_urlencoded(&reference)
+        )
     };
     match result {
         Ok(_) => page::see(back),

@@ -169,13 +169,24 @@ pub(crate) async fn not_found() -> PageError {
     PageError::not_found("There is no page at this address.")
 }
 
-/// `value` encoded for a query string, or as one path segment: every byte but the unreserved
-/// ones (letters, digits, `-_.~`) percent-encoded.
+/// `value` encoded for a query string: every byte but the unreserved ones (letters, digits,
+/// `-_.~`) percent-encoded.
 pub(crate) fn form_urlencoded(value: &str) -> String {
+    percent_encoded(value, b"")
+}
+
+/// `value` as one path segment: encoded as for a query string, but for `:` and `@`, which a
+/// segment may hold as they are (a digest reads `sha256:…` in the address bar).
+pub(crate) fn path_segment(value: &str) -> String {
+    percent_encoded(value, b":@")
+}
+
+fn percent_encoded(value: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b if keep.contains(&b) => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -10,7 +10,7 @@ use berth_api_types::{Artifact as ArtifactModel, BuildHistoryEntry, Descriptor, 
 use crate::Portal;
 use crate::api::NO_BODY;
 use crate::format::{self, filters};
-use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded};
+use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded, path_segment};
 use crate::project::{Head, head, pull_host, repo_path};
 use crate::projects::capitalize;
 use crate::viewer::{Posted, Viewer};
@@ -197,7 +197,7 @@ pub(crate) async fn describe(
 
 /// The API path of artifact `reference` (a tag or digest) of repository `repo` in `project`.
 fn artifact_path(project: &str, repo: &str, reference: &str) -> String {
-    format!("{}/artifacts/{}", repo_path(project, repo), form_urlencoded(reference))
+    format!("{}/artifacts/{}", repo_path(project, repo), path_segment(reference))
 }
 
 pub(crate) struct Layer {
@@ -377,11 +377,7 @@ pub(crate) async fn change_tags(
     let back = if fields.get("back") == "list" {
         format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))
     } else {
-        format!(
-            "/harbor/projects/{id}/repositories/{}/artifacts/{}",
-            form_urlencoded(&repo),
-            form_urlencoded(&reference)
-        )
+        format!("/harbor/projects/{id}/repositories/{}/artifacts/{}", form_urlencoded(&repo), path_segment(&reference))
     };
     match result {
         Ok(_) => page::see(back),

@@ -62,10 +62,8 @@ async fn session_caller(parts: &Parts, state: &ApiState, ip: String) -> Result<C
         // An expired or unknown session is simply no session.
         return Ok(Caller { principal: Principal::Anonymous, ip });
     };
-    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let presented = parts.headers.get(crate::sessions::CSRF_HEADER).and_then(|v| v.to_str().ok());
-    if !safe && presented != Some(csrf.as_str()) {
-        return Err(ApiError::forbidden().with_message("missing or wrong X-Harbor-CSRF-Token for this session"));
+    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        crate::sessions::check_csrf(&parts.headers, &csrf)?;
     }
     Ok(Caller { principal: Principal::User(user), ip })
 }

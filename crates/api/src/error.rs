@@ -72,6 +72,7 @@ impl ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
             StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
             StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
+            StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
             _ => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -83,6 +84,7 @@ impl From<MetaError> for ApiError {
             MetaError::Conflict(what) => ApiError::conflict(what),
             MetaError::InUse(why) => ApiError::new(StatusCode::PRECONDITION_FAILED, why),
             e @ MetaError::Unavailable(_) => ApiError::unavailable("the database", e),
+            MetaError::NulInText => ApiError::bad_request(e.to_string()),
             e => ApiError::internal(e),
         }
     }
@@ -121,10 +123,14 @@ impl From<AuthError> for ApiError {
 }
 
 /// A body that is not JSON, is not the operation's model, or is sent as another media type: 400,
-/// the code Harbor documents for a bad request body (axum would answer 415 or 422).
+/// the code Harbor documents for a bad request body (axum would answer 415 or 422). One over the
+/// size limit keeps its 413.
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::bad_request(e.body_text())
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.body_text()),
+            _ => ApiError::bad_request(e.body_text()),
+        }
     }
 }
 

@@ -148,7 +148,8 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state.clone());
     let portal_auth = Router::new()
         .route("/c/login", axum::routing::post(sessions::login))
-        .route("/c/log_out", get(sessions::logout).post(sessions::logout))
+        .route("/c/log_out", axum::routing::post(sessions::logout))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state);
     Router::new().nest("/api/v2.0", api).merge(portal_auth)
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use berth_api_types::{FilterStyle, Registry, RegistryCredential, RegistryInfo, RegistryPing, RegistryUpdate};
 use berth_meta::time::rfc3339;
 use berth_meta::{NewRegistry, RegistryRow};
-use berth_replication::{KINDS, Target};
+use berth_replication::{KINDS, Target, same_origin};
 use serde::Deserialize;
 
 use crate::ApiState;
@@ -107,12 +107,12 @@ async fn find(state: &ApiState, id: i64) -> Result<RegistryRow, ApiError> {
     state.meta().registry(id).await?.ok_or_else(|| ApiError::not_found(format!("registry {id} not found")))
 }
 
-/// The stored endpoint with `update`'s fields applied; its password opened.
+/// The stored endpoint with `update`'s fields applied; its password opened. The stored password
+/// is kept only for the origin it was given for: an update moving the endpoint to another
+/// scheme, host or port must give the password again, or anyone able to edit the URL could have
+/// it sent wherever they like.
 fn merged(state: &ApiState, row: &RegistryRow, u: RegistryUpdate) -> Result<Checked, ApiError> {
-    let stored_secret = match &row.access_secret {
-        Some(sealed) => Some(state.endpoints.sealer().open(sealed).map_err(ApiError::internal)?),
-        None => None,
-    };
+    let url = u.url.unwrap_or_else(|| row.url.clone());
     let (access_key, access_secret) = if u.credential_type.as_deref() == Some("") {
         (None, None)
     } else {
@@ -121,9 +121,8 @@ fn merged(state: &ApiState, row: &RegistryRow, u: RegistryUpdate) -> Result<Chec
             None => row.access_key.clone(),
         };
         let secret = match u.access_secret {
-            Some(s) if s == HIDDEN => stored_secret,
-            Some(s) => nonempty(Some(s)),
-            None => stored_secret,
+            Some(s) if s != HIDDEN => nonempty(Some(s)),
+            _ => stored_secret(state, row, &url)?,
         };
         (key, secret)
     };
@@ -131,12 +130,26 @@ fn merged(state: &ApiState, row: &RegistryRow, u: RegistryUpdate) -> Result<Chec
         name: u.name.unwrap_or_else(|| row.name.clone()),
         description: u.description.unwrap_or_else(|| row.description.clone()),
         kind: row.kind.clone(),
-        url: u.url.unwrap_or_else(|| row.url.clone()),
+        url,
         access_key,
         access_secret,
         insecure: u.insecure.unwrap_or(row.insecure),
     }
     .validate(state)
+}
+
+/// The stored password of `row`, opened, to be used at `url`: refused if `url` is another origin.
+fn stored_secret(state: &ApiState, row: &RegistryRow, url: &str) -> Result<Option<String>, ApiError> {
+    let Some(sealed) = &row.access_secret else {
+        return Ok(None);
+    };
+    if !same_origin(&row.url, url) {
+        return Err(ApiError::bad_request(format!(
+            "the URL changed from {} to {url:?}: give the credential (access_secret) again",
+            row.url
+        )));
+    }
+    state.endpoints.sealer().open(sealed).map(Some).map_err(ApiError::internal)
 }
 
 fn new_registry<'a>(c: &'a Checked, sealed: Option<&'a str>) -> NewRegistry<'a> {

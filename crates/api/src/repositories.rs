@@ -40,8 +40,11 @@ fn repository_model(r: &RepositoryRow, project_id: i64) -> Repository {
 /// Decodes the double-encoded repository path segment. One that does not decode names no
 /// repository: 404, as Harbor documents for these operations.
 pub(crate) fn decode(segment: &str) -> Result<String, ApiError> {
-    berth_oci::escape::percent_decode(segment)
-        .ok_or_else(|| ApiError::not_found(format!("repository {segment:?} not found: not a repository name")))
+    berth_oci::escape::percent_decode(segment).ok_or_else(|| not_a_name(segment))
+}
+
+fn not_a_name(name: &str) -> ApiError {
+    ApiError::not_found(format!("repository {name:?} not found: not a repository name"))
 }
 
 /// The project (visible to the caller) and repository a path names, once the caller is known to
@@ -58,9 +61,11 @@ pub(crate) async fn locate(
     let (project, access) = find_visible(state, caller, project, headers).await?;
     require(caller, &access, need.resource, need.action)?;
     let full = format!("{}/{}", project.name, decode(repository)?);
+    // Only a valid name is looked up: one with a NUL, a space or a `?` names nothing.
+    let name = RepoName::parse(&full).map_err(|_| not_a_name(&full))?;
     let repo = state
         .meta()
-        .repository(&full)
+        .repository(name.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("repository {full} not found")))?;
     Ok((project, repo))

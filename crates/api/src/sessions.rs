@@ -1,6 +1,6 @@
 //! Browser sessions, as Harbor's portal uses them: `POST /c/login` (form `principal`,
 //! `password`) sets the `sid` cookie; state-changing API calls made with that cookie must carry
-//! the session's `X-Harbor-CSRF-Token`; `/c/log_out` ends the session. Sessions live in the
+//! the session's `X-Harbor-CSRF-Token`; `POST /c/log_out`, with that token too, ends the session. Sessions live in the
 //! database, so any instance serves any user.
 
 use axum::Form;
@@ -52,8 +52,22 @@ pub(crate) async fn login(
         .into_response())
 }
 
+/// A state-changing request on a session must carry the session's CSRF token, or another site
+/// could make the browser send it.
+pub(crate) fn check_csrf(headers: &HeaderMap, csrf: &str) -> Result<(), ApiError> {
+    if headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) == Some(csrf) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden().with_message("missing or wrong X-Harbor-CSRF-Token for this session"))
+    }
+}
+
+/// `POST /c/log_out` (only POST: a link must not sign anyone out), with the session's CSRF token.
 pub(crate) async fn logout(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(token) = session_cookie(&headers) {
+    if let Some(token) = session_cookie(&headers)
+        && let Some((_, csrf)) = state.auth.session(token).await?
+    {
+        check_csrf(&headers, &csrf)?;
         state.auth.close_session(token).await?;
     }
     let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");

@@ -125,6 +125,7 @@ pub(crate) struct SearchQuery {
 }
 
 /// `GET /users/search?username=`: any logged-in user may find others by name (to add members).
+/// The name is required, as in Harbor: an empty one would list every user to anyone.
 pub(crate) async fn search(
     State(state): State<ApiState>,
     caller: Caller,
@@ -133,6 +134,9 @@ pub(crate) async fn search(
 ) -> Result<Response, ApiError> {
     caller.user()?;
     let Query(q) = query?;
+    if q.username.trim().is_empty() {
+        return Err(ApiError::bad_request("username is required: the part of the names to look for"));
+    }
     let paging = paging?.0;
     let page = paging.page()?;
     let sort = paging.sort(USER_SORT, &[("id", false)], "id")?;

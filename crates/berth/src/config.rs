@@ -12,6 +12,10 @@ use yaml_serde::{Mapping, Value};
 /// Environment variables that are not configuration keys.
 const NON_KEY_VARIABLES: &[&str] = &["BERTH_CONFIG"];
 
+/// How many letters a `BERTH_*` variable may differ by from a key's and still be taken for a
+/// misspelling of it.
+const TYPO_DISTANCE: usize = 2;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -36,6 +40,10 @@ pub struct Config {
     /// Key sealing secrets kept in the database (registry endpoint passwords). Empty: one is
     /// generated (SQLite: `<data_volume>/secret.key`; PostgreSQL: in the database).
     pub secret_key: String,
+    /// `BERTH_*` environment variables that name no key and were ignored, to be warned about
+    /// once logging runs. Not a key.
+    #[serde(skip)]
+    pub ignored_variables: Vec<String>,
 }
 
 /// Where metadata lives: SQLite in `data_volume` (default) or a PostgreSQL server shared by
@@ -150,6 +158,7 @@ impl Default for Config {
             database: Database::default(),
             storage: Storage::default(),
             secret_key: String::new(),
+            ignored_variables: Vec::new(),
         }
     }
 }
@@ -200,6 +209,7 @@ impl Config {
             None => Value::Mapping(Mapping::new()),
         };
         let keys = leaf_keys();
+        let mut ignored = Vec::new();
         for (var, raw) in env {
             let Some(suffix) = var.strip_prefix("BERTH_") else {
                 continue;
@@ -208,7 +218,15 @@ impl Config {
                 continue;
             }
             let Some((path, default)) = keys.iter().find(|(path, _)| env_suffix(path) == suffix) else {
-                bail!("environment variable {var} names no configuration key (see berth.example.yml)");
+                if let Some(meant) = meant_key(&var, &keys) {
+                    bail!(
+                        "environment variable {var} names no configuration key: did you mean BERTH_{}? \
+                         (see berth.example.yml)",
+                        env_suffix(meant)
+                    );
+                }
+                ignored.push(var);
+                continue;
             };
             // Numbers and booleans are read as YAML scalars, lists as comma-separated items;
             // strings stay verbatim.
@@ -221,11 +239,13 @@ impl Config {
             };
             set_path(&mut value, path, parsed);
         }
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             anyhow::anyhow!("configuration key `{key}`: {}", e.inner())
         })?;
         config.validate()?;
+        ignored.sort();
+        config.ignored_variables = ignored;
         Ok(config)
     }
 
@@ -320,6 +340,63 @@ fn leaf_keys() -> Vec<(Vec<String>, Value)> {
     out
 }
 
+/// The key a `BERTH_*` variable naming none was meant for, if it looks like a misspelling of one:
+/// a few letters off a key's variable (`BERTH_HTP_PORT`), or, unless Kubernetes could have set it,
+/// a variable under a key's section (`BERTH_HTTP_PROT`). Other variables may be someone else's: Kubernetes gives every pod `BERTH_PORT`,
+/// `BERTH_SERVICE_HOST`… when a Service called `berth` runs in its namespace, and scripts name
+/// their own `BERTH_*` variables; those are ignored.
+fn meant_key<'k>(var: &str, keys: &'k [(Vec<String>, Value)]) -> Option<&'k [String]> {
+    let suffix = var.strip_prefix("BERTH_")?;
+    let nearest = |paths: &mut dyn Iterator<Item = &'k Vec<String>>| {
+        paths.map(|path| (edit_distance(suffix, &env_suffix(path)), path)).min()
+    };
+    let (distance, key) = nearest(&mut keys.iter().map(|(path, _)| path))?;
+    if distance <= TYPO_DISTANCE {
+        return Some(key);
+    }
+    if kubernetes_service_variable(var) {
+        return None;
+    }
+    let mut section =
+        keys.iter().map(|(path, _)| path).filter(|path| suffix.starts_with(&format!("{}_", path[0].to_uppercase())));
+    nearest(&mut section).map(|(_, key)| key.as_slice())
+}
+
+/// Whether `var` has the shape of the variables Kubernetes sets for a Service:
+/// `{SERVICE}_SERVICE_HOST`, `{SERVICE}_SERVICE_PORT[_{NAME}]`, `{SERVICE}_PORT` and
+/// `{SERVICE}_PORT_{port}_{TCP|UDP|SCTP}[_PROTO|_PORT|_ADDR]`.
+fn kubernetes_service_variable(var: &str) -> bool {
+    if var.ends_with("_SERVICE_HOST") || var.contains("_SERVICE_PORT") || var.ends_with("_PORT") {
+        return true;
+    }
+    var.split("_PORT_").skip(1).any(|rest| {
+        let parts: Vec<&str> = rest.split('_').collect();
+        let port = parts[0].parse::<u16>().is_ok();
+        let protocol = parts.get(1).is_some_and(|p| matches!(*p, "TCP" | "UDP" | "SCTP"));
+        let field = match parts.get(2..) {
+            Some([]) => true,
+            Some([f]) => matches!(*f, "PROTO" | "PORT" | "ADDR"),
+            _ => false,
+        };
+        port && protocol && field
+    })
+}
+
+/// Levenshtein distance between `a` and `b`, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 fn env_suffix(path: &[String]) -> String {
     path.join("_").to_uppercase()
 }
@@ -386,7 +463,7 @@ mod tests {
         let e = Config::load(None, env(&[("BERTH_HTTP_PORT", "99999")])).unwrap_err().to_string();
         assert!(e.contains("http.port"), "{e}");
         let e = Config::load(None, env(&[("BERTH_HTTP_PROT", "1")])).unwrap_err().to_string();
-        assert!(e.contains("BERTH_HTTP_PROT"), "{e}");
+        assert!(e.contains("BERTH_HTTP_PROT") && e.contains("did you mean BERTH_HTTP_PORT"), "{e}");
         let e = Config::load(None, env(&[("BERTH_EXTERNAL_URL", "reg.example")])).unwrap_err().to_string();
         assert!(e.contains("external_url"), "{e}");
         let e = Config::load(None, env(&[("BERTH_HTTP_ADDRESS", "localhost:1")])).unwrap_err().to_string();
@@ -417,6 +494,64 @@ mod tests {
     fn lists_come_from_the_environment_comma_separated() {
         let c = Config::load(None, env(&[("BERTH_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,,::1")])).unwrap();
         assert_eq!(c.http.trusted_proxies, ["10.0.0.0/8", "192.0.2.1", "::1"]);
+    }
+
+    #[test]
+    fn misspelt_variables_stop_the_start_naming_the_key_meant() {
+        for (var, meant) in [
+            ("BERTH_HTP_PORT", "BERTH_HTTP_PORT"),
+            ("BERTH_HTTP_PORTS", "BERTH_HTTP_PORT"),
+            ("BERTH_DATABASEURL", "BERTH_DATABASE_URL"),
+            ("BERTH_LOG_LEVLE", "BERTH_LOG_LEVEL"),
+            ("BERTH_STORGE_S3_BUCKET", "BERTH_STORAGE_S3_BUCKET"),
+            ("BERTH_ADMIN_PASSWROD", "BERTH_ADMIN_PASSWORD"),
+            ("BERTH_HTTP_PROT", "BERTH_HTTP_"),
+            ("BERTH_STORAGE_S3_REGIONS_LIST", "BERTH_STORAGE_S3_REGION"),
+            ("BERTH_SECRET_KEY_FILE", "BERTH_SECRET_KEY"),
+            ("BERTH_DATABASE_PASSWORD", "BERTH_DATABASE_URL"),
+        ] {
+            let e = Config::load(None, env(&[(var, "1")])).unwrap_err().to_string();
+            assert!(e.contains(var) && e.contains(&format!("did you mean {meant}")), "{var}: {e}");
+        }
+    }
+
+    #[test]
+    fn variables_of_kubernetes_and_scripts_are_ignored_and_listed() {
+        // What Kubernetes sets in every pod of a namespace with Services `berth` and
+        // `berth-database`, and what the project's own test scripts use.
+        let others = [
+            ("BERTH_PORT", "tcp://10.0.0.7:5000"),
+            ("BERTH_SERVICE_HOST", "10.0.0.7"),
+            ("BERTH_SERVICE_PORT", "5000"),
+            ("BERTH_SERVICE_PORT_HTTP", "5000"),
+            ("BERTH_PORT_5000_TCP", "tcp://10.0.0.7:5000"),
+            ("BERTH_PORT_5000_TCP_PROTO", "tcp"),
+            ("BERTH_PORT_5000_TCP_PORT", "5000"),
+            ("BERTH_PORT_5000_TCP_ADDR", "10.0.0.7"),
+            ("BERTH_DATABASE_PORT", "tcp://10.0.0.8:5432"),
+            ("BERTH_DATABASE_PORT_5432_TCP_ADDR", "10.0.0.8"),
+            ("BERTH_S3_TEST_DIR", "/tmp/s3"),
+            ("BERTH_S3_TEST_ENDPOINT", "http://127.0.0.1:39100"),
+        ];
+        let mut vars = env(&others);
+        vars.push(("BERTH_HTTP_PORT".to_owned(), "7000".to_owned()));
+        let c = Config::load(None, vars).unwrap();
+        assert_eq!(c.http.port, 7000, "real keys are still read");
+        let mut expected: Vec<&str> = others.iter().map(|(k, _)| *k).collect();
+        expected.sort();
+        assert_eq!(c.ignored_variables, expected);
+        // A key in the file that is no key is still refused.
+        let f = file("port: 5000\n");
+        assert!(Config::load(Some(f.path()), env(&others)).is_err());
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("HTTP_PORT", "HTTP_PORT"), 0);
+        assert_eq!(edit_distance("HTP_PORT", "HTTP_PORT"), 1);
+        assert_eq!(edit_distance("HTTP_PROT", "HTTP_PORT"), 2);
+        assert_eq!(edit_distance("", "LOG"), 3);
+        assert_eq!(edit_distance("PORT", "HTTP_PORT"), 5);
     }
 
     #[test]

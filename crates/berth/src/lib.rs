@@ -4,6 +4,7 @@
 mod audit_purge;
 pub mod config;
 mod listener;
+mod no_sniffing;
 mod origin;
 mod redirect;
 mod request_body;

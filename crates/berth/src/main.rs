@@ -29,6 +29,11 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config = berth::config::Config::load(config.as_deref(), std::env::vars())?;
             berth::init_logging(&config.log);
+            if !config.ignored_variables.is_empty() {
+                // Kubernetes' variables for a Service named `berth`, or a script's own.
+                let ignored = config.ignored_variables.join(", ");
+                tracing::warn!(ignored, "BERTH_* environment variables that name no configuration key are ignored");
+            }
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(berth::serve(config))
         }
     }

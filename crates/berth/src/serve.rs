@@ -173,6 +173,7 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         .merge(berth_ui::router(api.clone(), auth))
         .merge(api)
         .layer(middleware::from_fn(crate::request_body::finish_unread))
+        .layer(middleware::map_response(crate::no_sniffing::no_sniffing))
         .layer(middleware::from_fn(log_request))
         // Outermost: every layer and handler sees where the request came from, resolved once.
         .layer(middleware::from_fn_with_state(Arc::new(trusted_proxies), crate::origin::resolve));

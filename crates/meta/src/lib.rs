@@ -75,6 +75,10 @@ pub enum MetaError {
     /// Stored data this version cannot read.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Text the database cannot hold: PostgreSQL refuses a NUL character in a value, even one
+    /// only looked up. Raised by what a client sent, so it is the client's error.
+    #[error("text must not contain a NUL character")]
+    NulInText,
     #[error("database: {0}")]
     Db(sqlx::Error),
     /// The database cannot be reached now (stopped, restarting, unreachable, or no connection
@@ -84,6 +88,20 @@ pub enum MetaError {
     Unavailable(sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// PostgreSQL's SQLSTATE for a byte its text type cannot hold (a NUL character).
+const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+
+impl From<sqlx::Error> for MetaError {
+    fn from(e: sqlx::Error) -> MetaError {
+        match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(CHARACTER_NOT_IN_REPERTOIRE) => {
+                MetaError::NulInText
+            }
+            _ => MetaError::Db(e),
+        }
+    }
 }
 
 impl MetaError {

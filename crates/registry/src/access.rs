@@ -195,7 +195,11 @@ impl Access {
         if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
             return match self.auth.verify_token(token.trim()) {
                 Ok(claims) => Ok(Caller::Token(claims)),
-                Err(e) => Err(unauthorized(&e.to_string(), Some("invalid_token"))),
+                // Why (a parser's words, naming its internals) is for the log, not the caller.
+                Err(e) => {
+                    tracing::debug!(error = %e, "bearer token refused");
+                    Err(unauthorized("invalid token", Some("invalid_token")))
+                }
             };
         }
         let Some((user, password)) = berth_auth::parse_basic(value) else {

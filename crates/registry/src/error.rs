@@ -156,6 +156,9 @@ impl From<ContentError> for RegistryError {
             C::UploadBusy => RegistryError::new(StatusCode::CONFLICT, "BLOB_UPLOAD_INVALID", e.to_string()),
             C::Storage(e) => e.into(),
             C::Meta(e @ berth_meta::MetaError::Unavailable(_)) => RegistryError::unavailable("the database", e),
+            C::Meta(e @ berth_meta::MetaError::NulInText) => {
+                RegistryError::unsupported(StatusCode::BAD_REQUEST, e.to_string())
+            }
             C::Meta(e) => RegistryError::internal(e),
         }
     }

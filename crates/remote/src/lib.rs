@@ -145,6 +145,11 @@ impl Remote {
     }
 }
 
+/// The origin (scheme, host and port) of registry URL `url`: what a credential is given for.
+pub fn origin(url: &str) -> Result<String, RemoteError> {
+    Ok(parse_base(url)?.origin().ascii_serialization())
+}
+
 /// The registry's root URL, refusing anything but `http(s)://host[:port]`.
 fn parse_base(url: &str) -> Result<Url, RemoteError> {
     let parsed = Url::parse(url.trim()).map_err(|e| invalid(format!("registry URL {url:?}: {e}")))?;

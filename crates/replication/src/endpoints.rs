@@ -29,6 +29,12 @@ pub enum EndpointError {
     Meta(#[from] berth_meta::MetaError),
 }
 
+/// Whether endpoint URLs `a` and `b` have the same origin (scheme, host and port; `false` if
+/// either is no endpoint URL). A stored credential goes only to the origin it was given for.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    matches!((berth_remote::origin(a), berth_remote::origin(b)), (Ok(x), Ok(y)) if x == y)
+}
+
 /// Turns stored endpoints into clients. Cheap to clone.
 #[derive(Clone)]
 pub struct Endpoints {

@@ -14,7 +14,7 @@ pub mod secret;
 mod side;
 mod upstream;
 
-pub use endpoints::{EndpointError, Endpoints, KINDS, Target};
+pub use endpoints::{EndpointError, Endpoints, KINDS, Target, same_origin};
 pub use engine::{Engine, TaskSpec, cursor_name};
 pub use policy::{PolicyError, parse_cron};
 pub use secret::Sealer;

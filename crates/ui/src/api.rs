@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
-use crate::page::PageError;
+use crate::page::{PageError, form_urlencoded};
 use crate::viewer::Viewer;
 
 #[derive(Clone)]
@@ -167,8 +167,10 @@ impl Refusal {
     }
 }
 
-/// A repository name (below its project) as an API path segment: Harbor's clients encode the
-/// `/` twice.
+/// A repository name (below its project) as an API path segment: encoded twice, as Harbor's
+/// clients do (`a/b` is `a%252Fb`), since the API decodes that segment once more than others.
+/// Encoding every byte but the unreserved ones keeps a `?`, `#`, `%`, space or control character
+/// of a name in it, rather than ending the path or naming another resource.
 pub(crate) fn repo_segment(name: &str) -> String {
-    name.replace('/', "%252F")
+    form_urlencoded(&form_urlencoded(name))
 }

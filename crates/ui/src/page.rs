@@ -128,7 +128,8 @@ impl IntoResponse for PageError {
 
 /// Every portal response: a request the extractors refused (a malformed path or form) gets the
 /// friendly error page instead of their plain text; and nothing loads from another origin, no
-/// page is framed, no content type is guessed, and no address is sent along with links.
+/// page is framed, and no address is sent along with links. (That no content type is guessed
+/// holds for every response of Berth: a layer of the whole application says so.)
 pub(crate) async fn finish(response: Response) -> Response {
     let plain = response
         .headers()
@@ -155,7 +156,6 @@ pub(crate) async fn finish(response: Response) -> Response {
             "content-security-policy",
             "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         ),
-        ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "same-origin"),
     ] {
@@ -169,12 +169,24 @@ pub(crate) async fn not_found() -> PageError {
     PageError::not_found("There is no page at this address.")
 }
 
-/// `value` encoded for a query string.
+/// `value` encoded for a query string: every byte but the unreserved ones (letters, digits,
+/// `-_.~`) percent-encoded.
 pub(crate) fn form_urlencoded(value: &str) -> String {
+    percent_encoded(value, b"")
+}
+
+/// `value` as one path segment: encoded as for a query string, but for `:` and `@`, which a
+/// segment may hold as they are (a digest reads `sha256:…` in the address bar).
+pub(crate) fn path_segment(value: &str) -> String {
+    percent_encoded(value, b":@")
+}
+
+fn percent_encoded(value: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b if keep.contains(&b) => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

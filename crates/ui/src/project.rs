@@ -115,7 +115,7 @@ pub(crate) async fn repositories(
     Query(query): Query<Search>,
 ) -> Result<Response, PageError> {
     let head = head(&portal, &viewer, id, "repositories").await?;
-    let path = query.api_path(&format!("/projects/{}/repositories", head.name), "name");
+    let path = query.api_path(&format!("/projects/{}/repositories", form_urlencoded(&head.name)), "name");
     let listing = portal.api.list::<Repository>(&viewer, &path).await?;
     let prefix = format!("{}/", head.name);
     let rows = listing
@@ -415,7 +415,7 @@ pub(crate) async fn logs(
 ) -> Result<Response, PageError> {
     let head = head(&portal, &viewer, id, "logs").await?;
     let page_no = query.page();
-    let path = format!("/projects/{}/logs?page={page_no}&page_size={}", head.name, Paging::SIZE);
+    let path = format!("/projects/{}/logs?page={page_no}&page_size={}", form_urlencoded(&head.name), Paging::SIZE);
     let listing = portal.api.list::<AuditLog>(&viewer, &path).await?;
     let paging = Paging::of(page_no, &listing);
     let page = Logs {
@@ -500,5 +500,5 @@ pub(crate) async fn save_settings(
 
 /// The API path of repository `short` in project `project`.
 pub(crate) fn repo_path(project: &str, short: &str) -> String {
-    format!("/projects/{project}/repositories/{}", repo_segment(short))
+    format!("/projects/{}/repositories/{}", form_urlencoded(project), repo_segment(short))
 }

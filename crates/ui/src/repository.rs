@@ -10,7 +10,7 @@ use berth_api_types::{Artifact as ArtifactModel, BuildHistoryEntry, Descriptor, 
 use crate::Portal;
 use crate::api::NO_BODY;
 use crate::format::{self, filters};
-use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded};
+use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded, path_segment};
 use crate::project::{Head, head, pull_host, repo_path};
 use crate::projects::capitalize;
 use crate::viewer::{Posted, Viewer};
@@ -184,6 +184,11 @@ pub(crate) async fn describe(
     }
 }
 
+/// The API path of artifact `reference` (a tag or digest) of repository `repo` in `project`.
+fn artifact_path(project: &str, repo: &str, reference: &str) -> String {
+    format!("{}/artifacts/{}", repo_path(project, repo), path_segment(reference))
+}
+
 pub(crate) struct Layer {
     pub digest: String,
     pub short: String,
@@ -239,7 +244,7 @@ async fn artifact_page(
 ) -> Result<Response, PageError> {
     let Shown { project: id, name: repo } = shown;
     let head = head(portal, viewer, id, "repositories").await?;
-    let base = format!("{}/artifacts/{reference}", repo_path(&head.name, repo));
+    let base = artifact_path(&head.name, repo, reference);
     let a: ArtifactModel = portal.api.get(viewer, &format!("{base}?with_tag=true&with_accessory=true")).await?;
     let extra = &a.extra_attrs;
     let config = extra.config.clone().unwrap_or_default();
@@ -321,7 +326,7 @@ pub(crate) async fn delete_artifact(
     Posted { viewer, .. }: Posted,
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "repositories").await?.name;
-    let path = format!("{}/artifacts/{reference}", repo_path(&project, &repo));
+    let path = artifact_path(&project, &repo, &reference);
     match portal.api.send(&viewer, Method::DELETE, &path, NO_BODY).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
         Err(refusal) => {
@@ -338,7 +343,7 @@ pub(crate) async fn change_tags(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     let project = head(&portal, &viewer, id, "repositories").await?.name;
-    let tags = format!("{}/artifacts/{reference}/tags", repo_path(&project, &repo));
+    let tags = format!("{}/tags", artifact_path(&project, &repo, &reference));
     let tag = fields.get("tag");
     let result = match fields.get("action") {
         "add" => portal.api.send(&viewer, Method::POST, &tags, Some(&NewTag { name: tag.to_owned() })).await?,
@@ -350,7 +355,7 @@ pub(crate) async fn change_tags(
     let back = if fields.get("back") == "list" {
         format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))
     } else {
-        format!("/harbor/projects/{id}/repositories/{}/artifacts/{reference}", form_urlencoded(&repo))
+        format!("/harbor/projects/{id}/repositories/{}/artifacts/{}", form_urlencoded(&repo), path_segment(&reference))
     };
     match result {
         Ok(_) => page::see(back),

@@ -778,7 +778,13 @@ async fn browser_sessions_with_csrf() {
     berth.restart().await;
     let me = Client::new().get(berth.url("/api/v2.0/users/current")).header("cookie", &sid).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
-    let out = Client::new().get(berth.url("/c/log_out")).header("cookie", &sid).send().await.unwrap();
+    let out = Client::new()
+        .post(berth.url("/c/log_out"))
+        .header("cookie", &sid)
+        .header("x-harbor-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
     assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     let me = Client::new().get(berth.url("/api/v2.0/users/current")).header("cookie", &sid).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);

@@ -582,3 +582,55 @@ async fn system_settings_are_changed_from_the_settings_page() {
     let anonymous = Browser::new(&berth);
     assert!(anonymous.page("/harbor/sign-in").await.1.contains("/harbor/sign-up"));
 }
+
+/// Repository names and references reach the API as the page's path gave them, one segment each:
+/// a `?`, `#`, `/`, `%`, space or NUL in them names nothing (404 or 400), never another resource,
+/// and never fails the page (500).
+#[tokio::test]
+async fn odd_path_segments_name_nothing_else() {
+    let berth = TestApp::start().await;
+    let registry = support::registry::Registry::new(berth.url(""));
+    registry.push_image("library/app", "v1", &support::random_bytes(1000, 6)).await;
+    registry.push_image("library/team/app", "v1", &support::random_bytes(1000, 7)).await;
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+    let nothing = |status: StatusCode, what: &str| {
+        assert!(matches!(status.as_u16(), 400 | 404), "{what}: {status}");
+    };
+
+    // A name with a slash is one segment, `%2F` in the page's path.
+    for page in
+        ["/harbor/projects/1/repositories/team%2Fapp", "/harbor/projects/1/repositories/team%2Fapp/artifacts/v1"]
+    {
+        assert_eq!(client.page(page).await.0, StatusCode::OK, "{page}");
+    }
+    for repo in
+        ["%00", "app%00", "a%20b", "app%3Fx", "app%3F", "app%23x", "app%25", "app%2541pp", "%2F", "app%2F..", "%FF"]
+    {
+        let (status, _) = client.page(&format!("/harbor/projects/1/repositories/{repo}")).await;
+        nothing(status, repo);
+        let (status, _) = client.page(&format!("/harbor/projects/1/repositories/{repo}/artifacts/v1")).await;
+        nothing(status, repo);
+    }
+    for reference in
+        ["v1%00", "v1%20x", "v1%3Fwith_tag%3Dtrue", "v1%3F", "v1%23x", "v1%2Ftags", "..", "v1%2F..%2F..", "%FF"]
+    {
+        let (status, _) = client.page(&format!("/harbor/projects/1/repositories/app/artifacts/{reference}")).await;
+        nothing(status, reference);
+    }
+
+    // A form posted to such a path changes nothing: not the tag its segments spell out.
+    let (_, page) = client.page("/harbor/projects/1/repositories/app/artifacts/v1").await;
+    let csrf = csrf_of(&page);
+    for path in [
+        "/harbor/projects/1/repositories/app/artifacts/v1%2Ftags%2Fv1/delete",
+        "/harbor/projects/1/repositories/app/artifacts/v1%3F/delete",
+        "/harbor/projects/1/repositories/app%3F/artifacts/v1/delete",
+    ] {
+        let r = client.post(path, &[("csrf", csrf.as_str())]).await;
+        nothing(r.status(), path);
+    }
+    let tags = api_as(&berth, ADMIN, Method::GET, "/projects/library/repositories/app/artifacts/v1/tags", None).await;
+    assert_eq!(tags.status(), StatusCode::OK, "v1 is still there");
+    assert_eq!(tags.json::<Value>().await.unwrap()[0]["name"], "v1");
+}

@@ -381,11 +381,12 @@ async fn memory_stays_bounded_for_large_blobs() {
 fn bad_configuration_fails_at_start_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 4] = [
+    let cases: [Case; 5] = [
         ("http:\n  port: 5000\n  prot: 1\n", &[], "prot"),
         ("log:\n  format: xml\n", &[], "log.format"),
         ("", &[("BERTH_HTTP_PORT", "not-a-port")], "http.port"),
-        ("", &[("BERTH_NO_SUCH_KEY", "1")], "BERTH_NO_SUCH_KEY"),
+        ("", &[("BERTH_LOG_LEVLE", "debug")], "did you mean BERTH_LOG_LEVEL"),
+        ("", &[("BERTH_HTTP_PROT", "1")], "did you mean BERTH_HTTP_PORT"),
     ];
     for (yaml, env, key) in cases {
         let file = dir.path().join("berth.yml");
@@ -401,4 +402,32 @@ fn bad_configuration_fails_at_start_naming_the_key() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(key), "error for {yaml:?} {env:?} does not name {key}: {stderr}");
     }
+}
+
+/// In a Kubernetes namespace with a Service named `berth`, every pod gets `BERTH_PORT`,
+/// `BERTH_SERVICE_HOST`… (and the project's scripts use `BERTH_S3_TEST_*`): Berth starts, and
+/// says once which it ignored.
+#[test]
+fn starts_beside_the_variables_kubernetes_gives_a_service_named_berth() {
+    let others = [
+        ("BERTH_PORT", "tcp://10.96.0.7:5000"),
+        ("BERTH_SERVICE_HOST", "10.96.0.7"),
+        ("BERTH_SERVICE_PORT", "5000"),
+        ("BERTH_PORT_5000_TCP", "tcp://10.96.0.7:5000"),
+        ("BERTH_PORT_5000_TCP_PROTO", "tcp"),
+        ("BERTH_PORT_5000_TCP_PORT", "5000"),
+        ("BERTH_PORT_5000_TCP_ADDR", "10.96.0.7"),
+        ("BERTH_S3_TEST_ENDPOINT", "http://127.0.0.1:1"),
+    ];
+    let mut builder = Berth::builder();
+    for (k, v) in others {
+        builder = builder.with_env(k, v);
+    }
+    let berth = builder.start();
+    let log = berth.log();
+    let warning = log.lines().find(|l| l.contains("name no configuration key")).expect("a warning");
+    for (k, _) in others {
+        assert!(warning.contains(k), "{k} not named in {warning}");
+    }
+    assert_eq!(log.matches("name no configuration key").count(), 1, "one warning line");
 }

@@ -122,4 +122,10 @@ if ! command -v garage >/dev/null 2>&1 && ! [[ -x $HOME/.cargo/bin/garage ]]; th
     cargo install garage --locked --quiet
 fi
 
-echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, curl, nginx, openssl, PostgreSQL, chromium, playwright-core, garage, oras-py and schemathesis are present"
+# cargo-fuzz, which builds and runs the fuzz targets of scripts/fuzz (on the stable compiler).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "install-test-deps: building cargo-fuzz (cargo install cargo-fuzz --locked; about 2 minutes)"
+    cargo install cargo-fuzz --locked --quiet
+fi
+
+echo "install-test-deps: skopeo, podman, buildah, docker-registry, wrk, curl, nginx, openssl, PostgreSQL, chromium, playwright-core, garage, cargo-fuzz, oras-py and schemathesis are present"

@@ -25,6 +25,7 @@ pub mod headers;
 mod jobservice;
 mod members;
 mod projects;
+pub mod query;
 mod quotas;
 mod registries;
 mod replication;

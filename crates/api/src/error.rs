@@ -4,6 +4,7 @@ use axum::Json;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_api_types::Errors;
+use berth_api_types::query::QueryError;
 use berth_auth::AuthError;
 use berth_content::ContentError;
 use berth_meta::MetaError;
@@ -119,6 +120,13 @@ impl From<AuthError> for ApiError {
             AuthError::BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()),
             AuthError::Meta(m) => m.into(),
         }
+    }
+}
+
+/// A refused `q=` is the caller's mistake: 400 with the parser's message.
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        ApiError::bad_request(e.0)
     }
 }
 

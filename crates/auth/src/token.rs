@@ -120,7 +120,7 @@ impl TokenKeys {
         let mut cache = self.verified.lock().expect("token cache poisoned");
         if cache.len() >= VERIFIED_MAX {
             let now = now();
-            cache.retain(|_, c| c.exp + LEEWAY > now);
+            cache.retain(|_, c| not_expired_at(c, now));
             if cache.len() >= VERIFIED_MAX {
                 cache.clear();
             }
@@ -148,13 +148,19 @@ impl TokenKeys {
 
 /// `claims` if they are valid at `now`, with the same leeway and messages as a full check.
 fn in_force(claims: Claims, now: u64) -> Result<Claims, TokenError> {
-    if claims.exp + LEEWAY <= now {
+    if !not_expired_at(&claims, now) {
         return Err(TokenError::Invalid("ExpiredSignature".into()));
     }
-    if claims.nbf > now + LEEWAY {
+    if claims.nbf > now.saturating_add(LEEWAY) {
         return Err(TokenError::Invalid("ImmatureSignature".into()));
     }
     Ok(claims)
+}
+
+/// jsonwebtoken's rule: expired once `exp` lies more than the leeway in the past. Saturating, as
+/// an `exp` near `u64::MAX` (the fuzzer signs any number) is far in the future, not an overflow.
+fn not_expired_at(claims: &Claims, now: u64) -> bool {
+    claims.exp.saturating_add(LEEWAY) >= now
 }
 
 /// The crate's clock, in the unsigned seconds of JWT claims.
@@ -216,8 +222,35 @@ mod tests {
         assert!(keys.verify(&token, "other-service").is_err(), "wrong audience, though remembered");
         let remembered = keys.verified.lock().unwrap().values().next().cloned().unwrap();
         let now = remembered.nbf;
-        assert!(in_force(remembered.clone(), now + 60 + LEEWAY - 1).is_ok());
-        assert!(in_force(remembered.clone(), now + 60 + LEEWAY).is_err(), "expired while remembered");
+        assert!(in_force(remembered.clone(), now + 60 + LEEWAY).is_ok());
+        assert!(in_force(remembered.clone(), now + 60 + LEEWAY + 1).is_err(), "expired while remembered");
         assert!(in_force(remembered, now - LEEWAY - 1).is_err(), "not yet valid");
+    }
+
+    /// The cache answers as the full check does at the edge of the leeway (they differed by one
+    /// second there, seen while writing the fuzz check that a second verification agrees), and an
+    /// `exp` at the end of time does not overflow (fuzz/regressions/token/exp-at-u64-max).
+    #[test]
+    fn a_remembered_token_expires_when_a_new_one_would() {
+        let (kid, pkcs8) = generate_key();
+        let keys = TokenKeys::from_pkcs8(kid, &pkcs8).unwrap();
+        let verify_twice = |claims: &Claims| {
+            let token = keys.sign(claims);
+            (keys.verify(&token, "harbor-registry").is_ok(), keys.verify(&token, "harbor-registry").is_ok())
+        };
+        // The edge moves with the clock: retry if a second began between the two checks.
+        let answers = (0..5)
+            .find_map(|_| {
+                let before = now();
+                let answers = verify_twice(&claims(-(LEEWAY as i64)));
+                (now() == before).then_some(answers)
+            })
+            .expect("a second without a tick");
+        assert_eq!(answers, (true, true), "at exp + leeway, the full check and the cache both accept");
+        let mut forever = claims(0);
+        forever.exp = u64::MAX;
+        assert_eq!(verify_twice(&forever), (true, true));
+        let remembered = keys.verified.lock().unwrap().values().find(|c| c.exp == u64::MAX).cloned().unwrap();
+        assert!(in_force(remembered, u64::MAX).is_ok());
     }
 }

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_content::Removal;
+use berth_oci::range::{RangeSpec, parse_range};
 use berth_oci::{Digest, RepoName};
 
 use crate::call::Call;
@@ -86,71 +87,5 @@ pub(crate) async fn delete(
     match state.content.unlink_blob(name, &digest, &call.actor).await? {
         Removal::Removed => Ok((StatusCode::ACCEPTED, [("docker-content-digest", digest.to_string())]).into_response()),
         Removal::Absent | Removal::NoRepository => Err(RegistryError::blob_unknown(&digest.to_string())),
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum RangeSpec {
-    /// Not a single byte range we understand: serve the whole blob (RFC 9110 allows ignoring).
-    Ignore,
-    /// Inclusive byte positions.
-    Satisfiable(u64, u64),
-    Unsatisfiable,
-}
-
-fn parse_range(value: &str, size: u64) -> RangeSpec {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return RangeSpec::Ignore;
-    };
-    if spec.contains(',') {
-        return RangeSpec::Ignore;
-    }
-    let Some((first, last)) = spec.split_once('-') else {
-        return RangeSpec::Ignore;
-    };
-    let (first, last) = (first.trim(), last.trim());
-    let parse = |s: &str| s.parse::<u64>().ok();
-    match (first.is_empty(), last.is_empty()) {
-        // bytes=-N: the last N bytes.
-        (true, false) => match parse(last) {
-            Some(0) => RangeSpec::Unsatisfiable,
-            Some(n) if size > 0 => RangeSpec::Satisfiable(size.saturating_sub(n), size - 1),
-            Some(_) => RangeSpec::Unsatisfiable,
-            None => RangeSpec::Ignore,
-        },
-        (false, true) => match parse(first) {
-            Some(f) if f < size => RangeSpec::Satisfiable(f, size - 1),
-            Some(_) => RangeSpec::Unsatisfiable,
-            None => RangeSpec::Ignore,
-        },
-        (false, false) => match (parse(first), parse(last)) {
-            (Some(f), Some(l)) if f > l => RangeSpec::Ignore,
-            (Some(f), Some(_)) if f >= size => RangeSpec::Unsatisfiable,
-            (Some(f), Some(l)) => RangeSpec::Satisfiable(f, l.min(size - 1)),
-            _ => RangeSpec::Ignore,
-        },
-        (true, true) => RangeSpec::Ignore,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        use RangeSpec::*;
-        assert_eq!(parse_range("bytes=0-9", 100), Satisfiable(0, 9));
-        assert_eq!(parse_range("bytes=90-", 100), Satisfiable(90, 99));
-        assert_eq!(parse_range("bytes=-10", 100), Satisfiable(90, 99));
-        assert_eq!(parse_range("bytes=-1000", 100), Satisfiable(0, 99));
-        assert_eq!(parse_range("bytes=50-1000", 100), Satisfiable(50, 99));
-        assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
-        assert_eq!(parse_range("bytes=100-200", 100), Unsatisfiable);
-        assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
-        assert_eq!(parse_range("bytes=5-1", 100), Ignore);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ignore);
-        assert_eq!(parse_range("items=0-1", 100), Ignore);
-        assert_eq!(parse_range("bytes=x-1", 100), Ignore);
     }
 }

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_content::{Chunk, ContentError};
+use berth_oci::range::{ContentRange, parse_content_range};
 use berth_oci::{Digest, RepoName};
 use berth_storage::UploadId;
 
@@ -123,9 +124,8 @@ fn declared_chunk(call: &Call) -> Result<Option<Chunk>, RegistryError> {
     let Some(value) = call.header("content-range") else {
         return Ok(None);
     };
-    let (start, end) = parse_content_range(value)
+    let ContentRange { start, length } = parse_content_range(value)
         .ok_or_else(|| RegistryError::upload_invalid(format!("malformed Content-Range {value:?}")))?;
-    let length = end - start + 1;
     if call.content_length().is_some_and(|cl| cl != length) {
         return Err(RegistryError::upload_invalid("Content-Length does not match Content-Range"));
     }
@@ -141,16 +141,6 @@ fn session_error(state: &RegistryState, name: &RepoName, id: &UploadId, e: Conte
             .with_header("docker-upload-uuid", id.to_string()),
         e => e.into(),
     }
-}
-
-/// `start-end` (inclusive), also accepted with a `bytes ` or `bytes=` prefix.
-fn parse_content_range(value: &str) -> Option<(u64, u64)> {
-    let v = value.trim();
-    let v = v.strip_prefix("bytes=").or_else(|| v.strip_prefix("bytes ")).unwrap_or(v);
-    let v = v.split('/').next()?;
-    let (start, end) = v.split_once('-')?;
-    let (start, end) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
-    (end >= start).then_some((start, end))
 }
 
 /// The `Range` header value describing `length` bytes received: `0-<last byte>`. For an empty
@@ -192,19 +182,4 @@ fn blob_created(state: &RegistryState, name: &RepoName, digest: &Digest) -> Resp
         ],
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_ranges() {
-        assert_eq!(parse_content_range("0-9"), Some((0, 9)));
-        assert_eq!(parse_content_range("bytes 10-19/*"), Some((10, 19)));
-        assert_eq!(parse_content_range("bytes=10-19"), Some((10, 19)));
-        assert_eq!(parse_content_range("9-0"), None);
-        assert_eq!(parse_content_range("x-1"), None);
-        assert_eq!(parse_content_range(""), None);
-    }
 }

@@ -93,16 +93,6 @@ pub enum MetaError {
 /// PostgreSQL's SQLSTATE for a byte its text type cannot hold (a NUL character).
 const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 
-impl From<sqlx::Error> for MetaError {
-    fn from(e: sqlx::Error) -> MetaError {
-        match &e {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some(CHARACTER_NOT_IN_REPERTOIRE) => {
-                MetaError::NulInText
-            }
-            _ => MetaError::Db(e),
-        }
-    }
-}
 
 impl MetaError {
     /// `Conflict(what)` for a unique-constraint violation, any other error as it is.
@@ -114,11 +104,18 @@ impl MetaError {
     }
 }
 
-/// Every database error passes here, so an outage is told apart from a failing statement once,
-/// and every caller can answer it as "try again later".
+/// Every database error passes here, so an outage is told apart from a failing statement once
+/// (every caller can answer it as "try again later"), and text PostgreSQL cannot hold from a
+/// failing statement.
 impl From<sqlx::Error> for MetaError {
     fn from(e: sqlx::Error) -> Self {
-        if db::is_unavailable(&e) { MetaError::Unavailable(e) } else { MetaError::Db(e) }
+        match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(CHARACTER_NOT_IN_REPERTOIRE) => {
+                MetaError::NulInText
+            }
+            _ if db::is_unavailable(&e) => MetaError::Unavailable(e),
+            _ => MetaError::Db(e),
+        }
     }
 }
 

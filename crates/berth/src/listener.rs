@@ -43,7 +43,9 @@ pub async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // With a timer, hyper closes connections that take over 30 s to send a request's headers.
     builder.http1().timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
+    // HTTP/2's fixed 1 MiB windows would cap a layer pushed across a WAN at 1 MiB per round trip:
+    // let hyper size them to the measured bandwidth-delay product.
+    builder.http2().timer(TokioTimer::new()).adaptive_window(true);
     let server = Arc::new(Server { app, tls, builder, gate: Gate::new(max_connections) });
     let graceful = GracefulShutdown::new();
     loop {

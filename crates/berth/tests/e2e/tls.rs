@@ -45,6 +45,11 @@ fn real_clients_over_https(kind: KeyKind, with_podman: bool) {
     let version = |flag: &str| curl(&root, &[flag, "-o", "/dev/null", "-w", "%{http_version}", &ping]).unwrap();
     assert_eq!(version("--http2"), "2");
     assert_eq!(version("--http1.1"), "1.1");
+    // HTTP/2 names the host in `:authority`, not `Host`: the token realm still is this server.
+    let challenge = curl(&root, &["--http2", "-o", "/dev/null", "-w", "%{header_json}", &berth.https_url("/v2/")]);
+    let challenge: Value = serde_json::from_str(&challenge.unwrap()).unwrap();
+    let realm = format!("Bearer realm=\"https://{}/service/token\"", berth.host());
+    assert!(challenge["www-authenticate"][0].as_str().unwrap().starts_with(&realm), "{challenge}");
     // Clients check the certificate: without the test root it is not trusted.
     let untrusted = try_run(direct_command("curl").args(["--silent", "--show-error", &ping])).unwrap_err();
     assert!(untrusted.contains("certificate"), "{untrusted}");

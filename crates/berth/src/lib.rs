@@ -3,6 +3,7 @@
 
 mod audit_purge;
 pub mod config;
+mod metrics;
 mod request_body;
 mod serve;
 

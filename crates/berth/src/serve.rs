@@ -107,6 +107,8 @@ pub fn init_logging(log: &Log) {
 /// on a TCP listener; tests may run the router in process.
 pub struct App {
     router: Router,
+    /// `/metrics`, when `metrics.port` gives it a listener of its own.
+    metrics: Option<Router>,
     meta: Meta,
     /// Kept to write the queued pull events at shutdown.
     pulls: RegistryState,
@@ -159,15 +161,17 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
     // Settings changed at run time (by an administrator, on any instance) override the file's.
     api.settings().refresh(&auth).await.map_err(|e| anyhow::anyhow!("reading the stored settings: {}", e.message()))?;
     tokio::spawn(keep_settings_current(api.clone(), SETTINGS_POLL));
-    let api = berth_api::router(api);
+    let api_router = berth_api::router(api.clone());
     let router = Router::new()
         .merge(berth_registry::router(registry))
-        .merge(berth_ui::router(api.clone(), auth))
-        .merge(api)
+        .merge(berth_ui::router(api_router.clone(), auth))
+        .merge(api_router)
         .layer(middleware::from_fn(crate::request_body::finish_unread))
         .layer(middleware::from_fn(log_request));
+    let (router, metrics) = crate::metrics::wire(&config.metrics, api, meta.clone(), router);
     Ok(App {
         router,
+        metrics,
         meta,
         pulls,
         replication,
@@ -215,10 +219,14 @@ impl App {
 /// graceful shutdown (in-flight requests finish, then [`App::shutdown`]).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (http, data) = (config.http.clone(), config.data_volume.clone());
+    let (http, data, metrics) = (config.http.clone(), config.data_volume.clone(), config.metrics.clone());
     let mut app = app(config).await?;
     let addr = SocketAddr::new(http.address.parse()?, http.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let metrics_listener = match app.metrics.take() {
+        Some(router) => Some(crate::metrics::listen(&metrics.address, metrics.port, router).await?),
+        None => None,
+    };
     tracing::info!(
         address = %listener.local_addr()?,
         data_volume = %data.display(),
@@ -237,6 +245,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     });
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    if let Some(listener) = metrics_listener {
+        listener.abort();
+    }
     app.shutdown().await;
     tracing::info!("berth stopped");
     Ok(())

@@ -28,6 +28,7 @@ mod robots;
 mod sessions;
 mod settings;
 mod sort;
+mod statistics;
 pub mod time;
 mod uploads;
 mod users;
@@ -47,6 +48,7 @@ pub use replication::{
 pub use robots::{NewRobot, Robot, RobotUpdate};
 pub use sessions::SessionRow;
 pub use sort::Sort;
+pub use statistics::{ArtifactCount, PoolUse, ProjectStatistics};
 pub use uploads::{UploadAdvance, UploadLeaseRow, UploadRow};
 pub use users::{NewUser, User};
 

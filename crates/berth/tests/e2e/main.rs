@@ -16,6 +16,7 @@ mod health;
 mod identity;
 mod jobs;
 mod login;
+mod metrics;
 mod portal;
 mod proxy_cache;
 mod quota;

@@ -148,6 +148,23 @@ async fn metrics_follow_pushes_pulls_and_requests_by_route_template() {
 }
 
 #[tokio::test]
+async fn storage_faults_are_counted_by_operation() {
+    let berth = Berth::builder().with_env("BERTH_METRICS_ENABLED", "true").start();
+    let registry = Registry::new(berth.url(""));
+    let layer = random_bytes(10_000, 43);
+    registry.push_image("library/faulty", "v1", &layer).await;
+    let digest = berth_testkit::sha256_digest(&layer);
+    let hex = &digest["sha256:".len()..];
+    // The bytes of a blob the database still lists, gone from the disk.
+    std::fs::remove_file(berth.data_dir().join("storage/blobs/sha256").join(&hex[..2]).join(hex)).unwrap();
+    assert_eq!(registry.get(&format!("/v2/library/faulty/blobs/{digest}")).await.status(), 404);
+    let (_, m) = scrape(&berth.url("/metrics")).await;
+    assert_eq!(value(&m, "berth_storage_errors_total{operation=\"read_blob\"}"), 1.0);
+    let faults: Vec<_> = m.keys().filter(|series| series.starts_with("berth_storage_errors_total")).collect();
+    assert_eq!(faults.len(), 1, "only the read failed: {faults:?}");
+}
+
+#[tokio::test]
 async fn metrics_are_off_by_default_and_on_their_own_listener_when_given_a_port() {
     let off = Berth::start();
     assert_eq!(reqwest::get(off.url("/metrics")).await.unwrap().status(), 404);

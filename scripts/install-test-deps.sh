@@ -3,7 +3,8 @@
 #   Debian packages: skopeo, podman, buildah, docker-registry (the reference registry), wrk,
 #                    nginx (the load balancer of the HA test) and iproute2 (its `ss`),
 #                    PostgreSQL (server and psql), chromium (the portal's browser tests) and
-#                    Node.js with npm (to run them)
+#                    Node.js with npm (to run them), prometheus (its server and promtool,
+#                    which scrape and lint /metrics)
 #   npm: playwright-core, pinned in tests/browser/package-lock.json, into tests/browser
 #   PyPI: oras (oras-py, the ORAS Python SDK, 0.2.x) and schemathesis (the API conformance test)
 #   crates.io: garage (the S3-compatible server; built once per machine, ~15 minutes)
@@ -29,6 +30,7 @@ declare -A APT_PACKAGE_FOR=(
     [chromium]=chromium
     [node]=nodejs
     [npm]=npm
+    [promtool]=prometheus
 )
 ORAS_PIP_SPEC='oras>=0.2,<0.3'
 SCHEMATHESIS_PIP_SPEC='schemathesis>=4.32,<5'
@@ -67,7 +69,7 @@ apt_install() {
 }
 
 missing=()
-for cmd in skopeo podman buildah docker-registry wrk curl nginx openssl ss psql pg_ctlcluster chromium node npm; do
+for cmd in skopeo podman buildah docker-registry wrk curl nginx openssl ss psql pg_ctlcluster chromium node npm promtool; do
     # nginx and the PostgreSQL tools live in sbin or under /usr/lib/postgresql on Debian.
     if ! command -v "$cmd" >/dev/null 2>&1 && ! [[ -x /usr/sbin/$cmd ]]; then
         missing+=("${APT_PACKAGE_FOR[$cmd]}")

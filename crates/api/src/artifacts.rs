@@ -12,6 +12,7 @@ use berth_api_types::{
 use berth_auth::Permission;
 use berth_meta::time::{rfc3339, rfc3339_or_zero};
 use berth_meta::{ArtifactRow, RepositoryRow, TagRow};
+use berth_oci::media_type::{IMAGE_CONFIGS, harbor_artifact_type};
 use berth_oci::{Digest, Reference, RepoName};
 use serde::Deserialize;
 
@@ -25,22 +26,6 @@ use crate::tags::tag_model;
 
 type PathRejection = axum::extract::rejection::PathRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
-
-/// The configuration media types of images: Harbor's image processor reads these.
-const IMAGE_CONFIGS: [&str; 2] =
-    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
-
-/// Harbor's artifact type, from what the manifest says it carries.
-fn artifact_kind(a: &ArtifactRow) -> &'static str {
-    use berth_oci::media_type::*;
-    match (a.media_type.as_str(), a.artifact_type.as_deref()) {
-        (OCI_INDEX | DOCKER_MANIFEST_LIST, _) => "IMAGE",
-        (_, Some(t)) if IMAGE_CONFIGS.contains(&t) => "IMAGE",
-        (_, Some("application/vnd.cncf.helm.config.v1+json")) => "CHART",
-        (_, Some(t)) if t.contains("cnab") => "CNAB",
-        _ => "UNKNOWN",
-    }
-}
 
 /// What the API reads of a stored manifest: an image's config and layers, an index's children.
 #[derive(Deserialize, Default)]
@@ -121,7 +106,7 @@ async fn artifact_model(
     }
     Ok(Artifact {
         id: a.id,
-        kind: artifact_kind(a).to_owned(),
+        kind: harbor_artifact_type(&a.media_type, a.artifact_type.as_deref()).to_owned(),
         media_type: a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
         manifest_media_type: a.media_type.clone(),
         artifact_type: a.artifact_type.clone(),

@@ -36,6 +36,10 @@ use berth_meta::Meta;
 use berth_replication::Endpoints;
 
 pub use error::ApiError;
+pub use system::component_health;
+
+/// The `harbor_version` Berth reports (`/systeminfo`, the metrics).
+pub const HARBOR_VERSION: &str = concat!("berth-", env!("CARGO_PKG_VERSION"));
 pub use settings::{Editable, ProjectCreation, Settings, keep_settings_current};
 
 #[derive(Clone)]

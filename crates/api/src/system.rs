@@ -40,7 +40,7 @@ pub(crate) async fn systeminfo(
         primary_auth_mode: Some(true),
         self_registration: Some(s.self_registration),
         oidc_provider_name: Some(String::new()),
-        harbor_version: Some(concat!("berth-", env!("CARGO_PKG_VERSION")).to_owned()),
+        harbor_version: Some(crate::HARBOR_VERSION.to_owned()),
         has_ca_root: Some(false),
         read_only: Some(false),
         notification_enable: Some(false),
@@ -90,6 +90,12 @@ async fn components(state: &ApiState) -> Vec<ComponentHealthStatus> {
         error: result.err(),
     };
     vec![component("core", Ok(())), component("database", database), component("storage", storage)]
+}
+
+/// Whether each component (`core`, `database`, `storage`) is healthy, as `/health` says.
+pub async fn component_health(state: &ApiState) -> Vec<(String, bool)> {
+    let health = components(state).await.into_iter();
+    health.map(|c| (c.name, c.status == "healthy")).collect()
 }
 
 /// Harbor's `OverallHealthStatus`: healthy only when every component is.

@@ -44,6 +44,26 @@ pub struct Config {
     /// once logging runs. Not a key.
     #[serde(skip)]
     pub ignored_variables: Vec<String>,
+    pub metrics: Metrics,
+}
+
+/// Prometheus metrics at `/metrics`. Off by default (as in Harbor): its labels name every
+/// project, private ones too, and it takes no credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    pub enabled: bool,
+    /// 0: `/metrics` is served on the main listener, to anyone who reaches it. Otherwise only on
+    /// a listener of its own at `address`:`port`.
+    pub port: u16,
+    /// The address of that listener (loopback by default: for a Prometheus on the same host).
+    pub address: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { enabled: false, port: 0, address: "127.0.0.1".to_owned() }
+    }
 }
 
 /// Where metadata lives: SQLite in `data_volume` (default) or a PostgreSQL server shared by
@@ -159,6 +179,7 @@ impl Default for Config {
             storage: Storage::default(),
             secret_key: String::new(),
             ignored_variables: Vec::new(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -293,6 +314,12 @@ impl Config {
             }
         } else if self.storage.redirect {
             bail!("configuration key `storage.redirect`: needs S3 storage (storage.s3.bucket)");
+        }
+        if self.metrics.address.parse::<std::net::IpAddr>().is_err() {
+            bail!("configuration key `metrics.address`: {:?} is not an IP address", self.metrics.address);
+        }
+        if self.metrics.port != 0 && self.metrics.port == self.http.port {
+            bail!("configuration key `metrics.port`: must differ from http.port (0 serves /metrics on http.port)");
         }
         if let Err(rule) = berth_auth::password::check_rules(&self.admin_password) {
             bail!("configuration key `admin_password`: {rule}");
@@ -480,6 +507,10 @@ mod tests {
         assert!(e.contains("storage.s3.endpoint"), "{e}");
         let e = Config::load(None, env(&[("BERTH_STORAGE_REDIRECT", "true")])).unwrap_err().to_string();
         assert!(e.contains("storage.redirect"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_METRICS_ADDRESS", "localhost")])).unwrap_err().to_string();
+        assert!(e.contains("metrics.address"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_METRICS_PORT", "5000")])).unwrap_err().to_string();
+        assert!(e.contains("metrics.port"), "{e}");
         let e = Config::load(None, env(&[("BERTH_HTTP_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err().to_string();
         assert!(e.contains("http.trusted_proxies") && e.contains("10.0.0.0/33"), "{e}");
         let e = Config::load(None, env(&[("BERTH_HTTP_TLS_CERTIFICATE", "/c.pem")])).unwrap_err().to_string();

@@ -4,6 +4,7 @@
 mod audit_purge;
 pub mod config;
 mod listener;
+mod metrics;
 mod no_sniffing;
 mod origin;
 mod redirect;

@@ -110,6 +110,8 @@ pub fn init_logging(log: &Log) {
 /// on a TCP listener; tests may run the router in process.
 pub struct App {
     router: Router,
+    /// `/metrics`, when `metrics.port` gives it a listener of its own.
+    metrics: Option<Router>,
     meta: Meta,
     /// Kept to write the queued pull events at shutdown.
     pulls: RegistryState,
@@ -167,18 +169,20 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
     // Settings changed at run time (by an administrator, on any instance) override the file's.
     api.settings().refresh(&auth).await.map_err(|e| anyhow::anyhow!("reading the stored settings: {}", e.message()))?;
     let settings_poll = tokio::spawn(keep_settings_current(api.clone(), SETTINGS_POLL));
-    let api = berth_api::router(api);
+    let api_router = berth_api::router(api.clone());
     let router = Router::new()
         .merge(berth_registry::router(registry))
-        .merge(berth_ui::router(api.clone(), auth))
-        .merge(api)
+        .merge(berth_ui::router(api_router.clone(), auth))
+        .merge(api_router)
         .layer(middleware::from_fn(crate::request_body::finish_unread))
         .layer(middleware::map_response(crate::no_sniffing::no_sniffing))
         .layer(middleware::from_fn(log_request))
         // Outermost: every layer and handler sees where the request came from, resolved once.
         .layer(middleware::from_fn_with_state(Arc::new(trusted_proxies), crate::origin::resolve));
+    let (router, metrics) = crate::metrics::wire(&config.metrics, api, meta.clone(), router);
     Ok(App {
         router,
+        metrics,
         meta,
         pulls,
         replication,
@@ -237,6 +241,7 @@ impl App {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     let (http, data, external_url) = (config.http.clone(), config.data_volume.clone(), config.external_url.clone());
+    let metrics = config.metrics.clone();
     // Certificates first: a wrong one stops Berth before it touches its data.
     let certificates = if http.tls.enabled() { Some(Certificates::load(&http.tls)?) } else { None };
     let mut app = app(config).await?;
@@ -245,6 +250,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let redirect = match http.tls.redirect_port {
         0 => None,
         port => Some(bind(SocketAddr::new(ip, port)).await?),
+    };
+    let metrics_listener = match app.metrics.take() {
+        Some(router) => Some(crate::metrics::listen(&metrics.address, metrics.port, router).await?),
+        None => None,
     };
     tracing::info!(
         address = %listener.local_addr()?,
@@ -278,6 +287,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     listener::serve(listener, tls, app.router(), max, stop).await;
     if let Some(plain) = plain {
         let _ = plain.await;
+    }
+    if let Some(listener) = metrics_listener {
+        listener.abort();
     }
     app.shutdown().await;
     tracing::info!("berth stopped");

@@ -218,7 +218,7 @@ impl Runner {
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             let error = format!("no handler for jobs of kind {}", job.kind);
             ctx.log(&error).await;
-            self.record(&job, Err((error, None))).await;
+            self.record(&job, "failed", Err((error, None))).await;
             return;
         };
         let work = handler.run(ctx.clone());
@@ -231,7 +231,7 @@ impl Runner {
         match outcome {
             Some(Ok(())) => {
                 ctx.log("succeeded").await;
-                self.record(&job, Ok(())).await;
+                self.record(&job, "succeeded", Ok(())).await;
             }
             Some(Err(error)) => {
                 // With its causes: `{:#}` joins anyhow's context chain.
@@ -244,13 +244,13 @@ impl Runner {
                 if let Some(at) = retry_at {
                     ctx.log(format!("retrying in {} s", at - berth_meta::time::now())).await;
                 }
-                self.record(&job, Err((error, retry_at))).await;
+                self.record(&job, "failed", Err((error, retry_at))).await;
             }
             None => {
                 // Stopped by an administrator, or the lease was lost to another instance: the
                 // work was abandoned by leaving the select.
                 ctx.log("stopped").await;
-                self.record(&job, Err(("stopped".to_owned(), None))).await;
+                self.record(&job, "stopped", Err(("stopped".to_owned(), None))).await;
             }
         }
     }
@@ -280,7 +280,10 @@ impl Runner {
         }
     }
 
-    async fn record(&self, job: &ClaimedJob, outcome: Result<(), (String, Option<i64>)>) {
+    /// Records how an attempt `ended` (succeeded, failed, stopped): in the job's row and in the
+    /// instance's metrics.
+    async fn record(&self, job: &ClaimedJob, ended: &'static str, outcome: Result<(), (String, Option<i64>)>) {
+        berth_metrics::metrics().job_ended(&job.kind, ended);
         let ok = outcome.is_ok();
         if let Err((error, _)) = &outcome {
             tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, error = %error, "job failed");

@@ -28,6 +28,7 @@ mod robots;
 mod sessions;
 mod settings;
 mod sort;
+mod statistics;
 pub mod time;
 mod uploads;
 mod users;
@@ -47,6 +48,7 @@ pub use replication::{
 pub use robots::{NewRobot, Robot, RobotUpdate};
 pub use sessions::SessionRow;
 pub use sort::Sort;
+pub use statistics::{ArtifactCount, PoolUse, ProjectStatistics};
 pub use uploads::{UploadAdvance, UploadLeaseRow, UploadRow};
 pub use users::{NewUser, User};
 
@@ -92,7 +94,6 @@ pub enum MetaError {
 
 /// PostgreSQL's SQLSTATE for a byte its text type cannot hold (a NUL character).
 const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
-
 
 impl MetaError {
     /// `Conflict(what)` for a unique-constraint violation, any other error as it is.

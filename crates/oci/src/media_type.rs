@@ -14,3 +14,19 @@ pub const OCI_NONDISTRIBUTABLE_PREFIX: &str = "application/vnd.oci.image.layer.n
 pub fn is_foreign_layer(media_type: &str) -> bool {
     media_type == DOCKER_FOREIGN_LAYER || media_type.starts_with(OCI_NONDISTRIBUTABLE_PREFIX)
 }
+
+/// The configuration media types of images: Harbor's image processor reads these.
+pub const IMAGE_CONFIGS: [&str; 2] =
+    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+
+/// Harbor's artifact type (`IMAGE`, `CHART`, `CNAB`, `UNKNOWN`) of a manifest of `media_type`
+/// whose artifact type (or configuration's media type) is `artifact_type`.
+pub fn harbor_artifact_type(media_type: &str, artifact_type: Option<&str>) -> &'static str {
+    match (media_type, artifact_type) {
+        (OCI_INDEX | DOCKER_MANIFEST_LIST, _) => "IMAGE",
+        (_, Some(t)) if IMAGE_CONFIGS.contains(&t) => "IMAGE",
+        (_, Some("application/vnd.cncf.helm.config.v1+json")) => "CHART",
+        (_, Some(t)) if t.contains("cnab") => "CNAB",
+        _ => "UNKNOWN",
+    }
+}

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use berth_content::Removal;
 use berth_oci::range::{RangeSpec, parse_range};
 use berth_oci::{Digest, RepoName};
+use futures_util::StreamExt;
 
 use crate::call::Call;
 use crate::error::RegistryError;
@@ -57,7 +58,14 @@ pub(crate) async fn get(
         return Ok((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response());
     }
     let mut response = if with_body {
-        Body::from_stream(state.content.read_blob(&digest, start, len).await?).into_response()
+        let stream = state.content.read_blob(&digest, start, len).await?;
+        // Counted as chunks leave: a client that goes away early pulled only what it took.
+        let counted = stream.inspect(|chunk| {
+            if let Ok(bytes) = chunk {
+                berth_metrics::metrics().blob_bytes_pulled(bytes.len() as u64);
+            }
+        });
+        Body::from_stream(counted).into_response()
     } else {
         Response::new(Body::empty())
     };

@@ -52,6 +52,24 @@ enum Resource {
 }
 
 impl Endpoint {
+    /// The route template of the distribution spec this endpoint is on: a metric label, never the
+    /// path itself (which names repositories and digests without bound).
+    pub(crate) fn route(&self) -> &'static str {
+        use Endpoint::*;
+        match self {
+            Base => "/v2/",
+            Catalog => "/v2/_catalog",
+            Tags(_) => "/v2/{name}/tags/list",
+            Referrers(..) => "/v2/{name}/referrers/{digest}",
+            GetManifest { .. } | PutManifest(..) | DeleteManifest(..) => "/v2/{name}/manifests/{reference}",
+            GetBlob { .. } | DeleteBlob(..) => "/v2/{name}/blobs/{digest}",
+            StartUpload(_) => "/v2/{name}/blobs/uploads/",
+            UploadStatus(..) | PatchUpload(..) | FinishUpload(..) | CancelUpload(..) => {
+                "/v2/{name}/blobs/uploads/{reference}"
+            }
+        }
+    }
+
     /// The operation `method` asks for on `path`: 404 for a path the API does not have, 400 for
     /// a malformed repository name, 405 for a method the path does not take.
     pub(crate) fn parse(method: &Method, path: &str) -> Result<Endpoint, RegistryError> {

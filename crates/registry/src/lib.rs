@@ -54,9 +54,23 @@ async fn dispatch(State(state): State<RegistryState>, req: Request<Body>) -> Res
     response
 }
 
+/// Serves `req`, its response marked with the route template it was on (for the metrics; a path
+/// no endpoint has is left to the router's catch-all route).
 async fn handle(state: &RegistryState, req: Request<Body>) -> Result<Response, RegistryError> {
     let (parts, body) = req.into_parts();
     let endpoint = Endpoint::parse(&parts.method, parts.uri.path())?;
+    let route = berth_metrics::Route(endpoint.route());
+    let mut response = serve(state, parts, body, endpoint).await.unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(route);
+    Ok(response)
+}
+
+async fn serve(
+    state: &RegistryState,
+    parts: axum::http::request::Parts,
+    body: Body,
+    endpoint: Endpoint,
+) -> Result<Response, RegistryError> {
     // A manifest pull looks its manifest up together with the project its access depends on:
     // one query for both, and nothing of the manifest is used unless access is granted.
     let pulled = match &endpoint {

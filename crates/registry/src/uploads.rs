@@ -9,6 +9,8 @@ use berth_content::{Chunk, ContentError};
 use berth_oci::range::{ContentRange, parse_content_range};
 use berth_oci::{Digest, RepoName};
 use berth_storage::UploadId;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 
 use crate::access::{Action, Scope};
 use crate::blobs::parse_digest;
@@ -30,7 +32,7 @@ pub(crate) async fn start(
         }
     } else if let Some(digest) = call.query.get("digest") {
         let digest = parse_digest(digest)?;
-        state.content.write_blob(name, &digest, body.into_data_stream()).await?;
+        state.content.write_blob(name, &digest, received(body)).await?;
         return Ok(blob_created(state, name, &digest));
     }
     let id = state.content.start_upload(name).await?;
@@ -74,7 +76,7 @@ pub(crate) async fn patch(
     let declared = declared_chunk(call)?;
     let length = state
         .content
-        .append_upload(name, &id, declared, body.into_data_stream())
+        .append_upload(name, &id, declared, received(body))
         .await
         .map_err(|e| session_error(state, name, &id, e))?;
     Ok(session_response(state, StatusCode::ACCEPTED, name, &id, length))
@@ -95,7 +97,7 @@ pub(crate) async fn finish(
     // The last chunk, if any, comes with the PUT.
     let last = match call.content_length() {
         Some(0) => None,
-        _ => Some((declared_chunk(call)?, body.into_data_stream())),
+        _ => Some((declared_chunk(call)?, received(body))),
     };
     state.content.finish_upload(name, &id, &digest, last).await.map_err(|e| session_error(state, name, &id, e))?;
     Ok(blob_created(state, name, &digest))
@@ -182,4 +184,14 @@ fn blob_created(state: &RegistryState, name: &RepoName, digest: &Digest) -> Resp
         ],
     )
         .into_response()
+}
+
+/// A request body's bytes, counted in the metrics as they arrive (so bytes of an upload that
+/// fails count too: they were received).
+fn received(body: Body) -> impl Stream<Item = Result<Bytes, axum::Error>> + Unpin + Send {
+    body.into_data_stream().inspect(|chunk| {
+        if let Ok(bytes) = chunk {
+            berth_metrics::metrics().blob_bytes_pushed(bytes.len() as u64);
+        }
+    })
 }

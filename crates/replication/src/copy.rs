@@ -160,6 +160,7 @@ impl Copier<'_> {
             return Ok(());
         }
         self.dst.copy_blob(self.src, self.src_repo, self.dst_repo, digest, size, self.speed).await?;
+        berth_metrics::metrics().replication_bytes_copied(size);
         self.job.log(format!("blob {digest} ({size} bytes) copied")).await;
         Ok(())
     }

@@ -69,6 +69,25 @@ pub enum StorageError {
     Unavailable(String),
 }
 
+impl StorageError {
+    /// Whether the storage failed (I/O, the object storage service, data that should be there),
+    /// rather than the client's input (a wrong digest, a body too large or cut short).
+    fn is_fault(&self) -> bool {
+        !matches!(self, StorageError::DigestMismatch { .. } | StorageError::TooLarge { .. } | StorageError::Body(_))
+    }
+}
+
+/// `result` of storage `operation`, counted in the storage errors metric if the storage failed.
+/// (A blob stream failing after it started is not counted here: the response ends short.)
+fn counted<T>(operation: &'static str, result: Result<T, StorageError>) -> Result<T, StorageError> {
+    if let Err(e) = &result
+        && e.is_fault()
+    {
+        berth_metrics::metrics().storage_error(operation);
+    }
+    result
+}
+
 /// Progress of an upload session, persisted by the caller in the database between requests (any
 /// instance may serve the next request).
 #[derive(Debug, Clone)]
@@ -126,10 +145,13 @@ impl BlobStore {
 
     /// Starts the data of a new upload session; returns its progress (length 0).
     pub async fn create_upload(&self, id: &UploadId) -> Result<UploadProgress, StorageError> {
-        match &self.0 {
-            Backend::Filesystem(s) => s.create_upload(id).await,
-            Backend::S3(s) => s.create_upload(id).await,
-        }
+        counted(
+            "create_upload",
+            match &self.0 {
+                Backend::Filesystem(s) => s.create_upload(id).await,
+                Backend::S3(s) => s.create_upload(id).await,
+            },
+        )
     }
 
     /// Appends `body` to upload `id`, whose recorded progress is `progress`, hashing on the way.
@@ -141,10 +163,13 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
         E: std::fmt::Display,
     {
-        match &self.0 {
-            Backend::Filesystem(s) => s.append(id, progress, body).await,
-            Backend::S3(s) => s.append(id, progress, body).await,
-        }
+        counted(
+            "append",
+            match &self.0 {
+                Backend::Filesystem(s) => s.append(id, progress, body).await,
+                Backend::S3(s) => s.append(id, progress, body).await,
+            },
+        )
     }
 
     /// Verifies upload `id` against `expected` and makes it the blob `expected`; returns the
@@ -155,59 +180,80 @@ impl BlobStore {
         progress: UploadProgress,
         expected: &Digest,
     ) -> Result<u64, StorageError> {
-        match &self.0 {
-            Backend::Filesystem(s) => s.commit(id, progress, expected).await,
-            Backend::S3(s) => s.commit(id, progress, expected).await,
-        }
+        counted(
+            "commit",
+            match &self.0 {
+                Backend::Filesystem(s) => s.commit(id, progress, expected).await,
+                Backend::S3(s) => s.commit(id, progress, expected).await,
+            },
+        )
     }
 
     /// Removes an upload session's data. Idempotent.
     pub async fn delete_upload(&self, id: &UploadId, progress: &UploadProgress) -> Result<(), StorageError> {
-        match &self.0 {
-            Backend::Filesystem(s) => s.delete_upload(id).await,
-            Backend::S3(s) => s.delete_upload(id, progress).await,
-        }
+        counted(
+            "delete_upload",
+            match &self.0 {
+                Backend::Filesystem(s) => s.delete_upload(id).await,
+                Backend::S3(s) => s.delete_upload(id, progress).await,
+            },
+        )
     }
 
     pub async fn blob_exists(&self, digest: &Digest) -> Result<bool, StorageError> {
-        match &self.0 {
-            Backend::Filesystem(s) => s.blob_exists(digest).await,
-            Backend::S3(s) => s.blob_exists(digest).await,
-        }
+        counted(
+            "blob_exists",
+            match &self.0 {
+                Backend::Filesystem(s) => s.blob_exists(digest).await,
+                Backend::S3(s) => s.blob_exists(digest).await,
+            },
+        )
     }
 
     /// Streams `len` bytes of blob `digest` from `start` (for `Range` requests). Bounded memory.
     pub async fn read_blob(&self, digest: &Digest, start: u64, len: u64) -> Result<BlobStream, StorageError> {
-        match &self.0 {
-            Backend::Filesystem(s) => s.read_blob(digest, start, len).await,
-            Backend::S3(s) => s.read_blob(digest, start, len).await,
-        }
+        counted(
+            "read_blob",
+            match &self.0 {
+                Backend::Filesystem(s) => s.read_blob(digest, start, len).await,
+                Backend::S3(s) => s.read_blob(digest, start, len).await,
+            },
+        )
     }
 
     /// A presigned GET URL for blob `digest`, valid for `ttl`, so clients can fetch the bytes
     /// from the object storage directly (S3 only; `None` on the file system).
     pub async fn presigned_blob_url(&self, digest: &Digest, ttl: Duration) -> Result<Option<String>, StorageError> {
-        match &self.0 {
-            Backend::Filesystem(_) => Ok(None),
-            Backend::S3(s) => s.presigned_blob_url(digest, ttl).await.map(Some),
-        }
+        counted(
+            "presigned_blob_url",
+            match &self.0 {
+                Backend::Filesystem(_) => Ok(None),
+                Backend::S3(s) => s.presigned_blob_url(digest, ttl).await.map(Some),
+            },
+        )
     }
 
     /// One cheap round trip to the backend, for health checks.
     /// The size and free space of the volume the blobs are on; `None` for an S3-compatible
     /// bucket, which has no size a client can ask for.
     pub async fn volume(&self) -> Result<Option<Volume>, StorageError> {
-        match &self.0 {
-            Backend::Filesystem(s) => s.volume().await.map(Some),
-            Backend::S3(_) => Ok(None),
-        }
+        counted(
+            "volume",
+            match &self.0 {
+                Backend::Filesystem(s) => s.volume().await.map(Some),
+                Backend::S3(_) => Ok(None),
+            },
+        )
     }
 
     pub async fn check(&self) -> Result<(), StorageError> {
-        match &self.0 {
-            Backend::Filesystem(s) => s.check().await,
-            Backend::S3(s) => s.check().await,
-        }
+        counted(
+            "check",
+            match &self.0 {
+                Backend::Filesystem(s) => s.check().await,
+                Backend::S3(s) => s.check().await,
+            },
+        )
     }
 }
 

@@ -19,6 +19,7 @@ mod identity;
 mod jobs;
 mod log_out;
 mod login;
+mod metrics;
 mod outages;
 mod portal;
 mod proxy;

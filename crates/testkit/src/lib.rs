@@ -1,6 +1,7 @@
 //! What Berth's tests need, one way each: a fresh PostgreSQL database ([`postgres`]), the S3 test
-//! server ([`s3`]), a peer registry ([`peer`]), nginx ([`nginx`]), a free port, a command run with
-//! its output on failure, and test bytes with their digests.
+//! server ([`s3`]), a PostgreSQL or S3 server of a test's own that it may stop and resume (an
+//! outage; `PrivateServer` in each), a peer registry ([`peer`]), nginx ([`nginx`]), a free port, a
+//! command run with its output on failure, and test bytes with their digests.
 //!
 //! It depends on none of Berth's crates, so every crate of the workspace can take it as a
 //! dev-dependency. Everything here starts the real thing on 127.0.0.1; nothing is skipped: a

@@ -242,15 +242,29 @@ async fn ride_out(load: &Load, outage: usize) {
     assert!(during.iter().any(|(status, _)| *status == 503), "the load met no outage: {during:?}");
 }
 
+/// Checks `/health` reports component `down` unhealthy, with an error it returns, and the other
+/// one healthy; the instance is not ready.
+async fn assert_down(berth: &Berth, down: &str, up: &str) -> String {
+    let (component, ready) = health_of(berth, down).await;
+    assert_eq!((component["status"].as_str(), ready), (Some("unhealthy"), 503), "{component}");
+    assert_eq!(health_of(berth, up).await.0["status"], "healthy");
+    component["error"].as_str().unwrap_or_default().to_owned()
+}
+
 /// Brings the service back with `resume`; checks pushes work again within [`RECOVERY`] and
-/// `/health` reports component `name` healthy, with no restart.
-async fn recover(berth: &Berth, load: &Load, name: &str, resume: impl FnOnce() + Send + 'static) {
+/// `/health` reports component `name` healthy, with no restart; stops the load and checks every
+/// acknowledged push is served whole. Returns the number of manifests served.
+async fn recover(berth: &Berth, load: Load, name: &str, resume: impl FnOnce() + Send + 'static) -> usize {
     tokio::task::spawn_blocking(resume).await.unwrap();
     let started = Instant::now();
     load.wait_for_pushes(Load::PUSHERS as usize).await;
     assert!(started.elapsed() < RECOVERY, "pushes resumed after {:?}", started.elapsed());
     let (component, ready) = health_of(berth, name).await;
     assert_eq!((component["status"].as_str(), ready), (Some("healthy"), 200), "{component}");
+    let (registry, acked, pulled) = load.finish().await;
+    assert_all_served(&registry, &acked, &pulled).await;
+    assert!(!berth.log().contains("panicked"), "{}", berth.log());
+    pulled.load(Ordering::SeqCst)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,21 +285,15 @@ async fn database_outage_answers_503_in_seconds_and_berth_recovers_by_itself() {
     assert_eq!((status, retry_after), (503, true), "{body}");
     assert_eq!(body["errors"][0]["code"], "SERVICE_UNAVAILABLE", "{body}");
     // Health names the database, with why; storage is fine.
-    let (database, ready) = health_of(&berth, "database").await;
-    assert_eq!((database["status"].as_str(), ready), (Some("unhealthy"), 503), "{database}");
-    let why = database["error"].as_str().unwrap_or_default().to_lowercase();
-    assert!(why.contains("refused"), "{database}");
-    assert_eq!(health_of(&berth, "storage").await.0["status"], "healthy");
+    let why = assert_down(&berth, "database", "storage").await;
+    assert!(why.to_lowercase().contains("refused"), "{why}");
     ride_out(&load, outage).await;
 
     let pg = postgres.clone();
-    recover(&berth, &load, "database", move || pg.resume()).await;
-    let (registry, acked, pulled) = load.finish().await;
-    assert_all_served(&registry, &acked, &pulled).await;
+    let expected = recover(&berth, load, "database", move || pg.resume()).await;
     // Every pull served, before, during (none) and after the outage, is in the audit log: queued
     // events wait for the database rather than being dropped.
     let meta = berth.meta().await;
-    let expected = pulled.load(Ordering::SeqCst);
     let started = Instant::now();
     loop {
         let events = meta.events_after(berth_meta::Cursor::default(), 100_000).await.unwrap();
@@ -298,7 +306,6 @@ async fn database_outage_answers_503_in_seconds_and_berth_recovers_by_itself() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     meta.close().await;
-    assert!(!berth.log().contains("panicked"), "{}", berth.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,16 +333,11 @@ async fn bucket_outage_fails_blob_traffic_fast_keeps_metadata_reads_and_recovers
     assert_eq!(status, 200, "{repos}");
     assert!(repos.as_array().is_some_and(|r| !r.is_empty()), "{repos}");
     // Health names the storage.
-    let (storage, ready) = health_of(&berth, "storage").await;
-    assert_eq!((storage["status"].as_str(), ready), (Some("unhealthy"), 503), "{storage}");
-    assert_eq!(health_of(&berth, "database").await.0["status"], "healthy");
+    assert!(!assert_down(&berth, "storage", "database").await.is_empty());
     ride_out(&load, outage).await;
 
     let g = garage.clone();
-    recover(&berth, &load, "storage", move || g.resume()).await;
-    let (registry, acked, pulled) = load.finish().await;
-    assert_all_served(&registry, &acked, &pulled).await;
-    assert!(!berth.log().contains("panicked"), "{}", berth.log());
+    recover(&berth, load, "storage", move || g.resume()).await;
 }
 
 #[test]

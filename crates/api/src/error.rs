@@ -16,11 +16,13 @@ pub struct ApiError {
     message: String,
     /// What went wrong inside, for the log.
     cause: Option<String>,
+    /// `Retry-After` of a 429.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), cause: None }
+        ApiError { status, message: message.into(), cause: None, retry_after: None }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -36,6 +38,10 @@ impl ApiError {
     }
     pub fn conflict(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::CONFLICT, message)
+    }
+    /// Too many requests from this client (or failed logins): retry after `wait`.
+    pub fn too_many_requests(message: impl Into<String>, wait: std::time::Duration) -> ApiError {
+        ApiError { retry_after: Some(wait), ..Self::new(StatusCode::TOO_MANY_REQUESTS, message) }
     }
     pub fn message(&self) -> &str {
         &self.message
@@ -62,6 +68,7 @@ impl ApiError {
             StatusCode::PRECONDITION_FAILED => "PRECONDITION",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
             StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
+            StatusCode::TOO_MANY_REQUESTS => "TOO_MANY_REQUESTS",
             _ => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -95,6 +102,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()),
+            AuthError::Throttled(wait) => ApiError::too_many_requests(e.to_string(), wait),
             AuthError::Meta(m) => m.into(),
         }
     }
@@ -132,7 +140,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
-        (self.status, Json(Errors::one(self.code(), self.message))).into_response()
+        let mut response = (self.status, Json(Errors::one(self.code(), self.message))).into_response();
+        if let Some(wait) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, berth_auth::throttle::retry_after_secs(wait).into());
+        }
+        response
     }
 }
 

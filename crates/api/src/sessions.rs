@@ -29,14 +29,14 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 
 pub(crate) async fn login(
     State(state): State<ApiState>,
-    caller_ip: crate::caller::ClientIp,
+    from: crate::caller::ClientIp,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ApiError> {
     let Form(form) = form.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if form.principal.starts_with(berth_auth::robots::PREFIX) {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "robot accounts cannot log in to the portal"));
     }
-    let principal = state.auth.login(&form.principal, &form.password, &caller_ip.0).await?;
+    let principal = state.auth.login(&form.principal, &form.password, &from.ip, from.client).await?;
     let user = principal.user().ok_or_else(ApiError::unauthorized)?;
     let (token, csrf) = state.auth.open_session(user).await?;
     let secure =

@@ -36,6 +36,42 @@ pub struct Config {
     /// Key sealing secrets kept in the database (registry endpoint passwords). Empty: one is
     /// generated (SQLite: `<data_volume>/secret.key`; PostgreSQL: in the database).
     pub secret_key: String,
+    pub limits: Limits,
+}
+
+/// Per-client limits against abuse (`0` turns one off). Clients are counted by address (IPv6 by
+/// /64), per instance; over a limit a request is answered 429 with `Retry-After`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Requests to the token service (`/service/token`) per minute, and how many at once.
+    pub token_per_minute: u32,
+    pub token_burst: u32,
+    /// Sign-ins (`POST /c/login`, the portal's sign-in form) per minute, and how many at once.
+    pub login_per_minute: u32,
+    pub login_burst: u32,
+    /// Requests to `/api/` per second, and how many at once.
+    pub api_per_second: u32,
+    pub api_burst: u32,
+    /// Blob upload requests (`POST`, `PATCH`, `PUT` of `/v2/<name>/blobs/uploads/`) in progress at once.
+    pub uploads_per_client: u32,
+    /// Whether clients on loopback (127.0.0.0/8, ::1) are exempt from these limits.
+    pub exempt_loopback: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            token_per_minute: 600,
+            token_burst: 100,
+            login_per_minute: 30,
+            login_burst: 10,
+            api_per_second: 20,
+            api_burst: 200,
+            uploads_per_client: 32,
+            exempt_loopback: true,
+        }
+    }
 }
 
 /// Where metadata lives: SQLite in `data_volume` (default) or a PostgreSQL server shared by
@@ -122,6 +158,7 @@ impl Default for Config {
             database: Database::default(),
             storage: Storage::default(),
             secret_key: String::new(),
+            limits: Limits::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod audit_purge;
 pub mod config;
+mod limits;
 mod request_body;
 mod serve;
 

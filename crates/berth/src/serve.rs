@@ -164,6 +164,7 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         .merge(berth_registry::router(registry))
         .merge(berth_ui::router(api.clone(), auth))
         .merge(api)
+        .layer(middleware::from_fn_with_state(crate::limits::Limits::new(&config.limits), crate::limits::enforce))
         .layer(middleware::from_fn(crate::request_body::finish_unread))
         .layer(middleware::from_fn(log_request));
     Ok(App {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use berth_auth::{Auth, AuthError, Claims, Principal};
+use berth_auth::{Auth, AuthError, Claims, ClientAddr, Principal};
 use berth_meta::ProjectKey;
 use berth_oci::RepoName;
 
@@ -204,10 +204,10 @@ impl Access {
         let Some((user, password)) = berth_auth::parse_basic(value) else {
             return Err(unauthorized("unsupported Authorization header", None));
         };
-        match self.auth.login(&user, &password, &client_ip(req)).await {
+        match self.auth.login(&user, &password, &client_ip(req), client_addr(req)).await {
             Ok(principal) => Ok(Caller::Principal(principal)),
             Err(AuthError::BadCredentials) => Err(unauthorized("invalid user name or password", None)),
-            Err(e) => Err(RegistryError::internal(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -245,6 +245,12 @@ pub fn client_ip(req: &Parts) -> String {
     let forwarded = req.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let peer = req.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     berth_auth::client_ip(forwarded, peer)
+}
+
+/// The client's address as the application's limits layer determined it (absent when the
+/// router runs without it): what the login throttle counts by.
+pub fn client_addr(req: &Parts) -> Option<ClientAddr> {
+    req.extensions.get::<ClientAddr>().copied()
 }
 
 fn scope_project<'a>(scope: &Scope<'a>) -> Option<&'a str> {

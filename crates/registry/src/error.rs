@@ -89,6 +89,11 @@ impl RegistryError {
     pub fn method_not_allowed(method: &Method) -> Self {
         Self::unsupported(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} is not supported on this endpoint"))
     }
+    /// Too many requests from this client (or failed logins): retry after `wait`.
+    pub fn too_many_requests(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message)
+            .with_header("retry-after", berth_auth::throttle::retry_after_secs(wait).to_string())
+    }
     /// A failure that is the server's fault; `cause` goes to the log, not to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         RegistryError {
@@ -108,6 +113,17 @@ impl std::fmt::Display for RegistryError {
 impl From<berth_meta::MetaError> for RegistryError {
     fn from(e: berth_meta::MetaError) -> Self {
         ContentError::from(e).into()
+    }
+}
+
+impl From<berth_auth::AuthError> for RegistryError {
+    fn from(e: berth_auth::AuthError) -> Self {
+        use berth_auth::AuthError as A;
+        match e {
+            A::Throttled(wait) => RegistryError::too_many_requests(e.to_string(), wait),
+            A::BadCredentials => RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string()),
+            A::Meta(e) => RegistryError::internal(e),
+        }
     }
 }
 

@@ -12,7 +12,8 @@ use berth_auth::{AuthError, Principal};
 use berth_oci::RepoName;
 use serde_json::json;
 
-use crate::access::client_ip;
+use crate::access::{client_addr, client_ip};
+use crate::error::RegistryError;
 use crate::state::RegistryState;
 
 pub(crate) async fn token(
@@ -28,11 +29,12 @@ pub(crate) async fn token(
             let Some((user, password)) = berth_auth::parse_basic(value) else {
                 return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "only Basic credentials are accepted here");
             };
-            match auth.login(&user, &password, &client_ip(&req)).await {
+            match auth.login(&user, &password, &client_ip(&req), client_addr(&req)).await {
                 Ok(principal) => principal,
                 Err(AuthError::BadCredentials) => {
                     return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid user name or password");
                 }
+                Err(e @ AuthError::Throttled(_)) => return RegistryError::from(e).into_response(),
                 Err(e) => {
                     tracing::error!(error = %e, "token service");
                     return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal error");

@@ -154,6 +154,9 @@ impl Api {
         if let Some(peer) = viewer.peer {
             req.extensions_mut().insert(peer);
         }
+        if let Some(client) = viewer.client {
+            req.extensions_mut().insert(client);
+        }
         let response = self.router.clone().oneshot(req).await.map_err(|e| Refusal::internal(e.to_string()))?;
         let (parts, body) = response.into_parts();
         let bytes = body.collect().await.map_err(|e| Refusal::internal(e.to_string()))?.to_bytes();

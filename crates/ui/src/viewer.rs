@@ -16,6 +16,8 @@ pub(crate) struct Viewer {
     pub user: Option<SignedIn>,
     pub forwarded_for: Option<String>,
     pub peer: Option<ConnectInfo<SocketAddr>>,
+    /// The client's address as the limits layer determined it, for the API's login throttle.
+    pub client: Option<berth_auth::ClientAddr>,
     /// The page asked for, to come back to after signing in.
     pub path: String,
 }
@@ -66,7 +68,8 @@ impl FromRequestParts<Portal> for Viewer {
             .unwrap_or_else(|| parts.uri.path().to_owned());
         let forwarded_for = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
-        let mut viewer = Viewer { session: None, csrf: String::new(), user: None, forwarded_for, peer, path };
+        let client = parts.extensions.get::<berth_auth::ClientAddr>().copied();
+        let mut viewer = Viewer { session: None, csrf: String::new(), user: None, forwarded_for, peer, client, path };
         if let Some(token) = session_cookie(parts)
             && let Some((user, csrf)) =
                 state.auth.session(&token).await.map_err(|e| PageError::Internal(e.to_string()))?

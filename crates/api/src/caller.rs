@@ -3,16 +3,17 @@
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
-use berth_auth::{ClientOrigin, Principal};
+use berth_auth::{ClientAddr, ClientOrigin, Principal};
 use berth_content::Actor;
 
 use crate::ApiState;
 use crate::error::ApiError;
 
-/// The caller and their address (for the audit log).
+/// The caller and their address (for the audit log, and as the login throttle counts it).
 pub(crate) struct Caller {
     pub principal: Principal,
     pub ip: String,
+    pub client: Option<ClientAddr>,
 }
 
 impl Caller {
@@ -41,31 +42,38 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
-        let ip = ClientOrigin::of(parts).source_ip();
+        let origin = ClientOrigin::of(parts);
+        let (ip, client) = (origin.source_ip(), origin.client_addr());
         let Some(value) = parts.headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-            return session_caller(parts, state, ip).await;
+            return session_caller(parts, state, ip, client).await;
         };
         let (user, password) =
             berth_auth::parse_basic(value).ok_or_else(|| ApiError::bad_request("unsupported Authorization header"))?;
-        let principal = state.auth.login(&user, &password, &ip).await?;
-        Ok(Caller { principal, ip })
+        let principal = state.auth.login(&user, &password, &ip, client).await?;
+        Ok(Caller { principal, ip, client })
     }
 }
 
 /// The caller of a request without an `Authorization` header: the user of its session cookie,
 /// or anonymous. A state-changing request on a session must carry the session's CSRF token.
-async fn session_caller(parts: &Parts, state: &ApiState, ip: String) -> Result<Caller, ApiError> {
+async fn session_caller(
+    parts: &Parts,
+    state: &ApiState,
+    ip: String,
+    client: Option<ClientAddr>,
+) -> Result<Caller, ApiError> {
+    let anonymous = |ip| Caller { principal: Principal::Anonymous, ip, client };
     let Some(token) = crate::sessions::session_cookie(&parts.headers) else {
-        return Ok(Caller { principal: Principal::Anonymous, ip });
+        return Ok(anonymous(ip));
     };
     let Some((user, csrf)) = state.auth.session(token).await? else {
         // An expired or unknown session is simply no session.
-        return Ok(Caller { principal: Principal::Anonymous, ip });
+        return Ok(anonymous(ip));
     };
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         crate::sessions::check_csrf(&parts.headers, &csrf)?;
     }
-    Ok(Caller { principal: Principal::User(user), ip })
+    Ok(Caller { principal: Principal::User(user), ip, client })
 }
 
 /// Where the request came from ([`ClientOrigin`], as the server resolved it): for handlers that

@@ -18,11 +18,13 @@ pub struct ApiError {
     message: String,
     /// What went wrong inside, for the log.
     cause: Option<String>,
+    /// `Retry-After` of a 429.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), cause: None }
+        ApiError { status, message: message.into(), cause: None, retry_after: None }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -39,6 +41,10 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::CONFLICT, message)
     }
+    /// Too many requests from this client (or failed logins): retry after `wait`.
+    pub fn too_many_requests(message: impl Into<String>, wait: std::time::Duration) -> ApiError {
+        ApiError { retry_after: Some(wait), ..Self::new(StatusCode::TOO_MANY_REQUESTS, message) }
+    }
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -51,6 +57,7 @@ impl ApiError {
     pub fn unavailable(what: &str, cause: impl std::fmt::Display) -> ApiError {
         ApiError {
             cause: Some(cause.to_string()),
+            retry_after: Some(RETRY_AFTER),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, format!("{what} is unavailable; try again later"))
         }
     }
@@ -74,6 +81,7 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
             StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
             StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+            StatusCode::TOO_MANY_REQUESTS => "TOO_MANY_REQUESTS",
             _ => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -118,6 +126,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()),
+            AuthError::Throttled(wait) => ApiError::too_many_requests(e.to_string(), wait),
             AuthError::Meta(m) => m.into(),
         }
     }
@@ -156,6 +165,11 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 }
 
 impl ApiError {
+    /// `Retry-After` for an answer that asks the client to wait (429, 503).
+    fn retry_header(&self) -> Option<[(header::HeaderName, HeaderValue); 1]> {
+        self.retry_after.map(|wait| [(header::RETRY_AFTER, berth_auth::throttle::retry_after_secs(wait).into())])
+    }
+
     fn log(&self) {
         match &self.cause {
             // An outage is reported once per request, not as the server's own failure.
@@ -166,23 +180,16 @@ impl ApiError {
             None => {}
         }
     }
-
-    /// The response's status, and `Retry-After` on a 503.
-    fn head(&self) -> (StatusCode, Option<[(header::HeaderName, HeaderValue); 1]>) {
-        let retry = (self.status == StatusCode::SERVICE_UNAVAILABLE)
-            .then(|| [(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))]);
-        (self.status, retry)
-    }
 }
 
 /// What a 503 asks a client to wait before it tries again.
-const RETRY_AFTER_SECONDS: u32 = 5;
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
-        let (status, retry) = self.head();
-        (status, retry, Json(Errors::one(self.code(), self.message))).into_response()
+        let retry = self.retry_header();
+        (self.status, retry, Json(Errors::one(self.code(), self.message))).into_response()
     }
 }
 
@@ -193,8 +200,8 @@ pub(crate) fn plain_text(result: Result<Response, ApiError>) -> Response {
         Ok(response) => response,
         Err(e) => {
             e.log();
-            let (status, retry) = e.head();
-            (status, retry, [(header::CONTENT_TYPE, PLAIN_TEXT)], e.message).into_response()
+            let retry = e.retry_header();
+            (e.status, retry, [(header::CONTENT_TYPE, PLAIN_TEXT)], e.message).into_response()
         }
     }
 }

@@ -155,7 +155,7 @@ pub(crate) async fn create(
     };
     let granted: Vec<_> = req.permissions.iter().map(granted).collect();
     let permissions = serde_json::to_string(&granted).map_err(ApiError::internal)?;
-    let hash = password::hash(&secret);
+    let hash = state.auth.hash_password(&secret).await;
     let event =
         caller.actor().change(project.as_ref().map_or("", |p| p.name.as_str()), name.clone(), "robot", "create");
     let id = state
@@ -308,7 +308,8 @@ pub(crate) async fn refresh_secret(
         None => generate_secret(),
     };
     let event = caller.actor().change(&project_name(&state, &robot).await?, robot.name.clone(), "robot", "update");
-    state.meta().set_robot_secret(id, &password::hash(&secret), &event).await?;
+    let hash = state.auth.hash_password(&secret).await;
+    state.meta().set_robot_secret(id, &hash, &event).await?;
     Ok(Json(RobotSec { secret: Some(secret) }))
 }
 

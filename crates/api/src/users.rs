@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use berth_api_types::{
     PasswordReq, Permission, Permissions, UserCreationReq, UserProfile, UserResp, UserSearchRespItem, UserSysAdminFlag,
 };
-use berth_auth::password;
+use berth_auth::{AuthError, password};
 use berth_meta::time::rfc3339;
 use berth_meta::{NewUser, User};
 use serde::Deserialize;
@@ -70,7 +70,7 @@ pub(crate) async fn create(
     check_username(&req.username)?;
     check_email(req.email.as_deref())?;
     password::check_rules(&req.password).map_err(ApiError::bad_request)?;
-    let hash = password::hash(&req.password);
+    let hash = state.auth.hash_password(&req.password).await;
     let email = req.email.as_deref().filter(|e| !e.is_empty());
     let event = caller.actor().change("", req.username.clone(), "user", "create");
     let new = NewUser {
@@ -255,8 +255,11 @@ pub(crate) async fn change_password(
     let me = caller.user()?;
     if me.id == id || !me.sysadmin {
         let old = req.old_password.as_deref().unwrap_or("");
-        if !password::verify(&user.password_hash, old) {
-            return Err(ApiError::forbidden().with_message("the old password is not correct"));
+        match state.auth.check_password(&user, old, &caller.ip, caller.client).await {
+            Err(AuthError::BadCredentials) => {
+                return Err(ApiError::forbidden().with_message("the old password is not correct"));
+            }
+            checked => checked?,
         }
         if old == req.new_password {
             return Err(ApiError::bad_request("the new password must differ from the old one"));
@@ -264,7 +267,8 @@ pub(crate) async fn change_password(
     }
     password::check_rules(&req.new_password).map_err(ApiError::bad_request)?;
     let event = caller.actor().change("", user.username.clone(), "user", "update");
-    state.meta().set_password_hash(id, &password::hash(&req.new_password), &event).await?;
+    let hash = state.auth.hash_password(&req.new_password).await;
+    state.meta().set_password_hash(id, &hash, &event).await?;
     Ok(StatusCode::OK)
 }
 

@@ -2,10 +2,12 @@
 //! and Harbor's role policy. The registry (`/v2/`, `/service/token`) and the API (`/api/v2.0`)
 //! both decide through [`Auth`], so they cannot disagree.
 
+mod hashing;
 pub mod origin;
 pub mod password;
 pub mod policy;
 pub mod robots;
+pub mod throttle;
 pub mod token;
 
 use std::collections::HashMap;
@@ -19,11 +21,8 @@ use sha2::{Digest, Sha256};
 
 pub use origin::ClientOrigin;
 pub use policy::{Permission, ProjectAccess, Role};
+pub use throttle::ClientAddr;
 pub use token::{Claims, TokenError, TokenKeys};
-
-/// Consecutive failed logins after which an account is locked for [`LOCK_DURATION`].
-pub const MAX_FAILED_LOGINS: i64 = 5;
-pub const LOCK_DURATION: Duration = Duration::from_secs(5 * 60);
 
 /// How long a verified Basic credential is remembered, so registry clients that send it with
 /// every request do not pay an argon2 verification per blob.
@@ -32,9 +31,12 @@ const CREDENTIAL_CACHE_MAX: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Wrong user name or password, or a locked account: deliberately indistinguishable.
+    /// Wrong user name or password, or no such account: deliberately indistinguishable.
     #[error("invalid user name or password")]
     BadCredentials,
+    /// Too many failed logins for this name from this address: try again after the duration.
+    #[error("too many failed logins from this address: try again in {} s", throttle::retry_after_secs(*.0))]
+    Throttled(Duration),
     #[error(transparent)]
     Meta(#[from] MetaError),
 }
@@ -82,6 +84,7 @@ pub struct Auth {
     token_lifetime: AtomicU64,
     /// sha256(user:password) → (user id, password hash it was verified against, when).
     verified: Mutex<HashMap<[u8; 32], (i64, String, Instant)>>,
+    hashing: hashing::Hashing,
 }
 
 impl Auth {
@@ -90,7 +93,7 @@ impl Auth {
         let (kid, pkcs8) = meta.signing_key(token::generate_key).await?;
         let keys = TokenKeys::from_pkcs8(kid, &pkcs8).map_err(|e| MetaError::Corrupt(e.to_string()))?;
         let token_lifetime = AtomicU64::new(token_lifetime.as_secs());
-        Ok(Auth { meta, keys, service, token_lifetime, verified: Mutex::default() })
+        Ok(Auth { meta, keys, service, token_lifetime, verified: Mutex::default(), hashing: hashing::Hashing::new() })
     }
 
     /// How long tokens issued from now on last.
@@ -98,50 +101,111 @@ impl Auth {
         self.token_lifetime.store(lifetime.as_secs(), Ordering::Relaxed);
     }
 
-    /// Checks a user name (or robot name) and password (or robot secret), with throttling: after
-    /// [`MAX_FAILED_LOGINS`] consecutive failures a user account refuses every password for
-    /// [`LOCK_DURATION`].
-    pub async fn login(&self, username: &str, password: &str, source_ip: &str) -> Result<Principal, AuthError> {
+    /// Checks a user name (or robot name) and password (or robot secret), under the login
+    /// throttle (`throttle`): `source_ip` is the address the audit log records, `client` the one
+    /// the throttle counts by.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        source_ip: &str,
+        client: Option<ClientAddr>,
+    ) -> Result<Principal, AuthError> {
+        self.throttled(username, password, source_ip, client, self.check_login(username, password)).await
+    }
+
+    /// Checks a user's own password (the old one, when they change it), under the same throttle
+    /// as their logins.
+    pub async fn check_password(
+        &self,
+        user: &User,
+        password: &str,
+        source_ip: &str,
+        client: Option<ClientAddr>,
+    ) -> Result<(), AuthError> {
+        let check = async {
+            if self.hashing.verify(&user.password_hash, password).await {
+                Ok(())
+            } else {
+                Err(AuthError::BadCredentials)
+            }
+        };
+        self.throttled(&user.username, password, source_ip, client, check).await
+    }
+
+    /// An argon2id hash of `password`, computed off the runtime's threads (see `hashing`).
+    pub async fn hash_password(&self, password: &str) -> String {
+        self.hashing.hash(password).await
+    }
+
+    /// Runs `check` of `password` for `username` unless this name is blocked from this client,
+    /// counting its failure. Every refusal costs one argon2 verification, as a wrong password
+    /// does: the time of an answer tells nothing about whether a name exists or is blocked.
+    async fn throttled<T>(
+        &self,
+        username: &str,
+        password: &str,
+        source_ip: &str,
+        client: Option<ClientAddr>,
+        check: impl Future<Output = Result<T, AuthError>>,
+    ) -> Result<T, AuthError> {
+        let source = throttle::source_key(client);
+        let since = now() - throttle::FORGET_AFTER.as_secs() as i64;
+        let failures = self.meta.login_failures(username, &source, since).await?;
+        if let Some(wait) = failures.and_then(|f| throttle::remaining(f.blocked_until, throttle::now_millis())) {
+            self.hashing.verify(&DUMMY_HASH, password).await;
+            self.audit_failure(username, source_ip).await?;
+            tracing::warn!(user = %username, %source, retry_after_ms = wait.as_millis() as u64, "login throttled");
+            return Err(AuthError::Throttled(wait));
+        }
+        match check.await {
+            Err(AuthError::BadCredentials) => {
+                self.audit_failure(username, source_ip).await?;
+                let count = self.meta.record_login_failure(username, &source, since).await?;
+                if let Some(delay) = throttle::delay(count) {
+                    let until = throttle::now_millis() + delay.as_millis() as i64;
+                    self.meta.block_login(username, &source, until).await?;
+                    tracing::warn!(user = %username, %source, failures = count, block_s = delay.as_secs(), "login failed: throttling this name from this address");
+                } else {
+                    tracing::warn!(user = %username, %source, failures = count, "login failed");
+                }
+                Err(AuthError::BadCredentials)
+            }
+            Ok(passed) => {
+                if failures.is_some() {
+                    self.meta.clear_login_failures(username, &source).await?;
+                }
+                Ok(passed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn audit_failure(&self, username: &str, source_ip: &str) -> Result<(), AuthError> {
+        let resource_type = if username.starts_with(robots::PREFIX) { "robot" } else { "user" };
+        let entry = AuditEntry {
+            project_id: None,
+            username,
+            resource: username,
+            resource_type,
+            operation: "login_failed",
+            source_ip,
+        };
+        Ok(self.meta.audit(&entry).await?)
+    }
+
+    /// The credentials' principal: from the cache of verified ones when they are in it and still
+    /// match the stored hash, else checked (and then cached).
+    async fn check_login(&self, username: &str, password: &str) -> Result<Principal, AuthError> {
         let key: [u8; 32] =
             Sha256::new().chain_update(username).chain_update([0]).chain_update(password).finalize().into();
-        let cached = self.verified.lock().expect("cache poisoned").get(&key).cloned();
-        if let Some((id, hash, at)) = cached
-            && at.elapsed() < CREDENTIAL_CACHE_TTL
-        {
-            if username.starts_with(robots::PREFIX) {
-                if let Some(robot) = self.meta.robot_by_id(id).await?
-                    && robot.secret_hash == hash
-                    && let Ok(identity) = robots::RobotIdentity::usable(robot)
-                {
-                    return Ok(Principal::Robot(identity));
-                }
-            } else if let Some(user) = self.meta.user_by_id(id).await?
-                && user.password_hash == hash
-                && user.locked_until <= now()
-            {
-                return Ok(Principal::User(user));
-            }
+        if let Some(principal) = self.cached(&key, username).await? {
+            return Ok(principal);
         }
-        let attempt = if username.starts_with(robots::PREFIX) {
-            self.robot_login(username, password).await.map(Principal::Robot)
+        let principal = if username.starts_with(robots::PREFIX) {
+            Principal::Robot(self.robot_login(username, password).await?)
         } else {
-            self.user_login(username, password).await.map(Principal::User)
-        };
-        let principal = match attempt {
-            Err(AuthError::BadCredentials) => {
-                let resource_type = if username.starts_with(robots::PREFIX) { "robot" } else { "user" };
-                let entry = AuditEntry {
-                    project_id: None,
-                    username,
-                    resource: username,
-                    resource_type,
-                    operation: "login_failed",
-                    source_ip,
-                };
-                self.meta.audit(&entry).await?;
-                return Err(AuthError::BadCredentials);
-            }
-            other => other?,
+            Principal::User(self.user_login(username, password).await?)
         };
         let (id, hash) = match &principal {
             Principal::Robot(r) => (r.robot.id, r.robot.secret_hash.clone()),
@@ -156,33 +220,43 @@ impl Auth {
         Ok(principal)
     }
 
+    async fn cached(&self, key: &[u8; 32], username: &str) -> Result<Option<Principal>, AuthError> {
+        let cached = self.verified.lock().expect("cache poisoned").get(key).cloned();
+        let Some((id, hash, _)) = cached.filter(|(_, _, at)| at.elapsed() < CREDENTIAL_CACHE_TTL) else {
+            return Ok(None);
+        };
+        if username.starts_with(robots::PREFIX) {
+            if let Some(robot) = self.meta.robot_by_id(id).await?
+                && robot.secret_hash == hash
+                && let Ok(identity) = robots::RobotIdentity::usable(robot)
+            {
+                return Ok(Some(Principal::Robot(identity)));
+            }
+        } else if let Some(user) = self.meta.user_by_id(id).await?
+            && user.password_hash == hash
+        {
+            return Ok(Some(Principal::User(user)));
+        }
+        Ok(None)
+    }
+
     async fn user_login(&self, username: &str, password: &str) -> Result<User, AuthError> {
         let Some(user) = self.meta.user_by_name(username).await? else {
-            // Same cost as a real check, so timing does not reveal which names exist.
-            password::verify(&DUMMY_HASH, password);
+            self.hashing.verify(&DUMMY_HASH, password).await;
             return Err(AuthError::BadCredentials);
         };
-        if user.locked_until > now() {
-            tracing::warn!(user = %username, "login refused: account locked after repeated failures");
+        if !self.hashing.verify(&user.password_hash, password).await {
             return Err(AuthError::BadCredentials);
         }
-        if !password::verify(&user.password_hash, password) {
-            let lock_until = now() + LOCK_DURATION.as_secs() as i64;
-            self.meta.record_login_failure(user.id, MAX_FAILED_LOGINS, lock_until).await?;
-            tracing::warn!(user = %username, "login failed");
-            return Err(AuthError::BadCredentials);
-        }
-        self.meta.reset_login_failures(user.id).await?;
         Ok(user)
     }
 
     async fn robot_login(&self, name: &str, secret: &str) -> Result<robots::RobotIdentity, AuthError> {
         let Some(robot) = self.meta.robot_by_name(name).await? else {
-            password::verify(&DUMMY_HASH, secret);
+            self.hashing.verify(&DUMMY_HASH, secret).await;
             return Err(AuthError::BadCredentials);
         };
-        if !password::verify(&robot.secret_hash, secret) {
-            tracing::warn!(robot = %name, "robot login failed");
+        if !self.hashing.verify(&robot.secret_hash, secret).await {
             return Err(AuthError::BadCredentials);
         }
         robots::RobotIdentity::usable(robot).map_err(|why| {
@@ -245,7 +319,7 @@ impl Auth {
     }
 }
 
-/// A hash to verify against when the user does not exist.
+/// A hash to verify against when there is no real one to check (no such account, or blocked).
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| password::hash("no such user"));
 
 /// Parses an `Authorization: Basic` value into user name and password.

@@ -44,6 +44,11 @@ impl ClientOrigin {
         self.ip
     }
 
+    /// The client's address as the login throttle and the rate limits count it.
+    pub fn client_addr(&self) -> Option<crate::ClientAddr> {
+        self.ip.map(crate::ClientAddr)
+    }
+
     /// The client's address as the audit log records it (empty when unknown).
     pub fn source_ip(&self) -> String {
         self.ip.map(|ip| ip.to_string()).unwrap_or_default()

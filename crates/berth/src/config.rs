@@ -45,6 +45,7 @@ pub struct Config {
     #[serde(skip)]
     pub ignored_variables: Vec<String>,
     pub metrics: Metrics,
+    pub limits: Limits,
 }
 
 /// Prometheus metrics at `/metrics`. Off by default (as in Harbor): its labels name every
@@ -63,6 +64,41 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics { enabled: false, port: 0, address: "127.0.0.1".to_owned() }
+    }
+}
+
+/// Per-client limits against abuse (`0` turns one off). Clients are counted by address (IPv6 by
+/// /64), per instance; over a limit a request is answered 429 with `Retry-After`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Requests to the token service (`/service/token`) per minute, and how many at once.
+    pub token_per_minute: u32,
+    pub token_burst: u32,
+    /// Sign-ins (`POST /c/login`, the portal's sign-in form) per minute, and how many at once.
+    pub login_per_minute: u32,
+    pub login_burst: u32,
+    /// Requests to `/api/` per second, and how many at once.
+    pub api_per_second: u32,
+    pub api_burst: u32,
+    /// Blob upload requests (`POST`, `PATCH`, `PUT` of `/v2/<name>/blobs/uploads/`) in progress at once.
+    pub uploads_per_client: u32,
+    /// Whether clients on loopback (127.0.0.0/8, ::1) are exempt from these limits.
+    pub exempt_loopback: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            token_per_minute: 600,
+            token_burst: 100,
+            login_per_minute: 30,
+            login_burst: 10,
+            api_per_second: 20,
+            api_burst: 200,
+            uploads_per_client: 32,
+            exempt_loopback: true,
+        }
     }
 }
 
@@ -180,6 +216,7 @@ impl Default for Config {
             secret_key: String::new(),
             ignored_variables: Vec::new(),
             metrics: Metrics::default(),
+            limits: Limits::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod audit_purge;
 pub mod config;
+mod limits;
 mod listener;
 mod metrics;
 mod no_sniffing;

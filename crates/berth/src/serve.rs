@@ -174,6 +174,7 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         .merge(berth_registry::router(registry))
         .merge(berth_ui::router(api_router.clone(), auth))
         .merge(api_router)
+        .layer(middleware::from_fn_with_state(crate::limits::Limits::new(&config.limits), crate::limits::enforce))
         .layer(middleware::from_fn(crate::request_body::finish_unread))
         .layer(middleware::map_response(crate::no_sniffing::no_sniffing))
         .layer(middleware::from_fn(log_request))

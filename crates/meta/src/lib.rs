@@ -19,6 +19,7 @@ mod events;
 mod inline;
 mod jobs;
 mod keys;
+mod login_failures;
 mod manifests;
 mod members;
 mod projects;
@@ -39,6 +40,7 @@ pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
 };
 pub use jobs::{ClaimedJob, JobRow, NewJob, QueueRow, WorkerRow};
+pub use login_failures::LoginFailures;
 pub use manifests::{ManifestPush, ManifestRef, ManifestRow, NewManifest, Referrer, Required};
 pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};

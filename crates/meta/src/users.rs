@@ -11,8 +11,6 @@ pub struct User {
     pub comment: String,
     pub password_hash: String,
     pub sysadmin: bool,
-    pub failed_logins: i64,
-    pub locked_until: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -31,7 +29,7 @@ pub struct NewUser<'a> {
 macro_rules! select_users {
     ($rest:literal) => {
         concat!(
-            "SELECT id, username, email, realname, comment, password_hash, sysadmin, failed_logins, locked_until, created_at, updated_at FROM users ",
+            "SELECT id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at FROM users ",
             $rest
         )
     };
@@ -115,13 +113,21 @@ impl Meta {
         Ok(())
     }
 
+    /// Sets a user's password and ends their browser sessions: whoever held one (perhaps the
+    /// reason for the change) must sign in again with the new password.
     pub async fn set_password_hash(&self, id: i64, hash: &str, event: &Event) -> Result<()> {
-        self.change(query(
-            "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = 0, updated_at = $2 WHERE id = $3",
-        )
-        .bind(hash)
-        .bind(now())
-        .bind(id), event, "this change conflicts with existing data").await?;
+        let mut tx = self.write_tx(LockScope::None).await?;
+        let done = query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now())
+            .bind(id)
+            .execute(&mut tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut tx).await?;
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -135,8 +141,8 @@ impl Meta {
         Ok(())
     }
 
-    /// Deletes a user and their memberships. Projects they own keep existing (ownership is
-    /// informational; access comes from membership).
+    /// Deletes a user, their memberships and their sessions (both cascade). Projects they own
+    /// keep existing (ownership is informational; access comes from membership).
     pub async fn delete_user(&self, id: i64, event: &Event) -> Result<bool> {
         let mut tx = self.write_tx(LockScope::None).await?;
         let admin: Option<i64> =
@@ -157,30 +163,6 @@ impl Meta {
         }
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
-    }
-
-    /// Counts a failed login; after `max_failures` consecutive ones the account is locked until
-    /// `lock_until`.
-    pub async fn record_login_failure(&self, id: i64, max_failures: i64, lock_until: i64) -> Result<()> {
-        query(
-            "UPDATE users SET failed_logins = failed_logins + 1,
-               locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END
-             WHERE id = $3",
-        )
-        .bind(max_failures)
-        .bind(lock_until)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn reset_login_failures(&self, id: i64) -> Result<()> {
-        query("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = $1 AND failed_logins <> 0")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 }
 

@@ -205,7 +205,8 @@ impl Access {
         let Some((user, password)) = berth_auth::parse_basic(value) else {
             return Err(unauthorized("unsupported Authorization header", None));
         };
-        match self.auth.login(&user, &password, &ClientOrigin::of(req).source_ip()).await {
+        let origin = ClientOrigin::of(req);
+        match self.auth.login(&user, &password, &origin.source_ip(), origin.client_addr()).await {
             Ok(principal) => Ok(Caller::Principal(principal)),
             Err(AuthError::BadCredentials) => Err(unauthorized("invalid user name or password", None)),
             Err(e) => Err(e.into()),

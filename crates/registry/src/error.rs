@@ -106,6 +106,11 @@ impl RegistryError {
         }
         .with_header("retry-after", RETRY_AFTER_SECONDS.to_string())
     }
+    /// Too many requests from this client (or failed logins): retry after `wait`.
+    pub fn too_many_requests(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", message)
+            .with_header("retry-after", berth_auth::throttle::retry_after_secs(wait).to_string())
+    }
     /// A failure that is the server's fault; `cause` goes to the log, not to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         RegistryError {
@@ -130,9 +135,11 @@ impl From<berth_meta::MetaError> for RegistryError {
 
 impl From<berth_auth::AuthError> for RegistryError {
     fn from(e: berth_auth::AuthError) -> Self {
+        use berth_auth::AuthError as A;
         match e {
-            berth_auth::AuthError::Meta(e) => e.into(),
-            e => RegistryError::internal(e),
+            A::Throttled(wait) => RegistryError::too_many_requests(e.to_string(), wait),
+            A::BadCredentials => RegistryError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string()),
+            A::Meta(e) => e.into(),
         }
     }
 }

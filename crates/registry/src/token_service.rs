@@ -28,7 +28,8 @@ pub(crate) async fn token(
             let Some((user, password)) = berth_auth::parse_basic(value) else {
                 return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "only Basic credentials are accepted here");
             };
-            match auth.login(&user, &password, &ClientOrigin::of(&req).source_ip()).await {
+            let origin = ClientOrigin::of(&req);
+            match auth.login(&user, &password, &origin.source_ip(), origin.client_addr()).await {
                 Ok(principal) => principal,
                 Err(AuthError::BadCredentials) => {
                     return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid user name or password");

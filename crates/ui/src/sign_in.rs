@@ -80,16 +80,14 @@ pub(crate) async fn submit(
         Ok(reply) => return Ok(redirect_passing_cookies(&redirect_url, &reply.headers)),
         Err(refusal) => refusal.status,
     };
-    let error = if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        "Wrong username or password, or the account is locked for a while after too many tries."
-    } else {
-        "Signing in failed; try again."
+    let error = match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "Wrong username or password.",
+        StatusCode::TOO_MANY_REQUESTS => "Too many failed sign-ins from here: wait a little and try again.",
+        _ => "Signing in failed; try again.",
     };
     let sign_up = self_registration(&portal, &viewer).await?;
-    page::render(
-        StatusCode::UNAUTHORIZED,
-        &SignIn { error: Some(error.to_owned()), notice: None, principal, redirect_url, sign_up },
-    )
+    let status = if status == StatusCode::TOO_MANY_REQUESTS { status } else { StatusCode::UNAUTHORIZED };
+    page::render(status, &SignIn { error: Some(error.to_owned()), notice: None, principal, redirect_url, sign_up })
 }
 
 #[derive(Template)]

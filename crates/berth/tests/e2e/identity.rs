@@ -536,32 +536,6 @@ async fn self_registration_when_enabled() {
 }
 
 #[tokio::test]
-async fn login_throttling_locks_after_repeated_failures() {
-    let berth = TestApp::start().await;
-    berth.create_user("target", PASSWORD).await;
-    let wrong = Api::new(&berth, Some(("target", "Wrong1234")));
-    for _ in 0..5 {
-        assert_eq!(wrong.status(Method::GET, "/users/current", None).await, StatusCode::UNAUTHORIZED);
-    }
-    // Even the right password is refused while locked, on the API and the registry alike.
-    let right = Api::new(&berth, Some(("target", PASSWORD)));
-    harbor_error(right.call(Method::GET, "/users/current", None).await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
-    let r = Registry::with_credentials(berth.url(""), Some(("target", PASSWORD)));
-    expect_error(r.get("/v2/").await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
-    // Other users are unaffected; an administrator's password reset unlocks.
-    assert_eq!(Api::new(&berth, Some(ADMIN)).status(Method::GET, "/users/current", None).await, StatusCode::OK);
-    let id = Api::new(&berth, Some(ADMIN)).json("/users/search?username=target").await[0]["user_id"].as_i64().unwrap();
-    let reset = Api::new(&berth, Some(ADMIN))
-        .status(Method::PUT, &format!("/users/{id}/password"), Some(json!({"new_password": "Another123"})))
-        .await;
-    assert_eq!(reset, StatusCode::OK);
-    assert_eq!(
-        Api::new(&berth, Some(("target", "Another123"))).status(Method::GET, "/users/current", None).await,
-        StatusCode::OK
-    );
-}
-
-#[tokio::test]
 async fn projects_api() {
     let berth = TestApp::start().await;
     berth.create_user("owner", PASSWORD).await;

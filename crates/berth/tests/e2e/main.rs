@@ -5,6 +5,7 @@
 //! instances behind nginx, HTTPS with real certificates, S3 across restarts, the browser, replication with peers, configuration
 //! errors at start.
 
+mod abuse;
 mod api_conformance;
 mod audit;
 mod clients;

@@ -83,7 +83,7 @@ impl Client {
                 url,
                 headers: self.default_headers.clone(),
                 body: Bytes::new(),
-                peer: true,
+                peer: Some(PEER),
             }),
             None => RequestBuilder::Net(self.net.request(method, url)),
         }
@@ -131,8 +131,8 @@ pub struct AppRequest {
     url: String,
     headers: HeaderMap,
     body: Bytes,
-    /// Whether the request carries the client's address (`ConnectInfo`), as `berth serve` gives.
-    peer: bool,
+    /// The client's address the request carries (`ConnectInfo`), as `berth serve` gives.
+    peer: Option<SocketAddr>,
 }
 
 impl RequestBuilder {
@@ -141,7 +141,16 @@ impl RequestBuilder {
     pub fn without_peer(self) -> RequestBuilder {
         match self {
             RequestBuilder::Net(_) => panic!("without_peer() is for an in-process application"),
-            RequestBuilder::App(r) => RequestBuilder::App(AppRequest { peer: false, ..r }),
+            RequestBuilder::App(r) => RequestBuilder::App(AppRequest { peer: None, ..r }),
+        }
+    }
+
+    /// Sends the request as from `ip` (its `ConnectInfo`) rather than from 127.0.0.1, as a
+    /// client elsewhere on the network would. Only in process.
+    pub fn sent_from(self, ip: std::net::IpAddr) -> RequestBuilder {
+        match self {
+            RequestBuilder::Net(_) => panic!("sent_from() is for an in-process application"),
+            RequestBuilder::App(r) => RequestBuilder::App(AppRequest { peer: Some(SocketAddr::new(ip, 40_000)), ..r }),
         }
     }
 
@@ -215,8 +224,8 @@ impl AppRequest {
             headers.insert("content-length", HeaderValue::from(self.body.len()));
         }
         let mut request = request.body(axum::body::Body::from(self.body)).expect("request");
-        if self.peer {
-            request.extensions_mut().insert(ConnectInfo(PEER));
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
         }
         let response = self.router.oneshot(request).await.expect("the router is infallible");
         let (parts, body) = response.into_parts();

@@ -3,17 +3,16 @@
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
-use berth_auth::{ClientAddr, ClientOrigin, Principal};
+use berth_auth::{ClientOrigin, Principal};
 use berth_content::Actor;
 
 use crate::ApiState;
 use crate::error::ApiError;
 
-/// The caller and their address (for the audit log, and as the login throttle counts it).
+/// The caller and where the request came from (for the audit log and the login throttle).
 pub(crate) struct Caller {
     pub principal: Principal,
-    pub ip: String,
-    pub client: Option<ClientAddr>,
+    pub origin: ClientOrigin,
 }
 
 impl Caller {
@@ -23,7 +22,7 @@ impl Caller {
             "" => "anonymous",
             name => name,
         };
-        Actor { username: username.to_owned(), source_ip: self.ip.clone(), origin: None }
+        Actor { username: username.to_owned(), source_ip: self.origin.source_ip(), origin: None }
     }
 
     /// The logged-in user, or 401.
@@ -43,37 +42,31 @@ impl FromRequestParts<ApiState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let origin = ClientOrigin::of(parts);
-        let (ip, client) = (origin.source_ip(), origin.client_addr());
         let Some(value) = parts.headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-            return session_caller(parts, state, ip, client).await;
+            return session_caller(parts, state, origin).await;
         };
         let (user, password) =
             berth_auth::parse_basic(value).ok_or_else(|| ApiError::bad_request("unsupported Authorization header"))?;
-        let principal = state.auth.login(&user, &password, &ip, client).await?;
-        Ok(Caller { principal, ip, client })
+        let principal = state.auth.login(&user, &password, &origin).await?;
+        Ok(Caller { principal, origin })
     }
 }
 
 /// The caller of a request without an `Authorization` header: the user of its session cookie,
 /// or anonymous. A state-changing request on a session must carry the session's CSRF token.
-async fn session_caller(
-    parts: &Parts,
-    state: &ApiState,
-    ip: String,
-    client: Option<ClientAddr>,
-) -> Result<Caller, ApiError> {
-    let anonymous = |ip| Caller { principal: Principal::Anonymous, ip, client };
+async fn session_caller(parts: &Parts, state: &ApiState, origin: ClientOrigin) -> Result<Caller, ApiError> {
+    let anonymous = |origin| Caller { principal: Principal::Anonymous, origin };
     let Some(token) = crate::sessions::session_cookie(&parts.headers) else {
-        return Ok(anonymous(ip));
+        return Ok(anonymous(origin));
     };
     let Some((user, csrf)) = state.auth.session(token).await? else {
         // An expired or unknown session is simply no session.
-        return Ok(anonymous(ip));
+        return Ok(anonymous(origin));
     };
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         crate::sessions::check_csrf(&parts.headers, &csrf)?;
     }
-    Ok(Caller { principal: Principal::User(user), ip, client })
+    Ok(Caller { principal: Principal::User(user), origin })
 }
 
 /// Where the request came from ([`ClientOrigin`], as the server resolved it): for handlers that

@@ -37,8 +37,7 @@ pub(crate) async fn login(
     if form.principal.starts_with(berth_auth::robots::PREFIX) {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "robot accounts cannot log in to the portal"));
     }
-    let principal =
-        state.auth.login(&form.principal, &form.password, &origin.source_ip(), origin.client_addr()).await?;
+    let principal = state.auth.login(&form.principal, &form.password, &origin).await?;
     let user = principal.user().ok_or_else(ApiError::unauthorized)?;
     let (token, csrf) = state.auth.open_session(user).await?;
     // Secure whenever the browser reaches Berth over https: as configured, or as this request came

@@ -255,7 +255,7 @@ pub(crate) async fn change_password(
     let me = caller.user()?;
     if me.id == id || !me.sysadmin {
         let old = req.old_password.as_deref().unwrap_or("");
-        match state.auth.check_password(&user, old, &caller.ip, caller.client).await {
+        match state.auth.check_password(&user, old, &caller.origin).await {
             Err(AuthError::BadCredentials) => {
                 return Err(ApiError::forbidden().with_message("the old password is not correct"));
             }

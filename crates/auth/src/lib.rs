@@ -93,6 +93,9 @@ impl Auth {
         let (kid, pkcs8) = meta.signing_key(token::generate_key).await?;
         let keys = TokenKeys::from_pkcs8(kid, &pkcs8).map_err(|e| MetaError::Corrupt(e.to_string()))?;
         let token_lifetime = AtomicU64::new(token_lifetime.as_secs());
+        // Made now, beside start-up, not on the first refused login: that one would take the
+        // hash's time twice and tell it apart.
+        tokio::task::spawn_blocking(|| std::sync::LazyLock::force(&DUMMY_HASH));
         Ok(Auth { meta, keys, service, token_lifetime, verified: Mutex::default(), hashing: hashing::Hashing::new() })
     }
 
@@ -101,28 +104,15 @@ impl Auth {
         self.token_lifetime.store(lifetime.as_secs(), Ordering::Relaxed);
     }
 
-    /// Checks a user name (or robot name) and password (or robot secret), under the login
-    /// throttle (`throttle`): `source_ip` is the address the audit log records, `client` the one
-    /// the throttle counts by.
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        source_ip: &str,
-        client: Option<ClientAddr>,
-    ) -> Result<Principal, AuthError> {
-        self.throttled(username, password, source_ip, client, self.check_login(username, password)).await
+    /// Checks a user name (or robot name) and password (or robot secret) sent from `origin`, under
+    /// the login throttle (`throttle`), which counts failures by the origin's client address.
+    pub async fn login(&self, username: &str, password: &str, origin: &ClientOrigin) -> Result<Principal, AuthError> {
+        self.throttled(username, password, origin, self.check_login(username, password)).await
     }
 
     /// Checks a user's own password (the old one, when they change it), under the same throttle
     /// as their logins.
-    pub async fn check_password(
-        &self,
-        user: &User,
-        password: &str,
-        source_ip: &str,
-        client: Option<ClientAddr>,
-    ) -> Result<(), AuthError> {
+    pub async fn check_password(&self, user: &User, password: &str, origin: &ClientOrigin) -> Result<(), AuthError> {
         let check = async {
             if self.hashing.verify(&user.password_hash, password).await {
                 Ok(())
@@ -130,7 +120,7 @@ impl Auth {
                 Err(AuthError::BadCredentials)
             }
         };
-        self.throttled(&user.username, password, source_ip, client, check).await
+        self.throttled(&user.username, password, origin, check).await
     }
 
     /// An argon2id hash of `password`, computed off the runtime's threads (see `hashing`).
@@ -145,11 +135,11 @@ impl Auth {
         &self,
         username: &str,
         password: &str,
-        source_ip: &str,
-        client: Option<ClientAddr>,
+        origin: &ClientOrigin,
         check: impl Future<Output = Result<T, AuthError>>,
     ) -> Result<T, AuthError> {
-        let source = throttle::source_key(client);
+        let source_ip = &origin.source_ip();
+        let source = throttle::source_key(origin.client_addr());
         let since = now() - throttle::FORGET_AFTER.as_secs() as i64;
         let failures = self.meta.login_failures(username, &source, since).await?;
         if let Some(wait) = failures.and_then(|f| throttle::remaining(f.blocked_until, throttle::now_millis())) {

@@ -206,7 +206,7 @@ impl Access {
             return Err(unauthorized("unsupported Authorization header", None));
         };
         let origin = ClientOrigin::of(req);
-        match self.auth.login(&user, &password, &origin.source_ip(), origin.client_addr()).await {
+        match self.auth.login(&user, &password, &origin).await {
             Ok(principal) => Ok(Caller::Principal(principal)),
             Err(AuthError::BadCredentials) => Err(unauthorized("invalid user name or password", None)),
             Err(e) => Err(e.into()),

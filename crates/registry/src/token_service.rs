@@ -29,7 +29,7 @@ pub(crate) async fn token(
                 return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "only Basic credentials are accepted here");
             };
             let origin = ClientOrigin::of(&req);
-            match auth.login(&user, &password, &origin.source_ip(), origin.client_addr()).await {
+            match auth.login(&user, &password, &origin).await {
                 Ok(principal) => principal,
                 Err(AuthError::BadCredentials) => {
                     return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid user name or password");

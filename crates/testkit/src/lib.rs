@@ -46,6 +46,31 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Sends `signal` to process `pid` and to every process it started (PostgreSQL's backends, say),
+/// children first. `SIGSTOP` makes a server hang as a wedged host does: the kernel still accepts
+/// its connections, and nothing answers them, until `SIGCONT`.
+pub fn signal_process_tree(pid: i32, signal: i32) {
+    for child in child_processes(pid) {
+        signal_process_tree(child, signal);
+    }
+    // SAFETY: kill only sends a signal, to a process the calling test started.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// The processes whose parent is `pid` (from `/proc/*/stat`).
+fn child_processes(pid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| {
+            let child: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let ppid: i32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == pid).then_some(child)
+        })
+        .collect()
+}
+
 /// Runs a command, panicking with its output if it fails; returns stdout.
 pub fn run(cmd: &mut Command) -> String {
     try_run(cmd).unwrap_or_else(|e| panic!("{e}"))

@@ -30,20 +30,39 @@ impl Nginx {
         Nginx::start_with(port, upstreams, None)
     }
 
+    /// Starts nginx on `127.0.0.1:port` in front of the S3 server `upstream` (`host:port`), the
+    /// way a load balancer fronts a storage cluster; waits until it accepts connections. See
+    /// [`answer_503`](Self::answer_503).
+    pub fn start_in_front_of_s3(port: u16, upstream: &str) -> Nginx {
+        Nginx::start_with(port, &[upstream.to_owned()], Some(Front::S3))
+    }
+
     /// The same, terminating TLS (HTTP/2 and HTTP/1.1) with the PEM files `certificate` (with its
     /// chain) and `key`; waits until it accepts connections.
     pub fn start_https(port: u16, upstreams: &[String], certificate: &Path, key: &Path) -> Nginx {
-        Nginx::start_with(port, upstreams, Some((certificate, key)))
+        Nginx::start_with(port, upstreams, Some(Front::Tls { certificate, key }))
     }
 
-    fn start_with(port: u16, upstreams: &[String], tls: Option<(&Path, &Path)>) -> Nginx {
+    /// While `on`, nginx answers every request itself with `503` and S3's `SlowDown` error, as a
+    /// load balancer does with no healthy backend left (or shedding load), instead of passing it
+    /// on.
+    pub fn answer_503(&self, on: bool) {
+        let switch = self.dir.path().join(UNAVAILABLE_SWITCH);
+        if on {
+            std::fs::write(&switch, b"").expect("write the switch file");
+        } else {
+            let _ = std::fs::remove_file(&switch);
+        }
+    }
+
+    fn start_with(port: u16, upstreams: &[String], front: Option<Front>) -> Nginx {
         let dir = tempfile::tempdir().expect("tempdir");
         // When the tests run as root, nginx runs its workers as `nobody` (there is no `user`
         // directive: as anyone else it stays that user); they must reach their temp folders.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(dir.path(), port, upstreams, tls)).expect("write nginx.conf");
+        std::fs::write(&conf, config(dir.path(), port, upstreams, front)).expect("write nginx.conf");
         let log = std::fs::File::create(dir.path().join("stderr.log")).expect("nginx stderr");
         let child = Command::new(binary())
             .arg("-p")
@@ -64,7 +83,7 @@ impl Nginx {
             "nginx",
             nginx.child.as_mut().unwrap(),
             Duration::from_secs(20),
-            || match tls {
+            || match front {
                 None => raw_get_status(port, "/api/v2.0/ping") == Some(200),
                 Some(_) => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
             },
@@ -128,16 +147,34 @@ fn binary() -> PathBuf {
     panic!("this test needs nginx (neither `nginx` on PATH nor /usr/sbin/nginx): run scripts/install-test-deps.sh");
 }
 
-fn config(dir: &Path, port: u16, upstreams: &[String], tls: Option<(&Path, &Path)>) -> String {
-    let listen = match tls {
-        None => format!("listen 127.0.0.1:{port};"),
-        Some((certificate, key)) => format!(
+/// What nginx is in front of, when not plain-HTTP Berth instances.
+#[derive(Clone, Copy)]
+enum Front<'a> {
+    /// Berth, with TLS terminated by nginx.
+    Tls { certificate: &'a Path, key: &'a Path },
+    /// An S3 server, with [`Nginx::answer_503`]'s switch.
+    S3,
+}
+
+/// The file in nginx's folder whose presence makes an S3 front answer 503.
+const UNAVAILABLE_SWITCH: &str = "answer-503";
+
+fn config(dir: &Path, port: u16, upstreams: &[String], front: Option<Front>) -> String {
+    let listen = match front {
+        None | Some(Front::S3) => format!("listen 127.0.0.1:{port};"),
+        Some(Front::Tls { certificate, key }) => format!(
             "listen 127.0.0.1:{port} ssl http2;\n        ssl_certificate {};\n        ssl_certificate_key {};",
             path_str(certificate),
             path_str(key)
         ),
     };
     let dir = path_str(dir);
+    let switch = match front {
+        Some(Front::S3) => format!(
+            "if (-f {dir}/{UNAVAILABLE_SWITCH}) {{\n                return 503 '<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';\n            }}"
+        ),
+        _ => String::new(),
+    };
     let servers: String =
         upstreams.iter().map(|u| format!("        server {u} max_fails=1 fail_timeout=10s;\n")).collect();
     format!(
@@ -186,6 +223,7 @@ http {{
         proxy_connect_timeout 2s;
 
         location / {{
+            {switch}
             proxy_pass http://berth;
         }}
     }}

@@ -125,6 +125,23 @@ impl PrivateServer {
         crate::run(&mut self.tool("pg_ctl", &["stop", "-D", &self.data(), "-m", "fast", "-w"]));
     }
 
+    /// Makes the server hang (SIGSTOP to it and its backends): connections are accepted by the
+    /// kernel and never answered, queries in flight never finish, until [`thaw`](Self::thaw).
+    pub fn freeze(&self) {
+        crate::signal_process_tree(self.pid().expect("a running server"), libc::SIGSTOP);
+    }
+
+    /// Lets a [frozen](Self::freeze) server run on.
+    pub fn thaw(&self) {
+        crate::signal_process_tree(self.pid().expect("a running server"), libc::SIGCONT);
+    }
+
+    /// The postmaster's process id (the first line of `postmaster.pid`), while it runs.
+    fn pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(format!("{}/postmaster.pid", self.data())).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
     /// Starts the (stopped) server again on the same port and data, and waits until it accepts
     /// connections.
     pub fn resume(&self) {
@@ -162,7 +179,11 @@ impl PrivateServer {
 
 impl Drop for PrivateServer {
     fn drop(&mut self) {
-        // No panic here: this may run while a failed test unwinds; the server may be stopped.
+        // No panic here: this may run while a failed test unwinds; the server may be stopped, or
+        // frozen (it could not stop then).
+        if let Some(pid) = self.pid() {
+            crate::signal_process_tree(pid, libc::SIGCONT);
+        }
         let _ = self.tool("pg_ctl", &["stop", "-D", &self.data(), "-m", "immediate"]).output();
     }
 }

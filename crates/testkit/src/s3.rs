@@ -113,6 +113,17 @@ impl PrivateServer {
         }
     }
 
+    /// Makes the server hang (SIGSTOP): connections are accepted by the kernel and never
+    /// answered, until [`thaw`](Self::thaw).
+    pub fn freeze(&self) {
+        crate::signal_process_tree(self.pid(), libc::SIGSTOP);
+    }
+
+    /// Lets a [frozen](Self::freeze) server run on.
+    pub fn thaw(&self) {
+        crate::signal_process_tree(self.pid(), libc::SIGCONT);
+    }
+
     /// Starts the stopped server again, on the same data, ports, bucket and key, and waits until
     /// its S3 API answers.
     pub fn resume(&self) {

@@ -18,12 +18,16 @@ use serde_json::Value;
 use crate::replication::{start_slow_copy, wait_for};
 use crate::support::http::RequestBuilder;
 use crate::support::registry::{OCI_MANIFEST, Registry, one_layer_image};
-use crate::support::{ADMIN, Berth, random_bytes, s3, sha256_digest};
+use crate::support::{ADMIN, Berth, random_bytes, sha256_digest};
 
 /// The longest any request may take while a service is down: the pool's acquire timeout (5 s by
 /// default) or the store's connect and retry bounds, with room for a loaded machine; far below
 /// the 30 s and more a client would otherwise hang.
 const BOUND: Duration = Duration::from_secs(10);
+
+/// The same for a service that accepts connections and never answers (its processes stopped,
+/// as on a wedged host): the store's read timeout (10 s) bounds a blob request.
+const HUNG_BOUND: Duration = Duration::from_secs(16);
 
 /// How long Berth may take to serve again once the service is back.
 const RECOVERY: Duration = Duration::from_secs(30);
@@ -311,11 +315,7 @@ async fn database_outage_answers_503_in_seconds_and_berth_recovers_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_outage_fails_blob_traffic_fast_keeps_metadata_reads_and_recovers() {
     let garage = Arc::new(tokio::task::spawn_blocking(PrivateS3::start).await.unwrap());
-    let mut builder = Berth::builder();
-    for (key, value) in s3::storage_env_of(garage.settings(), &s3::fresh_root()) {
-        builder = builder.with_env(&key, &value);
-    }
-    let berth = builder.start();
+    let berth = Berth::builder().with_s3_of(garage.settings()).start();
     let g = garage.clone();
     let (load, outage, before) = load_then_outage(&berth, move || g.stop()).await;
 
@@ -338,6 +338,88 @@ async fn bucket_outage_fails_blob_traffic_fast_keeps_metadata_reads_and_recovers
 
     let g = garage.clone();
     recover(&berth, load, "storage", move || g.resume()).await;
+}
+
+/// Sends `request` (of what `what` names) after a service went away: checks the answer is `503`
+/// with `code` and `Retry-After`, within `bound`.
+async fn assert_unavailable(what: &'static str, request: RequestBuilder, code: &str, bound: Duration) {
+    let seen = Mutex::default();
+    let (status, body) = send(&seen, what, request).await;
+    let seen = seen.into_inner().unwrap().remove(0);
+    assert_eq!((status, seen.code.as_str(), seen.retry_after), (503, code, true), "{what}: {body:?}");
+    assert!(seen.took < bound, "{what} took {:?}", seen.took);
+}
+
+/// Pulls `p` whole (manifest and layer) once the service is back, within [`RECOVERY`].
+async fn assert_served_again(registry: &Registry, p: &Pushed) {
+    let started = Instant::now();
+    let seen = Mutex::default();
+    while pull_manifest(registry, &seen, &AtomicUsize::new(0), p).await != 200
+        || pull_layer(registry, &seen, p).await != 200
+    {
+        assert!(started.elapsed() < RECOVERY, "not served {:?} after the service came back", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_database_and_bucket_cost_a_request_seconds_not_until_tcp_gives_up() {
+    let (postgres, garage) = tokio::join!(
+        tokio::task::spawn_blocking(PrivatePostgres::start),
+        tokio::task::spawn_blocking(PrivateS3::start)
+    );
+    let (postgres, garage) = (postgres.unwrap(), garage.unwrap());
+    let berth = Berth::builder()
+        .with_env("BERTH_DATABASE_URL", &format!("{}/postgres", postgres.url()))
+        .with_s3_of(garage.settings())
+        .start();
+    let registry = Registry::new(berth.url(""));
+    let image = push(&registry, &Mutex::default(), "library/hung", random_bytes(4096, 7)).await.unwrap();
+    let manifest_url = registry.url(&format!("/v2/{}/manifests/{}", image.repo, image.digest));
+    let layer_url = registry.url(&format!("/v2/{}/blobs/{}", image.repo, sha256_digest(&image.layer)));
+
+    // The database hangs: a pull waits for a live connection no longer than the acquire timeout.
+    postgres.freeze();
+    let pull = registry.http.get(&manifest_url).header("accept", OCI_MANIFEST);
+    assert_unavailable("pull manifest", pull, "UNAVAILABLE", BOUND).await;
+    let (status, retry_after, body) = api_get(&berth, "/projects").await;
+    assert_eq!((status, retry_after, body["errors"][0]["code"].as_str()), (503, true, Some("SERVICE_UNAVAILABLE")));
+    let (component, _) = health_of(&berth, "database").await;
+    assert_eq!(component["status"], "unhealthy", "{component}");
+    postgres.thaw();
+    assert_served_again(&registry, &image).await;
+
+    // The bucket hangs: a blob GET gives up after the store's read timeout; manifests are still
+    // served from the database.
+    garage.freeze();
+    assert_unavailable("pull layer", registry.http.get(&layer_url), "UNAVAILABLE", HUNG_BOUND).await;
+    assert_eq!(pull_manifest(&registry, &Mutex::default(), &AtomicUsize::new(0), &image).await, 200);
+    garage.thaw();
+    assert_served_again(&registry, &image).await;
+    assert!(!berth.log().contains("panicked"), "{}", berth.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_answering_503_after_the_retries_is_a_503_not_an_internal_error() {
+    let shared = berth_testkit::s3::server();
+    let upstream = shared.endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let balancer = berth_testkit::nginx::Nginx::start_in_front_of_s3(crate::support::free_port(), &upstream);
+    let settings = berth_testkit::s3::S3Settings { endpoint: balancer.url(""), ..shared.clone() };
+    let berth = Berth::builder().with_s3_of(&settings).start();
+    let registry = Registry::new(berth.url(""));
+    let image = push(&registry, &Mutex::default(), "library/shed", random_bytes(4096, 8)).await.unwrap();
+
+    balancer.answer_503(true);
+    let layer_url = registry.url(&format!("/v2/{}/blobs/{}", image.repo, sha256_digest(&image.layer)));
+    assert_unavailable("pull layer", registry.http.get(&layer_url), "UNAVAILABLE", BOUND).await;
+    let blob = random_bytes(1024, 9);
+    let upload = registry.url(&format!("/v2/{}/blobs/uploads/?digest={}", image.repo, sha256_digest(&blob)));
+    assert_unavailable("push layer", registry.http.post(&upload).body(blob), "UNAVAILABLE", BOUND).await;
+    assert_eq!(pull_manifest(&registry, &Mutex::default(), &AtomicUsize::new(0), &image).await, 200);
+    assert!(balancer.access_log().contains(" 503 "), "{}", balancer.access_log());
+
+    balancer.answer_503(false);
+    assert_served_again(&registry, &image).await;
 }
 
 #[test]

@@ -55,6 +55,16 @@ const DELETE_CONCURRENCY: usize = 8;
 /// How long blob and upload traffic waits for a connection to the service.
 const DATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long blob and upload traffic waits for the service to send anything (the answer's head,
+/// the next bytes of a body) before the attempt counts as timed out: a service that accepts
+/// connections and then hangs (a wedged host, a stopped process) costs a request this, not
+/// until its TCP connection fails. S3 answers a GET or a part PUT in well under a second.
+const DATA_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The same for a server-side part copy (`UploadPartCopy`), which sends nothing until the part
+/// is copied.
+const COPY_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How long after a request's first attempt a failed one is still retried.
 const DATA_RETRY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -166,13 +176,14 @@ impl S3Store {
                 .map_err(|e| StorageError::Backend(format!("invalid S3 settings: {e}")))
         };
         // A service that is down must cost a request seconds, not a minute of retries: a refused
-        // or unanswered connection fails within DATA_CONNECT_TIMEOUT, and retries stop starting
-        // after DATA_RETRY_TIMEOUT (the client is answered 503 and may try again).
+        // or unanswered connection fails within DATA_CONNECT_TIMEOUT, a silent one within
+        // DATA_READ_TIMEOUT, and retries stop starting after DATA_RETRY_TIMEOUT (the client is
+        // answered 503 and may try again).
         let data_options = options
             .clone()
             .with_timeout_disabled()
             .with_connect_timeout(DATA_CONNECT_TIMEOUT)
-            .with_read_timeout(Duration::from_secs(120));
+            .with_read_timeout(DATA_READ_TIMEOUT);
         let data_retry =
             RetryConfig { backoff: BackoffConfig::default(), max_retries: 3, retry_timeout: DATA_RETRY_TIMEOUT };
         let store = builder(data_options.clone(), data_retry)?;
@@ -182,7 +193,7 @@ impl S3Store {
         let probe = builder(probe_options, probe_retry)?;
         let copier = PartCopier {
             http: ReqwestConnector::default()
-                .connect(&data_options)
+                .connect(&data_options.clone().with_read_timeout(COPY_READ_TIMEOUT))
                 .map_err(|e| StorageError::Backend(format!("S3 HTTP client: {e}")))?,
             credentials: store.credentials().clone(),
             endpoint: endpoint.clone(),
@@ -634,15 +645,15 @@ fn extra_root_certificates(value: Option<OsString>) -> Vec<Certificate> {
 }
 
 /// `message` as the error `e` is: [`StorageError::Unavailable`] when the service could not be
-/// reached, else [`StorageError::Backend`].
+/// reached or said it cannot serve now, else [`StorageError::Backend`].
 fn failure(message: String, e: &object_store::Error) -> StorageError {
-    if is_unreachable(e) { StorageError::Unavailable(message) } else { StorageError::Backend(message) }
+    if is_unavailable(e) { StorageError::Unavailable(message) } else { StorageError::Backend(message) }
 }
 
-/// Whether `e` says the service cannot be reached now, rather than that it answered: a
-/// connection refused, timed out or cut (after the retries). An answer, even a 5xx one, is the
-/// service's word and stays a backend error (object_store does not expose its status here).
-fn is_unreachable(e: &object_store::Error) -> bool {
+/// Whether `e` says the service cannot serve now, rather than that it refused the request: a
+/// connection refused, timed out or cut, or a 5xx answer (S3's `SlowDown` and
+/// `ServiceUnavailable`, a load balancer in front of it with no backend left), after the retries.
+fn is_unavailable(e: &object_store::Error) -> bool {
     use object_store::client::{HttpError, HttpErrorKind};
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(error) = source {
@@ -652,9 +663,20 @@ fn is_unreachable(e: &object_store::Error) -> bool {
                 HttpErrorKind::Connect | HttpErrorKind::Request | HttpErrorKind::Timeout | HttpErrorKind::Interrupted
             );
         }
+        if is_server_error_answer(&error.to_string()) {
+            return true;
+        }
         source = error.source();
     }
     false
+}
+
+/// Whether `text` is object_store's message for a 5xx answer. Its error type, which holds the
+/// status, is private to it, so this reads the message it is made into
+/// ("Server returned non-2xx status code: 503 Service Unavailable: <body>").
+fn is_server_error_answer(text: &str) -> bool {
+    text.strip_prefix("Server returned non-2xx status code: 5")
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 #[cfg(test)]

@@ -58,6 +58,13 @@ impl BerthBuilder {
         self
     }
 
+    /// Blobs in a fresh folder of the bucket `settings` describe (a private server's, or one
+    /// behind a proxy).
+    pub fn with_s3_of(mut self, settings: &berth_testkit::s3::S3Settings) -> Self {
+        self.env.extend(s3::storage_env_of(settings, &s3::fresh_root()));
+        self
+    }
+
     /// Starts the server and waits until it answers.
     pub fn start(self) -> Berth {
         let mut berth = self.spawn();

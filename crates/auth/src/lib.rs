@@ -104,6 +104,7 @@ impl Auth {
     /// Checks a user name (or robot name) and password (or robot secret), under the login
     /// throttle (`throttle`): `source_ip` is the address the audit log records, `client` the one
     /// the throttle counts by.
+    #[tracing::instrument(name = "auth.login", skip_all)]
     pub async fn login(
         &self,
         username: &str,
@@ -298,6 +299,7 @@ impl Auth {
     }
 
     /// Signs a token for `principal` granting `access`.
+    #[tracing::instrument(name = "auth.issue_token", skip_all, fields(scopes = access.len()))]
     pub fn issue_token(&self, principal: &Principal, access: Vec<token::Access>) -> (String, u64, u64) {
         let now = now() as u64;
         let lifetime = self.token_lifetime.load(Ordering::Relaxed);

@@ -94,6 +94,19 @@ async fn requests_are_server_spans_that_continue_the_callers_trace_with_children
     assert_eq!(missing.attribute("http.response.status_code").as_deref(), Some("404"));
     assert_eq!(missing.span.status.as_ref().map_or(0, |s| s.code), 0, "unset, as the conventions say for 4xx");
 
+    // A failure of the server's own (its uploads folder made a file) marks the span as an error.
+    let uploads = berth.data_dir().join("storage/uploads");
+    std::fs::remove_dir_all(&uploads).unwrap();
+    std::fs::write(&uploads, "not a folder").unwrap();
+    let post =
+        reqwest::Client::new().post(berth.url("/v2/traced/app/blobs/uploads/")).basic_auth(ADMIN.0, Some(ADMIN.1));
+    let status = post.send().await.unwrap().status().as_u16();
+    assert!(status >= 500, "{status}");
+    let status = status.to_string();
+    let failed = collector
+        .wait_for("of the failed upload", |s| s.attribute("http.response.status_code") == Some(status.clone()));
+    assert_eq!(failed.span.status.as_ref().map(|s| s.code), Some(2), "STATUS_CODE_ERROR: {:?}", failed.span);
+
     // Child spans: the blob's storage write and commit, the manifest's transaction, the token's
     // login and signing.
     let blob = server_span(&collector, "POST /v2/{name}/blobs/uploads/");

@@ -124,6 +124,10 @@ impl Tracing {
                 "configuration key `tracing.otlp.endpoint`: {endpoint:?} must be an http:// or https:// URL with a host"
             );
         }
+        // The URL is logged: credentials belong in `tracing.otlp.headers`, which never are.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            bail!("configuration key `tracing.otlp.endpoint`: put credentials in tracing.otlp.headers, not in the URL");
+        }
         if matches!(uri.path(), "" | "/") && uri.query().is_none() {
             return Ok(format!("{}/v1/traces", endpoint.trim_end_matches('/')));
         }
@@ -700,6 +704,7 @@ mod tests {
             ("BERTH_TRACING_OTLP_ENDPOINT", "collector:4318", "tracing.otlp.endpoint"),
             ("BERTH_TRACING_OTLP_ENDPOINT", "grpc://collector:4317", "tracing.otlp.endpoint"),
             ("BERTH_TRACING_OTLP_ENDPOINT", "http:///v1/traces", "tracing.otlp.endpoint"),
+            ("BERTH_TRACING_OTLP_ENDPOINT", "http://user:s3cret@collector:4318", "tracing.otlp.endpoint"),
             ("BERTH_TRACING_SAMPLE_RATIO", "-0.1", "tracing.sample_ratio"),
             ("BERTH_TRACING_SAMPLE_RATIO", "often", "tracing.sample_ratio"),
             ("BERTH_TRACING_SERVICE_NAME", " ", "tracing.service_name"),

@@ -106,6 +106,7 @@ impl Auth {
 
     /// Checks a user name (or robot name) and password (or robot secret) sent from `origin`, under
     /// the login throttle (`throttle`), which counts failures by the origin's client address.
+    #[tracing::instrument(name = "auth.login", skip_all)]
     pub async fn login(&self, username: &str, password: &str, origin: &ClientOrigin) -> Result<Principal, AuthError> {
         self.throttled(username, password, origin, self.check_login(username, password)).await
     }
@@ -288,6 +289,7 @@ impl Auth {
     }
 
     /// Signs a token for `principal` granting `access`.
+    #[tracing::instrument(name = "auth.issue_token", skip_all, fields(scopes = access.len()))]
     pub fn issue_token(&self, principal: &Principal, access: Vec<token::Access>) -> (String, u64, u64) {
         let now = now() as u64;
         let lifetime = self.token_lifetime.load(Ordering::Relaxed);

@@ -46,6 +46,7 @@ pub struct Config {
     pub ignored_variables: Vec<String>,
     pub metrics: Metrics,
     pub limits: Limits,
+    pub tracing: Tracing,
 }
 
 /// Prometheus metrics at `/metrics`. Off by default (as in Harbor): its labels name every
@@ -65,6 +66,123 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics { enabled: false, port: 0, address: "127.0.0.1".to_owned() }
     }
+}
+
+/// OpenTelemetry tracing: Berth's spans sent to a collector over OTLP/HTTP (protobuf). Off unless
+/// `otlp.endpoint` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tracing {
+    pub otlp: Otlp,
+    /// The share of traces started here that are kept (0.0 to 1.0); a request that continues a
+    /// client's trace (`traceparent`) follows the client's decision instead.
+    pub sample_ratio: f64,
+    /// The `service.name` of the spans' resource.
+    pub service_name: String,
+    /// Extra resource attributes, each `key=value` (`deployment.environment=production`).
+    pub attributes: Vec<String>,
+}
+
+/// Where spans go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Otlp {
+    /// The collector's OTLP/HTTP URL (`http://collector:4318`); `/v1/traces` is appended unless
+    /// it has a path. Empty: tracing is off.
+    pub endpoint: String,
+    /// How long one export may take before it is given up.
+    pub timeout_seconds: u64,
+    /// Headers sent with each export, each `name=value` (`authorization=Bearer ...`).
+    pub headers: Vec<String>,
+}
+
+impl Default for Tracing {
+    fn default() -> Self {
+        Tracing { otlp: Otlp::default(), sample_ratio: 1.0, service_name: "berth".to_owned(), attributes: Vec::new() }
+    }
+}
+
+impl Default for Otlp {
+    fn default() -> Self {
+        Otlp { endpoint: String::new(), timeout_seconds: 10, headers: Vec::new() }
+    }
+}
+
+impl Tracing {
+    pub fn enabled(&self) -> bool {
+        !self.otlp.endpoint.is_empty()
+    }
+
+    /// The URL spans are posted to: the endpoint, with `/v1/traces` when it has no path.
+    pub fn traces_url(&self) -> anyhow::Result<String> {
+        let endpoint = &self.otlp.endpoint;
+        let uri: http::Uri = endpoint.parse().map_err(|e| {
+            anyhow::anyhow!("configuration key `tracing.otlp.endpoint`: {endpoint:?} is not a URL ({e})")
+        })?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty) {
+            bail!(
+                "configuration key `tracing.otlp.endpoint`: {endpoint:?} must be an http:// or https:// URL with a host"
+            );
+        }
+        // The URL is logged: credentials belong in `tracing.otlp.headers`, which never are.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            bail!("configuration key `tracing.otlp.endpoint`: put credentials in tracing.otlp.headers, not in the URL");
+        }
+        if matches!(uri.path(), "" | "/") && uri.query().is_none() {
+            return Ok(format!("{}/v1/traces", endpoint.trim_end_matches('/')));
+        }
+        Ok(endpoint.clone())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.enabled() {
+            self.traces_url()?;
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            bail!("configuration key `tracing.sample_ratio`: must be between 0.0 and 1.0");
+        }
+        if self.service_name.trim().is_empty() {
+            bail!("configuration key `tracing.service_name`: must not be empty");
+        }
+        if !(1..=300).contains(&self.otlp.timeout_seconds) {
+            bail!("configuration key `tracing.otlp.timeout_seconds`: must be between 1 and 300");
+        }
+        for attribute in &self.attributes {
+            if key_value(attribute).is_none() {
+                bail!("configuration key `tracing.attributes`: {attribute:?} is not `key=value`");
+            }
+        }
+        for header in &self.otlp.headers {
+            // The value may be a secret: the message names the header only.
+            let valid = key_value(header).is_some_and(|(name, value)| {
+                http::HeaderName::try_from(name).is_ok() && http::HeaderValue::try_from(value).is_ok()
+            });
+            if !valid {
+                let name = header.split('=').next().unwrap_or_default();
+                bail!(
+                    "configuration key `tracing.otlp.headers`: {name:?} is not `name=value` with a valid HTTP header name and value"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The extra resource attributes, as (key, value).
+    pub fn attribute_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.attributes.iter().filter_map(|a| key_value(a))
+    }
+
+    /// The collector's headers, as (name, value).
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.otlp.headers.iter().filter_map(|h| key_value(h))
+    }
+}
+
+/// `key=value`, both sides trimmed, the key not empty.
+fn key_value(item: &str) -> Option<(&str, &str)> {
+    let (key, value) = item.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty()).then_some((key, value.trim()))
 }
 
 /// Per-client limits against abuse (`0` turns one off). Clients are counted by address (IPv6 by
@@ -217,6 +335,7 @@ impl Default for Config {
             ignored_variables: Vec::new(),
             metrics: Metrics::default(),
             limits: Limits::default(),
+            tracing: Tracing::default(),
         }
     }
 }
@@ -358,6 +477,7 @@ impl Config {
         if self.metrics.port != 0 && self.metrics.port == self.http.port {
             bail!("configuration key `metrics.port`: must differ from http.port (0 serves /metrics on http.port)");
         }
+        self.tracing.validate()?;
         if let Err(rule) = berth_auth::password::check_rules(&self.admin_password) {
             bail!("configuration key `admin_password`: {rule}");
         }
@@ -556,6 +676,50 @@ mod tests {
         assert!(e.contains("http.tls.redirect_port"), "{e}");
         let e = Config::load(None, env(&[("BERTH_HTTP_MAX_CONNECTIONS", "0")])).unwrap_err().to_string();
         assert!(e.contains("http.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn tracing_is_off_by_default_and_its_settings_are_checked() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert!(!c.tracing.enabled());
+        let traces = |endpoint: &str| {
+            let c = Config::load(None, env(&[("BERTH_TRACING_OTLP_ENDPOINT", endpoint)])).unwrap();
+            c.tracing.traces_url().unwrap()
+        };
+        assert_eq!(traces("http://collector:4318"), "http://collector:4318/v1/traces");
+        assert_eq!(traces("https://collector:4318/"), "https://collector:4318/v1/traces");
+        assert_eq!(traces("http://collector/otlp/v1/traces"), "http://collector/otlp/v1/traces");
+        let c = Config::load(
+            None,
+            env(&[
+                ("BERTH_TRACING_ATTRIBUTES", "deployment.environment = prod,team=a=b"),
+                ("BERTH_TRACING_OTLP_HEADERS", "authorization=Bearer x"),
+            ]),
+        )
+        .unwrap();
+        let attributes: Vec<_> = c.tracing.attribute_pairs().collect();
+        assert_eq!(attributes, [("deployment.environment", "prod"), ("team", "a=b")]);
+        assert_eq!(c.tracing.header_pairs().collect::<Vec<_>>(), [("authorization", "Bearer x")]);
+        for (var, value, key) in [
+            ("BERTH_TRACING_OTLP_ENDPOINT", "collector:4318", "tracing.otlp.endpoint"),
+            ("BERTH_TRACING_OTLP_ENDPOINT", "grpc://collector:4317", "tracing.otlp.endpoint"),
+            ("BERTH_TRACING_OTLP_ENDPOINT", "http:///v1/traces", "tracing.otlp.endpoint"),
+            ("BERTH_TRACING_OTLP_ENDPOINT", "http://user:s3cret@collector:4318", "tracing.otlp.endpoint"),
+            ("BERTH_TRACING_SAMPLE_RATIO", "-0.1", "tracing.sample_ratio"),
+            ("BERTH_TRACING_SAMPLE_RATIO", "often", "tracing.sample_ratio"),
+            ("BERTH_TRACING_SERVICE_NAME", " ", "tracing.service_name"),
+            ("BERTH_TRACING_ATTRIBUTES", "team", "tracing.attributes"),
+            ("BERTH_TRACING_OTLP_HEADERS", "bad header=x", "tracing.otlp.headers"),
+            ("BERTH_TRACING_OTLP_TIMEOUT_SECONDS", "0", "tracing.otlp.timeout_seconds"),
+        ] {
+            let e = Config::load(None, env(&[(var, value)])).unwrap_err().to_string();
+            assert!(e.contains(key), "{var}={value}: {e}");
+        }
+        // A header's value may be a secret: the error names the header, not the value.
+        let e = Config::load(None, env(&[("BERTH_TRACING_OTLP_HEADERS", "authorization=Bearer s3\u{1}cret")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("authorization") && !e.contains("cret"), "{e}");
     }
 
     #[test]

@@ -11,6 +11,8 @@ mod origin;
 mod redirect;
 mod request_body;
 mod serve;
+mod telemetry;
 mod tls;
 
-pub use serve::{App, app, init_logging, serve};
+pub use serve::{App, app, serve};
+pub use telemetry::{Telemetry, init_logging};

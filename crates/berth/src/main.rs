@@ -28,13 +28,17 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let config = berth::config::Config::load(config.as_deref(), std::env::vars())?;
-            berth::init_logging(&config.log);
+            let telemetry = berth::init_logging(&config.log, &config.tracing)?;
             if !config.ignored_variables.is_empty() {
                 // Kubernetes' variables for a Service named `berth`, or a script's own.
                 let ignored = config.ignored_variables.join(", ");
                 tracing::warn!(ignored, "BERTH_* environment variables that name no configuration key are ignored");
             }
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(berth::serve(config))
+            let served =
+                tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(berth::serve(config));
+            // After the last request and the runtime: the spans of the shutdown are sent too.
+            telemetry.shutdown();
+            served
         }
     }
 }

@@ -184,13 +184,17 @@ async fn count_request(req: Request, next: Next) -> Response {
     let method = method_label(req.method());
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let response = next.run(req).await;
-    let route = match (response.extensions().get::<Route>(), matched) {
+    metrics().request(route(matched, &response), method, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The route template a request took: the one the `/v2/` handler names, else the router's.
+pub(crate) fn route(matched: Option<MatchedPath>, response: &Response) -> Cow<'static, str> {
+    match (response.extensions().get::<Route>(), matched) {
         (Some(Route(template)), _) => Cow::Borrowed(*template),
         (None, Some(matched)) => Cow::Owned(matched.as_str().to_owned()),
         (None, None) => Cow::Borrowed("unmatched"),
-    };
-    metrics().request(route, method, response.status().as_u16(), started.elapsed());
-    response
+    }
 }
 
 /// The method as a label: any method outside HTTP's own is `other` (a client may send any token).

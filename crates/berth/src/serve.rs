@@ -23,7 +23,7 @@ use berth_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_purge::{self, PurgeAuditLog};
-use crate::config::{Config, DEFAULT_ADMIN_PASSWORD, Log, LogFormat, ProjectCreationRestriction};
+use crate::config::{Config, DEFAULT_ADMIN_PASSWORD, ProjectCreationRestriction};
 use crate::listener;
 use crate::origin::TrustedProxies;
 use crate::tls::Certificates;
@@ -86,23 +86,6 @@ fn without_secrets(url: &str) -> String {
     };
     let location = location.split(['?', '#']).next().unwrap_or_default();
     if user.is_empty() { format!("{scheme}://{location}") } else { format!("{scheme}://{user}@{location}") }
-}
-
-pub fn init_logging(log: &Log) {
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        // sqlx logs every statement at debug, the HTTP client every pooled connection: useful only
-        // when asked for explicitly (trace).
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "{},sqlx=warn,hyper_util=info,reqwest=info",
-            log.level.as_str()
-        )))
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
 }
 
 /// The application: its HTTP router, and what runs beside it (job runner, replication loops, the
@@ -178,6 +161,8 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         .layer(middleware::from_fn(crate::request_body::finish_unread))
         .layer(middleware::map_response(crate::no_sniffing::no_sniffing))
         .layer(middleware::from_fn(log_request))
+        // Around the log line, which becomes an event of the request's span.
+        .layer(middleware::from_fn(crate::telemetry::trace_request))
         // Outermost: every layer and handler sees where the request came from, resolved once.
         .layer(middleware::from_fn_with_state(Arc::new(trusted_proxies), crate::origin::resolve));
     let (router, metrics) = crate::metrics::wire(&config.metrics, api, meta.clone(), router);

@@ -5,6 +5,7 @@ use berth_meta::{ManifestPush, ManifestRef, ManifestRow, NewManifest, ProjectKey
 use berth_oci::manifest::{self, ManifestError};
 use berth_oci::{Digest, Reference, RepoName, Tag};
 use bytes::Bytes;
+use tracing::Instrument;
 
 use crate::{About, Actor, Content, ContentError};
 
@@ -129,7 +130,9 @@ impl Content {
             event: &event,
         };
         let repo = self.meta.ensure_repository(name.as_str()).await?;
-        let tagged = self.meta.put_manifest(repo, &push).await?;
+        // The transaction that checks the references and stores the manifest, its tag and event.
+        let transaction = tracing::info_span!("manifest.store", repository = %name, digest = digest_str);
+        let tagged = self.meta.put_manifest(repo, &push).instrument(transaction).await?;
         Ok(Stored { digest, subject, tagged })
     }
 

@@ -158,6 +158,7 @@ impl BlobStore {
     /// The bytes count as received once the caller records the returned progress. On S3 they are
     /// durable when this returns; on the file system the commit makes them so, and a crash of the
     /// machine before it loses the session (the commit, or the next append, says so).
+    #[tracing::instrument(name = "storage.append", skip_all, fields(upload = id.as_str()))]
     pub async fn append<S, E>(&self, id: &UploadId, progress: UploadProgress, body: S) -> Result<Appended, StorageError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
@@ -174,6 +175,7 @@ impl BlobStore {
 
     /// Verifies upload `id` against `expected` and makes it the blob `expected`; returns the
     /// blob's size. The upload's data is gone afterwards, whether or not the digest matched.
+    #[tracing::instrument(name = "storage.commit", skip_all, fields(digest = %expected))]
     pub async fn commit(
         &self,
         id: &UploadId,

@@ -21,6 +21,7 @@ mod jobs;
 mod log_out;
 mod login;
 mod metrics;
+mod otlp;
 mod outages;
 mod portal;
 mod proxy;

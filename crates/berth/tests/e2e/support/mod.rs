@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod clients;
+pub mod collector;
 pub mod ha;
 pub mod http;
 pub mod layout;

@@ -114,6 +114,15 @@ impl Meta {
         Ok((rows, total))
     }
 
+    /// The enabled rules of `project`, to tell which of its tags they protect.
+    pub async fn immutable_rules_of(&self, project: i64) -> Result<Vec<ImmutableRule>> {
+        let rows: Vec<ImmutableRuleRow> = query_as(format!("{SELECT} WHERE project_id = $1 AND NOT disabled"))
+            .bind(project)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(ImmutableRuleRow::rule).collect()
+    }
+
     pub async fn immutable_rule(&self, project: i64, id: i64) -> Result<Option<ImmutableRuleRow>> {
         Ok(query_as(format!("{SELECT} WHERE project_id = $1 AND id = $2"))
             .bind(project)

@@ -216,6 +216,18 @@ async fn rules_api_crud_paging_roles_and_bad_input() {
     }
 }
 
+/// The tags of the artifacts `path` lists as `name=immutable`, sorted.
+async fn immutable_tags(berth: &TestApp, path: &str) -> Vec<String> {
+    let artifacts: Vec<Value> = api(berth, ADMIN, Method::GET, path, None).await.json().await.unwrap();
+    let mut tags: Vec<String> = artifacts
+        .iter()
+        .flat_map(|a| a["tags"].as_array().cloned().unwrap_or_default())
+        .map(|t| format!("{}={}", t["name"].as_str().unwrap(), t["immutable"]))
+        .collect();
+    tags.sort();
+    tags
+}
+
 #[tokio::test]
 async fn immutable_tags_cannot_move_or_go() {
     let berth = TestApp::start().await;
@@ -226,6 +238,11 @@ async fn immutable_tags_cannot_move_or_go() {
     r.push_image("p/app", "dev", &random_bytes(500, 2)).await;
     r.push_image("p/lib", "v1", &random_bytes(500, 3)).await;
     let rule_id = create_rule(&berth, "p", rule(("repoMatches", "app"), ("matches", "v*"))).await;
+    // Tags say whether a rule protects them (Harbor's `immutable`), in tag and artifact listings.
+    assert_eq!(immutable_tags(&berth, "/projects/p/repositories/app/artifacts").await, ["dev=false", "v1=true"]);
+    assert_eq!(immutable_tags(&berth, "/projects/p/artifacts").await, ["dev=false", "v1=false", "v1=true"]);
+    let tags = api(&berth, ADMIN, Method::GET, "/projects/p/repositories/app/artifacts/v1/tags", None).await;
+    assert_eq!(tags.json::<Value>().await.unwrap()[0]["immutable"], true);
 
     // Moving v1 to other content is refused with Harbor's words; v1 still names A.
     let (config, manifest) = one_layer_image(&random_bytes(500, 4));

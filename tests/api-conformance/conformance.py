@@ -52,6 +52,7 @@ CORRECTIONS = [
     ("get", "/replication/executions/{id}/tasks", "404", NAMES_NOTHING),
     ("get", "/projects/{project_name}/logs", "404", NAMES_NOTHING),
     ("post", "/projects/{project_name_or_id}/members", "404", NAMES_NOTHING),
+    ("get", "/projects/{project_name_or_id}/immutabletagrules", "404", NAMES_NOTHING),
     ("put", "/users/{user_id}/password", "404", NAMES_NOTHING),
     ("put", "/users/{user_id}/sysadmin", "400", BAD_BODY),
 ]

@@ -168,6 +168,16 @@ try {
   check((await rowsNamed(page, "#tags", "v2").count()) === 1, "the robot's push is not shown");
   step("create a robot and push with its secret");
 
+  // A tag immutability rule, added from the project's tab (for release tags: the journey goes on
+  // to delete v2).
+  await page.goto(`${projectUrl}/immutability`);
+  await page.fill("#rule-tag", "release-*");
+  await page.click("#add-rule");
+  await page.waitForURL(`${projectUrl}/immutability`);
+  const ruleRows = page.locator("#immutability-rules tbody tr");
+  check((await ruleRows.count()) === 1 && (await ruleRows.first().textContent()).includes("release-*"), "the rule is not listed");
+  step("add a tag immutability rule");
+
   // A registry endpoint and a replication policy, and an execution that succeeds.
   await page.goto(`${base}/harbor/registries`);
   await page.selectOption("#new-registry select[name=type]", "docker-registry");
@@ -224,6 +234,7 @@ try {
     ["artifact", artifactUrl],
     ["members", `${projectUrl}/members`],
     ["robots", `${projectUrl}/robots`],
+    ["immutability", `${projectUrl}/immutability`],
     ["project-logs", `${projectUrl}/logs`],
     ["project-settings", `${projectUrl}/settings`],
     ["users", `${base}/harbor/users`],

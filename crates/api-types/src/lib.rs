@@ -22,6 +22,7 @@ mod audit;
 mod configurations;
 mod errors;
 pub mod headers;
+mod immutable;
 mod jobservice;
 mod members;
 mod projects;
@@ -44,6 +45,7 @@ pub use configurations::{
     StringConfigItem,
 };
 pub use errors::{Error, Errors};
+pub use immutable::{ImmutableRule, ImmutableSelector};
 pub use jobservice::{ActionRequest, Job, JobQueue, Worker, WorkerPool};
 pub use members::{ProjectMember, ProjectMemberEntity, RoleRequest, UserEntity, UserGroup};
 pub use projects::{Project, ProjectDeletable, ProjectMetadata, ProjectReq, ProjectSummary, ProjectSummaryQuota};

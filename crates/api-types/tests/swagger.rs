@@ -120,6 +120,8 @@ fn every_type_matches_harbors_model() {
         },
     );
     c.model("RoleRequest", RoleRequest { role_id: 4 });
+    c.model("ImmutableRule", immutable_rule());
+    c.model("ImmutableSelector", immutable_selector("matches", "v*"));
     c.model(
         "Quota",
         Quota {
@@ -753,6 +755,28 @@ fn replication_policy() -> ReplicationPolicy {
         copy_by_chunk: Some(true),
         creation_time: Some(TIME.into()),
         update_time: Some(TIME.into()),
+    }
+}
+
+fn immutable_selector(decoration: &str, pattern: &str) -> ImmutableSelector {
+    ImmutableSelector {
+        kind: "doublestar".into(),
+        decoration: decoration.into(),
+        pattern: pattern.into(),
+        extras: Some("{\"untagged\":false}".into()),
+    }
+}
+
+fn immutable_rule() -> ImmutableRule {
+    ImmutableRule {
+        id: 1,
+        priority: 0,
+        disabled: false,
+        action: "immutable".into(),
+        template: "immutable_template".into(),
+        params: BTreeMap::from([("unused".into(), Value::Object(Map::new()))]),
+        tag_selectors: vec![immutable_selector("matches", "v*")],
+        scope_selectors: BTreeMap::from([("repository".into(), vec![immutable_selector("repoMatches", "**")])]),
     }
 }
 

@@ -23,6 +23,7 @@ use crate::page::PageQuery;
 use crate::projects::{find, find_visible, require};
 use crate::repositories::{decode, locate, repo_name};
 use crate::tags::tag_model;
+use berth_rules::ImmutableRule;
 
 type PathRejection = axum::extract::rejection::PathRejection;
 type QueryRejection = axum::extract::rejection::QueryRejection;
@@ -76,7 +77,7 @@ fn addition_links(repo: &RepositoryRow, a: &ArtifactRow, view: &ManifestView) ->
 }
 
 /// `tags`: the artifact's tags when the caller already loaded them (listings load a whole page
-/// at once), or `None` to load them here.
+/// at once), or `None` to load them here; `rules`: the project's enabled immutability rules.
 async fn artifact_model(
     state: &ApiState,
     project_id: i64,
@@ -84,14 +85,14 @@ async fn artifact_model(
     a: &ArtifactRow,
     with_tag: bool,
     tags: Option<Vec<&TagRow>>,
+    rules: &[ImmutableRule],
 ) -> Result<Artifact, ApiError> {
     let view = ManifestView::of(a);
+    let model = |t: &TagRow| tag_model(t, repo, a, rules);
     let tags = match (with_tag, tags) {
         (false, _) => None,
-        (true, Some(tags)) => Some(tags.into_iter().map(|t| tag_model(t, repo, a)).collect()),
-        (true, None) => {
-            Some(state.meta().tags_of(repo.id, &a.digest).await?.iter().map(|t| tag_model(t, repo, a)).collect())
-        }
+        (true, Some(tags)) => Some(tags.into_iter().map(model).collect()),
+        (true, None) => Some(state.meta().tags_of(repo.id, &a.digest).await?.iter().map(model).collect()),
     };
     // An index refers to its children.
     let mut references = Vec::with_capacity(view.manifests.len());
@@ -217,10 +218,11 @@ pub(crate) async fn list(
     // The page's tags in one query rather than one per artifact.
     let digests: Vec<&str> = rows.iter().map(|a| a.digest.as_str()).collect();
     let tags = if with_tag { state.meta().tags_of_many(repo.id, &digests).await? } else { Vec::new() };
+    let rules = state.meta().immutable_rules_of(project.id).await?;
     let mut items = Vec::with_capacity(rows.len());
     for a in &rows {
         let mine = tags.iter().filter(|t| t.digest == a.digest).collect();
-        items.push(artifact_model(&state, project.id, &repo, a, with_tag, Some(mine)).await?);
+        items.push(artifact_model(&state, project.id, &repo, a, with_tag, Some(mine), &rules).await?);
     }
     let path = format!("/api/v2.0/projects/{project_key}/repositories/{repository}/artifacts");
     Ok(page.respond(items, total, &path, if with_tag { "" } else { "with_tag=false" }))
@@ -250,10 +252,11 @@ pub(crate) async fn list_of_project(
     ids.sort_unstable();
     ids.dedup();
     let repositories = state.meta().repositories_by_id(&ids).await?;
+    let rules = state.meta().immutable_rules_of(project.id).await?;
     let mut items = Vec::with_capacity(rows.len());
     for a in &rows {
         let Some(repo) = repositories.iter().find(|r| r.id == a.repository_id) else { continue };
-        items.push(artifact_model(&state, project.id, repo, a, with_tag, None).await?);
+        items.push(artifact_model(&state, project.id, repo, a, with_tag, None, &rules).await?);
     }
     let mut kept = Vec::new();
     if !with_tag {
@@ -343,7 +346,8 @@ pub(crate) async fn get(
         locate(&state, &caller, &project, &repository, &headers, Permission::new("artifact", "read")).await?;
     let a = artifact(&state, &repo, &reference).await?;
     let query = query?.0;
-    let mut model = artifact_model(&state, project.id, &repo, &a, query.with_tag.unwrap_or(true), None).await?;
+    let rules = state.meta().immutable_rules_of(project.id).await?;
+    let mut model = artifact_model(&state, project.id, &repo, &a, query.with_tag.unwrap_or(true), None, &rules).await?;
     if let Some(config) = image_config(&state, &ManifestView::of(&a)).await? {
         model.extra_attrs = config.extra_attrs();
     }

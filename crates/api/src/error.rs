@@ -92,6 +92,8 @@ impl From<MetaError> for ApiError {
         match e {
             MetaError::Conflict(what) => ApiError::conflict(what),
             MetaError::InUse(why) => ApiError::new(StatusCode::PRECONDITION_FAILED, why),
+            e @ MetaError::TagImmutable { .. } => ApiError::new(StatusCode::PRECONDITION_FAILED, e.to_string()),
+            MetaError::TooMany(why) => ApiError::bad_request(why),
             e @ MetaError::Unavailable(_) => ApiError::unavailable("the database", e),
             MetaError::NulInText => ApiError::bad_request(e.to_string()),
             e => ApiError::internal(e),
@@ -104,6 +106,8 @@ impl From<ContentError> for ApiError {
         use ContentError as C;
         match e {
             C::QuotaExceeded(m) => ApiError::forbidden().with_message(m),
+            // Harbor's words and status for a tag its immutability rules protect.
+            e @ C::TagImmutable { .. } => ApiError::new(StatusCode::PRECONDITION_FAILED, e.to_string()),
             C::Meta(e) => e.into(),
             C::Storage(e) => e.into(),
             C::UploadBusy => ApiError::conflict(e.to_string()),

@@ -9,6 +9,7 @@ mod artifacts;
 mod audit;
 mod caller;
 mod error;
+mod immutable;
 mod jobservice;
 mod members;
 mod page;
@@ -87,6 +88,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/projects/{project}/_deletable", get(projects::deletable))
         .route("/projects/{project}/members", get(members::list).post(members::create))
         .route("/projects/{project}/members/{mid}", get(members::get).put(members::update).delete(members::delete))
+        .route("/projects/{project}/immutabletagrules", get(immutable::list).post(immutable::create))
+        .route(
+            "/projects/{project}/immutabletagrules/{immutable_rule_id}",
+            put(immutable::update).delete(immutable::delete),
+        )
         .route("/projects/{project}/repositories", get(repositories::list))
         .route(
             "/projects/{project}/repositories/{repository}",

@@ -9,6 +9,7 @@ use berth_auth::Permission;
 use berth_meta::time::{rfc3339, rfc3339_or_zero};
 use berth_meta::{ArtifactRow, RepositoryRow, TagRow};
 use berth_oci::Tag;
+use berth_rules::{ImmutableRule, path_in_project};
 
 use crate::ApiState;
 use crate::artifacts::{artifact, artifact_digest};
@@ -19,7 +20,13 @@ use crate::repositories::{locate, repo_name};
 type PathRejection = axum::extract::rejection::PathRejection;
 type JsonRejection = axum::extract::rejection::JsonRejection;
 
-pub(crate) fn tag_model(t: &TagRow, repo: &RepositoryRow, a: &ArtifactRow) -> berth_api_types::Tag {
+/// Tag `t` of artifact `a`, `immutable` when one of `rules` (its project's enabled ones) protects it.
+pub(crate) fn tag_model(
+    t: &TagRow,
+    repo: &RepositoryRow,
+    a: &ArtifactRow,
+    rules: &[ImmutableRule],
+) -> berth_api_types::Tag {
     berth_api_types::Tag {
         id: t.id,
         repository_id: repo.id,
@@ -27,7 +34,7 @@ pub(crate) fn tag_model(t: &TagRow, repo: &RepositoryRow, a: &ArtifactRow) -> be
         name: t.name.clone(),
         push_time: rfc3339(t.updated_at),
         pull_time: rfc3339_or_zero(Some(t.pull_time)),
-        immutable: false,
+        immutable: rules.iter().any(|r| r.protects(path_in_project(&repo.name), &t.name)),
     }
 }
 
@@ -38,10 +45,12 @@ pub(crate) async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path((project, repository, reference)) = path?;
-    let (_, repo) = locate(&state, &caller, &project, &repository, &headers, Permission::new("tag", "list")).await?;
+    let (project, repo) =
+        locate(&state, &caller, &project, &repository, &headers, Permission::new("tag", "list")).await?;
     let a = artifact(&state, &repo, &reference).await?;
     let tags = state.meta().tags_of(repo.id, &a.digest).await?;
-    let items: Vec<berth_api_types::Tag> = tags.iter().map(|t| tag_model(t, &repo, &a)).collect();
+    let rules = state.meta().immutable_rules_of(project.id).await?;
+    let items: Vec<berth_api_types::Tag> = tags.iter().map(|t| tag_model(t, &repo, &a, &rules)).collect();
     let total = items.len() as i64;
     let mut response = Json(items).into_response();
     response.headers_mut().insert(berth_api_types::headers::X_TOTAL_COUNT, total.into());

@@ -98,6 +98,12 @@ const MAINTAINER_EXTRA: &[Permission] = &[
     p("label", "delete"),
     p("scan", "create"),
     p("scan", "read"),
+    // Harbor gives immutable tag rules to maintainers and project admins only: other roles do not
+    // even list them.
+    p("immutable-tag", "create"),
+    p("immutable-tag", "update"),
+    p("immutable-tag", "delete"),
+    p("immutable-tag", "list"),
 ];
 
 const PROJECT_ADMIN_EXTRA: &[Permission] = &[
@@ -191,6 +197,11 @@ mod tests {
         assert!(!m(Role::LimitedGuest).allows("log", "list"));
         assert!(m(Role::ProjectAdmin).allows("member", "create"));
         assert!(!m(Role::Maintainer).allows("member", "create"));
+        assert!(m(Role::Maintainer).allows("immutable-tag", "update"));
+        assert!(m(Role::ProjectAdmin).allows("immutable-tag", "delete"));
+        assert!(!m(Role::Developer).allows("immutable-tag", "list"));
+        assert!(!m(Role::Guest).allows("immutable-tag", "list"));
+        assert!(!PublicReader.allows("immutable-tag", "list"));
         assert!(Admin.allows("anything", "at all"));
         for id in 1..=5 {
             assert_eq!(Role::from_id(id).unwrap().id(), id);

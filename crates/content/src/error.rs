@@ -27,6 +27,10 @@ pub enum ContentError {
     /// The change would take the project past its storage quota.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// An enabled immutability rule of the project protects tag `tag` of `repository` (its full
+    /// name), which the change would move to another artifact or delete.
+    #[error("the tag {tag} configured as immutable, cannot be {}", if *deleting { "deleted" } else { "updated" })]
+    TagImmutable { repository: String, tag: String, deleting: bool },
     /// No such upload session in this repository.
     #[error("blob upload unknown to registry")]
     UploadUnknown,
@@ -50,6 +54,9 @@ impl From<MetaError> for ContentError {
             MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => ContentError::MissingReference(d),
             MetaError::SizeMismatch { .. } => ContentError::ManifestInvalid(e.to_string()),
             MetaError::QuotaExceeded { .. } => ContentError::QuotaExceeded(e.to_string()),
+            MetaError::TagImmutable { repository, tag, deleting } => {
+                ContentError::TagImmutable { repository, tag, deleting }
+            }
             e => ContentError::Meta(e),
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::db::{LockScope, query, query_as, query_scalar};
 use crate::events::insert_event;
+use crate::immutable::refuse_protected;
 use crate::{Event, Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -129,6 +130,9 @@ impl Meta {
     /// `event` with the change. The bytes stay until garbage collection.
     pub async fn delete_repository(&self, id: i64, event: &Event) -> Result<()> {
         let mut tx = self.write_tx(LockScope::Repository(id)).await?;
+        let tags: Vec<String> =
+            query_scalar("SELECT name FROM tags WHERE repository_id = $1").bind(id).fetch_all(&mut tx).await?;
+        refuse_protected(&mut tx, id, &tags, true).await?;
         for q in [
             "DELETE FROM tags WHERE repository_id = $1",
             "DELETE FROM manifests WHERE repository_id = $1",
@@ -238,6 +242,15 @@ impl Meta {
     /// repository already has that tag.
     pub async fn create_tag(&self, repo: i64, name: &str, digest: &str, event: &Event) -> Result<()> {
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
+        // Harbor refuses to move an immutable tag (a copy onto it) before saying it exists.
+        let current: Option<String> = query_scalar("SELECT digest FROM tags WHERE repository_id = $1 AND name = $2")
+            .bind(repo)
+            .bind(name)
+            .fetch_optional(&mut tx)
+            .await?;
+        if current.is_some_and(|d| d != digest) {
+            refuse_protected(&mut tx, repo, &[name.to_owned()], false).await?;
+        }
         query("INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)")
             .bind(repo)
             .bind(name)

@@ -16,6 +16,7 @@ macro_rules! repository_has_content {
 mod artifacts;
 mod db;
 mod events;
+mod immutable;
 mod inline;
 mod jobs;
 mod keys;
@@ -39,6 +40,7 @@ pub use db::{Backend, Meta};
 pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
 };
+pub use immutable::{ImmutableRuleRow, MAX_IMMUTABLE_RULES, NewImmutableRule};
 pub use jobs::{ClaimedJob, JobRow, NewJob, QueueRow, WorkerRow};
 pub use login_failures::LoginFailures;
 pub use manifests::{ManifestPush, ManifestRef, ManifestRow, NewManifest, Referrer, Required};
@@ -73,6 +75,13 @@ pub enum MetaError {
     /// A unique name is taken.
     #[error("{0}")]
     Conflict(&'static str),
+    /// A tag an enabled immutability rule protects would be moved to another artifact or
+    /// deleted (with its artifact or repository). `repository` is its full name.
+    #[error("the tag {tag} configured as immutable, cannot be {}", if *deleting { "deleted" } else { "updated" })]
+    TagImmutable { repository: String, tag: String, deleting: bool },
+    /// A limit on how many of something there may be.
+    #[error("{0}")]
+    TooMany(String),
     /// The thing is still used by others and cannot go.
     #[error("{0}")]
     InUse(String),

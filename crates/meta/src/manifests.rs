@@ -1,5 +1,6 @@
 use crate::db::{LockScope, Tx, query, query_as, query_scalar};
 use crate::events::insert_event;
+use crate::immutable::refuse_protected;
 use crate::projects::Addition;
 use crate::{Event, Meta, MetaError, ProjectKey, Result, now};
 
@@ -173,6 +174,7 @@ impl Meta {
             .bind(digest)
             .fetch_all(&mut tx)
             .await?;
+        refuse_protected(&mut tx, repo, &tags, true).await?;
         for tag in &tags {
             bury(&mut tx, repo, tag, now()).await?;
         }
@@ -195,6 +197,14 @@ impl Meta {
     pub async fn delete_tag(&self, repo: i64, tag: &str, stamp: Option<i64>, event: &Event) -> Result<bool> {
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
         let at = stamp.unwrap_or_else(now);
+        let doomed: Vec<String> =
+            query_scalar("SELECT name FROM tags WHERE repository_id = $1 AND name = $2 AND updated_at < $3")
+                .bind(repo)
+                .bind(tag)
+                .bind(if stamp.is_some() { at } else { i64::MAX })
+                .fetch_all(&mut tx)
+                .await?;
+        refuse_protected(&mut tx, repo, &doomed, true).await?;
         let done = query("DELETE FROM tags WHERE repository_id = $1 AND name = $2 AND updated_at < $3")
             .bind(repo)
             .bind(tag)
@@ -289,13 +299,13 @@ pub(crate) async fn write_tag(
     at: i64,
     conditional: bool,
 ) -> Result<bool> {
+    let current: Option<(i64, String)> =
+        query_as("SELECT updated_at, digest FROM tags WHERE repository_id = $1 AND name = $2")
+            .bind(repo)
+            .bind(tag)
+            .fetch_optional(&mut *tx)
+            .await?;
     if conditional {
-        let current: Option<(i64, String)> =
-            query_as("SELECT updated_at, digest FROM tags WHERE repository_id = $1 AND name = $2")
-                .bind(repo)
-                .bind(tag)
-                .fetch_optional(&mut *tx)
-                .await?;
         let buried: Option<i64> =
             query_scalar("SELECT deleted_at FROM tag_tombstones WHERE repository_id = $1 AND name = $2")
                 .bind(repo)
@@ -310,6 +320,10 @@ pub(crate) async fn write_tag(
         if !newer {
             return Ok(false);
         }
+    }
+    // Immutability forbids moving a tag; a first push of it, or the same artifact again, is fine.
+    if current.is_some_and(|(_, d)| d != digest) {
+        refuse_protected(tx, repo, &[tag.to_owned()], false).await?;
     }
     query(
         "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)

@@ -155,6 +155,18 @@ impl From<ContentError> for RegistryError {
             C::ArtifactUnknown(r) => RegistryError::manifest_unknown(&r),
             C::MissingReference(d) => RegistryError::manifest_blob_unknown(&d),
             C::QuotaExceeded(m) => RegistryError::denied(m),
+            C::TagImmutable { repository, tag, deleting: false } => RegistryError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION",
+                // Harbor's words for a push onto an immutable tag.
+                format!(
+                    "Failed to process request due to '{}:{tag}' configured as immutable.",
+                    repository.split_once('/').map_or(repository.as_str(), |(_, path)| path)
+                ),
+            ),
+            e @ C::TagImmutable { .. } => {
+                RegistryError::new(StatusCode::PRECONDITION_FAILED, "PRECONDITION", e.to_string())
+            }
             C::UploadUnknown => RegistryError::upload_unknown(),
             C::UploadInvalid(m) => RegistryError::upload_invalid(m),
             C::UploadOutOfOrder { .. } => {

@@ -1,6 +1,7 @@
 //! A replication policy's rules: filters (Harbor's `name`, `tag`, `label`, `resource`), where
 //! copies go (`dest_namespace` and its flattening), and the trigger.
 
+use berth_rules::{Pattern, Selector};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use serde::{Deserialize, Serialize};
@@ -27,10 +28,10 @@ pub struct Filter {
 /// The filters of a policy, checked and ready to match.
 #[derive(Debug, Default, Clone)]
 pub struct Filters {
-    /// Glob on the repository name (`*` within a path component, `**` across them).
-    name: Option<String>,
-    /// Glob on tags, and whether matching tags are kept (`matches`) or left out (`excludes`).
-    tag: Option<(String, bool)>,
+    /// Doublestar pattern of the repository name (`*` within a path component, `**` across them).
+    name: Option<Pattern>,
+    /// Tags kept (`matches`) or left out (`excludes`).
+    tag: Option<Selector>,
     /// Labels an artifact must carry. Berth has no artifact labels yet, so nothing carries them.
     labels: Vec<String>,
     /// `image` (container images only) or `artifact` (any).
@@ -50,18 +51,18 @@ impl Filters {
                     .ok_or_else(|| invalid(format!("{} filter needs a string value", filter.kind)))
             };
             match filter.kind.as_str() {
-                "name" => f.name = Some(text()?).filter(|v| !v.is_empty()),
+                "name" => f.name = Some(text()?).filter(|v| !v.is_empty()).map(|v| pattern(&v)).transpose()?,
                 "tag" => {
-                    let keep = match filter.decoration.as_deref().unwrap_or("matches") {
-                        "matches" => true,
-                        "excludes" => false,
-                        d => {
-                            return Err(invalid(format!(
-                                "tag filter decoration must be matches or excludes, not {d:?}"
-                            )));
-                        }
-                    };
-                    f.tag = Some((text()?, keep)).filter(|(v, _)| !v.is_empty());
+                    let decoration = filter.decoration.as_deref().unwrap_or("matches");
+                    if !matches!(decoration, "matches" | "excludes") {
+                        return Err(invalid(format!(
+                            "tag filter decoration must be matches or excludes, not {decoration:?}"
+                        )));
+                    }
+                    f.tag = Some(text()?)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| Selector::tag(decoration, &v).map_err(|e| invalid(e.to_string())))
+                        .transpose()?;
                 }
                 "label" => {
                     let values =
@@ -78,18 +79,15 @@ impl Filters {
                 k => return Err(invalid(format!("unknown filter type {k:?}: expected name, tag, label or resource"))),
             }
         }
-        for glob in f.name.iter().chain(f.tag.as_ref().map(|t| &t.0)) {
-            check_glob(glob)?;
-        }
         Ok(f)
     }
 
     pub fn repository_matches(&self, repository: &str) -> bool {
-        self.name.as_deref().is_none_or(|g| glob_matches(g, repository))
+        self.name.as_ref().is_none_or(|p| p.matches(repository))
     }
 
     pub fn tag_matches(&self, tag: &str) -> bool {
-        self.tag.as_ref().is_none_or(|(g, keep)| glob_matches(g, tag) == *keep)
+        self.tag.as_ref().is_none_or(|s| s.selects(tag))
     }
 
     /// Whether a tag filter narrows the policy: untagged content (pushed by digest) then passes
@@ -121,54 +119,8 @@ pub fn is_index(media_type: &str) -> bool {
     )
 }
 
-fn check_glob(glob: &str) -> Result<(), PolicyError> {
-    let open = glob.matches('{').count();
-    if open != glob.matches('}').count() || glob.contains("{{") {
-        return Err(invalid(format!("unbalanced braces in pattern {glob:?}")));
-    }
-    Ok(())
-}
-
-/// Harbor's doublestar globs: `*` any run of characters but `/`, `**` any run including `/`,
-/// `?` one character but `/`, `{a,b}` alternatives.
-pub fn glob_matches(glob: &str, text: &str) -> bool {
-    if let Some(open) = glob.find('{')
-        && let Some(close) = glob[open..].find('}').map(|c| open + c)
-    {
-        let (head, alternatives, tail) = (&glob[..open], &glob[open + 1..close], &glob[close + 1..]);
-        return alternatives.split(',').any(|alt| glob_matches(&format!("{head}{alt}{tail}"), text));
-    }
-    matches_from(glob.as_bytes(), text.as_bytes())
-}
-
-fn matches_from(glob: &[u8], text: &[u8]) -> bool {
-    match glob.first() {
-        None => text.is_empty(),
-        Some(b'*') if glob.get(1) == Some(&b'*') => {
-            // `**/` also matches no directory at all.
-            let rest = &glob[2..];
-            if let Some(after) = rest.strip_prefix(b"/")
-                && matches_from(after, text)
-            {
-                return true;
-            }
-            (0..=text.len()).any(|i| matches_from(rest, &text[i..]))
-        }
-        Some(b'*') => {
-            let rest = &glob[1..];
-            for i in 0..=text.len() {
-                if matches_from(rest, &text[i..]) {
-                    return true;
-                }
-                if text.get(i) == Some(&b'/') {
-                    break;
-                }
-            }
-            false
-        }
-        Some(b'?') => text.first().is_some_and(|&c| c != b'/') && matches_from(&glob[1..], &text[1..]),
-        Some(&c) => text.first() == Some(&c) && matches_from(&glob[1..], &text[1..]),
-    }
+fn pattern(text: &str) -> Result<Pattern, PolicyError> {
+    Pattern::parse(text).map_err(|e| invalid(e.to_string()))
 }
 
 /// Where repository `repository` goes: under `namespace` with `replace_count` leading path
@@ -215,22 +167,6 @@ pub struct TriggerSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_matches("library/*", "library/alpine"));
-        assert!(!glob_matches("library/*", "library/x/alpine"));
-        assert!(glob_matches("library/**", "library/x/alpine"));
-        assert!(glob_matches("**", "a/b/c"));
-        assert!(glob_matches("**/alpine", "alpine"));
-        assert!(glob_matches("**/alpine", "a/b/alpine"));
-        assert!(glob_matches("v1.?", "v1.2"));
-        assert!(!glob_matches("v1.?", "v1.22"));
-        assert!(glob_matches("{latest,v*}", "v2"));
-        assert!(glob_matches("{latest,v*}", "latest"));
-        assert!(!glob_matches("{latest,v*}", "dev"));
-        assert!(!glob_matches("alpine", "alpine2"));
-    }
 
     #[test]
     fn filters() {

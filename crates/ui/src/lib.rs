@@ -10,6 +10,7 @@ mod admin;
 mod api;
 mod assets;
 mod format;
+mod immutability;
 mod page;
 mod project;
 mod projects;
@@ -50,6 +51,8 @@ pub fn router(api: Router, auth: Arc<Auth>) -> Router {
         .route("/harbor/projects/{id}/members/{mid}", post(project::change_member))
         .route("/harbor/projects/{id}/robots", get(project::robots).post(project::create_robot))
         .route("/harbor/projects/{id}/robots/{rid}", post(project::change_robot))
+        .route("/harbor/projects/{id}/immutability", get(immutability::rules).post(immutability::add))
+        .route("/harbor/projects/{id}/immutability/{rid}", post(immutability::change))
         .route("/harbor/projects/{id}/logs", get(project::logs))
         .route("/harbor/projects/{id}/settings", get(project::settings).post(project::save_settings))
         .route("/harbor/projects/{id}/repositories/{repo}", get(repository::artifacts).post(repository::describe))

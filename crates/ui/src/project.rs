@@ -27,6 +27,9 @@ pub(crate) struct Head {
     pub manage: bool,
     /// The viewer may push to it (and so delete tags and artifacts).
     pub write: bool,
+    /// The viewer may see and change its tag immutability rules (maintainer, project admin or
+    /// system admin, as Harbor allows).
+    pub immutability: bool,
     pub proxy_cache: bool,
 }
 
@@ -41,6 +44,7 @@ pub(crate) async fn head(portal: &Portal, viewer: &Viewer, id: i64, tab: &'stati
         tab,
         manage: user.sysadmin || role == 1,
         write: user.sysadmin || matches!(role, 1 | 2 | 4),
+        immutability: user.sysadmin || matches!(role, 1 | 4),
         proxy_cache: p.registry_id != 0,
     })
 }
@@ -179,7 +183,11 @@ pub(crate) async fn members(
 }
 
 /// After a change: back to `path`, or the page again with the API's refusal.
-async fn settle<F>(result: Result<crate::api::Reply, Refusal>, path: String, again: F) -> Result<Response, PageError>
+pub(crate) async fn settle<F>(
+    result: Result<crate::api::Reply, Refusal>,
+    path: String,
+    again: F,
+) -> Result<Response, PageError>
 where
     F: AsyncFnOnce(String) -> Result<Response, PageError>,
 {

@@ -17,6 +17,7 @@ mod ha;
 mod harbor_clients;
 mod health;
 mod identity;
+mod immutability;
 mod jobs;
 mod log_out;
 mod login;

@@ -359,7 +359,7 @@ async fn the_main_journeys_work_in_a_real_browser() {
     )
     .unwrap_or_else(|e| panic!("{e}\n---- berth log ----\n{}", berth.log()));
     print!("{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 14, "steps done:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 15, "steps done:\n{out}");
 
     // What the browser did, as the API sees it.
     let summary: Value =
@@ -633,4 +633,93 @@ async fn odd_path_segments_name_nothing_else() {
     let tags = api_as(&berth, ADMIN, Method::GET, "/projects/library/repositories/app/artifacts/v1/tags", None).await;
     assert_eq!(tags.status(), StatusCode::OK, "v1 is still there");
     assert_eq!(tags.json::<Value>().await.unwrap()[0]["name"], "v1");
+}
+
+/// The project's "Tag Immutability" tab: maintainers and admins list, add, disable, edit and
+/// delete rules through the API (its refusals shown by the form); developers see no tab and get
+/// 403; forms without the session's CSRF token change nothing.
+#[tokio::test]
+async fn the_immutability_tab_manages_a_projects_rules() {
+    let berth = TestApp::start().await;
+    berth.create_project("imm", false).await;
+    create_dev_user(&berth).await;
+    berth.add_member("imm", DEV.0, 2).await;
+    let id = berth.meta().project_by_name("imm").await.unwrap().unwrap().id;
+    let page = format!("/harbor/projects/{id}/immutability");
+    let rules = async || -> Vec<Value> {
+        let r = api_as(&berth, ADMIN, Method::GET, "/projects/imm/immutabletagrules", None).await;
+        r.json().await.unwrap()
+    };
+    let admin = Browser::new(&berth);
+    admin.sign_in(ADMIN).await;
+    let (status, html) = admin.page(&page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&format!(r#"href="{page}" aria-current="page">Tag Immutability"#)), "no current tab");
+    assert_eq!(column(&html, "immutability-rules", "Repositories"), ["No immutability rules."]);
+    let csrf = csrf_of(&html);
+
+    // Without the token nothing happens.
+    let forged = admin.post(&page, &[("csrf", "forged"), ("repository", "**"), ("tag", "v*")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(rules().await.is_empty());
+
+    // A comma-separated list becomes alternatives, as in Harbor's portal.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("repository_decoration", "repoMatches"),
+        ("repository", "app, tools"),
+        ("tag_decoration", "matches"),
+        ("tag", "v*"),
+    ];
+    let added = admin.post(&page, &form).await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let stored = rules().await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["scope_selectors"]["repository"][0]["pattern"], "{app, tools}");
+    let rule_id = stored[0]["id"].as_i64().unwrap();
+    let (_, html) = admin.page(&page).await;
+    assert_eq!(column(&html, "immutability-rules", "Tags"), ["matching v*"]);
+    assert_eq!(column(&html, "immutability-rules", "Status"), ["Enabled"]);
+
+    // The API's refusal is shown next to the form, with a 4xx.
+    let bad = [("csrf", csrf.as_str()), ("repository", "**"), ("tag", "{v1")];
+    let refused = admin.post(&page, &bad).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("unbalanced braces"));
+    let again = admin.post(&page, &form).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(again.text().await.unwrap().contains("already exists"));
+    assert_eq!(rules().await.len(), 1);
+
+    // Disable, edit, delete.
+    let rule_page = format!("{page}/{rule_id}");
+    let disabled = admin.post(&rule_page, &[("csrf", csrf.as_str()), ("action", "disable")]).await;
+    assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
+    assert_eq!(rules().await[0]["disabled"], true);
+    let (_, html) = admin.page(&page).await;
+    assert_eq!(column(&html, "immutability-rules", "Status"), ["Disabled"]);
+    let edit = [
+        ("csrf", csrf.as_str()),
+        ("action", "edit"),
+        ("repository_decoration", "repoExcludes"),
+        ("repository", "scratch"),
+        ("tag_decoration", "excludes"),
+        ("tag", "dev-*"),
+    ];
+    assert_eq!(admin.post(&rule_page, &edit).await.status(), StatusCode::SEE_OTHER);
+    let edited = &rules().await[0];
+    assert_eq!(edited["disabled"], true);
+    assert_eq!(edited["tag_selectors"][0]["decoration"], "excludes");
+    assert_eq!(edited["scope_selectors"]["repository"][0]["pattern"], "scratch");
+    let deleted = admin.post(&rule_page, &[("csrf", csrf.as_str()), ("action", "delete")]).await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    assert!(rules().await.is_empty());
+
+    // A developer sees no tab, and the page is refused.
+    let dev = Browser::new(&berth);
+    dev.sign_in(DEV).await;
+    let (_, summary) = dev.page(&format!("/harbor/projects/{id}")).await;
+    assert!(!summary.contains("Tag Immutability"));
+    let (status, _) = dev.page(&page).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

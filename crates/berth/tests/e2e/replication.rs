@@ -381,6 +381,28 @@ async fn event_based_push_to_distribution_with_filters_indexes_referrers_and_del
     assert!(head(&dist_url, None, "library/app2", "1.0").await.is_some());
 }
 
+/// A manual pull-based policy copying `team/tool` of `upstream` into project `mirror`; its id.
+async fn pull_team_tool_into_mirror(berth: &Berth, upstream: &Upstream) -> i64 {
+    let dist = create_endpoint(berth, "dist", "docker-registry", &upstream.url(), None).await;
+    create_policy(
+        berth,
+        json!({
+            "name": "from-dist", "src_registry": {"id": dist}, "dest_namespace": "mirror",
+            "dest_namespace_replace_count": 1, "trigger": {"type": "manual"},
+            "filters": [{"type": "name", "value": "team/tool"}],
+        }),
+    )
+    .await
+}
+
+/// Starts an execution of `policy`; its id.
+async fn start_execution(berth: &Berth, policy: i64) -> String {
+    let (status, _, location) =
+        api(berth, Method::POST, "/replication/executions", Some(json!({"policy_id": policy}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    location.unwrap().rsplit('/').next().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn pull_based_manual_and_scheduled_replication() {
     let berth = Berth::start();
@@ -388,20 +410,8 @@ async fn pull_based_manual_and_scheduled_replication() {
     let (_, v1) = upstream.push_image("team/tool", "v1", &random_bytes(5 << 20, 10)).await;
     let (_, v2) = upstream.push_image("team/tool", "v2", &random_bytes(1000, 11)).await;
     upstream.push_image("team/other", "v1", &random_bytes(1000, 12)).await;
-    let dist = create_endpoint(&berth, "dist", "docker-registry", &upstream.url(), None).await;
-    let policy = create_policy(
-        &berth,
-        json!({
-            "name": "from-dist", "src_registry": {"id": dist}, "dest_namespace": "mirror",
-            "dest_namespace_replace_count": 1, "trigger": {"type": "manual"},
-            "filters": [{"type": "name", "value": "team/tool"}],
-        }),
-    )
-    .await;
-    let (status, _, location) =
-        api(&berth, Method::POST, "/replication/executions", Some(json!({"policy_id": policy}))).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let execution = location.unwrap().rsplit('/').next().unwrap().to_owned();
+    let policy = pull_team_tool_into_mirror(&berth, &upstream).await;
+    let execution = start_execution(&berth, policy).await;
     wait_for("the manual execution", || async {
         let (_, e, _) = api(&berth, Method::GET, &format!("/replication/executions/{execution}"), None).await;
         assert_ne!(e["status"], "Failed", "{e}");
@@ -424,9 +434,7 @@ async fn pull_based_manual_and_scheduled_replication() {
     assert_eq!(sha256_digest(&bytes), layer);
 
     // A second run finds nothing to do.
-    let (_, _, location) =
-        api(&berth, Method::POST, "/replication/executions", Some(json!({"policy_id": policy}))).await;
-    let again = location.unwrap().rsplit('/').next().unwrap().to_owned();
+    let again = start_execution(&berth, policy).await;
     wait_for("the second execution", || async {
         let (_, e, _) = api(&berth, Method::GET, &format!("/replication/executions/{again}"), None).await;
         e["status"] == "Succeed"
@@ -702,4 +710,46 @@ async fn insecure_endpoints_over_tls_and_override_off() {
     let base = berth_base(&berth);
     assert_eq!(head(&base, Some(ADMIN), "team/tls", "v1").await, Some(v1));
     assert_eq!(head(&base, Some(ADMIN), "team/tls", "v2").await, Some(mine), "override off keeps ours");
+}
+
+/// Pull-based replication into a project whose rule makes `v*` immutable: a tag moved upstream
+/// is refused here, the task's log says so in Harbor's words, and the tag keeps its content.
+#[tokio::test]
+async fn replication_into_an_immutable_tag_is_refused_in_the_task_log() {
+    let berth = Berth::start();
+    let upstream = Upstream::start();
+    let (_, first) = upstream.push_image("team/tool", "v1", &random_bytes(1000, 30)).await;
+    berth.create_project("mirror", false);
+    let rule = json!({
+        "action": "immutable", "template": "immutable_template",
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "v*"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+    });
+    let (status, text, _) = api(&berth, Method::POST, "/projects/mirror/immutabletagrules", Some(rule)).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let policy = pull_team_tool_into_mirror(&berth, &upstream).await;
+    // The first copy of v1 is a first push: allowed.
+    let execution = start_execution(&berth, policy).await;
+    wait_for("the first execution", || async {
+        let (_, e, _) = api(&berth, Method::GET, &format!("/replication/executions/{execution}"), None).await;
+        e["status"] == "Succeed"
+    })
+    .await;
+    let base = berth_base(&berth);
+    assert_eq!(head(&base, Some(ADMIN), "mirror/tool", "v1").await, Some(first.clone()));
+
+    // v1 moves upstream; copying it here would move an immutable tag.
+    upstream.push_image("team/tool", "v1", &random_bytes(1000, 31)).await;
+    let execution = start_execution(&berth, policy).await;
+    let log = async || -> String {
+        let (_, tasks, _) = api(&berth, Method::GET, &format!("/replication/executions/{execution}/tasks"), None).await;
+        let Some(task) = tasks.as_array().and_then(|t| t.first()).map(|t| t["id"].clone()) else {
+            return String::new();
+        };
+        let path = format!("/replication/executions/{execution}/tasks/{task}/log");
+        api(&berth, Method::GET, &path, None).await.1.as_str().unwrap_or_default().to_owned()
+    };
+    wait_for("the task's refusal", || async { log().await.contains("configured as immutable") }).await;
+    assert!(log().await.contains("the tag v1 configured as immutable, cannot be updated"), "{}", log().await);
+    assert_eq!(head(&base, Some(ADMIN), "mirror/tool", "v1").await, Some(first));
 }

@@ -565,6 +565,10 @@ mod tests {
         assert!(e.contains("http.tls.redirect_port"), "{e}");
         let e = Config::load(None, env(&[("BERTH_HTTP_MAX_CONNECTIONS", "0")])).unwrap_err().to_string();
         assert!(e.contains("http.max_connections"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_JOB_HISTORY_RETENTION_DAYS", "0")])).unwrap_err().to_string();
+        assert!(e.contains("job_history_retention_days"), "{e}");
+        let c = Config::load(None, env(&[("BERTH_JOB_HISTORY_RETENTION_DAYS", "7")])).unwrap();
+        assert_eq!(c.job_history_retention_days, 7);
     }
 
     #[test]

@@ -45,6 +45,7 @@ CORRECTIONS = [
     ("get", "/replication/executions/{id}/tasks", "400", BAD_QUERY),
     ("get", "/replication/policies", "400", BAD_QUERY),
     ("get", "/search", "400", BAD_QUERY),
+    ("get", "/system/purgeaudit", "400", BAD_QUERY),
     ("get", "/users", "400", BAD_QUERY),
     ("get", "/users/current/permissions", "400", BAD_QUERY),
     ("get", "/users/search", "400", BAD_QUERY),

@@ -31,6 +31,7 @@ mod quotas;
 mod registries;
 mod replication;
 mod robots;
+mod schedules;
 mod search;
 mod system;
 mod users;
@@ -56,6 +57,7 @@ pub use replication::{
     ReplicationTriggerSettings, StartReplicationExecution,
 };
 pub use robots::{Access, Robot, RobotCreate, RobotCreated, RobotPermission, RobotSec};
+pub use schedules::{ExecHistory, Schedule, ScheduleObj};
 pub use search::{Search, SearchRepository, Statistic};
 pub use system::{ComponentHealthStatus, GeneralInfo, OverallHealthStatus, Storage, SystemInfo};
 pub use users::{

@@ -293,6 +293,39 @@ fn every_type_matches_harbors_model() {
     c.model("JobQueue", JobQueue { job_type: "REPLICATION".into(), count: 2, latency: 5, paused: false });
     c.model("ActionRequest", ActionRequest { action: "pause".into() });
 
+    let when = ScheduleObj {
+        schedule_type: Some("Custom".into()),
+        cron: Some("0 0 */2 * * *".into()),
+        next_scheduled_time: Some("2026-01-01T02:00:00Z".into()),
+    };
+    c.model("ScheduleObj", when.clone());
+    let parameters = serde_json::json!({"audit_retention_hour": 168, "dry_run": true, "include_event_types": "pull"});
+    c.model(
+        "Schedule",
+        Schedule {
+            id: Some(1),
+            status: Some("Scheduled".into()),
+            creation_time: Some("2026-01-01T00:00:00Z".into()),
+            update_time: Some("2026-01-01T00:00:00Z".into()),
+            schedule: Some(when.clone()),
+            parameters: parameters.as_object().cloned(),
+        },
+    );
+    c.model(
+        "ExecHistory",
+        ExecHistory {
+            id: 7,
+            job_name: "PURGE_AUDIT_LOG".into(),
+            job_kind: "MANUAL".into(),
+            job_parameters: parameters.to_string(),
+            schedule: Some(when),
+            job_status: "Success".into(),
+            deleted: false,
+            creation_time: "2026-01-01T00:00:00Z".into(),
+            update_time: "2026-01-01T00:00:00Z".into(),
+        },
+    );
+
     c.model("Registry", registry());
     c.model("RegistryCredential", credential());
     c.model(

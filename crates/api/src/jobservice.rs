@@ -122,9 +122,7 @@ pub(crate) async fn get_job(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Job>, ApiError> {
     caller.require_sysadmin()?;
-    let id = parse_id(&path?.0, "job")?;
-    let job = state.meta().job(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    Ok(Json(job_model(&job)))
+    Ok(Json(job_model(&find_job(&state, &path?.0, None).await?)))
 }
 
 /// `PUT /jobservice/jobs/{job_id}`: stops the job (a running one at its next lease renewal).
@@ -147,12 +145,32 @@ pub(crate) async fn job_log(
     caller: Result<Caller, ApiError>,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
+    log_text(&state, caller, path, None).await
+}
+
+/// The job a path names, for a system administrator; with `kind`, only a job of that kind
+/// (another is not found, as the API of that kind knows no such run).
+pub(crate) async fn find_job(state: &ApiState, raw: &str, kind: Option<&str>) -> Result<JobRow, ApiError> {
+    let what = kind.map_or("job".to_owned(), |k| format!("{k} job"));
+    let id = parse_id(raw, &what)?;
+    match state.meta().job(id).await? {
+        Some(j) if kind.is_none_or(|k| j.kind == k) => Ok(j),
+        _ => Err(ApiError::not_found(format!("{what} {id} not found"))),
+    }
+}
+
+/// The log of the job a path names ([`find_job`]), as text; errors as text too.
+pub(crate) async fn log_text(
+    state: &ApiState,
+    caller: Result<Caller, ApiError>,
+    path: Result<Path<String>, PathRejection>,
+    kind: Option<&str>,
+) -> Response {
     plain_text(
         async {
             caller?.require_sysadmin()?;
-            let id = parse_id(&path?.0, "job")?;
-            let log =
-                state.meta().job_log(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+            let job = find_job(state, &path?.0, kind).await?;
+            let log = state.meta().job_log(job.id).await?.unwrap_or_default();
             Ok(([(header::CONTENT_TYPE, PLAIN_TEXT)], log).into_response())
         }
         .await,

@@ -14,6 +14,7 @@ mod jobservice;
 mod members;
 mod page;
 mod projects;
+mod purge;
 mod query;
 mod quotas;
 mod registries;
@@ -125,6 +126,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/search", get(search::search))
         .route("/statistics", get(search::statistics))
         .route("/audit-logs", get(audit::list))
+        .route("/system/purgeaudit", get(purge::history))
+        .route(
+            "/system/purgeaudit/schedule",
+            get(purge::get_schedule).post(purge::create_schedule).put(purge::update_schedule),
+        )
+        .route("/system/purgeaudit/{purge_id}", get(purge::get).put(purge::stop))
+        .route("/system/purgeaudit/{purge_id}/log", get(purge::log))
         .route("/jobservice/pools", get(jobservice::pools))
         .route("/jobservice/pools/{pool_id}/workers", get(jobservice::workers))
         .route("/jobservice/jobs", get(jobservice::list_jobs))

@@ -59,6 +59,8 @@ pub struct Settings {
     defaults: Editable,
     /// The values in force: the file's, overridden by those stored at run time.
     current: RwLock<Editable>,
+    /// The audit purge's retention until an administrator schedules one (`audit_log_retention_days`).
+    pub audit_log_retention_hours: u64,
 }
 
 /// The longest token lifetime `/configurations` accepts: a year, in minutes.
@@ -66,7 +68,11 @@ const MAX_TOKEN_EXPIRATION: u64 = 525_600;
 
 impl Settings {
     pub fn new(external_url: Option<String>, defaults: Editable) -> Settings {
-        Settings { external_url, defaults, current: RwLock::new(defaults) }
+        Settings { external_url, defaults, current: RwLock::new(defaults), audit_log_retention_hours: 90 * 24 }
+    }
+
+    pub fn with_audit_log_retention_hours(self, hours: u64) -> Settings {
+        Settings { audit_log_retention_hours: hours, ..self }
     }
 
     /// The values in force.

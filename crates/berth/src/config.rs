@@ -35,6 +35,9 @@ pub struct Config {
     pub project_creation_restriction: ProjectCreationRestriction,
     /// Audit records older than this many days are purged.
     pub audit_log_retention_days: u64,
+    /// Finished jobs, replication executions and their tasks older than this many days are purged
+    /// (each kind's and each policy's latest run stays).
+    pub job_history_retention_days: u64,
     pub database: Database,
     pub storage: Storage,
     /// Key sealing secrets kept in the database (registry endpoint passwords). Empty: one is
@@ -329,6 +332,7 @@ impl Default for Config {
             self_registration: false,
             project_creation_restriction: ProjectCreationRestriction::Everyone,
             audit_log_retention_days: 90,
+            job_history_retention_days: 30,
             database: Database::default(),
             storage: Storage::default(),
             secret_key: String::new(),
@@ -442,6 +446,11 @@ impl Config {
         if self.audit_log_retention_days == 0 {
             bail!(
                 "configuration key `audit_log_retention_days`: must be at least 1 (the log must not grow without bound)"
+            );
+        }
+        if self.job_history_retention_days == 0 {
+            bail!(
+                "configuration key `job_history_retention_days`: must be at least 1 (a run's status must stay visible)"
             );
         }
         if !self.secret_key.is_empty() && self.secret_key.len() < 16 {
@@ -676,6 +685,10 @@ mod tests {
         assert!(e.contains("http.tls.redirect_port"), "{e}");
         let e = Config::load(None, env(&[("BERTH_HTTP_MAX_CONNECTIONS", "0")])).unwrap_err().to_string();
         assert!(e.contains("http.max_connections"), "{e}");
+        let e = Config::load(None, env(&[("BERTH_JOB_HISTORY_RETENTION_DAYS", "0")])).unwrap_err().to_string();
+        assert!(e.contains("job_history_retention_days"), "{e}");
+        let c = Config::load(None, env(&[("BERTH_JOB_HISTORY_RETENTION_DAYS", "7")])).unwrap();
+        assert_eq!(c.job_history_retention_days, 7);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Berth as a library: the application ([`app`]), which the `berth` binary serves ([`serve`]) and
 //! tests run in process, and its configuration ([`config`]).
 
-mod audit_purge;
 pub mod config;
+mod housekeeping;
 mod limits;
 mod listener;
 mod metrics;

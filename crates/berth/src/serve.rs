@@ -15,6 +15,7 @@ use berth_api::{ApiState, Editable, ProjectCreation, Settings, keep_settings_cur
 use berth_auth::Auth;
 use berth_content::Content;
 use berth_jobs::Runner;
+use berth_jobs::housekeeping::{PurgeAuditLog, PurgeJobHistory};
 use berth_meta::{Meta, NewUser};
 use berth_registry::{RegistryOptions, RegistryState};
 use berth_replication::jobs::{CopyTask, PlanExecution};
@@ -22,8 +23,8 @@ use berth_replication::{Endpoints, Engine, Sealer};
 use berth_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit_purge::{self, PurgeAuditLog};
 use crate::config::{Config, DEFAULT_ADMIN_PASSWORD, ProjectCreationRestriction};
+use crate::housekeeping;
 use crate::listener;
 use crate::origin::TrustedProxies;
 use crate::tls::Certificates;
@@ -99,7 +100,8 @@ pub struct App {
     /// Kept to write the queued pull events at shutdown.
     pulls: RegistryState,
     replication: Engine,
-    retention: Duration,
+    /// The default audit retention and the job history's (the housekeeping jobs' contexts).
+    retention: Retention,
     /// A token, not a notification: a loop that is busy (claiming a job) when the server stops
     /// still sees it when it next waits, instead of waiting forever.
     stop_jobs: CancellationToken,
@@ -145,7 +147,8 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
                 },
                 token_expiration: config.token_expiration,
             },
-        ),
+        )
+        .with_audit_log_retention_hours(config.audit_log_retention_days * 24),
         content,
         endpoints,
     );
@@ -172,7 +175,10 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         meta,
         pulls,
         replication,
-        retention: Duration::from_secs(config.audit_log_retention_days * 86_400),
+        retention: Retention {
+            audit: Duration::from_secs(config.audit_log_retention_days * 86_400),
+            jobs: Duration::from_secs(config.job_history_retention_days * 86_400),
+        },
         stop_jobs: CancellationToken::new(),
         loops: Vec::new(),
         settings_poll,
@@ -192,14 +198,14 @@ impl App {
         &self.meta
     }
 
-    /// Starts what runs beside the HTTP server: this instance's job workers, the hourly audit
-    /// purge, the replication event trigger and scheduler.
+    /// Starts what runs beside the HTTP server: this instance's job workers, the housekeeping
+    /// schedules (audit and job history purges), the replication event trigger and scheduler.
     pub fn start(&mut self) {
         let stop = &self.stop_jobs;
         let jobs = job_runner(&self.meta, self.retention, &self.replication).run(stop.clone());
         self.loops = vec![
             tokio::spawn(jobs),
-            tokio::spawn(audit_purge::schedule(self.meta.clone(), stop.clone())),
+            tokio::spawn(housekeeping::schedule(self.meta.clone(), stop.clone())),
             tokio::spawn(self.replication.clone().run_event_trigger(REPLICATION_POLL, stop.clone())),
             tokio::spawn(self.replication.clone().run_scheduler(REPLICATION_POLL, stop.clone())),
         ];
@@ -312,11 +318,19 @@ async fn bootstrap(meta: &Meta, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long history is kept: the audit log when no schedule says otherwise, and finished jobs.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    audit: Duration,
+    jobs: Duration,
+}
+
 /// This instance's job workers, running every kind of job Berth has.
-fn job_runner(meta: &Meta, retention: Duration, replication: &Engine) -> Runner {
+fn job_runner(meta: &Meta, retention: Retention, replication: &Engine) -> Runner {
     let id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
     Runner::new(meta.clone(), id, JOB_WORKERS)
-        .register::<PurgeAuditLog>(retention)
+        .register::<PurgeAuditLog>(retention.audit)
+        .register::<PurgeJobHistory>(retention.jobs)
         .register::<PlanExecution>(replication.clone())
         .register::<CopyTask>(replication.clone())
 }

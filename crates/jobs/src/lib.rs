@@ -6,6 +6,9 @@
 //! job simply stops renewing; when the lease runs out any instance takes the job again. So any
 //! instance can run any job, and none is lost.
 
+pub mod housekeeping;
+pub mod schedule;
+
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;

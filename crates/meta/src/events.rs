@@ -162,12 +162,6 @@ impl Meta {
         let counted = count.bind(AUDIT_TOTAL_CAP + 1).fetch_one(&self.pool).await?;
         Ok(AuditPage { rows, total: counted.min(AUDIT_TOTAL_CAP), capped: counted > AUDIT_TOTAL_CAP })
     }
-
-    /// Deletes records older than `before` (unix seconds); returns how many.
-    pub async fn purge_audit(&self, before: i64) -> Result<u64> {
-        let done = query("DELETE FROM events WHERE op_time < $1").bind(before).execute(&self.pool).await?;
-        Ok(done.rows_affected())
-    }
 }
 
 /// One event for the outbox: what happened to which resource, who did it and from where. Written

@@ -23,6 +23,8 @@ pub struct JobRow {
     pub updated_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// Set on scheduled runs (one key per period), not on jobs enqueued on demand.
+    pub unique_key: Option<String>,
 }
 
 /// A job to put in the queue: its kind, its payload (JSON), how often it may be tried, when it
@@ -80,8 +82,9 @@ pub struct WorkerRow {
     pub heartbeat_at: i64,
 }
 
-const COLUMNS: &str = "id, kind, payload, status, attempts, max_attempts, run_at, worker, lease_until, stop_requested,
-                       last_error, created_at, updated_at, started_at, finished_at";
+pub(crate) const COLUMNS: &str =
+    "id, kind, payload, status, attempts, max_attempts, run_at, worker, lease_until, stop_requested,
+                       last_error, created_at, updated_at, started_at, finished_at, unique_key";
 
 /// Log lines kept per job at most (the tail), so a chatty job cannot grow a row without bound.
 const MAX_LOG_BYTES: usize = 256 * 1024;

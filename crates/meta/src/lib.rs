@@ -16,6 +16,7 @@ macro_rules! repository_has_content {
 mod artifacts;
 mod db;
 mod events;
+mod history;
 mod immutable;
 mod inline;
 mod jobs;
@@ -40,6 +41,7 @@ pub use db::{Backend, Meta};
 pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
 };
+pub use history::{AuditPurge, JobSchedule};
 pub use immutable::{ImmutableRuleRow, MAX_IMMUTABLE_RULES, NewImmutableRule};
 pub use jobs::{ClaimedJob, JobRow, NewJob, QueueRow, WorkerRow};
 pub use login_failures::LoginFailures;

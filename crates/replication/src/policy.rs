@@ -3,7 +3,6 @@
 
 use berth_rules::{Pattern, Selector};
 use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 use serde::{Deserialize, Serialize};
 
 /// What is wrong with a policy's rules, said to whoever wrote them.
@@ -145,8 +144,7 @@ pub fn destination_repository(repository: &str, namespace: &str, replace_count: 
 
 /// Checks a cron expression in Harbor's 6-field form (seconds first).
 pub fn parse_cron(expression: &str) -> Result<Cron, PolicyError> {
-    let parser = CronParser::builder().seconds(Seconds::Required).build();
-    parser.parse(expression).map_err(|e| invalid(format!("invalid cron {expression:?}: {e}")))
+    berth_jobs::schedule::parse_cron(expression).map_err(invalid)
 }
 
 /// A policy's trigger.

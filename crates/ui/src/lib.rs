@@ -72,6 +72,7 @@ pub fn router(api: Router, auth: Arc<Auth>) -> Router {
         .route("/harbor/replications/executions/{eid}/tasks/{tid}/log", get(admin::task_log))
         .route("/harbor/logs", get(admin::logs))
         .route("/harbor/job-service", get(admin::jobs))
+        .route("/harbor/clean-up", get(admin::cleanup).post(admin::save_cleanup))
         .route("/harbor/settings", get(admin::settings).post(admin::save_settings))
         .route("/harbor/system-info", get(admin::system_info))
         .fallback(page::not_found)

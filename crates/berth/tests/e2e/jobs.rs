@@ -142,7 +142,10 @@ async fn the_audit_purge_runs_as_a_scheduled_job_visible_through_jobservice() {
     assert_eq!(log.status(), StatusCode::OK);
     assert!(log.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let log = log.text().await.unwrap();
-    assert!(log.contains("purged 0 audit records older than 90 days") && log.contains("succeeded"), "{log}");
+    assert!(
+        log.contains("purged 0 audit records of every type older than 2160 hours") && log.contains("succeeded"),
+        "{log}"
+    );
 
     // This instance's pool and its workers.
     let pools: Value = api_as(&berth, ADMIN, Method::GET, "/jobservice/pools", None).await.json().await.unwrap();

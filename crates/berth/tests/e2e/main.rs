@@ -27,6 +27,7 @@ mod outages;
 mod portal;
 mod proxy;
 mod proxy_cache;
+mod purge;
 mod quota;
 mod replication;
 mod repositories;

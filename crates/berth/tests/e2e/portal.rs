@@ -248,6 +248,7 @@ async fn administration_is_for_system_administrators_only() {
         "/harbor/replications",
         "/harbor/logs",
         "/harbor/job-service",
+        "/harbor/clean-up",
         "/harbor/system-info",
     ] {
         let (status, html) = client.page(path).await;
@@ -581,6 +582,52 @@ async fn system_settings_are_changed_from_the_settings_page() {
     // Sign-up is offered now.
     let anonymous = Browser::new(&berth);
     assert!(anonymous.page("/harbor/sign-in").await.1.contains("/harbor/sign-up"));
+}
+
+#[tokio::test]
+async fn the_audit_purge_is_scheduled_and_run_from_the_clean_up_page() {
+    let berth = TestApp::start().await;
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+    let (status, html) = client.page("/harbor/clean-up").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Schedule: Hourly (<code>0 0 * * * *</code>)"), "{html}");
+    assert!(html.contains(r#"name="audit_retention_hour" inputmode="numeric" value="2160""#), "{html}");
+    let csrf = csrf_of(&html);
+
+    let bad = [("csrf", csrf.as_str()), ("action", "save"), ("schedule_type", "Custom"), ("cron", "nightly")];
+    let r = client.post("/harbor/clean-up", &bad).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("Invalid cron"));
+    let before: Value =
+        api_as(&berth, ADMIN, Method::GET, "/system/purgeaudit/schedule", None).await.json().await.unwrap();
+    assert_eq!(before["schedule"]["type"], "Hourly", "a refused form changed the schedule");
+
+    let daily = [
+        ("csrf", csrf.as_str()),
+        ("action", "save"),
+        ("schedule_type", "Daily"),
+        ("audit_retention_hour", "48"),
+        ("limit_types", "on"),
+        ("include_event_types", "pull"),
+    ];
+    let r = client.post("/harbor/clean-up", &daily).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Saved"));
+    let set: Value =
+        api_as(&berth, ADMIN, Method::GET, "/system/purgeaudit/schedule", None).await.json().await.unwrap();
+    assert_eq!(set["schedule"]["type"], "Daily");
+    let parameters: Value = serde_json::from_str(set["job_parameters"].as_str().unwrap()).unwrap();
+    assert_eq!(parameters, json!({"audit_retention_hour": 48, "include_event_types": "pull", "dry_run": false}));
+
+    let run = [("csrf", csrf.as_str()), ("action", "run"), ("audit_retention_hour", "1"), ("dry_run", "on")];
+    let r = client.post("/harbor/clean-up", &run).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Started") && html.contains("<td data-label=\"Trigger\">MANUAL</td>"), "{html}");
+    let set: Value =
+        api_as(&berth, ADMIN, Method::GET, "/system/purgeaudit/schedule", None).await.json().await.unwrap();
+    assert_eq!(set["schedule"]["type"], "Daily", "a run now left the schedule alone");
 }
 
 /// Repository names and references reach the API as the page's path gave them, one segment each:

@@ -1,7 +1,8 @@
 //! Administration, for system administrators only: one module a page (users, registry
-//! endpoints, replication, the audit log, the job queue, system settings and system
+//! endpoints, replication, the audit log, its clean-up, the job queue, system settings and system
 //! information). Each handler checks `Viewer::admin` itself.
 
+mod cleanup;
 mod jobs;
 mod logs;
 mod registries;
@@ -12,6 +13,7 @@ mod users;
 
 use serde::Deserialize;
 
+pub(crate) use cleanup::{cleanup, save_cleanup};
 pub(crate) use jobs::jobs;
 pub(crate) use logs::logs;
 pub(crate) use registries::{change_registry, create_registry, registries};

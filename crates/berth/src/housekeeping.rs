@@ -1,0 +1,42 @@
+//! The schedules of the housekeeping jobs, looked at every minute by every instance: the audit
+//! log purge (an administrator's schedule from `/system/purgeaudit/schedule`, else hourly with
+//! `audit_log_retention_days`) and the job history purge (hourly, `job_history_retention_days`).
+//! Each run is enqueued once cluster-wide (see `berth_jobs::schedule`).
+
+use std::time::Duration;
+
+use berth_jobs::Job;
+use berth_jobs::housekeeping::{PurgeAuditLog, PurgeJobHistory};
+use berth_jobs::schedule::Schedule;
+use berth_meta::{Meta, NewJob};
+use tokio_util::sync::CancellationToken;
+
+pub async fn schedule(meta: Meta, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        if let Err(e) = enqueue_due(&meta).await {
+            tracing::warn!(error = %format!("{e:#}"), "scheduling the housekeeping jobs");
+        }
+    }
+}
+
+async fn enqueue_due(meta: &Meta) -> anyhow::Result<()> {
+    let (audit, job, since) = audit_purge_schedule(meta).await?;
+    audit.enqueue_due(meta, job, since).await?;
+    Schedule::hourly().enqueue_due(meta, PurgeJobHistory {}.to_new(), 0).await?;
+    Ok(())
+}
+
+/// The audit purge's schedule in force, the job each run enqueues and since when it holds.
+async fn audit_purge_schedule(meta: &Meta) -> anyhow::Result<(Schedule, NewJob, i64)> {
+    let Some(stored) = meta.job_schedule(PurgeAuditLog::KIND).await? else {
+        return Ok((Schedule::hourly(), PurgeAuditLog::default().to_new(), 0));
+    };
+    let schedule = Schedule::new(&stored.schedule_type, &stored.cron).map_err(anyhow::Error::msg)?;
+    let job: PurgeAuditLog = serde_json::from_str(&stored.parameters)?;
+    Ok((schedule, job.to_new(), stored.updated_at))
+}

@@ -183,7 +183,10 @@ def main():
         "--max-examples", sys.argv[6] if len(sys.argv) > 6 else "25",
         "--seed", "20261207",
         "--request-timeout", "20",
-        "--workers", "2",
+        # One worker: with two threads, Hypothesis (describing its strategies) and CPython 3.11's
+        # parser raced ("SystemError: AST constructor recursion depth mismatch") and schemathesis
+        # reported an operation as a runtime error though every case it sent had passed.
+        "--workers", "1",
         "--no-color",
         # Replaying a failure against a server whose state moved on cannot reproduce it: report
         # each as found.

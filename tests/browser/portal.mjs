@@ -178,6 +178,16 @@ try {
   check((await ruleRows.count()) === 1 && (await ruleRows.first().textContent()).includes("release-*"), "the rule is not listed");
   step("add a tag immutability rule");
 
+  // An audit-log purge run from Clean Up, as a dry run: it shows in the history at once.
+  await page.goto(`${base}/harbor/clean-up`);
+  await page.check("#purge input[name=dry_run]");
+  await Promise.all([page.waitForNavigation(), page.click("#purge button[value=run]")]);
+  check((await page.textContent("[role=status]")).includes("Started"), "the run was not started");
+  const runRows = page.locator("#runs tbody tr");
+  const runs = await runRows.allTextContents();
+  check(runs.some((row) => row.includes("MANUAL") && row.includes('"dry_run":true')), `the run is not in the history: ${runs}`);
+  step("run an audit-log purge from Clean Up");
+
   // A registry endpoint and a replication policy, and an execution that succeeds.
   await page.goto(`${base}/harbor/registries`);
   await page.selectOption("#new-registry select[name=type]", "docker-registry");
@@ -242,6 +252,7 @@ try {
     ["replications", `${base}/harbor/replications`],
     ["execution", executionUrl],
     ["logs", `${base}/harbor/logs`],
+    ["clean-up", `${base}/harbor/clean-up`],
     ["jobs", `${base}/harbor/job-service`],
     ["settings", `${base}/harbor/settings`],
     ["system", `${base}/harbor/system-info`],
@@ -324,7 +335,7 @@ try {
   await dev.click("#sign-in");
   await dev.waitForURL(`${base}/harbor/projects`);
   check((await dev.locator("nav a", { hasText: "Users" }).count()) === 0, "a non-admin sees the Users menu");
-  for (const path of ["/harbor/users", "/harbor/registries", "/harbor/replications", "/harbor/logs"]) {
+  for (const path of ["/harbor/users", "/harbor/registries", "/harbor/replications", "/harbor/logs", "/harbor/clean-up"]) {
     const response = await dev.goto(`${base}${path}`);
     check(response.status() === 403, `${path} answered ${response.status()} to a non-admin`);
     check((await dev.textContent("h1")).includes("Not allowed"), `${path} shows no friendly 403 page`);

@@ -57,13 +57,13 @@ impl Telemetry {
 /// Berth's spans and events at `info` sent over OTLP when `tracing` has an endpoint.
 pub fn init_logging(log: &Log, tracing: &Tracing) -> anyhow::Result<Telemetry> {
     let timeout = Duration::from_secs(tracing.otlp.timeout_seconds);
-    let provider = if tracing.enabled() { Some(tracer_provider(tracing)?) } else { None };
+    let url = if tracing.enabled() { Some(tracing.traces_url()?) } else { None };
+    let provider = url.as_ref().map(|url| tracer_provider(tracing, url)).transpose()?;
     let otel = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer().with_tracer(provider.tracer("berth")).with_filter(filter::filter_fn(berths_own))
     });
     tracing_subscriber::registry().with(log_layer(log)).with(otel).init();
-    if provider.is_some() {
-        let url = tracing.traces_url()?;
+    if let Some(url) = url {
         tracing::info!(url, sample_ratio = tracing.sample_ratio, "tracing: exporting spans over OTLP/HTTP");
     }
     Ok(Telemetry { provider, timeout })
@@ -93,12 +93,11 @@ fn berths_own(meta: &Metadata<'_>) -> bool {
     meta.target().starts_with("berth") && *meta.level() <= Level::INFO
 }
 
-fn tracer_provider(tracing: &Tracing) -> anyhow::Result<SdkTracerProvider> {
-    let url = tracing.traces_url()?;
+fn tracer_provider(tracing: &Tracing, url: &str) -> anyhow::Result<SdkTracerProvider> {
     let headers = tracing.header_pairs().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_endpoint(url.clone())
+        .with_endpoint(url)
         .with_timeout(Duration::from_secs(tracing.otlp.timeout_seconds))
         .with_headers(headers)
         .build()
@@ -109,7 +108,7 @@ fn tracer_provider(tracing: &Tracing) -> anyhow::Result<SdkTracerProvider> {
         Resource::builder().with_service_name(tracing.service_name.clone()).with_attributes(attributes).build();
     Ok(SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(tracing.sample_ratio))))
-        .with_batch_exporter(Reported::new(exporter, url))
+        .with_batch_exporter(Reported::new(exporter, url.to_owned()))
         .with_resource(resource)
         .build())
 }

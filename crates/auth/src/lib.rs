@@ -8,7 +8,6 @@ pub mod password;
 pub mod policy;
 pub mod robots;
 pub mod throttle;
-pub mod token;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +18,7 @@ use berth_meta::time::now;
 use berth_meta::{AuditEntry, Meta, MetaError, ProjectKey, User};
 use sha2::{Digest, Sha256};
 
+pub use berth_token as token;
 pub use origin::ClientOrigin;
 pub use policy::{Permission, ProjectAccess, Role};
 pub use throttle::ClientAddr;

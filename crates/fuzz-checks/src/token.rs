@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use berth_auth::token::{Claims, ISSUER, TokenKeys};
+use berth_token::{Claims, ISSUER, TokenKeys};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 /// A P-256 key made for fuzzing (PKCS#8), signing nothing else. Fixed, so the committed seeds can

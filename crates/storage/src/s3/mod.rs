@@ -33,17 +33,17 @@ use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{
-    BackoffConfig, Certificate, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig,
+    BackoffConfig, Certificate, ClientOptions, GetOptions, GetRange, MultipartId, ObjectStore, ObjectStoreExt,
+    PutPayload, RetryConfig,
 };
 
 use crate::{Appended, BlobStream, HashState, StorageError, UploadId, UploadProgress, blob_key};
 use part_copy::PartCopier;
-use state::{MAX_PARTS, Run, Tail, UploadState, new_nonce};
+use state::{MAX_BLOB_SIZE, MAX_PARTS, Run, Tail, UploadState, new_nonce};
 
-/// Size of the parts an upload is cut into. S3 wants at least 5 MiB for all but the last part
-/// and at most 10,000 parts, so this bounds a blob to about 80 GiB; each append request holds
-/// at most two parts in memory (one filling while the previous one uploads).
+/// Size of the parts an upload is cut into. S3 wants at least 5 MiB for all but the last part;
+/// each append request holds at most two parts in memory (one filling while the previous one
+/// uploads). A blob of more than S3's 10,000 parts is assembled in two steps (`assemble`).
 pub const PART_SIZE: u64 = 8 * 1024 * 1024;
 
 /// Part copies run concurrently at commit: the service does the work, Berth only waits.
@@ -243,7 +243,7 @@ impl S3Store {
         let UploadProgress { length, mut hash, backend } = progress;
         let mut state = UploadState::decode(&backend, length, PART_SIZE)?;
         let part_size = state.part_size as usize;
-        let mut parts = PartWriter::new(self, id, state.part_count(), state.part_size);
+        let mut parts = PartWriter::new(self, id, state.part_count());
         let mut buffer = BytesMut::new();
         let mut tail_loaded = false;
         let mut received = 0u64;
@@ -259,8 +259,11 @@ impl S3Store {
                     buffer = self.read_tail(id, &state, part_size).await?;
                     tail_loaded = true;
                 }
-                hash.update(&chunk);
                 received += chunk.len() as u64;
+                if length + received > MAX_BLOB_SIZE {
+                    return Err(StorageError::TooLarge { max: MAX_BLOB_SIZE });
+                }
+                hash.update(&chunk);
                 let mut rest = &chunk[..];
                 while !rest.is_empty() {
                     let n = rest.len().min(part_size - buffer.len());
@@ -356,7 +359,7 @@ impl S3Store {
             Err(e) => return Err(self.error(format_args!("looking up {blob}"), e)),
         }
 
-        self.assemble(id, &state, &blob).await?;
+        self.assemble(id, &state, &blob, MAX_PARTS as usize).await?;
         let stored = self.store.head(&blob).await.map_err(|e| self.error(format_args!("looking up {blob}"), e))?;
         if stored.size != length {
             // Never leave a blob whose bytes are not the verified ones.
@@ -370,79 +373,113 @@ impl S3Store {
         Ok(length)
     }
 
-    /// Writes the session's bytes to `blob`, visible only once complete.
-    async fn assemble(&self, id: &UploadId, state: &UploadState, blob: &Path) -> Result<(), StorageError> {
-        let mut sources: Vec<Path> = state.parts().map(|(i, nonce)| self.part_path(id, i, nonce)).collect();
-        if let Some(tail) = &state.tail {
-            sources.push(self.tail_path(id, &tail.nonce));
+    /// Writes the session's bytes to `blob`, visible only once complete. An object has at most
+    /// `max_parts` parts ([`MAX_PARTS`] but in tests); a session with more is assembled in two
+    /// steps: consecutive runs of its parts into group objects under the session, then the blob
+    /// from the groups. The parts written by requests stay 8 MiB, so an append never holds more
+    /// in memory, while the blob's own parts grow with it: 5 TiB, S3's largest object, is 655,360
+    /// parts in 9,930 groups of 66 (528 MiB each, within the 5 GiB a part copy may move).
+    async fn assemble(
+        &self,
+        id: &UploadId,
+        state: &UploadState,
+        blob: &Path,
+        max_parts: usize,
+    ) -> Result<(), StorageError> {
+        let full: Vec<Path> = state.parts().map(|(i, nonce)| self.part_path(id, i, nonce)).collect();
+        let tail = state.tail.as_ref().map(|t| self.tail_path(id, &t.nonce));
+        if full.len() + usize::from(tail.is_some()) <= max_parts {
+            return self.assemble_from(blob, &full, tail.as_ref()).await;
         }
-        match sources.as_slice() {
-            [] => self
+        // The tail joins the last group: a group must be at least S3's 5 MiB part minimum to be
+        // copied into the blob, and a tail alone is shorter than a part.
+        let group_size = full.len().div_ceil(max_parts);
+        let runs: Vec<&[Path]> = full.chunks(group_size).collect();
+        let nonce = new_nonce();
+        let mut groups = Vec::with_capacity(runs.len());
+        for (index, run) in runs.iter().enumerate() {
+            let group = self.path(&format!("uploads/{id}/group-{index:05}-{nonce}"));
+            let last = index + 1 == runs.len();
+            self.assemble_from(&group, run, tail.as_ref().filter(|_| last)).await?;
+            groups.push(group);
+        }
+        self.assemble_from(blob, &groups, None).await
+    }
+
+    /// Writes the objects `full` (each at least S3's part minimum) then `tail` (any size) to
+    /// `dest`, visible only once complete.
+    async fn assemble_from(&self, dest: &Path, full: &[Path], tail: Option<&Path>) -> Result<(), StorageError> {
+        match (full, tail) {
+            ([], None) => self
                 .store
-                .put(blob, PutPayload::default())
+                .put(dest, PutPayload::default())
                 .await
                 .map(drop)
-                .map_err(|e| self.error(format_args!("writing {blob}"), e)),
+                .map_err(|e| self.error(format_args!("writing {dest}"), e)),
             // One object (a small blob): a plain server-side copy, itself atomic.
-            [single] => match self.store.copy(single, blob).await {
+            ([single], None) | ([], Some(single)) => match self.store.copy(single, dest).await {
                 Ok(()) => Ok(()),
                 Err(object_store::Error::NotFound { .. }) => Err(StorageError::UploadMissing),
-                Err(e) => Err(self.error(format_args!("copying {single} to {blob}"), e)),
+                Err(e) => Err(self.error(format_args!("copying {single} to {dest}"), e)),
             },
             _ => {
                 let upload_id = self
                     .store
-                    .create_multipart(blob)
+                    .create_multipart(dest)
                     .await
-                    .map_err(|e| self.error(format_args!("starting multipart upload of {blob}"), e))?;
-                let completed = async {
-                    // The copies are built up front (futures do nothing until polled): a stream
-                    // that maps borrowed items to futures is not provably `Send`, and the
-                    // registry's handlers must be.
-                    let (full_parts, tail) = match &state.tail {
-                        Some(_) => sources.split_last().map(|(tail, full)| (full, Some(tail))).unwrap_or((&[], None)),
-                        None => (sources.as_slice(), None),
-                    };
-                    let copies: Vec<_> = full_parts
-                        .iter()
-                        .enumerate()
-                        .map(|(i, source)| self.copier.copy_part(blob, &upload_id, i as u64 + 1, source))
-                        .collect();
-                    let mut part_ids: Vec<_> =
-                        futures_util::stream::iter(copies).buffered(COPY_CONCURRENCY).try_collect().await?;
-                    if let Some(tail) = tail {
-                        // Servers may refuse a server-side copy smaller than the 5 MiB part minimum
-                        // even as the last part (Garage does), so the tail's bytes — less than one
-                        // part — are sent instead.
-                        let bytes = match self.store.get(tail).await {
-                            Ok(found) => found.bytes().await,
-                            Err(e) => Err(e),
-                        }
-                        .map_err(|e| match e {
-                            object_store::Error::NotFound { .. } => StorageError::UploadMissing,
-                            e => self.error(format_args!("reading {tail}"), e),
-                        })?;
-                        let part = self
-                            .store
-                            .put_part(blob, &upload_id, part_ids.len(), bytes.into())
-                            .await
-                            .map_err(|e| self.error(format_args!("sending the last part of {blob}"), e))?;
-                        part_ids.push(part);
-                    }
-                    self.store
-                        .complete_multipart(blob, &upload_id, part_ids)
-                        .await
-                        .map_err(|e| self.error(format_args!("completing multipart upload of {blob}"), e))
-                }
-                .await;
+                    .map_err(|e| self.error(format_args!("starting multipart upload of {dest}"), e))?;
+                let completed = self.complete_from(dest, &upload_id, full, tail).await;
                 if completed.is_err()
-                    && let Err(e) = self.store.abort_multipart(blob, &upload_id).await
+                    && let Err(e) = self.store.abort_multipart(dest, &upload_id).await
                 {
-                    tracing::warn!(%blob, error = %e, "could not abort a failed multipart upload");
+                    tracing::warn!(%dest, error = %e, "could not abort a failed multipart upload");
                 }
-                completed.map(drop)
+                completed
             }
         }
+    }
+
+    /// The parts of multipart upload `upload_id` of `dest`: server-side copies of `full`, then
+    /// `tail`'s bytes; completes the upload.
+    async fn complete_from(
+        &self,
+        dest: &Path,
+        upload_id: &MultipartId,
+        full: &[Path],
+        tail: Option<&Path>,
+    ) -> Result<(), StorageError> {
+        // The copies are built up front (futures do nothing until polled): a stream that maps
+        // borrowed items to futures is not provably `Send`, and the registry's handlers must be.
+        let copies: Vec<_> = full
+            .iter()
+            .enumerate()
+            .map(|(i, source)| self.copier.copy_part(dest, upload_id, i as u64 + 1, source))
+            .collect();
+        let mut part_ids: Vec<_> = futures_util::stream::iter(copies).buffered(COPY_CONCURRENCY).try_collect().await?;
+        if let Some(tail) = tail {
+            // Servers may refuse a server-side copy smaller than the 5 MiB part minimum even as
+            // the last part (Garage does), so the tail's bytes — less than one part — are sent
+            // instead.
+            let bytes = match self.store.get(tail).await {
+                Ok(found) => found.bytes().await,
+                Err(e) => Err(e),
+            }
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => StorageError::UploadMissing,
+                e => self.error(format_args!("reading {tail}"), e),
+            })?;
+            let part = self
+                .store
+                .put_part(dest, upload_id, part_ids.len(), bytes.into())
+                .await
+                .map_err(|e| self.error(format_args!("sending the last part of {dest}"), e))?;
+            part_ids.push(part);
+        }
+        self.store
+            .complete_multipart(dest, upload_id, part_ids)
+            .await
+            .map(drop)
+            .map_err(|e| self.error(format_args!("completing multipart upload of {dest}"), e))
     }
 
     /// After a successful commit the session's objects are garbage; failing to delete them must
@@ -538,24 +575,18 @@ struct PartWriter<'a> {
     nonce: String,
     first: u64,
     count: u64,
-    part_size: u64,
     in_flight: Option<tokio::task::JoinHandle<Result<(), StorageError>>>,
     written: Vec<Path>,
 }
 
 impl<'a> PartWriter<'a> {
-    fn new(store: &'a S3Store, id: &'a UploadId, first: u64, part_size: u64) -> PartWriter<'a> {
-        PartWriter { store, id, nonce: new_nonce(), first, count: 0, part_size, in_flight: None, written: Vec::new() }
+    fn new(store: &'a S3Store, id: &'a UploadId, first: u64) -> PartWriter<'a> {
+        PartWriter { store, id, nonce: new_nonce(), first, count: 0, in_flight: None, written: Vec::new() }
     }
 
     async fn put(&mut self, part: Bytes) -> Result<(), StorageError> {
         self.flush().await?;
         let index = self.first + self.count;
-        // The last of S3's parts is kept for the tail, which is always present unless the
-        // upload ends exactly on a part boundary.
-        if index + 1 >= MAX_PARTS {
-            return Err(StorageError::TooLarge { max: MAX_PARTS * self.part_size - 1 });
-        }
         let path = self.store.part_path(self.id, index, &self.nonce);
         self.written.push(path.clone());
         self.count += 1;

@@ -23,8 +23,11 @@ const VERSION: u32 = 1;
 /// S3's smallest allowed part (all but the last part of a multipart upload).
 pub(crate) const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
-/// S3's largest part number: a blob is assembled from at most this many parts.
+/// S3's largest part number: an object is assembled from at most this many parts.
 pub(crate) const MAX_PARTS: u64 = 10_000;
+
+/// S3's largest object, and so the largest blob: 5 TiB.
+pub(crate) const MAX_BLOB_SIZE: u64 = 5 << 40;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct UploadState {
@@ -83,8 +86,8 @@ impl UploadState {
             }
             next += run.count;
         }
-        if next >= MAX_PARTS {
-            return invalid("too many parts");
+        if next.saturating_mul(state.part_size) > MAX_BLOB_SIZE {
+            return invalid("more parts than the largest blob has");
         }
         if let Some(tail) = &state.tail
             && (tail.size == 0 || tail.size >= state.part_size || !is_nonce(&tail.nonce))
@@ -158,6 +161,11 @@ mod tests {
         let mut s = UploadState::new(PS);
         s.runs.push(Run { nonce: new_nonce(), first: 1, count: 1 });
         assert!(UploadState::decode(&s.encode(), PS, PS).is_err());
+        // More parts than the largest blob holds.
+        let mut s = UploadState::new(PS);
+        let count = MAX_BLOB_SIZE / PS + 1;
+        s.runs.push(Run { nonce: new_nonce(), first: 0, count });
+        assert!(UploadState::decode(&s.encode(), count * PS, PS).is_err());
         // Parts too small for S3.
         assert!(UploadState::decode(&UploadState::new(1024).encode(), 0, PS).is_err());
         // Garbage, and a filesystem session's empty state (fine while it holds nothing).

@@ -127,6 +127,31 @@ async fn small_chunks_roll_over_into_parts() {
     assert_eq!(read(&store, &digest, 0, whole.len() as u64).await, whole);
 }
 
+/// A session of more parts than one object may have is assembled through group objects; the
+/// limit is lowered to 3 here, so that 5 parts and a tail make three groups: 2 parts, 2 parts,
+/// and 1 part with the tail. Every byte arrives in order, and the groups go with the session.
+#[tokio::test]
+async fn more_parts_than_an_object_takes_are_assembled_in_groups() {
+    let store = open(&test_config()).await;
+    let id = UploadId::new();
+    let p = store.create_upload(&id).await.unwrap();
+    let whole = data(14, 5 * PART_SIZE as usize + 4321);
+    let appended = store.append(&id, p, body(&whole)).await.unwrap().progress;
+    let state = UploadState::decode(&appended.backend, appended.length, PART_SIZE).unwrap();
+    assert_eq!(state.part_count(), 5);
+    let digest = Digest::sha256_of(&whole);
+    let s3 = inner(&store);
+    let blob = s3.path(&blob_key(&digest));
+    s3.assemble(&id, &state, &blob, 3).await.unwrap();
+    let groups = upload_objects(&store, &id).await.into_iter().filter(|k| k.contains("/group-")).count();
+    assert_eq!(groups, 3);
+    assert_eq!(read(&store, &digest, 0, whole.len() as u64).await, whole);
+    let boundary = 2 * PART_SIZE - 7;
+    assert_eq!(read(&store, &digest, boundary, 14).await, &whole[boundary as usize..boundary as usize + 14]);
+    s3.remove_upload(&id).await.unwrap();
+    assert!(upload_objects(&store, &id).await.is_empty());
+}
+
 #[tokio::test]
 async fn digest_mismatch_leaves_no_blob_and_no_upload_objects() {
     let store = open(&test_config()).await;

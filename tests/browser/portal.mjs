@@ -178,6 +178,35 @@ try {
   check((await ruleRows.count()) === 1 && (await ruleRows.first().textContent()).includes("release-*"), "the rule is not listed");
   step("add a tag immutability rule");
 
+  // A global label (Administration → Labels) and a project label (the project's tab); the global
+  // one put on the artifact shows as a chip in the list, which its filter narrows; then off again.
+  await page.goto(`${base}/harbor/labels`);
+  await page.fill("#label-name", "release");
+  await page.fill("#label-color", "#1188ff");
+  await Promise.all([page.waitForURL(`${base}/harbor/labels`), page.click("#create-label")]);
+  check((await rowsNamed(page, "#labels", "release").count()) === 1, "the global label is not listed");
+  await page.goto(`${projectUrl}/labels`);
+  await page.fill("#label-name", "team-a");
+  await Promise.all([page.waitForURL(`${projectUrl}/labels`), page.click("#create-label")]);
+  check((await rowsNamed(page, "#labels", "team-a").count()) === 1, "the project label is not listed");
+  await page.goto(artifactUrl);
+  await page.selectOption("#add-label-select", { label: "release (global)" });
+  await Promise.all([page.waitForURL(artifactUrl), page.click("#add-label button[value=add]")]);
+  check((await page.textContent("#artifact-labels")).includes("release"), "the label is not on the artifact");
+  const repositoryUrl = artifactUrl.replace(/\/artifacts\/[^/]+$/, "");
+  await page.goto(repositoryUrl);
+  check((await page.locator("#artifacts tbody tr").first().locator(".labels").textContent()).includes("release"), "no chip in the list");
+  await page.selectOption("#label-filter-select", { label: "team-a" });
+  await Promise.all([page.waitForNavigation(), page.click("#label-filter button")]);
+  check((await page.textContent("#artifacts")).includes("No artifacts carrying that label"), "the filter kept an artifact without the label");
+  await page.selectOption("#label-filter-select", { label: "release (global)" });
+  await Promise.all([page.waitForNavigation(), page.click("#label-filter button")]);
+  check((await page.locator("#artifacts tbody tr .labels").count()) === 1, "the filter lost the labelled artifact");
+  await page.goto(artifactUrl);
+  await Promise.all([page.waitForURL(artifactUrl), page.click("#artifact-labels button[value=remove]")]);
+  check((await page.textContent("#artifact-labels")).includes("No labels."), "the label is still on the artifact");
+  step("create labels, put one on an artifact, filter by it and take it off");
+
   // An audit-log purge run from Clean Up, as a dry run: it shows in the history at once.
   await page.goto(`${base}/harbor/clean-up`);
   await page.check("#purge input[name=dry_run]");
@@ -235,7 +264,6 @@ try {
   // A screenshot of each main page, as the test's output; wide screens show the admin menu's
   // links in the bar.
   check(await page.isVisible("#menu a >> text=Users"), "the admin links are hidden at 1280 px");
-  const repositoryUrl = artifactUrl.replace(/\/artifacts\/[^/]+$/, "");
   const mainPages = [
     ["projects", `${base}/harbor/projects`],
     ["project-summary", projectUrl],
@@ -245,12 +273,14 @@ try {
     ["members", `${projectUrl}/members`],
     ["robots", `${projectUrl}/robots`],
     ["immutability", `${projectUrl}/immutability`],
+    ["project-labels", `${projectUrl}/labels`],
     ["project-logs", `${projectUrl}/logs`],
     ["project-settings", `${projectUrl}/settings`],
     ["users", `${base}/harbor/users`],
     ["registries", `${base}/harbor/registries`],
     ["replications", `${base}/harbor/replications`],
     ["execution", executionUrl],
+    ["labels", `${base}/harbor/labels`],
     ["logs", `${base}/harbor/logs`],
     ["clean-up", `${base}/harbor/clean-up`],
     ["jobs", `${base}/harbor/job-service`],

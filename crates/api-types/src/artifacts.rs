@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::additions::ExtraAttrs;
+use crate::labels::Label;
 
 /// A repository as listed and read; `name` includes the project (`library/app`). Also the body of
 /// `PUT .../repositories/{repository}`, of which only `description` counts.
@@ -46,6 +47,7 @@ pub struct Artifact {
     pub extra_attrs: ExtraAttrs,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+    /// With `with_label=true`: the labels the artifact carries; otherwise empty.
     pub labels: Vec<Label>,
     /// Unless asked `with_tag=false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,17 +135,4 @@ pub struct Accessory {
     pub digest: String,
     pub size: i64,
     pub icon: String,
-}
-
-/// A label on an artifact. Berth has no labels yet: artifacts carry an empty list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Label {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub color: String,
-    pub scope: String,
-    pub project_id: i64,
-    pub creation_time: String,
-    pub update_time: String,
 }

@@ -24,6 +24,7 @@ mod errors;
 pub mod headers;
 mod immutable;
 mod jobservice;
+mod labels;
 mod members;
 mod projects;
 pub mod query;
@@ -37,9 +38,7 @@ mod system;
 mod users;
 
 pub use additions::{BuildHistoryEntry, Descriptor, ExtraAttrs, ImageConfig};
-pub use artifacts::{
-    Accessory, AdditionLink, AdditionLinks, Artifact, Label, NewTag, Platform, Reference, Repository, Tag,
-};
+pub use artifacts::{Accessory, AdditionLink, AdditionLinks, Artifact, NewTag, Platform, Reference, Repository, Tag};
 pub use audit::AuditLog;
 pub use configurations::{
     BoolConfigItem, ConfigItem, Configurations, ConfigurationsResponse, IntegerConfigItem, ScanAllPolicy,
@@ -48,6 +47,7 @@ pub use configurations::{
 pub use errors::{Error, Errors};
 pub use immutable::{ImmutableRule, ImmutableSelector};
 pub use jobservice::{ActionRequest, Job, JobQueue, Worker, WorkerPool};
+pub use labels::{GLOBAL_SCOPE, Label, PROJECT_SCOPE};
 pub use members::{ProjectMember, ProjectMemberEntity, RoleRequest, UserEntity, UserGroup};
 pub use projects::{Project, ProjectDeletable, ProjectMetadata, ProjectReq, ProjectSummary, ProjectSummaryQuota};
 pub use quotas::{Quota, QuotaRefObject, QuotaUpdateReq, ResourceList};

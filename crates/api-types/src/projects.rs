@@ -33,12 +33,58 @@ pub struct Project {
     pub update_time: String,
 }
 
-/// A project's settings, as strings (`"true"`, `"false"`), as Harbor keeps them. Berth has one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProjectMetadata {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public: Option<String>,
+/// Declares [`ProjectMetadata`] with one optional string field a name, and the name list.
+macro_rules! project_metadata {
+    ($($name:ident),+ $(,)?) => {
+        /// A project's settings (Harbor's project metadata), as strings (`"true"`, `"false"`,
+        /// a severity, a number) as Harbor keeps them; a project has the ones set on it.
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct ProjectMetadata {
+            $(
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $name: Option<String>,
+            )+
+        }
+
+        impl ProjectMetadata {
+            /// Every name a project's metadata may hold.
+            pub const NAMES: &[&str] = &[$(stringify!($name)),+];
+
+            /// The names set, with their values, in [`Self::NAMES`]' order.
+            pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+                let mut pairs = Vec::new();
+                $(
+                    if let Some(value) = &self.$name {
+                        pairs.push((stringify!($name), value.as_str()));
+                    }
+                )+
+                pairs
+            }
+
+            /// Sets `name` to `value`; `false` (and nothing set) for a name not in [`Self::NAMES`].
+            pub fn set(&mut self, name: &str, value: String) -> bool {
+                match name {
+                    $(stringify!($name) => self.$name = Some(value),)+
+                    _ => return false,
+                }
+                true
+            }
+        }
+    };
 }
+
+project_metadata!(
+    public,
+    enable_content_trust,
+    enable_content_trust_cosign,
+    prevent_vul,
+    severity,
+    auto_scan,
+    auto_sbom_generation,
+    reuse_sys_cve_allowlist,
+    retention_id,
+    proxy_speed_kb,
+);
 
 /// The body of `POST /projects` and `PUT /projects/{project_name_or_id}`; a change leaves out
 /// what it keeps.

@@ -69,13 +69,13 @@ fn every_type_matches_harbors_model() {
     c.model("Error", Error { code: "FORBIDDEN".into(), message: "forbidden".into() });
 
     c.model("Project", project());
-    c.model("ProjectMetadata", ProjectMetadata { public: Some("true".into()) });
+    c.model("ProjectMetadata", project_metadata());
     c.model(
         "ProjectReq",
         ProjectReq {
             project_name: Some("p".into()),
             public: Some(true),
-            metadata: Some(ProjectMetadata { public: Some("true".into()) }),
+            metadata: Some(project_metadata()),
             storage_limit: Some(-1),
             registry_id: Some(3),
         },
@@ -448,7 +448,7 @@ fn project() -> Project {
         name: "p".into(),
         owner_name: "admin".into(),
         public: true,
-        metadata: ProjectMetadata { public: Some("true".into()) },
+        metadata: project_metadata(),
         repo_count: 2,
         chart_count: 0,
         registry_id: 0,
@@ -558,6 +558,19 @@ fn accessory() -> Accessory {
         size: 512,
         icon: "".into(),
     }
+}
+
+fn project_metadata() -> ProjectMetadata {
+    let mut metadata = ProjectMetadata::default();
+    for name in ProjectMetadata::NAMES {
+        let value = match *name {
+            "severity" => "high",
+            "retention_id" | "proxy_speed_kb" => "7",
+            _ => "true",
+        };
+        assert!(metadata.set(name, value.to_owned()));
+    }
+    metadata
 }
 
 fn label() -> Label {

@@ -7,11 +7,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_api_types::{
-    Accessory, AdditionLink, AdditionLinks, Artifact, BuildHistoryEntry, Descriptor, ExtraAttrs, ImageConfig,
+    Accessory, AdditionLink, AdditionLinks, Artifact, BuildHistoryEntry, Descriptor, ExtraAttrs, ImageConfig, Label,
 };
 use berth_auth::Permission;
 use berth_meta::time::{rfc3339, rfc3339_or_zero};
-use berth_meta::{ArtifactRow, RepositoryRow, TagRow};
+use berth_meta::{ArtifactLabel, ArtifactRow, RepositoryRow, TagRow};
 use berth_oci::media_type::{IMAGE_CONFIGS, harbor_artifact_type};
 use berth_oci::{Digest, Reference, RepoName};
 use serde::Deserialize;
@@ -19,8 +19,10 @@ use serde::Deserialize;
 use crate::ApiState;
 use crate::caller::Caller;
 use crate::error::ApiError;
+use crate::labels::label_model;
 use crate::page::PageQuery;
 use crate::projects::{find, find_visible, require};
+use crate::query::Term;
 use crate::repositories::{decode, locate, repo_name};
 use crate::tags::tag_model;
 use berth_rules::ImmutableRule;
@@ -138,6 +140,62 @@ pub(crate) struct ArtifactQuery {
     /// Project listings only: just the last artifact pushed to each repository.
     #[serde(default)]
     latest_in_repository: Option<bool>,
+    #[serde(default)]
+    with_label: Option<bool>,
+    /// Listings only: `labels=id` or `labels=(id1 id2)`, the artifacts carrying all of them.
+    #[serde(default)]
+    q: Option<String>,
+}
+
+impl ArtifactQuery {
+    /// The labels a listing's artifacts must all carry (`q=labels=...`), as Harbor reads them:
+    /// one id, or all of a list.
+    fn labels(&self) -> Result<Vec<i64>, ApiError> {
+        let q = crate::query::Query::parse(self.q.as_deref(), &["labels"])?;
+        let ids: Vec<&String> = match q.get("labels") {
+            None => return Ok(Vec::new()),
+            Some(Term::Exact(id)) => vec![id],
+            Some(Term::AllOf(ids)) => ids.iter().collect(),
+            Some(_) => return Err(ApiError::bad_request("labels takes a label id or all of a list: labels=(id1 id2)")),
+        };
+        let mut ids = ids
+            .into_iter()
+            .map(|id| id.parse().map_err(|_| ApiError::bad_request(format!("label id {id:?} is not a number"))))
+            .collect::<Result<Vec<i64>, _>>()?;
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// What a listing's `Link` keeps of the query, beside paging.
+    fn kept(&self) -> String {
+        let mut kept = Vec::new();
+        if self.with_tag == Some(false) {
+            kept.push("with_tag=false".to_owned());
+        }
+        if self.with_label == Some(true) {
+            kept.push("with_label=true".to_owned());
+        }
+        if self.latest_in_repository == Some(true) {
+            kept.push("latest_in_repository=true".to_owned());
+        }
+        kept.extend(self.q.as_ref().map(|q| format!("q={q}")));
+        kept.join("&")
+    }
+}
+
+/// The labels the artifacts `rows` carry, when asked (`with_label=true`).
+async fn labels_of(state: &ApiState, rows: &[ArtifactRow], with_label: bool) -> Result<Vec<ArtifactLabel>, ApiError> {
+    if !with_label {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|a| a.id).collect();
+    Ok(state.meta().labels_of_artifacts(&ids).await?)
+}
+
+/// The labels of `labels` artifact `a` carries, as Harbor shows them.
+fn carried(labels: &[ArtifactLabel], a: &ArtifactRow) -> Vec<Label> {
+    labels.iter().filter(|l| l.manifest_id == a.id).map(|l| label_model(&l.label)).collect()
 }
 
 /// The orders artifact listings offer (`sort=`).
@@ -213,19 +271,23 @@ pub(crate) async fn list(
     let paging = paging?.0;
     let page = paging.page()?;
     let sort = paging.sort(SORTS, &[("m.created_at", true)], "m.id DESC")?;
-    let with_tag = query?.0.with_tag.unwrap_or(true);
-    let (rows, total) = state.meta().list_artifacts(repo.id, &sort, page.offset(), page.size).await?;
+    let query = query?.0;
+    let with_tag = query.with_tag.unwrap_or(true);
+    let (rows, total) = state.meta().list_artifacts(repo.id, &query.labels()?, &sort, page.offset(), page.size).await?;
     // The page's tags in one query rather than one per artifact.
     let digests: Vec<&str> = rows.iter().map(|a| a.digest.as_str()).collect();
     let tags = if with_tag { state.meta().tags_of_many(repo.id, &digests).await? } else { Vec::new() };
     let rules = state.meta().immutable_rules_of(project.id).await?;
+    let labels = labels_of(&state, &rows, query.with_label.unwrap_or(false)).await?;
     let mut items = Vec::with_capacity(rows.len());
     for a in &rows {
         let mine = tags.iter().filter(|t| t.digest == a.digest).collect();
-        items.push(artifact_model(&state, project.id, &repo, a, with_tag, Some(mine), &rules).await?);
+        let mut model = artifact_model(&state, project.id, &repo, a, with_tag, Some(mine), &rules).await?;
+        model.labels = carried(&labels, a);
+        items.push(model);
     }
     let path = format!("/api/v2.0/projects/{project_key}/repositories/{repository}/artifacts");
-    Ok(page.respond(items, total, &path, if with_tag { "" } else { "with_tag=false" }))
+    Ok(page.respond(items, total, &path, &query.kept()))
 }
 
 /// `GET /projects/{project}/artifacts`: the artifacts of every repository of the project, each
@@ -246,26 +308,24 @@ pub(crate) async fn list_of_project(
     let sort = paging.sort(SORTS, &[("m.created_at", true)], "m.id DESC")?;
     let query = query?.0;
     let (with_tag, latest) = (query.with_tag.unwrap_or(true), query.latest_in_repository.unwrap_or(false));
-    let (rows, total) =
-        state.meta().list_project_artifacts(&project.name, latest, &sort, page.offset(), page.size).await?;
+    let (rows, total) = state
+        .meta()
+        .list_project_artifacts(&project.name, latest, &query.labels()?, &sort, page.offset(), page.size)
+        .await?;
     let mut ids: Vec<i64> = rows.iter().map(|a| a.repository_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let repositories = state.meta().repositories_by_id(&ids).await?;
     let rules = state.meta().immutable_rules_of(project.id).await?;
+    let labels = labels_of(&state, &rows, query.with_label.unwrap_or(false)).await?;
     let mut items = Vec::with_capacity(rows.len());
     for a in &rows {
         let Some(repo) = repositories.iter().find(|r| r.id == a.repository_id) else { continue };
-        items.push(artifact_model(&state, project.id, repo, a, with_tag, None, &rules).await?);
+        let mut model = artifact_model(&state, project.id, repo, a, with_tag, None, &rules).await?;
+        model.labels = carried(&labels, a);
+        items.push(model);
     }
-    let mut kept = Vec::new();
-    if !with_tag {
-        kept.push("with_tag=false");
-    }
-    if latest {
-        kept.push("latest_in_repository=true");
-    }
-    Ok(page.respond(items, total, &format!("/api/v2.0/projects/{key}/artifacts"), &kept.join("&")))
+    Ok(page.respond(items, total, &format!("/api/v2.0/projects/{key}/artifacts"), &query.kept()))
 }
 
 #[derive(Deserialize)]
@@ -348,6 +408,8 @@ pub(crate) async fn get(
     let query = query?.0;
     let rules = state.meta().immutable_rules_of(project.id).await?;
     let mut model = artifact_model(&state, project.id, &repo, &a, query.with_tag.unwrap_or(true), None, &rules).await?;
+    let labels = labels_of(&state, std::slice::from_ref(&a), query.with_label.unwrap_or(false)).await?;
+    model.labels = carried(&labels, &a);
     if let Some(config) = image_config(&state, &ManifestView::of(&a)).await? {
         model.extra_attrs = config.extra_attrs();
     }

@@ -11,7 +11,9 @@ mod caller;
 mod error;
 mod immutable;
 mod jobservice;
+mod labels;
 mod members;
+mod metadata;
 mod page;
 mod projects;
 mod purge;
@@ -89,6 +91,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/projects/{project}/_deletable", get(projects::deletable))
         .route("/projects/{project}/members", get(members::list).post(members::create))
         .route("/projects/{project}/members/{mid}", get(members::get).put(members::update).delete(members::delete))
+        .route("/projects/{project}/metadatas", get(metadata::list).post(metadata::add))
+        .route("/projects/{project}/metadatas/", get(metadata::list).post(metadata::add))
+        .route(
+            "/projects/{project}/metadatas/{meta_name}",
+            get(metadata::get).put(metadata::update).delete(metadata::delete),
+        )
         .route("/projects/{project}/immutabletagrules", get(immutable::list).post(immutable::create))
         .route(
             "/projects/{project}/immutabletagrules/{immutable_rule_id}",
@@ -118,6 +126,16 @@ pub fn router(state: ApiState) -> Router {
             "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
             axum::routing::delete(tags::delete),
         )
+        .route(
+            "/projects/{project}/repositories/{repository}/artifacts/{reference}/labels",
+            axum::routing::post(labels::add_to_artifact),
+        )
+        .route(
+            "/projects/{project}/repositories/{repository}/artifacts/{reference}/labels/{label_id}",
+            axum::routing::delete(labels::remove_from_artifact),
+        )
+        .route("/labels", get(labels::list).post(labels::create))
+        .route("/labels/{label_id}", get(labels::get).put(labels::update).delete(labels::delete))
         .route("/robots", get(robots::list).post(robots::create))
         .route(
             "/robots/{robot_id}",

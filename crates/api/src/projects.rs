@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
+use crate::metadata::MetadataChange;
 use crate::page::PageQuery;
 use crate::{ApiState, ProjectCreation};
 
@@ -64,20 +65,29 @@ pub(crate) fn require(caller: &Caller, access: &ProjectAccess, resource: &str, a
     if access.allows(resource, action) { Ok(()) } else { Err(refusal(caller)) }
 }
 
-/// `p` as Harbor shows a project to a caller with `access`.
-pub(crate) fn project_model(p: &Project, access: ProjectAccess) -> berth_api_types::Project {
+/// `p` as Harbor shows a project to a caller with `access`, with its metadata.
+pub(crate) async fn project_model(
+    state: &ApiState,
+    p: &Project,
+    access: ProjectAccess,
+) -> Result<berth_api_types::Project, ApiError> {
     let role = match access {
         ProjectAccess::Member(r) => Some(r.id()),
         ProjectAccess::Admin => Some(Role::ProjectAdmin.id()),
         _ => None,
     };
-    berth_api_types::Project {
+    let mut metadata = ProjectMetadata::default();
+    for (name, value) in crate::metadata::all_of(state, p).await? {
+        // Only names Berth writes are stored; another would be a row it cannot show.
+        metadata.set(&name, value);
+    }
+    Ok(berth_api_types::Project {
         project_id: p.id,
         name: p.name.clone(),
         owner_id: p.owner_id,
         owner_name: p.owner_name.clone(),
         public: p.public,
-        metadata: ProjectMetadata { public: Some(p.public.to_string()) },
+        metadata,
         repo_count: p.repo_count,
         chart_count: 0,
         registry_id: p.registry_id.unwrap_or(0),
@@ -87,7 +97,7 @@ pub(crate) fn project_model(p: &Project, access: ProjectAccess) -> berth_api_typ
         current_user_role_ids: role.into_iter().collect(),
         creation_time: rfc3339(p.created_at),
         update_time: rfc3339(p.updated_at),
-    }
+    })
 }
 
 /// Harbor's rule for project (and robot) names: 1 to 255 lowercase alphanumerics separated by
@@ -109,16 +119,14 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// `metadata.public` of a request, if it says.
-fn public_of(metadata: Option<&ProjectMetadata>) -> Result<Option<bool>, ApiError> {
-    match metadata.and_then(|m| m.public.as_deref()) {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(other) => {
-            Err(ApiError::bad_request(format!("metadata.public must be \"true\" or \"false\", not {other:?}")))
-        }
-    }
+/// What a request's metadata sets, checked; Harbor's older `public` field says `public` too.
+fn metadata_of(req: &ProjectReq) -> Result<MetadataChange, ApiError> {
+    let mut change = match &req.metadata {
+        Some(metadata) => MetadataChange::checked(metadata)?,
+        None => MetadataChange::default(),
+    };
+    change.public = change.public.or(req.public);
+    Ok(change)
 }
 
 /// `POST /projects`. The new project's `Location` ends with its id, or with its name when the
@@ -134,7 +142,7 @@ pub(crate) async fn create(
         return Err(ApiError::forbidden().with_message("only system administrators can create projects"));
     }
     let Json(req) = body?;
-    let Some(name) = req.project_name else {
+    let Some(name) = req.project_name.clone() else {
         return Err(ApiError::bad_request("project_name is required"));
     };
     check_name(&name)?;
@@ -158,9 +166,20 @@ pub(crate) async fn create(
             return Err(ApiError::bad_request(format!("registry {id} not found")));
         }
     }
-    let public = public_of(req.metadata.as_ref())?.or(req.public).unwrap_or(false);
+    let metadata = metadata_of(&req)?;
     let event = caller.actor().change(&name, name.clone(), "project", "create");
-    let id = state.meta().create_project(&name, public, user.id, storage_limit, registry_id, &event).await?;
+    let id = state
+        .meta()
+        .create_project(
+            &name,
+            metadata.public.unwrap_or(false),
+            user.id,
+            storage_limit,
+            registry_id,
+            &metadata.pairs(),
+            &event,
+        )
+        .await?;
     let location = if header_is_true(&headers, X_RESOURCE_NAME_IN_LOCATION) {
         format!("/api/v2.0/projects/{name}")
     } else {
@@ -229,7 +248,7 @@ pub(crate) async fn list(
     let (projects, total) = state.meta().list_projects(visibility, &filter, &sort, page.offset(), page.size).await?;
     let mut items = Vec::with_capacity(projects.len());
     for p in &projects {
-        items.push(project_model(p, state.auth.access_to(&caller.principal, &p.key()).await?));
+        items.push(project_model(&state, p, state.auth.access_to(&caller.principal, &p.key()).await?).await?);
     }
     let mut query = Vec::new();
     if let Some(n) = &q.name {
@@ -252,10 +271,10 @@ pub(crate) async fn get(
 ) -> Result<Json<berth_api_types::Project>, ApiError> {
     let Path(key) = path?;
     let (project, access) = find_visible(&state, &caller, &key, &headers).await?;
-    Ok(Json(project_model(&project, access)))
+    Ok(Json(project_model(&state, &project, access).await?))
 }
 
-/// `PUT /projects/{project}`: `metadata.public`. Harbor's clients send the project's
+/// `PUT /projects/{project}`: the metadata given (`public` and the others). Harbor's clients send the project's
 /// `registry_id` back: a proxy-cache project stays one, a normal one stays normal.
 pub(crate) async fn update(
     State(state): State<ApiState>,
@@ -275,9 +294,10 @@ pub(crate) async fn update(
             "registry_id cannot be changed: a proxy cache project stays one, a normal project stays normal",
         ));
     }
-    if let Some(public) = public_of(req.metadata.as_ref())? {
+    let metadata = metadata_of(&req)?;
+    if metadata.public.is_some() || !metadata.values.is_empty() {
         let event = caller.actor().change(&project.name, project.name.clone(), "project", "update");
-        state.meta().set_project_public(project.id, public, &event).await?;
+        state.meta().set_project_metadata(project.id, metadata.public, &metadata.pairs(), &event).await?;
     }
     Ok(StatusCode::OK)
 }

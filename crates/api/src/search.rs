@@ -30,7 +30,7 @@ pub(crate) async fn search(
     let (projects, _) = state.meta().list_projects(visible, &filter, &by_name(), 0, SEARCH_LIMIT).await?;
     let mut found_projects = Vec::with_capacity(projects.len());
     for p in &projects {
-        found_projects.push(project_model(p, state.auth.access_to(&caller.principal, &p.key()).await?));
+        found_projects.push(project_model(&state, p, state.auth.access_to(&caller.principal, &p.key()).await?).await?);
     }
     let repositories = state
         .meta()

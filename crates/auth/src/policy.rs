@@ -74,6 +74,7 @@ const READ: &[Permission] = &[
     p("robot", "list"),
     p("label", "read"),
     p("label", "list"),
+    p("metadata", "read"),
 ];
 
 const LIMITED_GUEST: &[Permission] = &[
@@ -86,8 +87,14 @@ const LIMITED_GUEST: &[Permission] = &[
     p("tag", "list"),
 ];
 
-const DEVELOPER_EXTRA: &[Permission] =
-    &[p("repository", "push"), p("repository", "update"), p("artifact", "create"), p("tag", "create")];
+const DEVELOPER_EXTRA: &[Permission] = &[
+    p("repository", "push"),
+    p("repository", "update"),
+    p("artifact", "create"),
+    p("tag", "create"),
+    p("artifact-label", "create"),
+    p("artifact-label", "delete"),
+];
 
 const MAINTAINER_EXTRA: &[Permission] = &[
     p("repository", "delete"),
@@ -116,6 +123,9 @@ const PROJECT_ADMIN_EXTRA: &[Permission] = &[
     p("robot", "update"),
     p("robot", "delete"),
     p("quota", "read"),
+    p("metadata", "create"),
+    p("metadata", "update"),
+    p("metadata", "delete"),
 ];
 
 /// Every permission `role` holds in its project.
@@ -202,6 +212,13 @@ mod tests {
         assert!(!m(Role::Developer).allows("immutable-tag", "list"));
         assert!(!m(Role::Guest).allows("immutable-tag", "list"));
         assert!(!PublicReader.allows("immutable-tag", "list"));
+        assert!(m(Role::Developer).allows("artifact-label", "create"));
+        assert!(!m(Role::Guest).allows("artifact-label", "delete"));
+        assert!(!m(Role::Developer).allows("label", "create"));
+        assert!(m(Role::Maintainer).allows("label", "delete"));
+        assert!(m(Role::Guest).allows("metadata", "read"));
+        assert!(!m(Role::Maintainer).allows("metadata", "update"));
+        assert!(m(Role::ProjectAdmin).allows("metadata", "delete"));
         assert!(Admin.allows("anything", "at all"));
         for id in 1..=5 {
             assert_eq!(Role::from_id(id).unwrap().id(), id);

@@ -4,6 +4,7 @@
 use crate::db::{LockScope, query, query_as, query_scalar};
 use crate::events::insert_event;
 use crate::immutable::refuse_protected;
+use crate::labels::carrying_labels;
 use crate::{Event, Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -147,30 +148,37 @@ impl Meta {
         Ok(())
     }
 
-    /// One page of a repository's artifacts, newest first; and the total.
+    /// One page of a repository's artifacts carrying every label of `labels`, in `sort` order;
+    /// and the total.
     pub async fn list_artifacts(
         &self,
         repo: i64,
+        labels: &[i64],
         sort: &Sort,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<ArtifactRow>, i64)> {
         const Q: &str = select_artifacts!("WHERE m.repository_id = $1");
-        let q = format!("{Q} ORDER BY {} LIMIT $2 OFFSET $3", sort.sql());
-        let rows = query_as(q).bind(repo).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        let total = query_scalar("SELECT count(*) FROM manifests WHERE repository_id = $1")
-            .bind(repo)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((rows, total))
+        let q = format!("{Q}{} ORDER BY {} LIMIT $2 OFFSET $3", carrying_labels(4, labels.len()), sort.sql());
+        let mut rows = query_as(q).bind(repo).bind(limit).bind(offset);
+        let count =
+            format!("SELECT count(*) FROM manifests m WHERE m.repository_id = $1{}", carrying_labels(2, labels.len()));
+        let mut total = query_scalar(count).bind(repo);
+        for label in labels {
+            rows = rows.bind(*label);
+            total = total.bind(*label);
+        }
+        Ok((rows.fetch_all(&self.pool).await?, total.fetch_one(&self.pool).await?))
     }
 
     /// One page of the artifacts of every repository of project `project` (by name), or only
-    /// the last pushed of each repository when `latest_only`; and the total.
+    /// the last pushed of each repository when `latest_only`, carrying every label of `labels`;
+    /// and the total.
     pub async fn list_project_artifacts(
         &self,
         project: &str,
         latest_only: bool,
+        labels: &[i64],
         sort: &Sort,
         offset: i64,
         limit: i64,
@@ -180,11 +188,15 @@ impl Meta {
                AND (NOT $2 OR m.id = (SELECT l.id FROM manifests l WHERE l.repository_id = m.repository_id
                                       ORDER BY l.created_at DESC, l.id DESC LIMIT 1))";
         const Q: &str = select_artifacts!();
-        let q = format!("{Q} {WHERE} ORDER BY {} LIMIT $3 OFFSET $4", sort.sql());
-        let rows = query_as(q).bind(project).bind(latest_only).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        let count = format!("SELECT count(*) FROM manifests m {WHERE}");
-        let total = query_scalar(count).bind(project).bind(latest_only).fetch_one(&self.pool).await?;
-        Ok((rows, total))
+        let q = format!("{Q} {WHERE}{} ORDER BY {} LIMIT $3 OFFSET $4", carrying_labels(5, labels.len()), sort.sql());
+        let mut rows = query_as(q).bind(project).bind(latest_only).bind(limit).bind(offset);
+        let count = format!("SELECT count(*) FROM manifests m {WHERE}{}", carrying_labels(3, labels.len()));
+        let mut total = query_scalar(count).bind(project).bind(latest_only);
+        for label in labels {
+            rows = rows.bind(*label);
+            total = total.bind(*label);
+        }
+        Ok((rows.fetch_all(&self.pool).await?, total.fetch_one(&self.pool).await?))
     }
 
     pub async fn artifact_by_digest(&self, repo: i64, digest: &str) -> Result<Option<ArtifactRow>> {

@@ -1,5 +1,6 @@
 use crate::db::{LockScope, Tx, query, query_as, query_scalar};
 use crate::events::insert_event;
+use crate::project_metadata::upsert_metadata;
 use crate::{Event, Meta, MetaError, Result, Sort, now};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -89,8 +90,10 @@ macro_rules! visible_projects {
 }
 
 impl Meta {
-    /// Creates a project owned by `owner`, who becomes its project admin, in one transaction;
-    /// with `registry_id`, a proxy-cache project of that endpoint (for good: it never changes).
+    /// Creates a project owned by `owner`, who becomes its project admin, with its `metadata`
+    /// (other than `public`), in one transaction; with `registry_id`, a proxy-cache project of
+    /// that endpoint (for good: it never changes).
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_project(
         &self,
         name: &str,
@@ -98,11 +101,13 @@ impl Meta {
         owner: i64,
         storage_limit: i64,
         registry_id: Option<i64>,
+        metadata: &[(&str, &str)],
         event: &Event,
     ) -> Result<i64> {
         let mut tx = self.write_tx(LockScope::Project(name)).await?;
         // An endpoint deleted meanwhile: the foreign key refuses the project.
         let id = insert_project(&mut tx, name, public, owner, storage_limit, registry_id).await?;
+        upsert_metadata(&mut tx, id, metadata).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(id)
@@ -144,16 +149,6 @@ impl Meta {
         let total =
             query_scalar(COUNT).bind(name).bind(filter.public).bind(mode).bind(user).fetch_one(&self.pool).await?;
         Ok((projects, total))
-    }
-
-    pub async fn set_project_public(&self, id: i64, public: bool, event: &Event) -> Result<()> {
-        self.change(
-            query("UPDATE projects SET public = $1, updated_at = $2 WHERE id = $3").bind(public).bind(now()).bind(id),
-            event,
-            "this change conflicts with existing data",
-        )
-        .await?;
-        Ok(())
     }
 
     /// Deletes a project that holds no repository with content. `Ok(false)` if it does.

@@ -159,7 +159,7 @@ impl Engine {
         }
         let owner = self.meta().user_by_name("admin").await?.context("no admin user")?;
         let event = actor.change(project, project.to_owned(), "project", "create");
-        match self.meta().create_project(project, false, owner.id, -1, None, &event).await {
+        match self.meta().create_project(project, false, owner.id, -1, None, &[], &event).await {
             Ok(_) => job.log(format!("created project {project}")).await,
             // Another task created it meanwhile.
             Err(berth_meta::MetaError::Conflict(_)) => {}

@@ -11,6 +11,7 @@ mod api;
 mod assets;
 mod format;
 mod immutability;
+mod labels;
 mod page;
 mod project;
 mod projects;
@@ -53,6 +54,8 @@ pub fn router(api: Router, auth: Arc<Auth>) -> Router {
         .route("/harbor/projects/{id}/robots/{rid}", post(project::change_robot))
         .route("/harbor/projects/{id}/immutability", get(immutability::rules).post(immutability::add))
         .route("/harbor/projects/{id}/immutability/{rid}", post(immutability::change))
+        .route("/harbor/projects/{id}/labels", get(labels::project_labels).post(labels::add_project_label))
+        .route("/harbor/projects/{id}/labels/{lid}", post(labels::change_project_label))
         .route("/harbor/projects/{id}/logs", get(project::logs))
         .route("/harbor/projects/{id}/settings", get(project::settings).post(project::save_settings))
         .route("/harbor/projects/{id}/repositories/{repo}", get(repository::artifacts).post(repository::describe))
@@ -62,6 +65,10 @@ pub fn router(api: Router, auth: Arc<Auth>) -> Router {
             post(repository::delete_artifact),
         )
         .route("/harbor/projects/{id}/repositories/{repo}/artifacts/{reference}/tags", post(repository::change_tags))
+        .route(
+            "/harbor/projects/{id}/repositories/{repo}/artifacts/{reference}/labels",
+            post(repository::change_labels),
+        )
         .route("/harbor/users", get(admin::users).post(admin::create_user))
         .route("/harbor/users/{uid}", post(admin::change_user))
         .route("/harbor/registries", get(admin::registries).post(admin::create_registry))
@@ -70,6 +77,8 @@ pub fn router(api: Router, auth: Arc<Auth>) -> Router {
         .route("/harbor/replications/{pid}", post(admin::change_policy))
         .route("/harbor/replications/executions/{eid}", get(admin::execution).post(admin::stop_execution))
         .route("/harbor/replications/executions/{eid}/tasks/{tid}/log", get(admin::task_log))
+        .route("/harbor/labels", get(admin::labels).post(admin::create_label))
+        .route("/harbor/labels/{lid}", post(admin::change_label))
         .route("/harbor/logs", get(admin::logs))
         .route("/harbor/job-service", get(admin::jobs))
         .route("/harbor/clean-up", get(admin::cleanup).post(admin::save_cleanup))

@@ -30,6 +30,9 @@ pub(crate) struct Head {
     /// The viewer may see and change its tag immutability rules (maintainer, project admin or
     /// system admin, as Harbor allows).
     pub immutability: bool,
+    /// The viewer may manage its labels (maintainer, project admin or system admin, as Harbor
+    /// allows).
+    pub labels: bool,
     pub proxy_cache: bool,
 }
 
@@ -45,6 +48,7 @@ pub(crate) async fn head(portal: &Portal, viewer: &Viewer, id: i64, tab: &'stati
         manage: user.sysadmin || role == 1,
         write: user.sysadmin || matches!(role, 1 | 2 | 4),
         immutability: user.sysadmin || matches!(role, 1 | 4),
+        labels: user.sysadmin || matches!(role, 1 | 4),
         proxy_cache: p.registry_id != 0,
     })
 }
@@ -484,7 +488,7 @@ pub(crate) async fn save_settings(
     Posted { viewer, fields }: Posted,
 ) -> Result<Response, PageError> {
     let body = ProjectReq {
-        metadata: Some(ProjectMetadata { public: Some(fields.checked("public").to_string()) }),
+        metadata: Some(ProjectMetadata { public: Some(fields.checked("public").to_string()), ..Default::default() }),
         ..ProjectReq::default()
     };
     if let Err(refusal) = portal.api.send(&viewer, Method::PUT, &format!("/projects/{id}"), Some(&body)).await? {

@@ -137,7 +137,7 @@ pub(crate) async fn create(
     let name = fields.get("project_name");
     let body = ProjectReq {
         project_name: Some(name.to_owned()),
-        metadata: Some(ProjectMetadata { public: Some(fields.checked("public").to_string()) }),
+        metadata: Some(ProjectMetadata { public: Some(fields.checked("public").to_string()), ..Default::default() }),
         storage_limit: Some(limit),
         registry_id: fields.get("registry_id").parse::<i64>().ok().filter(|id| *id > 0),
         ..ProjectReq::default()

@@ -5,12 +5,13 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use berth_api_types::{Artifact as ArtifactModel, BuildHistoryEntry, Descriptor, NewTag, Repository};
+use berth_api_types::{Artifact as ArtifactModel, BuildHistoryEntry, Descriptor, Label, NewTag, Repository};
 
 use crate::Portal;
 use crate::api::NO_BODY;
 use crate::format::{self, filters};
-use crate::page::{self, Chrome, PageError, Paging, Search, form_urlencoded, path_segment};
+use crate::labels::{self, LabelView};
+use crate::page::{self, Chrome, PageError, Paging, form_urlencoded, path_segment};
 use crate::project::{Head, head, pull_host, repo_path};
 use crate::projects::capitalize;
 use crate::viewer::{Posted, Viewer};
@@ -31,6 +32,8 @@ pub(crate) struct ArtifactRow {
     pub pulled: String,
     /// An index's platforms: (platform, child digest).
     pub platforms: Vec<(String, String)>,
+    /// The labels it carries (when the listing asked for them).
+    pub labels: Vec<LabelView>,
 }
 
 /// What an artifact is, by the media types of its manifest and config (as Harbor's UI tells).
@@ -97,6 +100,7 @@ fn artifact_row(a: &ArtifactModel) -> ArtifactRow {
         pushed: format::time(&a.push_time),
         pulled: format::pull_time(&a.pull_time),
         platforms,
+        labels: a.labels.iter().map(labels::view).collect(),
     }
 }
 
@@ -112,7 +116,28 @@ struct Artifacts {
     chart: String,
     paging: Paging,
     pull_host: String,
+    /// The labels to filter by, and the one chosen (0 for none).
+    usable: Vec<LabelView>,
+    filter: i64,
     error: Option<String>,
+}
+
+/// The query of the artifact list: which page, and the label its artifacts must carry.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct ArtifactsQuery {
+    page: Option<String>,
+    label: Option<String>,
+}
+
+impl ArtifactsQuery {
+    fn page(&self) -> i64 {
+        Paging::from_query(self.page.as_deref())
+    }
+
+    /// The label chosen; 0 for none (or what is not a label id).
+    fn label(&self) -> i64 {
+        self.label.as_deref().and_then(|l| l.parse().ok()).unwrap_or(0)
+    }
 }
 
 /// The repository a page shows: project `project`'s repository `name` (without the project).
@@ -126,14 +151,21 @@ async fn artifacts_page(
     portal: &Portal,
     viewer: &Viewer,
     shown: Shown<'_>,
-    page_no: i64,
+    query: &ArtifactsQuery,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let Shown { project: id, name: repo } = shown;
     let head = head(portal, viewer, id, "repositories").await?;
     let api_repo = repo_path(&head.name, repo);
     let info: Repository = portal.api.get(viewer, &api_repo).await?;
-    let path = format!("{api_repo}/artifacts?with_tag=true&page={page_no}&page_size={}", Paging::SIZE);
+    let (page_no, filter) = (query.page(), query.label());
+    let mut path =
+        format!("{api_repo}/artifacts?with_tag=true&with_label=true&page={page_no}&page_size={}", Paging::SIZE);
+    let mut keep = String::new();
+    if filter != 0 {
+        path.push_str(&format!("&q={}", form_urlencoded(&format!("labels={filter}"))));
+        keep = format!("&label={filter}");
+    }
     let listing = portal.api.list::<ArtifactModel>(viewer, &path).await?;
     let rows: Vec<ArtifactRow> = listing.items.iter().map(artifact_row).collect();
     let sizes: Vec<(String, i64)> = listing
@@ -152,8 +184,10 @@ async fn artifacts_page(
         description: info.description,
         chart: if sizes.len() > 1 { format::size_chart(&sizes) } else { String::new() },
         rows,
-        paging: Paging::of(page_no, &listing),
+        paging: Paging::of(page_no, &listing).keeping(keep),
         pull_host: pull_host(viewer),
+        usable: labels::usable(portal, viewer, id).await?,
+        filter,
         error: error.clone(),
     };
     page::render(page::status_for(&error), &page)
@@ -163,9 +197,9 @@ pub(crate) async fn artifacts(
     State(portal): State<Portal>,
     viewer: Viewer,
     Path((id, repo)): Path<(i64, String)>,
-    Query(query): Query<Search>,
+    Query(query): Query<ArtifactsQuery>,
 ) -> Result<Response, PageError> {
-    artifacts_page(&portal, &viewer, Shown { project: id, name: &repo }, query.page(), None).await
+    artifacts_page(&portal, &viewer, Shown { project: id, name: &repo }, &query, None).await
 }
 
 /// Saves the repository's description.
@@ -179,7 +213,8 @@ pub(crate) async fn describe(
     match portal.api.send(&viewer, Method::PUT, &repo_path(&project, &repo), Some(&body)).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
         Err(r) => {
-            artifacts_page(&portal, &viewer, Shown { project: id, name: &repo }, 1, Some(capitalize(&r.message))).await
+            let shown = Shown { project: id, name: &repo };
+            artifacts_page(&portal, &viewer, shown, &ArtifactsQuery::default(), Some(capitalize(&r.message))).await
         }
     }
 }
@@ -227,6 +262,8 @@ struct Artifact {
     layer_chart: String,
     history: Vec<HistoryStep>,
     accessories: Vec<Accessory>,
+    /// The labels it could carry besides those it does (`row.labels`).
+    addable: Vec<LabelView>,
     pull_host: String,
     error: Option<String>,
 }
@@ -245,7 +282,10 @@ async fn artifact_page(
     let Shown { project: id, name: repo } = shown;
     let head = head(portal, viewer, id, "repositories").await?;
     let base = artifact_path(&head.name, repo, reference);
-    let a: ArtifactModel = portal.api.get(viewer, &format!("{base}?with_tag=true&with_accessory=true")).await?;
+    let a: ArtifactModel =
+        portal.api.get(viewer, &format!("{base}?with_tag=true&with_accessory=true&with_label=true")).await?;
+    let mut addable = labels::usable(portal, viewer, id).await?;
+    addable.retain(|l| a.labels.iter().all(|carried| carried.id != l.id));
     let extra = &a.extra_attrs;
     let config = extra.config.clone().unwrap_or_default();
     let layer_list: Vec<Descriptor> = portal.api.get(viewer, &format!("{base}/additions/layers")).await?;
@@ -306,6 +346,7 @@ async fn artifact_page(
         layers,
         history,
         accessories,
+        addable,
         pull_host: pull_host(viewer),
         error: error.clone(),
     };
@@ -330,7 +371,8 @@ pub(crate) async fn delete_artifact(
     match portal.api.send(&viewer, Method::DELETE, &path, NO_BODY).await? {
         Ok(_) => page::see(format!("/harbor/projects/{id}/repositories/{}", form_urlencoded(&repo))),
         Err(refusal) => {
-            artifacts_page(&portal, &viewer, Shown { project: id, name: &repo }, 1, Some(capitalize(&refusal.message)))
+            let shown = Shown { project: id, name: &repo };
+            artifacts_page(&portal, &viewer, shown, &ArtifactsQuery::default(), Some(capitalize(&refusal.message)))
                 .await
         }
     }
@@ -357,17 +399,42 @@ pub(crate) async fn change_tags(
     } else {
         format!("/harbor/projects/{id}/repositories/{}/artifacts/{}", form_urlencoded(&repo), path_segment(&reference))
     };
+    settle_on_artifact(&portal, &viewer, Shown { project: id, name: &repo }, &reference, result, back).await
+}
+
+/// Puts a label on the artifact (`action=add`, `label` its id) or takes one off
+/// (`action=remove`).
+pub(crate) async fn change_labels(
+    State(portal): State<Portal>,
+    Path((id, repo, reference)): Path<(i64, String, String)>,
+    Posted { viewer, fields }: Posted,
+) -> Result<Response, PageError> {
+    let project = head(&portal, &viewer, id, "repositories").await?.name;
+    let labels = format!("{}/labels", artifact_path(&project, &repo, &reference));
+    let label: i64 = fields.get("label").parse().unwrap_or(0);
+    let result = match fields.get("action") {
+        "add" => {
+            portal.api.send(&viewer, Method::POST, &labels, Some(&Label { id: label, ..Label::default() })).await?
+        }
+        "remove" => portal.api.send(&viewer, Method::DELETE, &format!("{labels}/{label}"), NO_BODY).await?,
+        _ => return Err(PageError::Status(StatusCode::BAD_REQUEST, "Unknown action.".to_owned())),
+    };
+    let back =
+        format!("/harbor/projects/{id}/repositories/{}/artifacts/{}", form_urlencoded(&repo), path_segment(&reference));
+    settle_on_artifact(&portal, &viewer, Shown { project: id, name: &repo }, &reference, result, back).await
+}
+
+/// After a change to an artifact: on to `back`, or the artifact's page with the API's refusal.
+async fn settle_on_artifact(
+    portal: &Portal,
+    viewer: &Viewer,
+    shown: Shown<'_>,
+    reference: &str,
+    result: Result<crate::api::Reply, crate::api::Refusal>,
+    back: String,
+) -> Result<Response, PageError> {
     match result {
         Ok(_) => page::see(back),
-        Err(refusal) => {
-            artifact_page(
-                &portal,
-                &viewer,
-                Shown { project: id, name: &repo },
-                &reference,
-                Some(capitalize(&refusal.message)),
-            )
-            .await
-        }
+        Err(refusal) => artifact_page(portal, viewer, shown, reference, Some(capitalize(&refusal.message))).await,
     }
 }

@@ -19,6 +19,7 @@ mod health;
 mod identity;
 mod immutability;
 mod jobs;
+mod labels;
 mod log_out;
 mod login;
 mod metrics;

@@ -246,6 +246,7 @@ async fn administration_is_for_system_administrators_only() {
         "/harbor/users",
         "/harbor/registries",
         "/harbor/replications",
+        "/harbor/labels",
         "/harbor/logs",
         "/harbor/job-service",
         "/harbor/clean-up",
@@ -360,7 +361,7 @@ async fn the_main_journeys_work_in_a_real_browser() {
     )
     .unwrap_or_else(|e| panic!("{e}\n---- berth log ----\n{}", berth.log()));
     print!("{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 16, "steps done:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 17, "steps done:\n{out}");
 
     // What the browser did, as the API sees it.
     let summary: Value =
@@ -680,6 +681,83 @@ async fn odd_path_segments_name_nothing_else() {
     let tags = api_as(&berth, ADMIN, Method::GET, "/projects/library/repositories/app/artifacts/v1/tags", None).await;
     assert_eq!(tags.status(), StatusCode::OK, "v1 is still there");
     assert_eq!(tags.json::<Value>().await.unwrap()[0]["name"], "v1");
+}
+
+/// Labels in the portal: Administration → Labels and the project's "Labels" tab create, edit
+/// and delete through the API (its refusal shown next to the form); a developer sees the tab
+/// without its forms and changes nothing; the artifact list shows chips and filters by label,
+/// and the artifact page puts one on and takes it off.
+#[tokio::test]
+async fn labels_pages_manage_labels_and_label_artifacts() {
+    let berth = TestApp::start().await;
+    create_dev_user(&berth).await;
+    berth.add_member("library", DEV.0, 2).await;
+    crate::support::registry::Registry::new(berth.url(""))
+        .push_image("library/app", "v1", &crate::support::random_bytes(200, 9))
+        .await;
+    let labels = async |query: &str| -> Vec<Value> {
+        api_as(&berth, ADMIN, Method::GET, &format!("/labels?{query}"), None).await.json().await.unwrap()
+    };
+    let admin = Browser::new(&berth);
+    admin.sign_in(ADMIN).await;
+    let (status, html) = admin.page("/harbor/labels").await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = csrf_of(&html);
+    let created = admin.post("/harbor/labels", &[("csrf", &csrf), ("name", "release"), ("color", "#1188ff")]).await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let refused = admin.post("/harbor/labels", &[("csrf", &csrf), ("name", "bad"), ("color", "blue")]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("#RRGGBB"));
+    let release = labels("scope=g").await;
+    assert_eq!(release.len(), 1);
+    let release = release[0]["id"].as_i64().unwrap().to_string();
+    let (_, html) = admin.page("/harbor/labels").await;
+    assert_eq!(column(&html, "labels", "Colour"), ["#1188ff"]);
+
+    // The project's tab: created, renamed; a developer sees it but cannot change it.
+    let tab = "/harbor/projects/1/labels";
+    assert_eq!(admin.post(tab, &[("csrf", &csrf), ("name", "team")]).await.status(), StatusCode::SEE_OTHER);
+    let team = labels("scope=p&project_id=1").await[0]["id"].as_i64().unwrap().to_string();
+    let edit = [("csrf", csrf.as_str()), ("action", "edit"), ("name", "team-b"), ("color", "")];
+    assert_eq!(admin.post(&format!("{tab}/{team}"), &edit).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(labels("scope=p&project_id=1").await[0]["name"], "team-b");
+    let dev = Browser::new(&berth);
+    dev.sign_in(DEV).await;
+    let (status, html) = dev.page(tab).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("team-b") && !html.contains(r#"id="new-label""#), "a developer is offered the forms");
+    let dev_csrf = csrf_of(&html);
+    let r = dev.post(tab, &[("csrf", &dev_csrf), ("name", "mine")]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "the API's refusal, shown by the page");
+    assert_eq!(labels("scope=p&project_id=1").await.len(), 1);
+
+    // A developer labels the artifact; the list shows the chip and filters by label.
+    let artifact = "/harbor/projects/1/repositories/app/artifacts/v1";
+    let add = [("csrf", dev_csrf.as_str()), ("action", "add"), ("label", release.as_str())];
+    assert_eq!(dev.post(&format!("{artifact}/labels"), &add).await.status(), StatusCode::SEE_OTHER);
+    let (_, html) = dev.page(artifact).await;
+    assert!(html.contains(r##"fill="#1188ff""##), "no coloured chip on the artifact page");
+    let list = "/harbor/projects/1/repositories/app";
+    let (_, html) = dev.page(list).await;
+    assert_eq!(column(&html, "artifacts", "Labels"), ["release"]);
+    let (_, html) = dev.page(&format!("{list}?label={team}")).await;
+    assert_eq!(column(&html, "artifacts", "Digest"), ["No artifacts carrying that label."]);
+    let (_, html) = dev.page(&format!("{list}?label={release}")).await;
+    assert_eq!(column(&html, "artifacts", "Labels"), ["release"]);
+    let remove = [("csrf", dev_csrf.as_str()), ("action", "remove"), ("label", release.as_str())];
+    assert_eq!(dev.post(&format!("{artifact}/labels"), &remove).await.status(), StatusCode::SEE_OTHER);
+    let carried: Value =
+        api_as(&berth, DEV, Method::GET, "/projects/library/repositories/app/artifacts/v1?with_label=true", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(carried["labels"], json!([]));
+
+    // Deleted from the administration page.
+    let delete = [("csrf", csrf.as_str()), ("action", "delete")];
+    assert_eq!(admin.post(&format!("/harbor/labels/{release}"), &delete).await.status(), StatusCode::SEE_OTHER);
+    assert!(labels("scope=g").await.is_empty());
 }
 
 /// The project's "Tag Immutability" tab: maintainers and admins list, add, disable, edit and

@@ -1,9 +1,10 @@
 //! Administration, for system administrators only: one module a page (users, registry
-//! endpoints, replication, the audit log, its clean-up, the job queue, system settings and system
+//! endpoints, replication, global labels, the audit log, its clean-up, the job queue, system settings and system
 //! information). Each handler checks `Viewer::admin` itself.
 
 mod cleanup;
 mod jobs;
+mod labels;
 mod logs;
 mod registries;
 mod replications;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 pub(crate) use cleanup::{cleanup, save_cleanup};
 pub(crate) use jobs::jobs;
+pub(crate) use labels::{change_label, create_label, labels};
 pub(crate) use logs::logs;
 pub(crate) use registries::{change_registry, create_registry, registries};
 pub(crate) use replications::{change_policy, create_policy, execution, replications, stop_execution, task_log};

@@ -401,6 +401,8 @@ mod tests {
                     annotations: None,
                     content: b"{}",
                     total_size: 2,
+                    blobs: &[],
+                    children: &[],
                 };
                 let event = event();
                 let push =

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Job, JobContext};
 
-/// How long the collection lock holds without renewal: a killed collector blocks the next for at
-/// most this long.
-const LOCK_LEASE: Duration = Duration::from_secs(60);
+/// How long the collection lock holds without renewal (it is renewed every third of it): a killed
+/// collector blocks the next for at most this long.
+const LOCK_LEASE: Duration = Duration::from_secs(15);
 
 /// The most deletion batches a collection runs at once (Harbor's limit).
 pub const MAX_WORKERS: u8 = 5;

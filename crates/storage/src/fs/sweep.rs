@@ -38,8 +38,8 @@ impl FsStore {
                     for file in read_dir(&fan)? {
                         let name = format!("{}:{}", file_name(&algorithm), file_name(&file));
                         // Anything else (a temporary file of another tool) is not Berth's to delete.
-                        if let Ok(digest) = name.parse::<Digest>() {
-                            found.push(Stored { name: digest, written: written(&file)? });
+                        if let (Ok(digest), Some(written)) = (name.parse::<Digest>(), written(&file)?) {
+                            found.push(Stored { name: digest, written });
                         }
                     }
                 }
@@ -57,8 +57,8 @@ impl FsStore {
         let found = tokio::task::spawn_blocking(move || -> io::Result<Vec<Stored<UploadId>>> {
             let mut found = Vec::new();
             for file in read_dir(&root)? {
-                if let Ok(id) = UploadId::parse(&file_name(&file)) {
-                    found.push(Stored { name: id, written: written(&file)? });
+                if let (Ok(id), Some(written)) = (UploadId::parse(&file_name(&file)), written(&file)?) {
+                    found.push(Stored { name: id, written });
                 }
             }
             Ok(found)
@@ -82,8 +82,12 @@ fn file_name(path: &Path) -> String {
 }
 
 /// When the file was last written or renamed (the later of its modification and status change
-/// times: a commit renames the upload's file into `blobs/`, which keeps its modification time).
-fn written(path: &Path) -> io::Result<i64> {
-    let meta = std::fs::metadata(path)?;
-    Ok(meta.mtime().max(meta.ctime()))
+/// times: a commit renames the upload's file into `blobs/`, which keeps its modification time);
+/// `None` if it went meanwhile (committed, deleted).
+fn written(path: &Path) -> io::Result<Option<i64>> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some(meta.mtime().max(meta.ctime()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -14,10 +14,10 @@ use std::time::Duration;
 use berth_meta::time::now;
 use berth_meta::{GcBlob, GcResult, UntaggedManifest};
 use berth_oci::manifest;
-use berth_oci::{Digest, Reference, RepoName};
+use berth_oci::{Digest, RepoName};
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::{Actor, Content, ContentError};
+use crate::{About, Actor, Content, ContentError};
 
 /// Blobs flipped, deleted and forgotten together: one transaction, one batch request to S3.
 const BATCH: usize = 500;
@@ -153,12 +153,14 @@ impl Content {
         }
     }
 
+    /// Deletes untagged manifest `m` with the event of an artifact delete, if it is still untagged.
     async fn delete_untagged(&self, m: &UntaggedManifest, actor: &Actor) -> Result<bool, ContentError> {
         let (Ok(name), Ok(digest)) = (RepoName::parse(&m.repository), m.digest.parse::<Digest>()) else {
             return Ok(false);
         };
-        let removal = self.delete_manifest(&name, &Reference::Digest(digest), actor, None).await?;
-        Ok(matches!(removal, crate::Removal::Removed))
+        let resource = format!("{name}@{digest}");
+        let event = actor.event(&name, "delete", About::Artifact { resource: &resource, digest: &digest, tag: None });
+        Ok(self.meta.delete_untagged_manifest(m.repository_id, &m.digest, &event).await?)
     }
 
     /// Deletes (or counts) blobs no manifest references, unused since `cutoff`.

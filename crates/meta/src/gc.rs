@@ -15,6 +15,8 @@ use crate::{Meta, Result, now};
 pub struct GcBlob {
     pub digest: String,
     pub size: i64,
+    /// How many uses the mark saw (`blobs.uses`): the flip requires no use since.
+    pub uses: i64,
 }
 
 /// A manifest no tag names (and no index of its repository lists).
@@ -132,7 +134,7 @@ impl Meta {
 
     /// Blobs a collection began deleting and did not finish (it was stopped or killed).
     pub async fn deleting_blobs(&self, limit: i64) -> Result<Vec<GcBlob>> {
-        Ok(query_as("SELECT digest, size FROM blobs WHERE gc_state = 'deleting' ORDER BY digest LIMIT $1")
+        Ok(query_as("SELECT digest, size, uses FROM blobs WHERE gc_state = 'deleting' ORDER BY digest LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
             .await?)
@@ -141,7 +143,7 @@ impl Meta {
     /// Unreferenced blobs nothing used since `cutoff`, after `after` in digest order: the mark.
     pub async fn collectable_blobs(&self, cutoff: i64, after: &str, limit: i64) -> Result<Vec<GcBlob>> {
         Ok(query_as(format!(
-            "SELECT b.digest, b.size FROM blobs b
+            "SELECT b.digest, b.size, b.uses FROM blobs b
              WHERE b.gc_state = 'live' AND b.last_used < $1 AND b.digest > $2 AND {UNREFERENCED}
              ORDER BY b.digest LIMIT $3"
         ))
@@ -152,20 +154,27 @@ impl Meta {
         .await?)
     }
 
-    /// Flips blobs `digests` to `deleting` where they are still unreferenced and unused since
-    /// `cutoff`, in one transaction; returns those flipped. After the commit their bytes may go.
-    pub async fn condemn_blobs(&self, digests: &[GcBlob], cutoff: i64) -> Result<Vec<GcBlob>> {
+    /// Flips blobs `marked` to `deleting` where nothing used them since the mark read them (their
+    /// use count is unchanged), they are still unused since `cutoff`, and unreferenced, in one
+    /// transaction; returns those flipped. After the commit their bytes may go.
+    ///
+    /// The use count is what makes this safe on PostgreSQL: a push's use of the blob is an
+    /// `UPDATE` in its own transaction, which may commit after this statement began. The flip then
+    /// waits for the row and re-checks its conditions on the committed row — but its `NOT EXISTS`
+    /// still reads the references as of its start, and the push's `last_used` may be older than
+    /// `cutoff` when the push began before the collection. The count changed either way.
+    pub async fn condemn_blobs(&self, marked: &[GcBlob], cutoff: i64) -> Result<Vec<GcBlob>> {
         let mut tx = self.write_tx(LockScope::None).await?;
-        let mut condemned = Vec::with_capacity(digests.len());
-        for blob in digests {
+        let mut condemned = Vec::with_capacity(marked.len());
+        for blob in marked {
             let flipped: Option<GcBlob> = query_as(format!(
-                "UPDATE blobs SET gc_state = 'deleting'
-                 WHERE digest = $1 AND gc_state = 'live' AND last_used < $2
-                   AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.digest = $1 AND r.blob = TRUE)
-                 RETURNING digest, size"
+                "UPDATE blobs AS b SET gc_state = 'deleting'
+                 WHERE b.digest = $1 AND b.gc_state = 'live' AND b.last_used < $2 AND b.uses = $3 AND {UNREFERENCED}
+                 RETURNING b.digest, b.size, b.uses"
             ))
             .bind(&blob.digest)
             .bind(cutoff)
+            .bind(blob.uses)
             .fetch_optional(&mut tx)
             .await?;
             condemned.extend(flipped);
@@ -190,27 +199,35 @@ impl Meta {
 
     /// Links no manifest of their repository references, unused since `cutoff`: counted, or with
     /// `delete` removed. They no longer count towards their project's quota either way (see
-    /// `projects::COUNTED_LINK`); this makes a blob no longer visible in the repository.
+    /// `counted_link!`); removing one makes the blob invisible in the repository. Each
+    /// repository's are removed under its lock, the one a manifest push takes to check its links:
+    /// the removal sees every reference a push committed before it.
     pub async fn sweep_links(&self, cutoff: i64, delete: bool) -> Result<u64> {
-        if !delete {
-            let n: i64 = query_scalar(format!(
-                "SELECT count(*) FROM repository_blobs rb WHERE rb.last_used < $1 AND {LINK_UNREFERENCED}"
-            ))
-            .bind(cutoff)
-            .fetch_one(&self.pool)
-            .await?;
-            return Ok(n as u64);
-        }
-        let done = query(format!(
-            "DELETE FROM repository_blobs WHERE (repository_id, digest) IN (
-                 SELECT rb.repository_id, rb.digest FROM repository_blobs rb
-                 WHERE rb.last_used < $1 AND {LINK_UNREFERENCED})
-               AND last_used < $1"
+        let repositories: Vec<(i64, i64)> = query_as(format!(
+            "SELECT rb.repository_id, count(*) FROM repository_blobs rb
+             WHERE rb.last_used < $1 AND {LINK_UNREFERENCED} GROUP BY rb.repository_id"
         ))
         .bind(cutoff)
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        if !delete {
+            return Ok(repositories.iter().map(|(_, n)| *n as u64).sum());
+        }
+        let mut removed = 0;
+        for (repo, _) in repositories {
+            let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
+            let done = query(format!(
+                "DELETE FROM repository_blobs AS rb
+                 WHERE rb.repository_id = $2 AND rb.last_used < $1 AND {LINK_UNREFERENCED}"
+            ))
+            .bind(cutoff)
+            .bind(repo)
+            .execute(&mut tx)
+            .await?;
+            tx.commit().await?;
+            removed += done.rows_affected();
+        }
+        Ok(removed)
     }
 
     /// Upload sessions unchanged since `before` whose lease is free, after id `after`.
@@ -243,20 +260,15 @@ impl Meta {
 
     /// Whether upload session `id` exists (stray upload data has none).
     pub async fn upload_exists(&self, id: &str) -> Result<bool> {
-        Ok(query_scalar::<i64>("SELECT 1 FROM uploads WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+        Ok(query_scalar("SELECT EXISTS (SELECT 1 FROM uploads WHERE id = $1)").bind(id).fetch_one(&self.pool).await?)
     }
 
     /// Whether the database names blob `digest`, in any state (stray bytes have no row).
     pub async fn blob_row_exists(&self, digest: &str) -> Result<bool> {
-        Ok(query_scalar::<i64>("SELECT 1 FROM blobs WHERE digest = $1")
+        Ok(query_scalar("SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = $1)")
             .bind(digest)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Tag tombstones older than `before`: counted, or with `delete` removed.
@@ -307,11 +319,10 @@ impl Meta {
 
     /// Whether a collection is deleting blob `digest` now.
     pub async fn blob_deleting(&self, digest: &str) -> Result<bool> {
-        Ok(query_scalar::<i64>("SELECT 1 FROM blobs WHERE digest = $1 AND gc_state = 'deleting'")
+        Ok(query_scalar("SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = $1 AND gc_state = 'deleting')")
             .bind(digest)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Marks blob `digest` (and its link into the repository named `repository`) used now: a
@@ -319,7 +330,7 @@ impl Meta {
     /// blob; a `deleting` blob stays so (the caller then finds it absent).
     pub async fn touch_blob(&self, repository: &str, digest: &str) -> Result<()> {
         let now = now();
-        query("UPDATE blobs SET last_used = $1 WHERE digest = $2 AND gc_state = 'live' AND last_used < $1")
+        query("UPDATE blobs SET last_used = $1, uses = uses + 1 WHERE digest = $2 AND gc_state = 'live' AND last_used < $1")
             .bind(now)
             .bind(digest)
             .execute(&self.bookkeeping)

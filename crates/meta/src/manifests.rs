@@ -92,7 +92,8 @@ impl Meta {
                 false => None,
                 true => {
                     query_scalar(
-                        "UPDATE blobs SET last_used = $2 WHERE digest = $1 AND gc_state = 'live' RETURNING size",
+                        "UPDATE blobs SET last_used = $2, uses = uses + 1 WHERE digest = $1 AND gc_state = 'live'
+                         RETURNING size",
                     )
                     .bind(digest)
                     .bind(now)
@@ -188,6 +189,17 @@ impl Meta {
 
     /// Deletes a manifest and every tag pointing at it, recording `event` with the change.
     pub async fn delete_manifest(&self, repo: i64, digest: &str, event: &Event) -> Result<bool> {
+        self.remove_manifest(repo, digest, event, false).await
+    }
+
+    /// As [`Meta::delete_manifest`], only if no tag names the manifest and no index of the
+    /// repository lists it, checked in the delete's transaction (garbage collection's
+    /// `delete_untagged`: a push that tagged it since the collection looked keeps it).
+    pub async fn delete_untagged_manifest(&self, repo: i64, digest: &str, event: &Event) -> Result<bool> {
+        self.remove_manifest(repo, digest, event, true).await
+    }
+
+    async fn remove_manifest(&self, repo: i64, digest: &str, event: &Event, untagged_only: bool) -> Result<bool> {
         // Under the repository's write lock: an index being stored that references this manifest
         // checks its presence in the same critical section.
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
@@ -196,6 +208,19 @@ impl Meta {
             .bind(digest)
             .fetch_all(&mut tx)
             .await?;
+        if untagged_only {
+            let listed: bool = query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM manifest_refs c JOIN manifests i ON i.id = c.manifest_id
+                                WHERE i.repository_id = $1 AND c.digest = $2 AND c.blob = FALSE)",
+            )
+            .bind(repo)
+            .bind(digest)
+            .fetch_one(&mut tx)
+            .await?;
+            if listed || !tags.is_empty() {
+                return Ok(false);
+            }
+        }
         refuse_protected(&mut tx, repo, &tags, true).await?;
         for tag in &tags {
             bury(&mut tx, repo, tag, now()).await?;

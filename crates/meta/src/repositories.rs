@@ -106,7 +106,8 @@ pub(crate) async fn link_blob_in(tx: &mut Tx, repo: i64, digest: &str, size: i64
     // gone (docs/architecture.md, "Garbage collection"). Otherwise the blob counts as used now.
     let live: Option<i64> = query_scalar(
         "INSERT INTO blobs (digest, size, created_at, last_used) VALUES ($1, $2, $3, $3)
-         ON CONFLICT (digest) DO UPDATE SET last_used = excluded.last_used WHERE blobs.gc_state = 'live'
+         ON CONFLICT (digest) DO UPDATE SET last_used = excluded.last_used, uses = blobs.uses + 1
+         WHERE blobs.gc_state = 'live'
          RETURNING size",
     )
     .bind(digest)

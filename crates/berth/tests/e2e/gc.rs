@@ -52,7 +52,10 @@ async fn ended(berth: &TestApp, id: i64) -> (Value, Option<GcResult>) {
 async fn collect(berth: &TestApp, parameters: Value) -> GcResult {
     let id = run_now(berth, parameters).await;
     let (run, result) = ended(berth, id).await;
-    assert_eq!(run["job_status"], "Success", "{run}");
+    if run["job_status"] != "Success" {
+        let log = api_as(berth, ADMIN, Method::GET, &format!("/system/gc/{id}/log"), None).await;
+        panic!("collection {id} did not succeed: {run}\n{}", log.text().await.unwrap());
+    }
     result.expect("a successful run records its result")
 }
 

@@ -7,6 +7,8 @@
 -- last relied on the blob (upload, mount, existence check, manifest reference), unix seconds.
 ALTER TABLE blobs ADD COLUMN gc_state TEXT NOT NULL DEFAULT 'live';
 ALTER TABLE blobs ADD COLUMN last_used BIGINT NOT NULL DEFAULT 0;
+-- How many uses there were: a collection flips a blob only if none happened since its mark.
+ALTER TABLE blobs ADD COLUMN uses BIGINT NOT NULL DEFAULT 0;
 UPDATE blobs SET last_used = created_at;
 CREATE INDEX blobs_by_gc_state ON blobs (gc_state, last_used);
 

@@ -170,7 +170,7 @@ impl Meta {
             let flipped: Option<GcBlob> = query_as(format!(
                 "UPDATE blobs AS b SET gc_state = 'deleting'
                  WHERE b.digest = $1 AND b.gc_state = 'live' AND b.last_used < $2 AND b.uses = $3 AND {UNREFERENCED}
-                 RETURNING b.digest, b.size, b.uses"
+                 RETURNING digest, size, uses"
             ))
             .bind(&blob.digest)
             .bind(cutoff)

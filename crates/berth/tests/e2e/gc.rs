@@ -512,3 +512,26 @@ async fn a_collection_killed_mid_sweep_is_finished_by_the_next() {
     assert!(berth.meta().deleting_blobs(10).await.unwrap().is_empty());
     pulls_completely(&r, "library/kill", &kept).await;
 }
+
+/// A run stopped through the API (`PUT /system/gc/{id}`) ends as Stopped (or had already
+/// succeeded); it holds the collection lock no more, and the next run frees what it left.
+#[tokio::test]
+async fn a_stopped_collection_leaves_the_next_one_free_to_finish() {
+    let berth = collecting_app().await;
+    let r = Registry::new(berth.url(""));
+    let mut garbage = Vec::new();
+    for i in 0..200 {
+        garbage.push(r.push_blob("library/stop", &random_bytes(200, 20_000 + i)).await);
+    }
+    a_second_passes().await;
+    let id = run_now(&berth, json!({})).await;
+    let stop = api_as(&berth, ADMIN, Method::PUT, &format!("/system/gc/{id}"), None).await;
+    assert_eq!(stop.status(), StatusCode::OK);
+    let (run, _) = ended(&berth, id).await;
+    assert!(["Stopped", "Success"].contains(&run["job_status"].as_str().unwrap()), "{run}");
+    collect(&berth, json!({"workers": 5})).await;
+    for digest in &garbage {
+        assert!(!blob_file(&berth, digest).exists(), "{digest} survived");
+    }
+    assert!(berth.meta().deleting_blobs(10).await.unwrap().is_empty());
+}

@@ -535,3 +535,30 @@ async fn a_stopped_collection_leaves_the_next_one_free_to_finish() {
     }
     assert!(berth.meta().deleting_blobs(10).await.unwrap().is_empty());
 }
+
+/// Tag tombstones (the time of a tag's deletion, which a replicated write must be newer than) go
+/// once older than the audit log's retention (the event outbox replication reads); recent ones
+/// stay.
+#[tokio::test]
+async fn tag_tombstones_older_than_the_outbox_go_and_recent_ones_stay() {
+    let berth = collecting_app().await;
+    let r = Registry::new(berth.url(""));
+    r.push_image("library/t", "v1", &random_bytes(500, 40)).await;
+    // A tag deleted now, here: a recent tombstone.
+    let d = r.http.delete(r.url("/v2/library/t/manifests/v1")).send().await.unwrap();
+    assert_eq!(d.status(), StatusCode::ACCEPTED);
+    // A delete replicated from a peer, made there long ago: an old tombstone.
+    let old = berth_meta::time::now() - 200 * 86_400;
+    r.http
+        .delete(r.url("/v2/library/t/manifests/gone"))
+        .header("x-berth-origin", "peer")
+        .header("x-berth-change-time", old.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(collect(&berth, json!({"dry_run": true})).await.tombstones, 1);
+    assert_eq!(collect(&berth, json!({})).await.tombstones, 1);
+    assert_eq!(collect(&berth, json!({})).await.tombstones, 0, "the recent tombstone went too");
+    assert_eq!(berth.meta().tag_change("library/t", "v1").await.unwrap().map(|(_, written)| written), Some(false));
+    assert_eq!(berth.meta().tag_change("library/t", "gone").await.unwrap(), None);
+}

@@ -1,5 +1,5 @@
-//! Schedules and run history of system jobs (`/system/purgeaudit*`; the shape Harbor's
-//! `/system/gc*` shares).
+//! Schedules and run history of system jobs (`/system/purgeaudit*`, and `/system/gc*`, whose
+//! `GCHistory` is the same shape).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -33,7 +33,8 @@ pub struct Schedule {
     pub parameters: Option<Map<String, Value>>,
 }
 
-/// One run of a system job (or, from `GET .../schedule`, the schedule itself).
+/// One run of a system job (or, from `GET .../schedule`, the schedule itself): Harbor's
+/// `ExecHistory` and `GCHistory`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecHistory {
     pub id: i64,

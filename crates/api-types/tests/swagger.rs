@@ -311,20 +311,21 @@ fn every_type_matches_harbors_model() {
             parameters: parameters.as_object().cloned(),
         },
     );
-    c.model(
-        "ExecHistory",
-        ExecHistory {
-            id: 7,
-            job_name: "PURGE_AUDIT_LOG".into(),
-            job_kind: "MANUAL".into(),
-            job_parameters: parameters.to_string(),
-            schedule: Some(when),
-            job_status: "Success".into(),
-            deleted: false,
-            creation_time: "2026-01-01T00:00:00Z".into(),
-            update_time: "2026-01-01T00:00:00Z".into(),
-        },
-    );
+    let run = ExecHistory {
+        id: 7,
+        job_name: "PURGE_AUDIT_LOG".into(),
+        job_kind: "MANUAL".into(),
+        job_parameters: parameters.to_string(),
+        schedule: Some(when),
+        job_status: "Success".into(),
+        deleted: false,
+        creation_time: "2026-01-01T00:00:00Z".into(),
+        update_time: "2026-01-01T00:00:00Z".into(),
+    };
+    c.model("ExecHistory", run.clone());
+    // `/system/gc*` answers the same shape under Harbor's other name.
+    let gc = serde_json::json!({"delete_untagged": true, "dry_run": false, "workers": 2});
+    c.model("GCHistory", ExecHistory { job_name: "GARBAGE_COLLECTION".into(), job_parameters: gc.to_string(), ..run });
 
     c.model("Registry", registry());
     c.model("RegistryCredential", credential());

@@ -9,6 +9,7 @@ mod artifacts;
 mod audit;
 mod caller;
 mod error;
+mod gc;
 mod immutable;
 mod jobservice;
 mod labels;
@@ -27,6 +28,7 @@ mod search;
 mod sessions;
 mod settings;
 mod system;
+mod system_jobs;
 mod tags;
 mod users;
 
@@ -36,6 +38,8 @@ use axum::Router;
 use axum::routing::{get, put};
 use berth_auth::Auth;
 use berth_content::Content;
+use berth_jobs::gc::GarbageCollection;
+use berth_jobs::housekeeping::PurgeAuditLog;
 use berth_meta::Meta;
 use berth_replication::Endpoints;
 
@@ -144,13 +148,30 @@ pub fn router(state: ApiState) -> Router {
         .route("/search", get(search::search))
         .route("/statistics", get(search::statistics))
         .route("/audit-logs", get(audit::list))
-        .route("/system/purgeaudit", get(purge::history))
+        .route("/system/purgeaudit", get(system_jobs::history::<PurgeAuditLog>))
         .route(
             "/system/purgeaudit/schedule",
-            get(purge::get_schedule).post(purge::create_schedule).put(purge::update_schedule),
+            get(system_jobs::get_schedule::<PurgeAuditLog>)
+                .post(system_jobs::create_schedule::<PurgeAuditLog>)
+                .put(system_jobs::update_schedule::<PurgeAuditLog>),
         )
-        .route("/system/purgeaudit/{purge_id}", get(purge::get).put(purge::stop))
-        .route("/system/purgeaudit/{purge_id}/log", get(purge::log))
+        .route(
+            "/system/purgeaudit/{purge_id}",
+            get(system_jobs::get::<PurgeAuditLog>).put(system_jobs::stop::<PurgeAuditLog>),
+        )
+        .route("/system/purgeaudit/{purge_id}/log", get(system_jobs::log::<PurgeAuditLog>))
+        .route("/system/gc", get(system_jobs::history::<GarbageCollection>))
+        .route(
+            "/system/gc/schedule",
+            get(system_jobs::get_schedule::<GarbageCollection>)
+                .post(system_jobs::create_schedule::<GarbageCollection>)
+                .put(system_jobs::update_schedule::<GarbageCollection>),
+        )
+        .route(
+            "/system/gc/{gc_id}",
+            get(system_jobs::get::<GarbageCollection>).put(system_jobs::stop::<GarbageCollection>),
+        )
+        .route("/system/gc/{gc_id}/log", get(system_jobs::log::<GarbageCollection>))
         .route("/jobservice/pools", get(jobservice::pools))
         .route("/jobservice/pools/{pool_id}/workers", get(jobservice::workers))
         .route("/jobservice/jobs", get(jobservice::list_jobs))

@@ -3,6 +3,7 @@
 //! from [`Config`] itself, so the two cannot drift apart.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use berth_storage::S3Config;
@@ -40,6 +41,7 @@ pub struct Config {
     pub job_history_retention_days: u64,
     pub database: Database,
     pub storage: Storage,
+    pub gc: Gc,
     /// Key sealing secrets kept in the database (registry endpoint passwords). Empty: one is
     /// generated (SQLite: `<data_volume>/secret.key`; PostgreSQL: in the database).
     pub secret_key: String,
@@ -223,6 +225,45 @@ impl Default for Limits {
     }
 }
 
+/// Garbage collection (`/system/gc`, `berth gc`; docs/architecture.md, "Garbage collection").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gc {
+    /// Blobs, repository links and untagged artifacts used (pushed, uploaded, mounted, checked)
+    /// within this many hours stay (Harbor's `GC_TIME_WINDOW_HOURS`). Fractions and 0 allowed.
+    pub time_window_hours: f64,
+    /// Upload sessions idle this many hours are abandoned and deleted, as are stray objects in
+    /// storage no metadata names once this old. Fractions and 0 allowed.
+    pub upload_idle_hours: f64,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Gc { time_window_hours: 2.0, upload_idle_hours: 24.0 }
+    }
+}
+
+impl Gc {
+    pub fn time_window(&self) -> Duration {
+        Duration::from_secs_f64(self.time_window_hours * 3600.0)
+    }
+
+    pub fn upload_idle(&self) -> Duration {
+        Duration::from_secs_f64(self.upload_idle_hours * 3600.0)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        for (key, hours) in
+            [("time_window_hours", self.time_window_hours), ("upload_idle_hours", self.upload_idle_hours)]
+        {
+            if !(0.0..=87_600.0).contains(&hours) {
+                bail!("configuration key `gc.{key}`: must be a number of hours from 0 to 87600, not {hours}");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where metadata lives: SQLite in `data_volume` (default) or a PostgreSQL server shared by
 /// every instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -335,6 +376,7 @@ impl Default for Config {
             job_history_retention_days: 30,
             database: Database::default(),
             storage: Storage::default(),
+            gc: Gc::default(),
             secret_key: String::new(),
             ignored_variables: Vec::new(),
             metrics: Metrics::default(),
@@ -453,6 +495,7 @@ impl Config {
                 "configuration key `job_history_retention_days`: must be at least 1 (a run's status must stay visible)"
             );
         }
+        self.gc.validate()?;
         if !self.secret_key.is_empty() && self.secret_key.len() < 16 {
             bail!("configuration key `secret_key`: must be at least 16 characters (or empty to generate one)");
         }

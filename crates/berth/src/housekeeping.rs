@@ -1,11 +1,13 @@
 //! The schedules of the housekeeping jobs, looked at every minute by every instance: the audit
 //! log purge (an administrator's schedule from `/system/purgeaudit/schedule`, else hourly with
-//! `audit_log_retention_days`) and the job history purge (hourly, `job_history_retention_days`).
+//! `audit_log_retention_days`), the job history purge (hourly, `job_history_retention_days`) and
+//! garbage collection (an administrator's schedule from `/system/gc/schedule`, else none).
 //! Each run is enqueued once cluster-wide (see `berth_jobs::schedule`).
 
 use std::time::Duration;
 
 use berth_jobs::Job;
+use berth_jobs::gc::GarbageCollection;
 use berth_jobs::housekeeping::{PurgeAuditLog, PurgeJobHistory};
 use berth_jobs::schedule::Schedule;
 use berth_meta::{Meta, NewJob};
@@ -28,6 +30,11 @@ async fn enqueue_due(meta: &Meta) -> anyhow::Result<()> {
     let (audit, job, since) = audit_purge_schedule(meta).await?;
     audit.enqueue_due(meta, job, since).await?;
     Schedule::hourly().enqueue_due(meta, PurgeJobHistory {}.to_new(), 0).await?;
+    if let Some(stored) = meta.job_schedule(GarbageCollection::KIND).await? {
+        let schedule = Schedule::new(&stored.schedule_type, &stored.cron).map_err(anyhow::Error::msg)?;
+        let job: GarbageCollection = serde_json::from_str(&stored.parameters)?;
+        schedule.enqueue_due(meta, job.to_new(), stored.updated_at).await?;
+    }
     Ok(())
 }
 

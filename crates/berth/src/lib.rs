@@ -2,6 +2,7 @@
 //! tests run in process, and its configuration ([`config`]).
 
 pub mod config;
+pub mod gc;
 mod housekeeping;
 mod limits;
 mod listener;

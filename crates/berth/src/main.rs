@@ -20,6 +20,22 @@ enum Command {
         #[arg(long, short, env = "BERTH_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Collects garbage once (as `/system/gc` does) against the configured database and storage,
+    /// beside running instances, and prints what it freed.
+    Gc {
+        /// YAML configuration file (see berth.example.yml).
+        #[arg(long, short, env = "BERTH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Reports what would be freed; deletes nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also deletes artifacts no tag names.
+        #[arg(long)]
+        delete_untagged: bool,
+        /// Deletion batches run in parallel (1 to 5).
+        #[arg(long, default_value_t = 1)]
+        workers: u8,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +55,13 @@ fn main() -> anyhow::Result<()> {
             // After the last request and the runtime: the spans of the shutdown are sent too.
             telemetry.shutdown();
             served
+        }
+        Command::Gc { config, dry_run, delete_untagged, workers } => {
+            let config = berth::config::Config::load(config.as_deref(), std::env::vars())?;
+            let run = berth_jobs::gc::GarbageCollection { delete_untagged, dry_run, workers };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(berth::gc::collect(&config, &run))?;
+            Ok(())
         }
     }
 }

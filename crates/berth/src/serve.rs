@@ -15,6 +15,7 @@ use berth_api::{ApiState, Editable, ProjectCreation, Settings, keep_settings_cur
 use berth_auth::Auth;
 use berth_content::Content;
 use berth_jobs::Runner;
+use berth_jobs::gc::{GarbageCollection, GcContext};
 use berth_jobs::housekeeping::{PurgeAuditLog, PurgeJobHistory};
 use berth_meta::{Meta, NewUser};
 use berth_registry::{RegistryOptions, RegistryState};
@@ -44,7 +45,7 @@ const SETTINGS_POLL: Duration = Duration::from_secs(2);
 const SQLITE_CONNECTIONS: u32 = 8;
 
 /// The `storage/` folder of `data_volume`, or the S3 bucket of `storage.s3`.
-async fn open_store(config: &Config) -> anyhow::Result<BlobStore> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<BlobStore> {
     let s3 = &config.storage.s3;
     if s3.bucket.is_empty() {
         let root = config.data_volume.join("storage");
@@ -59,7 +60,7 @@ async fn open_store(config: &Config) -> anyhow::Result<BlobStore> {
 }
 
 /// SQLite in `data_volume`, or the shared PostgreSQL database (migrated under its lock).
-async fn open_database(config: &Config) -> anyhow::Result<Meta> {
+pub(crate) async fn open_database(config: &Config) -> anyhow::Result<Meta> {
     let max = config.database.max_connections;
     if config.database.url.is_empty() {
         let path = config.data_volume.join("registry.db");
@@ -102,6 +103,8 @@ pub struct App {
     replication: Engine,
     /// The default audit retention and the job history's (the housekeeping jobs' contexts).
     retention: Retention,
+    /// What garbage collection runs on, with the configured windows.
+    gc: GcContext,
     /// A token, not a notification: a loop that is busy (claiming a job) when the server stops
     /// still sees it when it next waits, instead of waiting forever.
     stop_jobs: CancellationToken,
@@ -149,7 +152,7 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
             },
         )
         .with_audit_log_retention_hours(config.audit_log_retention_days * 24),
-        content,
+        content.clone(),
         endpoints,
     );
     // Settings changed at run time (by an administrator, on any instance) override the file's.
@@ -179,6 +182,7 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
             audit: Duration::from_secs(config.audit_log_retention_days * 86_400),
             jobs: Duration::from_secs(config.job_history_retention_days * 86_400),
         },
+        gc: gc_context(&config, content),
         stop_jobs: CancellationToken::new(),
         loops: Vec::new(),
         settings_poll,
@@ -202,7 +206,7 @@ impl App {
     /// schedules (audit and job history purges), the replication event trigger and scheduler.
     pub fn start(&mut self) {
         let stop = &self.stop_jobs;
-        let jobs = job_runner(&self.meta, self.retention, &self.replication).run(stop.clone());
+        let jobs = job_runner(&self.meta, self.retention, &self.replication, &self.gc).run(stop.clone());
         self.loops = vec![
             tokio::spawn(jobs),
             tokio::spawn(housekeeping::schedule(self.meta.clone(), stop.clone())),
@@ -326,13 +330,25 @@ struct Retention {
 }
 
 /// This instance's job workers, running every kind of job Berth has.
-fn job_runner(meta: &Meta, retention: Retention, replication: &Engine) -> Runner {
+fn job_runner(meta: &Meta, retention: Retention, replication: &Engine, gc: &GcContext) -> Runner {
     let id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
     Runner::new(meta.clone(), id, JOB_WORKERS)
         .register::<PurgeAuditLog>(retention.audit)
         .register::<PurgeJobHistory>(retention.jobs)
+        .register::<GarbageCollection>(gc.clone())
         .register::<PlanExecution>(replication.clone())
         .register::<CopyTask>(replication.clone())
+}
+
+/// What garbage collection runs on: the content and the configured windows. Tag tombstones live
+/// as long as the audit log (the event outbox replication reads), see [`GcContext`].
+pub fn gc_context(config: &Config, content: Content) -> GcContext {
+    GcContext {
+        content,
+        time_window: config.gc.time_window(),
+        upload_idle: config.gc.upload_idle(),
+        tombstone_age: Duration::from_secs(config.audit_log_retention_days * 86_400),
+    }
 }
 
 /// This deployment's registry id, made on its first start and shared by every instance.

@@ -1,6 +1,7 @@
 //! Blobs: looked up and read within a repository, linked in from elsewhere, written whole by
 //! Berth itself, unlinked.
 
+use berth_meta::MetaError;
 use berth_oci::{Digest, RepoName};
 use berth_storage::{BlobStream, UploadId};
 use bytes::Bytes;
@@ -14,6 +15,14 @@ impl Content {
     /// not visible here, so a digest never reveals another project's content.
     pub async fn blob_size(&self, name: &str, digest: &str) -> Result<Option<u64>, ContentError> {
         Ok(self.meta.repository_blob(name, digest).await?.map(|s| s as u64))
+    }
+
+    /// As [`Content::blob_size`], for a client checking whether it must upload the blob: the blob
+    /// counts as used now, so garbage collection leaves it alone until the manifest that
+    /// references it is pushed (within the collection's time window).
+    pub async fn check_blob(&self, name: &str, digest: &str) -> Result<Option<u64>, ContentError> {
+        self.meta.touch_blob(name, digest).await?;
+        self.blob_size(name, digest).await
     }
 
     /// Streams `len` bytes of blob `digest` from `offset`. Only for a blob a repository the caller
@@ -30,8 +39,7 @@ impl Content {
             return Ok(false);
         };
         let repo = self.meta.ensure_repository(name.as_str()).await?;
-        self.meta.link_blob(repo, digest, size).await?;
-        Ok(true)
+        linked(self.meta.link_blob(repo, digest, size).await)
     }
 
     /// Links blob `digest` of repository `from` into `name` (a client's cross-repository mount,
@@ -47,8 +55,7 @@ impl Content {
             return Ok(false);
         };
         let repo = self.meta.ensure_repository(name.as_str()).await?;
-        self.meta.link_blob(repo, &digest, size).await?;
-        Ok(true)
+        linked(self.meta.link_blob(repo, &digest, size).await)
     }
 
     /// Stores `body` as blob `digest` of repository `name`, verifying the digest on the way;
@@ -63,15 +70,17 @@ impl Content {
         // A one-request upload: its data exists only while this call runs.
         let id = UploadId::new();
         let progress = self.store.create_upload(&id).await?;
-        let appended = match self.store.append(&id, progress.clone(), body).await {
+        let appended = match self.store.append(&id, progress, body).await {
             Ok(a) => a,
             Err(e) => {
-                self.store.delete_upload(&id, &progress).await?;
+                self.store.delete_upload(&id).await?;
                 return Err(e.into());
             }
         };
+        self.before_commit(name, digest).await?;
         let size = self.store.commit(&id, appended.progress, digest).await?;
         self.meta.link_blob(repo, &digest.to_string(), size as i64).await?;
+        self.after_commit(digest).await?;
         Ok(size)
     }
 
@@ -87,5 +96,15 @@ impl Content {
         } else {
             Removal::Absent
         })
+    }
+}
+
+/// Whether a mount linked the blob: one garbage collection is deleting is not there to mount
+/// (the client uploads it instead).
+fn linked(done: Result<(), MetaError>) -> Result<bool, ContentError> {
+    match done {
+        Ok(()) => Ok(true),
+        Err(MetaError::BlobCollected(_)) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }

@@ -53,6 +53,7 @@ impl From<MetaError> for ContentError {
         match e {
             MetaError::MissingBlob(d) | MetaError::MissingManifest(d) => ContentError::MissingReference(d),
             MetaError::SizeMismatch { .. } => ContentError::ManifestInvalid(e.to_string()),
+            MetaError::BlobCollected(_) => ContentError::UploadInvalid(e.to_string()),
             MetaError::QuotaExceeded { .. } => ContentError::QuotaExceeded(e.to_string()),
             MetaError::TagImmutable { repository, tag, deleting } => {
                 ContentError::TagImmutable { repository, tag, deleting }

@@ -7,6 +7,7 @@
 //! - [`Content`]: the handle (metadata + blob store), with blobs (`blobs.rs`), upload sessions
 //!   (`uploads.rs`, taking turns through a lease, `upload_lease.rs`) and manifests
 //!   (`manifests.rs`);
+//! - garbage collection (`gc.rs`);
 //! - [`Actor`]: who makes a change, and the events of changes (`actor.rs`);
 //! - [`PullRecorder`]: pull events, queued and written in batches (`pulls.rs`);
 //! - [`peer`]: what a replicating Berth tells the registry it writes to;
@@ -16,6 +17,7 @@ mod actor;
 mod blobs;
 mod copy;
 mod error;
+mod gc;
 mod manifests;
 pub mod peer;
 mod pulls;
@@ -28,6 +30,7 @@ use berth_storage::BlobStore;
 
 pub use actor::{About, Actor};
 pub use error::ContentError;
+pub use gc::{GcLog, GcOptions};
 pub use manifests::{Check, ManifestBytes, Removal, Stored, Storing};
 pub use pulls::PullRecorder;
 pub use uploads::Chunk;

@@ -123,6 +123,8 @@ impl Content {
                 annotations: annotations.as_deref(),
                 content: bytes,
                 total_size: bytes.len() as i64 + parsed.blobs.iter().map(|b| b.size as i64).sum::<i64>(),
+                blobs: &blob_digests,
+                children: &child_digests,
             },
             required,
             tag,

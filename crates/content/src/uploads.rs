@@ -30,6 +30,9 @@ enum Turn {
     Continues,
 }
 
+/// How long a commit waits for garbage collection to finish deleting an earlier copy of its blob.
+const COLLECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Checks that uploads can verify `digest`: they are hashed with SHA-256 as they stream.
 pub(crate) fn uploadable(digest: &Digest) -> Result<(), ContentError> {
     match digest.algorithm() {
@@ -96,10 +99,11 @@ impl Content {
             Some((declared, body)) => self.append(id, &upload, declared, body, &lease, Turn::Continues).await?.progress,
             None => progress_of(&upload)?,
         };
+        self.before_commit(name, digest).await?;
         match self.store.commit(id, progress, digest).await {
             Ok(size) => {
                 self.meta.finish_upload(id.as_str(), upload.repository_id, &digest.to_string(), size as i64).await?;
-                Ok(())
+                self.after_commit(digest).await
             }
             Err(e) => {
                 if matches!(e, StorageError::DigestMismatch { .. }) {
@@ -110,12 +114,44 @@ impl Content {
         }
     }
 
+    /// Before an upload's bytes become blob `digest`: waits while garbage collection finishes
+    /// deleting an earlier copy (its bytes then go before its row, so the commit below writes
+    /// them anew instead of keeping bytes about to vanish), and marks a live copy used now, so a
+    /// collection that began earlier leaves it alone while the commit keeps it as the blob.
+    pub(crate) async fn before_commit(&self, name: &RepoName, digest: &Digest) -> Result<(), ContentError> {
+        let digest = digest.to_string();
+        let deadline = tokio::time::Instant::now() + COLLECTION_PATIENCE;
+        while self.meta.blob_deleting(&digest).await? {
+            if tokio::time::Instant::now() > deadline {
+                return Err(ContentError::UploadInvalid(format!(
+                    "blob {digest} is still being garbage-collected; upload it again later"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.meta.touch_blob(name.as_str(), &digest).await?;
+        Ok(())
+    }
+
+    /// After the blob's row was written: its bytes must be there. Only a collection that deleted
+    /// an earlier copy's bytes just as this commit kept or renamed them (with a time window of 0,
+    /// see docs/architecture.md) leaves a row without bytes; the client is told to upload again,
+    /// and that upload writes the bytes back.
+    pub(crate) async fn after_commit(&self, digest: &Digest) -> Result<(), ContentError> {
+        if self.store.blob_exists(digest).await? {
+            return Ok(());
+        }
+        Err(ContentError::UploadInvalid(format!(
+            "blob {digest} was garbage-collected while it was committed; upload it again"
+        )))
+    }
+
     /// Cancels session `id` of `name` and frees its bytes.
     pub async fn cancel_upload(&self, name: &RepoName, id: &UploadId) -> Result<(), ContentError> {
         let _lease = UploadLease::acquire(&self.meta, id.as_str()).await?;
-        let upload = self.upload(name, id).await?;
+        self.upload(name, id).await?;
         self.meta.delete_upload(id.as_str()).await?;
-        self.store.delete_upload(id, &progress_of(&upload)?).await?;
+        self.store.delete_upload(id).await?;
         Ok(())
     }
 

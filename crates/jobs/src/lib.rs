@@ -6,6 +6,7 @@
 //! job simply stops renewing; when the lease runs out any instance takes the job again. So any
 //! instance can run any job, and none is lost.
 
+pub mod gc;
 pub mod housekeeping;
 pub mod schedule;
 

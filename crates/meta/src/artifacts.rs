@@ -413,6 +413,8 @@ mod tests {
                     annotations: None,
                     content: b"{}",
                     total_size: 2,
+                    blobs: &[],
+                    children: &[],
                 };
                 let event = event();
                 let push =

@@ -115,6 +115,14 @@ impl Meta {
         Ok(query_as(q).bind(worker).bind(lease_until).bind(now()).fetch_optional(&self.pool).await?)
     }
 
+    /// How many jobs of `kind` wait or run now.
+    pub async fn unfinished_jobs(&self, kind: &str) -> Result<i64> {
+        Ok(query_scalar("SELECT count(*) FROM jobs WHERE kind = $1 AND status IN ('Pending', 'Running')")
+            .bind(kind)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// Extends `worker`'s lease on job `id`. `false` if the job is no longer `worker`'s (it was
     /// stopped, or its lease ran out and another instance took it): the worker must give up.
     pub async fn renew_job_lease(&self, id: i64, worker: &str, lease_until: i64) -> Result<bool> {

@@ -13,9 +13,20 @@ macro_rules! repository_has_content {
     };
 }
 
+/// SQL: link `rb` counts towards its project's usage: a manifest of its repository references
+/// the blob, or it was uploaded or mounted and nothing referenced it since (`pending`). The link
+/// of a blob only a deleted artifact referenced no longer counts, so usage drops at the delete.
+macro_rules! counted_link {
+    () => {
+        "(rb.pending OR EXISTS (SELECT 1 FROM manifest_refs mr JOIN manifests mm ON mm.id = mr.manifest_id
+              WHERE mm.repository_id = rb.repository_id AND mr.digest = rb.digest AND mr.blob = TRUE))"
+    };
+}
+
 mod artifacts;
 mod db;
 mod events;
+mod gc;
 mod history;
 mod immutable;
 mod inline;
@@ -43,6 +54,7 @@ pub use db::{Backend, Meta};
 pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
 };
+pub use gc::{GcBlob, GcResult, IdleUpload, UnrecordedManifest, UntaggedManifest};
 pub use history::{AuditPurge, JobSchedule};
 pub use immutable::{ImmutableRuleRow, MAX_IMMUTABLE_RULES, NewImmutableRule};
 pub use jobs::{ClaimedJob, JobRow, NewJob, QueueRow, WorkerRow};
@@ -66,6 +78,9 @@ pub enum MetaError {
     /// A manifest references a blob the repository does not hold.
     #[error("blob {0} is not in the repository")]
     MissingBlob(String),
+    /// Garbage collection is deleting the blob: it is absent, the client uploads it again.
+    #[error("blob {0} is being garbage-collected; upload it again")]
+    BlobCollected(String),
     /// An index references a manifest the repository does not hold.
     #[error("manifest {0} is not in the repository")]
     MissingManifest(String),

@@ -1,5 +1,6 @@
 use crate::db::{LockScope, Tx, query, query_as, query_scalar};
 use crate::events::insert_event;
+use crate::gc::insert_ref;
 use crate::immutable::refuse_protected;
 use crate::projects::Addition;
 use crate::{Event, Meta, MetaError, ProjectKey, Result, now};
@@ -16,6 +17,10 @@ pub struct NewManifest<'a> {
     pub content: &'a [u8],
     /// The manifest's size plus that of every blob it references.
     pub total_size: i64,
+    /// Every blob it references and every manifest it lists, recorded with it whether or not the
+    /// push checks they are present (garbage collection and quotas read them).
+    pub blobs: &'a [String],
+    pub children: &'a [String],
 }
 
 /// Content a manifest references, which must be in the repository with exactly this size.
@@ -69,15 +74,33 @@ impl Meta {
     pub async fn put_manifest(&self, repo: i64, push: &ManifestPush<'_>) -> Result<bool> {
         let ManifestPush { manifest, required, tag, stamp, event } = push;
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
+        let now = now();
         for (digest, declared) in &required.blobs {
-            let actual: Option<i64> = query_scalar(
-                "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
-                 WHERE rb.repository_id = $1 AND rb.digest = $2",
-            )
-            .bind(repo)
-            .bind(digest)
-            .fetch_optional(&mut tx)
-            .await?;
+            // Written, not only read: the link and the blob count as used now. Garbage
+            // collection's removal of the link and its flip of the blob to `deleting` are each one
+            // statement on the same row: either it committed before, and the blob is absent here,
+            // or it sees this use and leaves them alone.
+            let linked = query("UPDATE repository_blobs SET last_used = $3 WHERE repository_id = $1 AND digest = $2")
+                .bind(repo)
+                .bind(digest)
+                .bind(now)
+                .execute(&mut tx)
+                .await?
+                .rows_affected()
+                == 1;
+            let actual: Option<i64> = match linked {
+                false => None,
+                true => {
+                    query_scalar(
+                        "UPDATE blobs SET last_used = $2, uses = uses + 1 WHERE digest = $1 AND gc_state = 'live'
+                         RETURNING size",
+                    )
+                    .bind(digest)
+                    .bind(now)
+                    .fetch_optional(&mut tx)
+                    .await?
+                }
+            };
             check_size(digest, *declared, actual).map_err(|e| match e {
                 None => MetaError::MissingBlob(digest.to_string()),
                 Some(e) => e,
@@ -97,7 +120,6 @@ impl Meta {
         }
         let size = manifest.content.len() as i64;
         crate::projects::check_quota(&mut tx, repo, Addition::Manifest, manifest.digest, size).await?;
-        let now = now();
         query(
             "INSERT INTO manifests
                (repository_id, digest, media_type, artifact_type, subject, annotations, size, total_size, content, created_at)
@@ -116,6 +138,7 @@ impl Meta {
         .bind(now)
         .execute(&mut tx)
         .await?;
+        record_refs(&mut tx, repo, manifest, now).await?;
         let mut tagged = true;
         if let Some(tag) = tag {
             tagged = write_tag(&mut tx, repo, tag, manifest.digest, stamp.unwrap_or(now), stamp.is_some()).await?;
@@ -166,6 +189,17 @@ impl Meta {
 
     /// Deletes a manifest and every tag pointing at it, recording `event` with the change.
     pub async fn delete_manifest(&self, repo: i64, digest: &str, event: &Event) -> Result<bool> {
+        self.remove_manifest(repo, digest, event, false).await
+    }
+
+    /// As [`Meta::delete_manifest`], only if no tag names the manifest and no index of the
+    /// repository lists it, checked in the delete's transaction (garbage collection's
+    /// `delete_untagged`: a push that tagged it since the collection looked keeps it).
+    pub async fn delete_untagged_manifest(&self, repo: i64, digest: &str, event: &Event) -> Result<bool> {
+        self.remove_manifest(repo, digest, event, true).await
+    }
+
+    async fn remove_manifest(&self, repo: i64, digest: &str, event: &Event, untagged_only: bool) -> Result<bool> {
         // Under the repository's write lock: an index being stored that references this manifest
         // checks its presence in the same critical section.
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
@@ -174,10 +208,35 @@ impl Meta {
             .bind(digest)
             .fetch_all(&mut tx)
             .await?;
+        if untagged_only {
+            let listed: bool = query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM manifest_refs c JOIN manifests i ON i.id = c.manifest_id
+                                WHERE i.repository_id = $1 AND c.digest = $2 AND c.blob = FALSE)",
+            )
+            .bind(repo)
+            .bind(digest)
+            .fetch_one(&mut tx)
+            .await?;
+            if listed || !tags.is_empty() {
+                return Ok(false);
+            }
+        }
         refuse_protected(&mut tx, repo, &tags, true).await?;
         for tag in &tags {
             bury(&mut tx, repo, tag, now()).await?;
         }
+        // The links of its blobs stop counting towards the quota (unless another manifest of the
+        // repository references them): its project's usage drops with the delete.
+        query(
+            "UPDATE repository_blobs SET pending = FALSE
+             WHERE repository_id = $1 AND digest IN (
+                 SELECT r.digest FROM manifest_refs r JOIN manifests m ON m.id = r.manifest_id
+                 WHERE m.repository_id = $1 AND m.digest = $2 AND r.blob = TRUE)",
+        )
+        .bind(repo)
+        .bind(digest)
+        .execute(&mut tx)
+        .await?;
         let done = query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
             .bind(repo)
             .bind(digest)
@@ -341,6 +400,30 @@ pub(crate) async fn write_tag(
         .execute(&mut *tx)
         .await?;
     Ok(true)
+}
+
+/// Records what `manifest` (just stored in `repo`) references, and marks its blobs' links of
+/// the repository as referenced (no longer pending: see the quota).
+async fn record_refs(tx: &mut Tx, repo: i64, manifest: &NewManifest<'_>, now: i64) -> Result<()> {
+    let id: i64 = query_scalar("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
+        .bind(repo)
+        .bind(manifest.digest)
+        .fetch_one(&mut *tx)
+        .await?;
+    for digest in manifest.blobs {
+        insert_ref(tx, id, digest, true).await?;
+        query("UPDATE repository_blobs SET pending = FALSE, last_used = $3 WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for digest in manifest.children {
+        insert_ref(tx, id, digest, false).await?;
+    }
+    query("UPDATE manifests SET refs_recorded = TRUE WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    Ok(())
 }
 
 /// Records that `tag` was deleted at `at` (keeping the latest time).

@@ -192,13 +192,17 @@ impl Meta {
 
 /// Bytes used by project $1 (by name): each distinct blob and manifest counted once. (The CAST:
 /// PostgreSQL sums BIGINTs into NUMERIC.)
-pub(crate) const PROJECT_USAGE: &str = "
+pub(crate) const PROJECT_USAGE: &str = concat!(
+    "
     SELECT CAST(COALESCE((SELECT sum(b.size) FROM blobs b WHERE b.digest IN (
                SELECT rb.digest FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-               WHERE substr(r.name, 1, length($1) + 1) = $1 || '/')), 0)
+               WHERE substr(r.name, 1, length($1) + 1) = $1 || '/' AND ",
+    counted_link!(),
+    ")), 0)
          + COALESCE((SELECT sum(size) FROM (
                SELECT DISTINCT m.digest, m.size FROM manifests m JOIN repositories r ON r.id = m.repository_id
-               WHERE substr(r.name, 1, length($1) + 1) = $1 || '/') AS distinct_manifests), 0) AS BIGINT)";
+               WHERE substr(r.name, 1, length($1) + 1) = $1 || '/') AS distinct_manifests), 0) AS BIGINT)"
+);
 
 impl Meta {
     /// Storage used by project `name`, computed from its content: exact whatever pushes run
@@ -249,10 +253,12 @@ pub(crate) async fn check_quota(tx: &mut Tx, repo: i64, what: Addition, digest: 
         return Ok(());
     }
     let held: &str = match what {
-        Addition::Blob => {
+        Addition::Blob => concat!(
             "SELECT EXISTS (SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-                            WHERE rb.digest = $2 AND substr(r.name, 1, length($1) + 1) = $1 || '/')"
-        }
+                            WHERE rb.digest = $2 AND substr(r.name, 1, length($1) + 1) = $1 || '/' AND ",
+            counted_link!(),
+            ")"
+        ),
         Addition::Manifest => {
             "SELECT EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
                             WHERE m.digest = $2 AND substr(r.name, 1, length($1) + 1) = $1 || '/')"

@@ -1,7 +1,7 @@
 use crate::db::{LockScope, Tx, query, query_scalar};
 use crate::events::insert_event;
 use crate::projects::Addition;
-use crate::{Event, Meta, Result, now};
+use crate::{Event, Meta, MetaError, Result, now};
 
 impl Meta {
     pub async fn repository_id(&self, name: &str) -> Result<Option<i64>> {
@@ -43,7 +43,7 @@ impl Meta {
             "SELECT b.size FROM repositories r
              JOIN repository_blobs rb ON rb.repository_id = r.id
              JOIN blobs b ON b.digest = rb.digest
-             WHERE r.name = $1 AND rb.digest = $2",
+             WHERE r.name = $1 AND rb.digest = $2 AND b.gc_state = 'live'",
         )
         .bind(repository)
         .bind(digest)
@@ -51,9 +51,13 @@ impl Meta {
         .await?)
     }
 
-    /// The size of blob `digest` if this registry holds it (in any repository).
+    /// The size of blob `digest` if this registry holds it (in any repository). A blob garbage
+    /// collection is deleting is not held any more.
     pub async fn blob_size(&self, digest: &str) -> Result<Option<i64>> {
-        Ok(query_scalar("SELECT size FROM blobs WHERE digest = $1").bind(digest).fetch_optional(&self.pool).await?)
+        Ok(query_scalar("SELECT size FROM blobs WHERE digest = $1 AND gc_state = 'live'")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Names of up to `limit` repositories holding blob `digest`.
@@ -98,15 +102,25 @@ impl Meta {
 pub(crate) async fn link_blob_in(tx: &mut Tx, repo: i64, digest: &str, size: i64) -> Result<()> {
     let now = now();
     crate::projects::check_quota(tx, repo, Addition::Blob, digest, size).await?;
-    query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-        .bind(digest)
-        .bind(size)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    // A blob row garbage collection is deleting must not be taken over: its bytes may already be
+    // gone (docs/architecture.md, "Garbage collection"). Otherwise the blob counts as used now.
+    let live: Option<i64> = query_scalar(
+        "INSERT INTO blobs (digest, size, created_at, last_used) VALUES ($1, $2, $3, $3)
+         ON CONFLICT (digest) DO UPDATE SET last_used = excluded.last_used, uses = blobs.uses + 1
+         WHERE blobs.gc_state = 'live'
+         RETURNING size",
+    )
+    .bind(digest)
+    .bind(size)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if live.is_none() {
+        return Err(MetaError::BlobCollected(digest.to_owned()));
+    }
     query(
-        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-         ON CONFLICT (repository_id, digest) DO NOTHING",
+        "INSERT INTO repository_blobs (repository_id, digest, created_at, last_used, pending) VALUES ($1, $2, $3, $3, TRUE)
+         ON CONFLICT (repository_id, digest) DO UPDATE SET last_used = excluded.last_used, pending = TRUE",
     )
     .bind(repo)
     .bind(digest)

@@ -66,10 +66,12 @@ impl Meta {
                  SELECT DISTINCT {PROJECT_OF_REPOSITORY} AS project, b.digest, b.size
                  FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
                  JOIN blobs b ON b.digest = rb.digest
+                 WHERE {counted}
                  UNION ALL
                  SELECT DISTINCT {PROJECT_OF_REPOSITORY} AS project, m.digest, m.size
                  FROM manifests m JOIN repositories r ON r.id = m.repository_id
-             ) AS content GROUP BY project"
+             ) AS content GROUP BY project",
+            counted = counted_link!()
         ))
         .fetch_all(&self.pool)
         .await?;

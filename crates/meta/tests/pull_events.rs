@@ -43,6 +43,8 @@ async fn a_batch_keeps_every_event_and_sums_statistics() {
             annotations: None,
             content: b"{}",
             total_size: 2,
+            blobs: &[],
+            children: &[],
         };
         let digest = manifest.digest;
         let created = Event { operation: "create", ..pull(name, digest, "v1", 1) };

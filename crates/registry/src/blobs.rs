@@ -27,7 +27,12 @@ pub(crate) async fn get(
     with_body: bool,
 ) -> Result<Response, RegistryError> {
     let digest = parse_digest(digest)?;
-    let size = match state.content.blob_size(name.as_str(), &digest.to_string()).await? {
+    // A HEAD is how clients decide to skip an upload: it marks the blob used (see check_blob).
+    let known = match with_body {
+        true => state.content.blob_size(name.as_str(), &digest.to_string()).await?,
+        false => state.content.check_blob(name.as_str(), &digest.to_string()).await?,
+    };
+    let size = match known {
         Some(size) => size,
         None => match crate::proxy::registry_of(state, name).await? {
             Some(registry_id) => match crate::proxy::blob(state, registry_id, name, &digest, with_body).await? {

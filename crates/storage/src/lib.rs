@@ -191,13 +191,47 @@ impl BlobStore {
         )
     }
 
-    /// Removes an upload session's data. Idempotent.
-    pub async fn delete_upload(&self, id: &UploadId, progress: &UploadProgress) -> Result<(), StorageError> {
+    /// Removes an upload session's data (whatever its progress: all of it). Idempotent.
+    pub async fn delete_upload(&self, id: &UploadId) -> Result<(), StorageError> {
         counted(
             "delete_upload",
             match &self.0 {
                 Backend::Filesystem(s) => s.delete_upload(id).await,
-                Backend::S3(s) => s.delete_upload(id, progress).await,
+                Backend::S3(s) => s.delete_upload(id).await,
+            },
+        )
+    }
+
+    /// Deletes blobs `digests` (garbage collection, in batches: one request per 1,000 on S3).
+    /// A blob already gone is fine.
+    pub async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), StorageError> {
+        counted(
+            "delete_blobs",
+            match &self.0 {
+                Backend::Filesystem(s) => s.delete_blobs(digests).await,
+                Backend::S3(s) => s.delete_blobs(digests).await,
+            },
+        )
+    }
+
+    /// Every blob in storage, whether or not the metadata names it, with when it was written.
+    pub async fn stored_blobs(&self) -> Result<Vec<Stored<Digest>>, StorageError> {
+        counted(
+            "stored_blobs",
+            match &self.0 {
+                Backend::Filesystem(s) => s.stored_blobs().await,
+                Backend::S3(s) => s.stored_blobs().await,
+            },
+        )
+    }
+
+    /// Every upload session with data in storage, with when it was last written.
+    pub async fn stored_uploads(&self) -> Result<Vec<Stored<UploadId>>, StorageError> {
+        counted(
+            "stored_uploads",
+            match &self.0 {
+                Backend::Filesystem(s) => s.stored_uploads().await,
+                Backend::S3(s) => s.stored_uploads().await,
             },
         )
     }
@@ -257,6 +291,13 @@ impl BlobStore {
             },
         )
     }
+}
+
+/// Something found in storage and when it was last written (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored<T> {
+    pub name: T,
+    pub written: i64,
 }
 
 /// A file system's size and free space, in bytes.

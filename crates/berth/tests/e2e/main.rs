@@ -13,6 +13,7 @@ mod configurations;
 mod distribution;
 mod endpoint_secrets;
 mod error_bodies;
+mod gc;
 mod ha;
 mod harbor_clients;
 mod health;

@@ -8,6 +8,7 @@
 
 mod read;
 mod state;
+mod sweep;
 mod write;
 
 use std::io;

@@ -491,8 +491,8 @@ mod tests {
         let (store, _) = open(&dir).await;
         let id = UploadId::new();
         let p = store.create_upload(&id).await.unwrap();
-        store.delete_upload(&id, &p).await.unwrap();
-        store.delete_upload(&id, &p).await.unwrap();
+        store.delete_upload(&id).await.unwrap();
+        store.delete_upload(&id).await.unwrap();
         let err = store.append(&id, p, body(&[b"x"])).await.unwrap_err();
         assert!(matches!(err, StorageError::UploadMissing));
     }

@@ -19,6 +19,7 @@
 
 mod part_copy;
 mod state;
+mod sweep;
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -491,7 +492,7 @@ impl S3Store {
         }
     }
 
-    pub(crate) async fn delete_upload(&self, id: &UploadId, _progress: &UploadProgress) -> Result<(), StorageError> {
+    pub(crate) async fn delete_upload(&self, id: &UploadId) -> Result<(), StorageError> {
         self.remove_upload(id).await
     }
 

@@ -124,6 +124,16 @@ impl TestApp {
         self.config.data_volume.clone()
     }
 
+    /// Its configuration, as `berth serve` would read it.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The PostgreSQL database it runs on, if it does.
+    pub fn database_url(&self) -> Option<String> {
+        Some(self.config.database.url.clone()).filter(|url| !url.is_empty())
+    }
+
     /// The process it runs in (which its job workers name in their pool).
     pub fn pid(&self) -> u32 {
         std::process::id()

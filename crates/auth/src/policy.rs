@@ -116,6 +116,12 @@ const PROJECT_ADMIN_EXTRA: &[Permission] = &[
     p("robot", "update"),
     p("robot", "delete"),
     p("quota", "read"),
+    // Tag retention deletes artifacts in bulk: project admins only.
+    p("tag-retention", "create"),
+    p("tag-retention", "read"),
+    p("tag-retention", "update"),
+    p("tag-retention", "delete"),
+    p("tag-retention", "list"),
 ];
 
 /// Every permission `role` holds in its project.

@@ -16,6 +16,7 @@ use berth_auth::Auth;
 use berth_content::Content;
 use berth_jobs::Runner;
 use berth_jobs::housekeeping::{PurgeAuditLog, PurgeJobHistory};
+use berth_jobs::retention::{PlanRetention, RetentionTask};
 use berth_meta::{Meta, NewUser};
 use berth_registry::{RegistryOptions, RegistryState};
 use berth_replication::jobs::{CopyTask, PlanExecution};
@@ -100,6 +101,8 @@ pub struct App {
     /// Kept to write the queued pull events at shutdown.
     pulls: RegistryState,
     replication: Engine,
+    /// What tag retention deletes through.
+    content: Content,
     /// The default audit retention and the job history's (the housekeeping jobs' contexts).
     retention: Retention,
     /// A token, not a notification: a loop that is busy (claiming a job) when the server stops
@@ -149,7 +152,7 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
             },
         )
         .with_audit_log_retention_hours(config.audit_log_retention_days * 24),
-        content,
+        content.clone(),
         endpoints,
     );
     // Settings changed at run time (by an administrator, on any instance) override the file's.
@@ -175,6 +178,7 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         meta,
         pulls,
         replication,
+        content,
         retention: Retention {
             audit: Duration::from_secs(config.audit_log_retention_days * 86_400),
             jobs: Duration::from_secs(config.job_history_retention_days * 86_400),
@@ -202,7 +206,7 @@ impl App {
     /// schedules (audit and job history purges), the replication event trigger and scheduler.
     pub fn start(&mut self) {
         let stop = &self.stop_jobs;
-        let jobs = job_runner(&self.meta, self.retention, &self.replication).run(stop.clone());
+        let jobs = job_runner(&self.meta, self.retention, &self.replication, &self.content).run(stop.clone());
         self.loops = vec![
             tokio::spawn(jobs),
             tokio::spawn(housekeeping::schedule(self.meta.clone(), stop.clone())),
@@ -326,13 +330,15 @@ struct Retention {
 }
 
 /// This instance's job workers, running every kind of job Berth has.
-fn job_runner(meta: &Meta, retention: Retention, replication: &Engine) -> Runner {
+fn job_runner(meta: &Meta, retention: Retention, replication: &Engine, content: &Content) -> Runner {
     let id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
     Runner::new(meta.clone(), id, JOB_WORKERS)
         .register::<PurgeAuditLog>(retention.audit)
         .register::<PurgeJobHistory>(retention.jobs)
         .register::<PlanExecution>(replication.clone())
         .register::<CopyTask>(replication.clone())
+        .register::<PlanRetention>(content.clone())
+        .register::<RetentionTask>(content.clone())
 }
 
 /// This deployment's registry id, made on its first start and shared by every instance.

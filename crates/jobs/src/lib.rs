@@ -7,6 +7,7 @@
 //! instance can run any job, and none is lost.
 
 pub mod housekeeping;
+pub mod retention;
 pub mod schedule;
 
 use std::collections::HashMap;

@@ -27,6 +27,7 @@ mod members;
 mod projects;
 mod replication;
 mod repositories;
+mod retention;
 mod robots;
 mod sessions;
 mod settings;
@@ -41,7 +42,7 @@ pub use db::{Backend, Meta};
 pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
 };
-pub use history::{AuditPurge, JobSchedule};
+pub use history::{AuditPurge, Executions, JobSchedule};
 pub use immutable::{ImmutableRuleRow, MAX_IMMUTABLE_RULES, NewImmutableRule};
 pub use jobs::{ClaimedJob, JobRow, NewJob, QueueRow, WorkerRow};
 pub use login_failures::LoginFailures;
@@ -50,6 +51,10 @@ pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};
 pub use replication::{
     ExecutionRow, Handover, JobOf, NewPolicy, NewRegistry, NewTask, PolicyRow, RegistryRow, TaskRow,
+};
+pub use retention::{
+    RETENTION_ID, RetentionCandidate, RetentionExecutionRow, RetentionPolicyRow, RetentionTaskRow,
+    retention_schedule_kind,
 };
 pub use robots::{NewRobot, Robot, RobotUpdate};
 pub use sessions::SessionRow;

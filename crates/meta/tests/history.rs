@@ -1,7 +1,7 @@
 //! Audit retention and the job history purge against real databases: SQLite, and PostgreSQL
 //! (the server of `TEST_BERTH_POSTGRES`, by default the local one).
 
-use berth_meta::{AuditEntry, AuditFilter, AuditPurge, Meta, NewJob};
+use berth_meta::{AuditEntry, AuditFilter, AuditPurge, Executions, Meta, NewJob};
 use berth_testkit::postgres::TestDatabase;
 
 /// Runs `check` on a fresh SQLite database, then on a fresh PostgreSQL one.
@@ -171,14 +171,18 @@ async fn execution_purge(meta: Meta) {
     let (latest, _) = execution(&meta, a, 1, 1).await;
     let (only, _) = execution(&meta, b, 1, 1).await;
 
-    assert_eq!(meta.purge_execution_batch(now() - 60, 100).await.unwrap(), 0, "recent executions stay");
+    assert_eq!(
+        meta.purge_execution_batch(Executions::Replication, now() - 60, 100).await.unwrap(),
+        0,
+        "recent executions stay"
+    );
     // The job purge leaves jobs that tasks and executions still name to the execution purge.
     meta.purge_job_batch(now() + 60, 100).await.unwrap();
     for id in old_jobs.iter().chain(&busy_jobs) {
         assert!(meta.job(*id).await.unwrap().is_some(), "job {id} of a kept execution purged");
     }
 
-    assert_eq!(meta.purge_execution_batch(now() + 60, 100).await.unwrap(), 1);
+    assert_eq!(meta.purge_execution_batch(Executions::Replication, now() + 60, 100).await.unwrap(), 1);
     assert!(meta.execution(old).await.unwrap().is_none());
     assert_eq!(meta.list_tasks(old, 0, 10).await.unwrap().1, 0, "its tasks went with it");
     for id in &old_jobs {

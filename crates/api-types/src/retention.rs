@@ -80,36 +80,16 @@ pub struct RetentionPolicyScope {
 }
 
 /// A rule: a template (`latestPushedK`, `latestPulledN`, `nDaysSinceLastPush`,
-/// `nDaysSinceLastPull`, `always`) with its parameter (named as the template), the tag and label
-/// selectors (`tag_selectors`) and the `repository` scope selectors of what it keeps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RetentionRule {
-    #[serde(default)]
-    pub id: i64,
-    #[serde(default)]
-    pub priority: i64,
-    #[serde(default)]
-    pub disabled: bool,
-    /// `retain`.
-    pub action: String,
-    pub template: String,
-    #[serde(default)]
-    pub params: BTreeMap<String, serde_json::Value>,
-    pub tag_selectors: Vec<RetentionSelector>,
-    pub scope_selectors: BTreeMap<String, Vec<RetentionSelector>>,
-}
+/// `nDaysSinceLastPull`, `always`) with its parameter (named as the template), action `retain`,
+/// the tag and label selectors (`tag_selectors`) and the `repository` scope selectors of what it
+/// keeps. Harbor's model is the immutability rule's, field for field.
+pub type RetentionRule = crate::ImmutableRule;
 
 /// `kind` `doublestar` (decorations `matches`/`excludes` for tags, with `extras`
 /// `{"untagged":true}` to take untagged artifacts too; `repoMatches`/`repoExcludes` for
 /// repositories), or `label` (`withLabels`/`withoutLabels`, comma-separated label names).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetentionSelector {
-    pub kind: String,
-    pub decoration: String,
-    pub pattern: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extras: Option<String>,
-}
+/// Harbor's model is the immutability selector's.
+pub type RetentionSelector = crate::ImmutableSelector;
 
 /// The body of `POST /retentions/{id}/executions`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -177,26 +177,29 @@ impl Job for RetentionTask {
             meta.retention_task(self.task).await?.ok_or_else(|| anyhow::anyhow!("task {} is gone", self.task))?;
         let e = execution(meta, task.execution_id).await?;
         let name = RepoName::parse(&task.repository)?;
-        let (Some((_, rules)), Some(repo)) =
+        let (Some((project, rules)), Some(repo)) =
             (stored_rules(meta, e.policy_id).await?, meta.repository_id(name.as_str()).await?)
         else {
             job.log(format!("policy {} or repository {name} was deleted: nothing to do", e.policy_id)).await;
             return Ok(());
         };
+        let path = path_in_project(name.as_str());
         let found = meta.retention_candidates(repo).await?;
         let candidates: Vec<Candidate> = found.iter().map(candidate).collect();
-        let now = berth_meta::time::now();
         // The rules may have changed since planning: out of scope now, everything stays.
-        let keep = retained(&rules, path_in_project(name.as_str()), &candidates, now)
-            .unwrap_or_else(|| (0..found.len()).collect());
+        let keep =
+            retained(&rules, path, &candidates, berth_meta::time::now()).unwrap_or_else(|| (0..found.len()).collect());
+        // Checked here too so a dry run says what the real run will skip; the delete itself is
+        // refused if a rule appears meanwhile.
+        let immutable = meta.immutable_rules_of(project).await?;
         let mut kept = 0;
         for (i, artifact) in found.iter().enumerate() {
-            let verdict = if keep.contains(&i) {
-                "retained".to_owned()
-            } else if e.dry_run {
-                "would be deleted (dry run)".to_owned()
-            } else {
-                delete(&content, &name, &artifact.digest).await?
+            let protected = artifact.tags.iter().find(|t| immutable.iter().any(|r| r.protects(path, t)));
+            let verdict = match protected {
+                _ if keep.contains(&i) => "retained".to_owned(),
+                Some(tag) => skipped(tag),
+                None if e.dry_run => "would be deleted (dry run)".to_owned(),
+                None => delete(&content, &name, &artifact.digest).await?,
             };
             if verdict.starts_with("retained") {
                 kept += 1;
@@ -209,6 +212,10 @@ impl Job for RetentionTask {
     }
 }
 
+fn skipped(tag: &str) -> String {
+    format!("retained: skipped, its tag {tag:?} is immutable")
+}
+
 fn candidate(c: &RetentionCandidate) -> Candidate {
     Candidate { tags: c.tags.clone(), pushed: c.pushed, pulled: c.pulled, labels: c.labels.clone() }
 }
@@ -219,9 +226,7 @@ async fn delete(content: &Content, name: &RepoName, digest: &str) -> anyhow::Res
     let reference = Reference::Digest(digest.parse::<Digest>()?);
     match content.delete_manifest(name, &reference, &Actor::system(ACTOR, None), None).await {
         Ok(_) => Ok("deleted".to_owned()),
-        Err(ContentError::Meta(MetaError::TagImmutable { tag, .. })) => {
-            Ok(format!("retained: skipped, its tag {tag:?} is immutable"))
-        }
+        Err(ContentError::Meta(MetaError::TagImmutable { tag, .. })) => Ok(skipped(&tag)),
         Err(e) => Err(e.into()),
     }
 }

@@ -142,10 +142,10 @@ impl TestApp {
         if url.is_empty() {
             let path = self.config.data_volume.join("registry.db");
             let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-            sqlx::query(statement).execute(&mut db).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned())).execute(&mut db).await.unwrap();
         } else {
             let mut db = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query(statement).execute(&mut db).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned())).execute(&mut db).await.unwrap();
         }
     }
 

@@ -15,6 +15,7 @@ mod page;
 mod project;
 mod projects;
 mod repository;
+mod retention;
 mod sign_in;
 mod viewer;
 
@@ -53,6 +54,8 @@ pub fn router(api: Router, auth: Arc<Auth>) -> Router {
         .route("/harbor/projects/{id}/robots/{rid}", post(project::change_robot))
         .route("/harbor/projects/{id}/immutability", get(immutability::rules).post(immutability::add))
         .route("/harbor/projects/{id}/immutability/{rid}", post(immutability::change))
+        .route("/harbor/projects/{id}/retention", get(retention::show).post(retention::change))
+        .route("/harbor/projects/{id}/retention/executions/{eid}", get(retention::execution))
         .route("/harbor/projects/{id}/logs", get(project::logs))
         .route("/harbor/projects/{id}/settings", get(project::settings).post(project::save_settings))
         .route("/harbor/projects/{id}/repositories/{repo}", get(repository::artifacts).post(repository::describe))

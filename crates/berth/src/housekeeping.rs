@@ -31,7 +31,10 @@ async fn enqueue_due(meta: &Meta) -> anyhow::Result<()> {
     audit.enqueue_due(meta, job, since).await?;
     Schedule::hourly().enqueue_due(meta, PurgeJobHistory {}.to_new(), 0).await?;
     for policy in meta.scheduled_retention_policies().await? {
-        start_scheduled_retention(meta, policy).await?;
+        // One policy's trouble does not hold back the others.
+        if let Err(e) = start_scheduled_retention(meta, policy).await {
+            tracing::warn!(policy, error = %format!("{e:#}"), "scheduling a tag retention run");
+        }
     }
     Ok(())
 }

@@ -170,11 +170,15 @@ impl Meta {
         Ok(())
     }
 
-    /// The ids of the policies with a schedule row.
+    /// The ids of the policies with a schedule row (a deleted project's policy went with it;
+    /// its row, if left, names nothing).
     pub async fn scheduled_retention_policies(&self) -> Result<Vec<i64>> {
-        let kinds: Vec<String> =
-            query_scalar("SELECT kind FROM job_schedules WHERE kind LIKE 'RETENTION#%'").fetch_all(&self.pool).await?;
-        Ok(kinds.iter().filter_map(|k| k.strip_prefix("RETENTION#")?.parse().ok()).collect())
+        Ok(query_scalar(
+            "SELECT p.id FROM retention_policies p
+             JOIN job_schedules s ON s.kind = 'RETENTION#' || p.id ORDER BY p.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Starts an execution of `policy`, planned by the job `plan` makes of its id; its id, or

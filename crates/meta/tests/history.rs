@@ -195,7 +195,7 @@ async fn execution_purge(meta: Meta) {
 }
 
 #[tokio::test]
-async fn retention_execution_purge_takes_finished_executions_with_their_tasks_and_jobs() {
+async fn retention_schedules_and_execution_purge() {
     on_both(retention_purge).await;
 }
 
@@ -228,6 +228,11 @@ async fn retention_purge(meta: Meta) {
     assert!(meta.first_start(&admin, "p").await.unwrap());
     let project = meta.project_by_name("p").await.unwrap().unwrap().id;
     let policy = meta.create_retention_policy(project, "or", "[]").await.unwrap();
+    // Schedules: the policy's, and one naming a policy that is gone.
+    for kind in [berth_meta::retention_schedule_kind(policy), berth_meta::retention_schedule_kind(policy + 1)] {
+        meta.set_job_schedule(&kind, "Custom", "0 0 0 * * *", "{}").await.unwrap();
+    }
+    assert_eq!(meta.scheduled_retention_policies().await.unwrap(), [policy]);
     let (old, old_jobs) = retention_execution(&meta, policy, 2, 2).await;
     let (busy, busy_jobs) = retention_execution(&meta, policy, 2, 1).await;
     let (latest, _) = retention_execution(&meta, policy, 1, 1).await;

@@ -461,3 +461,23 @@ async fn policy_api_schedule_roles_and_bad_input() {
     assert!(berth.meta().project_retention_policy(pid).await.unwrap().is_none());
     create(&berth, PROJECT_ADMIN, policy(pid, vec![keep_three()], "")).await;
 }
+
+/// A policy's schedule starts runs: the housekeeping loop looks at once when the server starts.
+#[tokio::test]
+async fn a_schedule_starts_runs() {
+    let mut berth = TestApp::builder().with_project("p", false).start().await;
+    let pid = project_id(&berth, "p").await;
+    let always = rule("always", None, "**", json!([tags("matches", "**", true)]));
+    let id = create(&berth, ADMIN, policy(pid, vec![always], "* * * * * *")).await;
+    berth.restart().await;
+    let path = format!("/retentions/{id}/executions");
+    for _ in 0..400 {
+        let listed: Vec<Value> = api(&berth, ADMIN, Method::GET, &path, None).await.json().await.unwrap();
+        if let Some(run) = listed.first() {
+            assert_eq!((&run["trigger"], &run["dry_run"]), (&json!("SCHEDULE"), &json!(false)), "{run}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the schedule started no run");
+}

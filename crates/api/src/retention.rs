@@ -236,22 +236,28 @@ fn task_model(t: &RetentionTaskRow) -> RetentionExecutionTask {
     }
 }
 
-/// `POST /retentions/{id}/executions`: runs the policy now, or only decides (`dry_run`).
+/// `POST /retentions/{id}/executions`: runs the policy now, or only decides (`dry_run`). Harbor
+/// documents text here, so errors are text too.
 pub(crate) async fn start_execution(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     path: Result<Path<String>, PathRejection>,
     body: Result<Json<StartRetentionExecution>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let p = policy_for(&state, &caller, &path?.0, "update").await?;
-    let Json(req) = body?;
-    let id = state
-        .meta()
-        .create_retention_execution(p.id, "MANUAL", req.dry_run, &plan_job)
-        .await?
-        .expect("a plan job without a unique key is always added");
-    let location = format!("/api/v2.0/retentions/{}/executions/{id}", p.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+) -> Response {
+    plain_text(
+        async {
+            let p = policy_for(&state, &caller?, &path?.0, "update").await?;
+            let Json(req) = body?;
+            let id = state
+                .meta()
+                .create_retention_execution(p.id, "MANUAL", req.dry_run, &plan_job)
+                .await?
+                .expect("a plan job without a unique key is always added");
+            let location = format!("/api/v2.0/retentions/{}/executions/{id}", p.id);
+            Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn list_executions(

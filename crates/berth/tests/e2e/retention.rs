@@ -401,11 +401,14 @@ async fn policy_api_schedule_roles_and_bad_input() {
             (Method::PUT, "", Some(read.clone())),
             (Method::DELETE, "", None),
             (Method::GET, "/executions", None),
-            (Method::POST, "/executions", Some(json!({"dry_run": true}))),
         ] {
             let r = api(&berth, who, method, &format!("{path}{suffix}"), body).await;
             expect_error(r, StatusCode::FORBIDDEN, "FORBIDDEN").await;
         }
+        // Harbor documents text for starting a run: its refusal is text too.
+        let run = api(&berth, who, Method::POST, &format!("{path}/executions"), Some(json!({"dry_run": true}))).await;
+        assert_eq!(run.status(), StatusCode::FORBIDDEN);
+        assert!(run.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     }
     let r = anonymous.get(berth.url(&format!("/api/v2.0{path}"))).send().await.unwrap();
     expect_error(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;

@@ -56,6 +56,19 @@ CORRECTIONS = [
     ("get", "/projects/{project_name_or_id}/immutabletagrules", "404", NAMES_NOTHING),
     ("put", "/users/{user_id}/password", "404", NAMES_NOTHING),
     ("put", "/users/{user_id}/sysadmin", "400", BAD_BODY),
+    ("get", "/retentions/{id}", "404", NAMES_NOTHING),
+    ("put", "/retentions/{id}", "404", NAMES_NOTHING),
+    ("put", "/retentions/{id}", "400", BAD_BODY),
+    ("delete", "/retentions/{id}", "404", NAMES_NOTHING),
+    ("post", "/retentions/{id}/executions", "404", NAMES_NOTHING),
+    ("post", "/retentions/{id}/executions", "400", BAD_BODY),
+    ("get", "/retentions/{id}/executions", "404", NAMES_NOTHING),
+    ("get", "/retentions/{id}/executions", "400", BAD_QUERY),
+    ("patch", "/retentions/{id}/executions/{eid}", "404", NAMES_NOTHING),
+    ("patch", "/retentions/{id}/executions/{eid}", "400", BAD_BODY),
+    ("get", "/retentions/{id}/executions/{eid}/tasks", "404", NAMES_NOTHING),
+    ("get", "/retentions/{id}/executions/{eid}/tasks", "400", BAD_QUERY),
+    ("get", "/retentions/{id}/executions/{eid}/tasks/{tid}", "404", NAMES_NOTHING),
 ]
 # Where Harbor's document describes a body otherwise than Harbor's own server sends it, the
 # schema as the server answers; each says why.

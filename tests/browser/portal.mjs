@@ -206,6 +206,18 @@ try {
   await Promise.all([page.waitForURL(artifactUrl), page.click("#artifact-labels button[value=remove]")]);
   check((await page.textContent("#artifact-labels")).includes("No labels."), "the label is still on the artifact");
   step("create labels, put one on an artifact, filter by it and take it off");
+  // A tag retention rule from the project's tab (the ten latest pushes: nothing goes), and a
+  // dry run of it, listed at once.
+  await page.goto(`${projectUrl}/retention`);
+  await page.click("#add-retention");
+  await page.waitForURL(`${projectUrl}/retention`);
+  const retentionRules = await page.locator("#retention-rules tbody tr").allTextContents();
+  check(retentionRules.length === 1 && retentionRules[0].includes("latestPushedK 10"), `the retention rule is not listed: ${retentionRules}`);
+  await page.click("#retention-dry-run");
+  await page.waitForURL(`${projectUrl}/retention`);
+  const retentionRuns = await page.locator("#retention-executions tbody tr").allTextContents();
+  check(retentionRuns.length === 1 && retentionRuns[0].includes("Yes"), `the dry run is not listed: ${retentionRuns}`);
+  step("add a tag retention rule and dry-run it");
 
   // An audit-log purge run from Clean Up, as a dry run: it shows in the history at once.
   await page.goto(`${base}/harbor/clean-up`);
@@ -274,6 +286,7 @@ try {
     ["robots", `${projectUrl}/robots`],
     ["immutability", `${projectUrl}/immutability`],
     ["project-labels", `${projectUrl}/labels`],
+    ["retention", `${projectUrl}/retention`],
     ["project-logs", `${projectUrl}/logs`],
     ["project-settings", `${projectUrl}/settings`],
     ["users", `${base}/harbor/users`],

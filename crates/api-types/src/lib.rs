@@ -31,6 +31,7 @@ pub mod query;
 mod quotas;
 mod registries;
 mod replication;
+mod retention;
 mod robots;
 mod schedules;
 mod search;
@@ -55,6 +56,11 @@ pub use registries::{FilterStyle, Registry, RegistryCredential, RegistryInfo, Re
 pub use replication::{
     ReplicationExecution, ReplicationFilter, ReplicationPolicy, ReplicationTask, ReplicationTrigger,
     ReplicationTriggerSettings, StartReplicationExecution,
+};
+pub use retention::{
+    RetentionExecution, RetentionExecutionTask, RetentionMetadata, RetentionPolicy, RetentionPolicyScope,
+    RetentionRule, RetentionRuleMetadata, RetentionRuleParamMetadata, RetentionRuleTrigger, RetentionSelector,
+    RetentionSelectorMetadata, RetentionTriggerSettings, StartRetentionExecution,
 };
 pub use robots::{Access, Robot, RobotCreate, RobotCreated, RobotPermission, RobotSec};
 pub use schedules::{ExecHistory, Schedule, ScheduleObj};

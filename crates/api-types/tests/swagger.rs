@@ -122,6 +122,43 @@ fn every_type_matches_harbors_model() {
     c.model("RoleRequest", RoleRequest { role_id: 4 });
     c.model("ImmutableRule", immutable_rule());
     c.model("ImmutableSelector", immutable_selector("matches", "v*"));
+    c.model("RetentionPolicy", retention_policy());
+    c.model("RetentionRule", retention_policy().rules.remove(0));
+    c.model("RetentionSelector", retention_selector("matches", "v*"));
+    c.model("RetentionRuleTrigger", retention_policy().trigger);
+    c.model("RetentionPolicyScope", RetentionPolicyScope { level: "project".into(), reference: 2 });
+    c.model("RetentionMetadata", retention_metadata());
+    c.model("RetentionRuleMetadata", retention_metadata().templates.remove(0));
+    c.model("RetentionRuleParamMetadata", retention_metadata().templates.remove(0).params.remove(0));
+    c.model("RetentionSelectorMetadata", retention_metadata().tag_selectors.remove(0));
+    c.model(
+        "RetentionExecution",
+        RetentionExecution {
+            id: 3,
+            policy_id: 1,
+            start_time: TIME.into(),
+            end_time: TIME.into(),
+            status: "Success".into(),
+            trigger: "MANUAL".into(),
+            dry_run: true,
+        },
+    );
+    c.model(
+        "RetentionExecutionTask",
+        RetentionExecutionTask {
+            id: 4,
+            execution_id: 3,
+            repository: "p/app".into(),
+            job_id: "17".into(),
+            status: "Success".into(),
+            status_code: 0,
+            status_revision: 0,
+            start_time: TIME.into(),
+            end_time: TIME.into(),
+            total: 5,
+            retained: 2,
+        },
+    );
     c.model(
         "Quota",
         Quota {
@@ -824,6 +861,57 @@ fn immutable_rule() -> ImmutableRule {
         params: BTreeMap::from([("unused".into(), Value::Object(Map::new()))]),
         tag_selectors: vec![immutable_selector("matches", "v*")],
         scope_selectors: BTreeMap::from([("repository".into(), vec![immutable_selector("repoMatches", "**")])]),
+    }
+}
+
+fn retention_selector(decoration: &str, pattern: &str) -> RetentionSelector {
+    RetentionSelector {
+        kind: "doublestar".into(),
+        decoration: decoration.into(),
+        pattern: pattern.into(),
+        extras: Some("{\"untagged\":true}".into()),
+    }
+}
+
+fn retention_policy() -> RetentionPolicy {
+    RetentionPolicy {
+        id: 1,
+        algorithm: "or".into(),
+        rules: vec![RetentionRule {
+            id: 1,
+            priority: 0,
+            disabled: false,
+            action: "retain".into(),
+            template: "latestPushedK".into(),
+            // Harbor's document says objects; its portal sends numbers (`{"latestPushedK": 3}`).
+            params: BTreeMap::from([("latestPushedK".into(), Value::Object(Map::new()))]),
+            tag_selectors: vec![retention_selector("matches", "v*")],
+            scope_selectors: BTreeMap::from([("repository".into(), vec![retention_selector("repoMatches", "**")])]),
+        }],
+        trigger: RetentionRuleTrigger {
+            kind: "Schedule".into(),
+            settings: RetentionTriggerSettings { cron: "0 0 0 * * *".into() },
+            references: BTreeMap::new(),
+        },
+        scope: RetentionPolicyScope { level: "project".into(), reference: 2 },
+    }
+}
+
+fn retention_metadata() -> RetentionMetadata {
+    let selectors = |kind: &str, decorations: [&str; 2]| RetentionSelectorMetadata {
+        display_text: kind.into(),
+        kind: kind.into(),
+        decorations: decorations.iter().map(|d| d.to_string()).collect(),
+    };
+    RetentionMetadata {
+        templates: vec![RetentionRuleMetadata {
+            rule_template: "latestPushedK".into(),
+            display_text: "retain the most recently pushed # artifacts".into(),
+            action: "retain".into(),
+            params: vec![RetentionRuleParamMetadata { param_type: "int".into(), unit: "count".into(), required: true }],
+        }],
+        scope_selectors: vec![selectors("doublestar", ["repoMatches", "repoExcludes"])],
+        tag_selectors: vec![selectors("doublestar", ["matches", "excludes"])],
     }
 }
 

@@ -23,6 +23,7 @@ mod quotas;
 mod registries;
 mod replication;
 mod repositories;
+mod retention;
 mod robots;
 mod search;
 mod sessions;
@@ -194,6 +195,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/replication/executions/{id}", get(replication::get_execution).put(replication::stop_execution))
         .route("/replication/executions/{id}/tasks", get(replication::list_tasks))
         .route("/replication/executions/{id}/tasks/{task_id}/log", get(replication::task_log))
+        .route("/retentions", axum::routing::post(retention::create))
+        .route("/retentions/metadatas", get(retention::metadatas))
+        .route("/retentions/{id}", get(retention::get).put(retention::update).delete(retention::delete))
+        .route("/retentions/{id}/executions", get(retention::list_executions).post(retention::start_execution))
+        .route("/retentions/{id}/executions/{eid}", axum::routing::patch(retention::stop_execution))
+        .route("/retentions/{id}/executions/{eid}/tasks", get(retention::list_tasks))
+        .route("/retentions/{id}/executions/{eid}/tasks/{tid}", get(retention::task_log))
         .route("/configurations", get(settings::get).put(settings::put))
         .route("/quotas", get(quotas::list))
         .route("/quotas/{id}", get(quotas::get).put(quotas::update))

@@ -126,6 +126,12 @@ const PROJECT_ADMIN_EXTRA: &[Permission] = &[
     p("metadata", "create"),
     p("metadata", "update"),
     p("metadata", "delete"),
+    // Tag retention deletes artifacts in bulk: project admins only.
+    p("tag-retention", "create"),
+    p("tag-retention", "read"),
+    p("tag-retention", "update"),
+    p("tag-retention", "delete"),
+    p("tag-retention", "list"),
 ];
 
 /// Every permission `role` holds in its project.

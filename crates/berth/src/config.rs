@@ -36,8 +36,8 @@ pub struct Config {
     pub project_creation_restriction: ProjectCreationRestriction,
     /// Audit records older than this many days are purged.
     pub audit_log_retention_days: u64,
-    /// Finished jobs, replication executions and their tasks older than this many days are purged
-    /// (each kind's and each policy's latest run stays).
+    /// Finished jobs, replication and retention executions and their tasks older than this many
+    /// days are purged (each kind's and each policy's latest run stays).
     pub job_history_retention_days: u64,
     pub database: Database,
     pub storage: Storage,

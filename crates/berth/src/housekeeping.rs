@@ -1,16 +1,18 @@
 //! The schedules of the housekeeping jobs, looked at every minute by every instance: the audit
 //! log purge (an administrator's schedule from `/system/purgeaudit/schedule`, else hourly with
-//! `audit_log_retention_days`), the job history purge (hourly, `job_history_retention_days`) and
-//! garbage collection (an administrator's schedule from `/system/gc/schedule`, else none).
-//! Each run is enqueued once cluster-wide (see `berth_jobs::schedule`).
+//! `audit_log_retention_days`), the job history purge (hourly, `job_history_retention_days`),
+//! garbage collection (an administrator's schedule from `/system/gc/schedule`, else none) and
+//! each tag retention policy's schedule (`job_schedules` kind `RETENTION#<policy id>`). Each run
+//! is enqueued once cluster-wide (see `berth_jobs::schedule`).
 
 use std::time::Duration;
 
 use berth_jobs::Job;
 use berth_jobs::gc::GarbageCollection;
 use berth_jobs::housekeeping::{PurgeAuditLog, PurgeJobHistory};
+use berth_jobs::retention::plan_job;
 use berth_jobs::schedule::Schedule;
-use berth_meta::{Meta, NewJob};
+use berth_meta::{Meta, NewJob, retention_schedule_kind};
 use tokio_util::sync::CancellationToken;
 
 pub async fn schedule(meta: Meta, stop: CancellationToken) {
@@ -35,6 +37,24 @@ async fn enqueue_due(meta: &Meta) -> anyhow::Result<()> {
         let job: GarbageCollection = serde_json::from_str(&stored.parameters)?;
         schedule.enqueue_due(meta, job.to_new(), stored.updated_at).await?;
     }
+    for policy in meta.scheduled_retention_policies().await? {
+        // One policy's trouble does not hold back the others.
+        if let Err(e) = start_scheduled_retention(meta, policy).await {
+            tracing::warn!(policy, error = %format!("{e:#}"), "scheduling a tag retention run");
+        }
+    }
+    Ok(())
+}
+
+/// Starts the execution of retention policy `policy` due now, if any: the execution and its
+/// planning job in one commit, keyed by policy and time so one instance starts it.
+async fn start_scheduled_retention(meta: &Meta, policy: i64) -> anyhow::Result<()> {
+    let kind = retention_schedule_kind(policy);
+    let Some(stored) = meta.job_schedule(&kind).await? else { return Ok(()) };
+    let schedule = Schedule::new(&stored.schedule_type, &stored.cron).map_err(anyhow::Error::msg)?;
+    let Some(due) = schedule.due(stored.updated_at, berth_meta::time::now()) else { return Ok(()) };
+    let job = |id| plan_job(id).at(due).once(format!("{kind}@{due}"));
+    meta.create_retention_execution(policy, "SCHEDULE", false, &job).await?;
     Ok(())
 }
 

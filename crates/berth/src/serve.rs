@@ -17,6 +17,7 @@ use berth_content::Content;
 use berth_jobs::Runner;
 use berth_jobs::gc::{GarbageCollection, GcContext};
 use berth_jobs::housekeeping::{PurgeAuditLog, PurgeJobHistory};
+use berth_jobs::retention::{PlanRetention, RetentionTask};
 use berth_meta::{Meta, NewUser};
 use berth_registry::{RegistryOptions, RegistryState};
 use berth_replication::jobs::{CopyTask, PlanExecution};
@@ -101,6 +102,8 @@ pub struct App {
     /// Kept to write the queued pull events at shutdown.
     pulls: RegistryState,
     replication: Engine,
+    /// What tag retention deletes through.
+    content: Content,
     /// The default audit retention and the job history's (the housekeeping jobs' contexts).
     retention: Retention,
     /// What garbage collection runs on, with the configured windows.
@@ -178,11 +181,12 @@ pub async fn app(config: Config) -> anyhow::Result<App> {
         meta,
         pulls,
         replication,
+        gc: gc_context(&config, content.clone()),
+        content,
         retention: Retention {
             audit: Duration::from_secs(config.audit_log_retention_days * 86_400),
             jobs: Duration::from_secs(config.job_history_retention_days * 86_400),
         },
-        gc: gc_context(&config, content),
         stop_jobs: CancellationToken::new(),
         loops: Vec::new(),
         settings_poll,
@@ -206,7 +210,7 @@ impl App {
     /// schedules (audit and job history purges), the replication event trigger and scheduler.
     pub fn start(&mut self) {
         let stop = &self.stop_jobs;
-        let jobs = job_runner(&self.meta, self.retention, &self.replication, &self.gc).run(stop.clone());
+        let jobs = job_runner(&self.meta, self.retention, &self.replication, &self.content, &self.gc).run(stop.clone());
         self.loops = vec![
             tokio::spawn(jobs),
             tokio::spawn(housekeeping::schedule(self.meta.clone(), stop.clone())),
@@ -330,7 +334,7 @@ struct Retention {
 }
 
 /// This instance's job workers, running every kind of job Berth has.
-fn job_runner(meta: &Meta, retention: Retention, replication: &Engine, gc: &GcContext) -> Runner {
+fn job_runner(meta: &Meta, retention: Retention, replication: &Engine, content: &Content, gc: &GcContext) -> Runner {
     let id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
     Runner::new(meta.clone(), id, JOB_WORKERS)
         .register::<PurgeAuditLog>(retention.audit)
@@ -338,6 +342,8 @@ fn job_runner(meta: &Meta, retention: Retention, replication: &Engine, gc: &GcCo
         .register::<GarbageCollection>(gc.clone())
         .register::<PlanExecution>(replication.clone())
         .register::<CopyTask>(replication.clone())
+        .register::<PlanRetention>(content.clone())
+        .register::<RetentionTask>(content.clone())
 }
 
 /// What garbage collection runs on: the content and the configured windows. Tag tombstones live

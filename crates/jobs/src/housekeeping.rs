@@ -1,10 +1,10 @@
 //! Jobs that keep the database bounded: the audit log purge (Harbor's `/system/purgeaudit`) and
-//! the purge of finished job history (jobs, replication executions and their tasks).
+//! the purge of finished job history (jobs, replication and retention executions and their tasks).
 
 use std::time::Duration;
 
-use berth_meta::AuditPurge;
 use berth_meta::time::now;
+use berth_meta::{AuditPurge, Executions};
 use serde::{Deserialize, Serialize};
 
 use crate::{Job, JobContext};
@@ -80,7 +80,7 @@ impl Job for PurgeAuditLog {
 }
 
 /// Deletes finished history older than its context (`job_history_retention_days`): replication
-/// executions with their tasks and jobs, then finished jobs of every kind. Pending and running
+/// and retention executions with their tasks and jobs, then finished jobs of every kind. Pending and running
 /// jobs, and the latest run of each kind and of each replication policy, stay.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PurgeJobHistory {}
@@ -92,11 +92,14 @@ impl Job for PurgeJobHistory {
     async fn run(self, retention: Duration, job: JobContext) -> anyhow::Result<()> {
         let before = now() - retention.as_secs() as i64;
         let meta = job.meta();
-        let executions = in_batches(|| meta.purge_execution_batch(before, PURGE_BATCH)).await?;
+        let replications =
+            in_batches(|| meta.purge_execution_batch(Executions::Replication, before, PURGE_BATCH)).await?;
+        let retentions = in_batches(|| meta.purge_execution_batch(Executions::Retention, before, PURGE_BATCH)).await?;
         let jobs = in_batches(|| meta.purge_job_batch(before, PURGE_BATCH)).await?;
         let days = retention.as_secs() / 86_400;
         job.log(format!(
-            "purged {executions} replication executions and {jobs} other jobs finished over {days} days ago"
+            "purged {replications} replication executions, {retentions} retention executions and {jobs} other jobs \
+             finished over {days} days ago"
         ))
         .await;
         Ok(())

@@ -8,6 +8,7 @@
 
 pub mod gc;
 pub mod housekeeping;
+pub mod retention;
 pub mod schedule;
 
 use std::collections::HashMap;

@@ -58,7 +58,7 @@ impl Schedule {
     }
 
     /// The latest run due at `now` or before, if it is due since `since` and within the last hour.
-    fn due(&self, since: i64, now: i64) -> Option<i64> {
+    pub fn due(&self, since: i64, now: i64) -> Option<i64> {
         let at = chrono::DateTime::from_timestamp(now, 0)?;
         let due = self.cron()?.find_previous_occurrence(&at, true).ok()?.timestamp();
         (due >= since.max(now - CATCH_UP_SECS)).then_some(due)

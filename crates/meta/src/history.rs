@@ -1,7 +1,7 @@
 //! Bounded history: the schedules of system jobs (stored so every instance sees an
 //! administrator's choice), and the purges that keep the audit log, the job queue and replication
-//! executions from growing without bound. Each purge works in batches, so a table of hundreds of
-//! thousands of rows is never locked at once and a stopped purge stops between batches.
+//! and retention executions from growing without bound. Each purge works in batches, so a table of
+//! hundreds of thousands of rows is never locked at once and a stopped purge stops between batches.
 
 use crate::db::{LockScope, query, query_as, query_scalar};
 use crate::{Meta, Result, now};
@@ -38,6 +38,24 @@ impl AuditPurge<'_> {
         let marks: Vec<String> = (2..include.len() + 2).map(|i| format!("${i}")).collect();
         let marks = marks.join(", ");
         format!("op_time < $1 AND (operation IN ({marks}) OR operation || '_' || resource_type IN ({marks}))")
+    }
+}
+
+/// The executions of policies, each planned by a job and run as one job per task, whose history
+/// the purge bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executions {
+    Replication,
+    Retention,
+}
+
+impl Executions {
+    /// Its executions' table and its tasks' table.
+    fn tables(self) -> (&'static str, &'static str) {
+        match self {
+            Executions::Replication => ("replication_executions", "replication_tasks"),
+            Executions::Retention => ("retention_executions", "retention_tasks"),
+        }
     }
 }
 
@@ -92,18 +110,19 @@ impl Meta {
         Ok(q.bind(batch).execute(&self.pool).await?.rows_affected())
     }
 
-    /// Deletes at most `batch` replication executions that started before `before` and are
-    /// over (no job of theirs pending or running), with their tasks and the tasks' and plan's
-    /// jobs; each policy's latest execution stays, so its status still shows. Returns how many
+    /// Deletes at most `batch` executions of `kind` that started before `before` and are over
+    /// (no job of theirs pending or running), with their tasks and the tasks' and plan's jobs;
+    /// each policy's latest execution stays, so its status still shows. Returns how many
     /// executions went.
-    pub async fn purge_execution_batch(&self, before: i64, batch: i64) -> Result<u64> {
+    pub async fn purge_execution_batch(&self, kind: Executions, before: i64, batch: i64) -> Result<u64> {
+        let (executions, tasks) = kind.tables();
         let mut tx = self.write_tx(LockScope::None).await?;
         let ids: Vec<i64> = query_scalar(format!(
-            "SELECT e.id FROM replication_executions e
+            "SELECT e.id FROM {executions} e
              WHERE e.start_time < $1
-               AND e.id <> (SELECT max(l.id) FROM replication_executions l WHERE l.policy_id = e.policy_id)
+               AND e.id <> (SELECT max(l.id) FROM {executions} l WHERE l.policy_id = e.policy_id)
                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = e.plan_job_id AND j.status NOT IN {FINISHED})
-               AND NOT EXISTS (SELECT 1 FROM replication_tasks t JOIN jobs j ON j.id = t.job_id
+               AND NOT EXISTS (SELECT 1 FROM {tasks} t JOIN jobs j ON j.id = t.job_id
                                WHERE t.execution_id = e.id AND j.status NOT IN {FINISHED})
              ORDER BY e.id LIMIT $2"
         ))
@@ -117,14 +136,10 @@ impl Meta {
         // Ids are numbers the database just gave: listing them in the statement is safe.
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         for sql in [
-            format!(
-                "DELETE FROM jobs WHERE id IN (SELECT job_id FROM replication_tasks WHERE execution_id IN ({list}))"
-            ),
-            format!(
-                "DELETE FROM jobs WHERE id IN (SELECT plan_job_id FROM replication_executions WHERE id IN ({list}))"
-            ),
-            format!("DELETE FROM replication_tasks WHERE execution_id IN ({list})"),
-            format!("DELETE FROM replication_executions WHERE id IN ({list})"),
+            format!("DELETE FROM jobs WHERE id IN (SELECT job_id FROM {tasks} WHERE execution_id IN ({list}))"),
+            format!("DELETE FROM jobs WHERE id IN (SELECT plan_job_id FROM {executions} WHERE id IN ({list}))"),
+            format!("DELETE FROM {tasks} WHERE execution_id IN ({list})"),
+            format!("DELETE FROM {executions} WHERE id IN ({list})"),
         ] {
             query(sql).execute(&mut tx).await?;
         }
@@ -134,8 +149,8 @@ impl Meta {
 
     /// Deletes at most `batch` jobs that finished before `before`, never a pending or running
     /// one, never the latest job of its kind (a schedule's last run still shows), never one a
-    /// replication task or execution still names (the execution purge takes those). Returns how
-    /// many went.
+    /// replication or retention task or execution still names (the execution purges take those).
+    /// Returns how many went.
     pub async fn purge_job_batch(&self, before: i64, batch: i64) -> Result<u64> {
         let done = query(format!(
             "DELETE FROM jobs WHERE id IN (
@@ -144,6 +159,8 @@ impl Meta {
                    AND j.id <> (SELECT max(l.id) FROM jobs l WHERE l.kind = j.kind)
                    AND NOT EXISTS (SELECT 1 FROM replication_tasks t WHERE t.job_id = j.id)
                    AND NOT EXISTS (SELECT 1 FROM replication_executions e WHERE e.plan_job_id = j.id)
+                   AND NOT EXISTS (SELECT 1 FROM retention_tasks t WHERE t.job_id = j.id)
+                   AND NOT EXISTS (SELECT 1 FROM retention_executions e WHERE e.plan_job_id = j.id)
                  ORDER BY j.id LIMIT $2)"
         ))
         .bind(before)

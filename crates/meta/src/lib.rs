@@ -40,6 +40,7 @@ mod project_metadata;
 mod projects;
 mod replication;
 mod repositories;
+mod retention;
 mod robots;
 mod sessions;
 mod settings;
@@ -55,7 +56,7 @@ pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
 };
 pub use gc::{GcBlob, GcResult, IdleUpload, UnrecordedManifest, UntaggedManifest};
-pub use history::{AuditPurge, JobSchedule};
+pub use history::{AuditPurge, Executions, JobSchedule};
 pub use immutable::{ImmutableRuleRow, MAX_IMMUTABLE_RULES, NewImmutableRule};
 pub use jobs::{ClaimedJob, JobRow, NewJob, QueueRow, WorkerRow};
 pub use labels::{ArtifactLabel, LabelFilter, LabelRow, NewLabel};
@@ -65,6 +66,10 @@ pub use members::Member;
 pub use projects::{Project, ProjectFilter, ProjectKey, ProjectVisibility};
 pub use replication::{
     ExecutionRow, Handover, JobOf, NewPolicy, NewRegistry, NewTask, PolicyRow, RegistryRow, TaskRow,
+};
+pub use retention::{
+    RETENTION_ID, RetentionCandidate, RetentionExecutionRow, RetentionPolicyRow, RetentionTaskRow,
+    retention_schedule_kind,
 };
 pub use robots::{NewRobot, Robot, RobotUpdate};
 pub use sessions::SessionRow;

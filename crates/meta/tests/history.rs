@@ -1,7 +1,7 @@
 //! Audit retention and the job history purge against real databases: SQLite, and PostgreSQL
 //! (the server of `TEST_BERTH_POSTGRES`, by default the local one).
 
-use berth_meta::{AuditEntry, AuditFilter, AuditPurge, Meta, NewJob};
+use berth_meta::{AuditEntry, AuditFilter, AuditPurge, Executions, Meta, NewJob};
 use berth_testkit::postgres::TestDatabase;
 
 /// Runs `check` on a fresh SQLite database, then on a fresh PostgreSQL one.
@@ -171,14 +171,18 @@ async fn execution_purge(meta: Meta) {
     let (latest, _) = execution(&meta, a, 1, 1).await;
     let (only, _) = execution(&meta, b, 1, 1).await;
 
-    assert_eq!(meta.purge_execution_batch(now() - 60, 100).await.unwrap(), 0, "recent executions stay");
+    assert_eq!(
+        meta.purge_execution_batch(Executions::Replication, now() - 60, 100).await.unwrap(),
+        0,
+        "recent executions stay"
+    );
     // The job purge leaves jobs that tasks and executions still name to the execution purge.
     meta.purge_job_batch(now() + 60, 100).await.unwrap();
     for id in old_jobs.iter().chain(&busy_jobs) {
         assert!(meta.job(*id).await.unwrap().is_some(), "job {id} of a kept execution purged");
     }
 
-    assert_eq!(meta.purge_execution_batch(now() + 60, 100).await.unwrap(), 1);
+    assert_eq!(meta.purge_execution_batch(Executions::Replication, now() + 60, 100).await.unwrap(), 1);
     assert!(meta.execution(old).await.unwrap().is_none());
     assert_eq!(meta.list_tasks(old, 0, 10).await.unwrap().1, 0, "its tasks went with it");
     for id in &old_jobs {
@@ -188,4 +192,69 @@ async fn execution_purge(meta: Meta) {
         assert!(meta.execution(id).await.unwrap().is_some(), "execution {id} kept: {why}");
     }
     assert_eq!(meta.list_tasks(busy, 0, 10).await.unwrap().1, 2);
+}
+
+#[tokio::test]
+async fn retention_schedules_and_execution_purge() {
+    on_both(retention_purge).await;
+}
+
+/// A retention execution of `policy` whose planning finished, with one task per repository of
+/// `repositories`, the first `finished` of them ended; its id and its jobs' ids.
+async fn retention_execution(meta: &Meta, policy: i64, repositories: usize, finished: usize) -> (i64, Vec<i64>) {
+    let id = meta.create_retention_execution(policy, "MANUAL", false, &|_| job("RETENTION")).await.unwrap().unwrap();
+    let mut jobs = vec![finish(meta, Ok(())).await];
+    let names: Vec<String> = (0..repositories).map(|i| format!("p/r{i}")).collect();
+    meta.add_retention_tasks(id, &names, &|_| job("RETENTION_TASK")).await.unwrap();
+    for i in 0..repositories {
+        let claimed = meta.claim_job("w", now() + 60).await.unwrap().expect("a task's job");
+        if i < finished {
+            meta.finish_job(claimed.id, "w", Ok(())).await.unwrap();
+        }
+        jobs.push(claimed.id);
+    }
+    (id, jobs)
+}
+
+async fn retention_purge(meta: Meta) {
+    let admin = berth_meta::NewUser {
+        username: "admin",
+        email: None,
+        realname: "",
+        comment: "",
+        password_hash: "x",
+        sysadmin: true,
+    };
+    assert!(meta.first_start(&admin, "p").await.unwrap());
+    let project = meta.project_by_name("p").await.unwrap().unwrap().id;
+    let policy = meta.create_retention_policy(project, "or", "[]").await.unwrap();
+    // Schedules: the policy's, and one naming a policy that is gone.
+    for kind in [berth_meta::retention_schedule_kind(policy), berth_meta::retention_schedule_kind(policy + 1)] {
+        meta.set_job_schedule(&kind, "Custom", "0 0 0 * * *", "{}").await.unwrap();
+    }
+    assert_eq!(meta.scheduled_retention_policies().await.unwrap(), [policy]);
+    let (old, old_jobs) = retention_execution(&meta, policy, 2, 2).await;
+    let (busy, busy_jobs) = retention_execution(&meta, policy, 2, 1).await;
+    let (latest, _) = retention_execution(&meta, policy, 1, 1).await;
+
+    let purge = |before| meta.purge_execution_batch(Executions::Retention, before, 100);
+    assert_eq!(purge(now() - 60).await.unwrap(), 0, "recent executions stay");
+    // The job purge leaves jobs that tasks and executions still name to the execution purge.
+    meta.purge_job_batch(now() + 60, 100).await.unwrap();
+    for id in old_jobs.iter().chain(&busy_jobs) {
+        assert!(meta.job(*id).await.unwrap().is_some(), "job {id} of a kept execution purged");
+    }
+    // Replication's purge leaves retention's history alone.
+    assert_eq!(meta.purge_execution_batch(Executions::Replication, now() + 60, 100).await.unwrap(), 0);
+
+    assert_eq!(purge(now() + 60).await.unwrap(), 1);
+    assert!(meta.retention_execution(old).await.unwrap().is_none());
+    assert_eq!(meta.list_retention_tasks(old, 0, 10).await.unwrap().1, 0, "its tasks went with it");
+    for id in &old_jobs {
+        assert!(meta.job(*id).await.unwrap().is_none(), "its job {id} went with it");
+    }
+    for (id, why) in [(busy, "a task still runs"), (latest, "the policy's latest")] {
+        assert!(meta.retention_execution(id).await.unwrap().is_some(), "execution {id} kept: {why}");
+    }
+    assert_eq!(meta.list_retention_tasks(busy, 0, 10).await.unwrap().1, 2);
 }

@@ -6,9 +6,11 @@
 //!   with `github.com/bmatcuk/doublestar` (`pattern.rs`);
 //! - [`Selector`]: a pattern with its decoration, selecting what it matches or what it does not;
 //! - [`ImmutableRule`]: a repository and a tag selector; an enabled rule protects the tags both
-//!   select.
+//!   select;
+//! - [`retention`]: which artifacts of a repository a tag retention policy keeps.
 
 mod pattern;
+pub mod retention;
 
 pub use pattern::{Pattern, PatternError};
 
@@ -61,6 +63,10 @@ pub enum RuleError {
     Decoration { found: String, allowed: &'static str },
     #[error(transparent)]
     Pattern(#[from] PatternError),
+    #[error("unknown retention template {0:?}")]
+    Template(String),
+    #[error("{0}")]
+    Param(String),
 }
 
 /// A tag immutability rule: the tags of the repositories its repository selector selects (by

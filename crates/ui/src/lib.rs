@@ -16,6 +16,7 @@ mod page;
 mod project;
 mod projects;
 mod repository;
+mod retention;
 mod sign_in;
 mod viewer;
 
@@ -56,6 +57,8 @@ pub fn router(api: Router, auth: Arc<Auth>) -> Router {
         .route("/harbor/projects/{id}/immutability/{rid}", post(immutability::change))
         .route("/harbor/projects/{id}/labels", get(labels::project_labels).post(labels::add_project_label))
         .route("/harbor/projects/{id}/labels/{lid}", post(labels::change_project_label))
+        .route("/harbor/projects/{id}/retention", get(retention::show).post(retention::change))
+        .route("/harbor/projects/{id}/retention/executions/{eid}", get(retention::execution))
         .route("/harbor/projects/{id}/logs", get(project::logs))
         .route("/harbor/projects/{id}/settings", get(project::settings).post(project::save_settings))
         .route("/harbor/projects/{id}/repositories/{repo}", get(repository::artifacts).post(repository::describe))

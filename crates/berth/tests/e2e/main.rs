@@ -34,6 +34,7 @@ mod quota;
 mod replication;
 mod repositories;
 mod resilience;
+mod retention;
 mod robots;
 mod s3;
 mod shapes;

@@ -361,7 +361,7 @@ async fn the_main_journeys_work_in_a_real_browser() {
     )
     .unwrap_or_else(|e| panic!("{e}\n---- berth log ----\n{}", berth.log()));
     print!("{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 17, "steps done:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 18, "steps done:\n{out}");
 
     // What the browser did, as the API sees it.
     let summary: Value =
@@ -845,6 +845,97 @@ async fn the_immutability_tab_manages_a_projects_rules() {
     dev.sign_in(DEV).await;
     let (_, summary) = dev.page(&format!("/harbor/projects/{id}")).await;
     assert!(!summary.contains("Tag Immutability"));
+    let (status, _) = dev.page(&page).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_retention_tab_manages_a_projects_policy_and_runs_it() {
+    let berth = TestApp::start().await;
+    berth.create_project("ret", false).await;
+    create_dev_user(&berth).await;
+    berth.add_member("ret", DEV.0, 4).await;
+    let registry = support::registry::Registry::new(berth.url(""));
+    for (seed, tag) in [(701, "v1"), (702, "v2")] {
+        registry.push_image("ret/app", tag, &support::random_bytes(32, seed)).await;
+    }
+    let id = berth.meta().project_by_name("ret").await.unwrap().unwrap().id;
+    let page = format!("/harbor/projects/{id}/retention");
+    let policy = async || -> Option<Value> {
+        let p = berth.meta().project_retention_policy(id).await.unwrap()?;
+        let r = api_as(&berth, ADMIN, Method::GET, &format!("/retentions/{}", p.id), None).await;
+        Some(r.json().await.unwrap())
+    };
+    let admin = Browser::new(&berth);
+    admin.sign_in(ADMIN).await;
+    let (status, html) = admin.page(&page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&format!(r#"href="{page}" aria-current="page">Tag Retention"#)), "no current tab");
+    assert_eq!(column(&html, "retention-rules", "Retain"), ["No retention rules."]);
+    let csrf = csrf_of(&html);
+
+    // The first rule makes the policy; a bad one is refused next to the form, with a 4xx.
+    let rule = |template: &'static str, param: &'static str, tag: &'static str| {
+        let mut form = vec![("template", template), ("repository", "**"), ("tag", tag), ("untagged", "on")];
+        form.extend((!param.is_empty()).then_some(("param", param)));
+        form
+    };
+    let with = |action: &'static str, mut form: Vec<(&'static str, &'static str)>| {
+        form.push(("action", action));
+        form
+    };
+    let post = async |form: Vec<(&str, &str)>| {
+        let mut form = form;
+        form.push(("csrf", csrf.as_str()));
+        admin.post(&page, &form).await
+    };
+    assert_eq!(post(with("add", rule("latestPushedK", "1", "**"))).await.status(), StatusCode::SEE_OTHER);
+    let stored = policy().await.expect("a policy");
+    assert_eq!(stored["rules"][0]["params"]["latestPushedK"], 1);
+    let refused = post(with("add", rule("latestPushedK", "-3", "**"))).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("count"));
+    assert_eq!(post(with("add", rule("always", "", "v*"))).await.status(), StatusCode::SEE_OTHER);
+    let (_, html) = admin.page(&page).await;
+    assert_eq!(column(&html, "retention-rules", "Retain"), ["latestPushedK 1", "always"]);
+
+    // Edit and delete a rule; set the schedule.
+    let mut edit = with("edit", rule("latestPushedK", "2", "**"));
+    edit.push(("rule", "0"));
+    assert_eq!(post(edit).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(policy().await.unwrap()["rules"][0]["params"]["latestPushedK"], 2);
+    assert_eq!(post(vec![("action", "delete"), ("rule", "1")]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(policy().await.unwrap()["rules"].as_array().unwrap().len(), 1);
+    let scheduled = post(vec![("action", "schedule"), ("cron", "0 0 3 * * *")]).await;
+    assert_eq!(scheduled.status(), StatusCode::SEE_OTHER);
+    assert_eq!(policy().await.unwrap()["trigger"]["settings"]["cron"], "0 0 3 * * *");
+    let bad_cron = post(vec![("action", "schedule"), ("cron", "every day")]).await;
+    assert_eq!(bad_cron.status(), StatusCode::BAD_REQUEST);
+
+    // A dry run, listed with its execution page: the task and its log.
+    assert_eq!(post(vec![("action", "dry_run")]).await.status(), StatusCode::SEE_OTHER);
+    let mut html = String::new();
+    for _ in 0..400 {
+        html = admin.page(&page).await.1;
+        if column(&html, "retention-executions", "Status") == ["Success"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(column(&html, "retention-executions", "Status"), ["Success"]);
+    assert_eq!(column(&html, "retention-executions", "Dry run"), ["Yes"]);
+    let eid = column(&html, "retention-executions", "Id").remove(0);
+    let (status, html) = admin.page(&format!("{page}/executions/{eid}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(column(&html, "retention-tasks", "Repository"), ["ret/app"]);
+    assert_eq!(column(&html, "retention-tasks", "Retained"), ["2"]);
+    assert!(html.contains("retained"), "the task's log is shown");
+
+    // A maintainer sees no tab, and the page is refused.
+    let dev = Browser::new(&berth);
+    dev.sign_in(DEV).await;
+    let (_, summary) = dev.page(&format!("/harbor/projects/{id}")).await;
+    assert!(!summary.contains("Tag Retention"));
     let (status, _) = dev.page(&page).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }

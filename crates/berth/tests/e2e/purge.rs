@@ -293,5 +293,6 @@ async fn a_run_can_be_stopped_and_the_job_history_purge_runs_beside_it() {
     }
     assert_eq!(job["status"], "Success", "the job history purge did not run");
     let log = text(&berth, &format!("/jobservice/jobs/{}/log", job["id"])).await;
-    assert!(log.contains("purged 0 replication executions and 0 other jobs finished over 30 days ago"), "{log}");
+    let purged = "purged 0 replication executions, 0 retention executions and 0 other jobs finished over 30 days ago";
+    assert!(log.contains(purged), "{log}");
 }

@@ -144,6 +144,21 @@ impl TestApp {
         self.app.as_ref().expect("running").meta().clone()
     }
 
+    /// Runs `statement` on its database directly, for what no API sets: times in the past (push
+    /// and pull times tests cannot wait for), rows of features built elsewhere.
+    pub async fn execute_sql(&self, statement: &str) {
+        use sqlx::Connection;
+        let url = &self.config.database.url;
+        if url.is_empty() {
+            let path = self.config.data_volume.join("registry.db");
+            let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned())).execute(&mut db).await.unwrap();
+        } else {
+            let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned())).execute(&mut db).await.unwrap();
+        }
+    }
+
     /// Creates project `name` as admin.
     pub async fn create_project(&self, name: &str, public: bool) {
         let body = json!({"project_name": name, "metadata": {"public": public.to_string()}});

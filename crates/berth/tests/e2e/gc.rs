@@ -8,8 +8,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::support::ha::Cluster;
 use crate::support::registry::{OCI_MANIFEST, Registry, api_as, expect_error, one_layer_image};
-use crate::support::{ADMIN, TestApp, http, random_bytes, sha256_digest};
+use crate::support::{ADMIN, Server, TestApp, http, random_bytes, sha256_digest};
 use berth_jobs::gc::GarbageCollection;
 use berth_meta::GcResult;
 use reqwest::{Method, StatusCode};
@@ -27,7 +28,7 @@ async fn collecting_app() -> TestApp {
 }
 
 /// Starts a collection through the API with `parameters`; its id (from `Location`).
-async fn run_now(berth: &TestApp, parameters: Value) -> i64 {
+async fn run_now(berth: &impl Server, parameters: Value) -> i64 {
     let body = json!({"schedule": {"type": "Manual"}, "parameters": parameters});
     let r = api_as(berth, ADMIN, Method::POST, "/system/gc/schedule", Some(body)).await;
     assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
@@ -35,17 +36,23 @@ async fn run_now(berth: &TestApp, parameters: Value) -> i64 {
     location.strip_prefix("/api/v2.0/system/gc/").expect("Location names the run").parse().unwrap()
 }
 
-/// Run `id` once it ended, with what it freed.
-async fn ended(berth: &TestApp, id: i64) -> (Value, Option<GcResult>) {
+/// Run `id` (`GET /system/gc/{id}`) once it ended.
+async fn run_ended(berth: &impl Server, id: i64) -> Value {
     for _ in 0..800 {
         let run: Value =
             api_as(berth, ADMIN, Method::GET, &format!("/system/gc/{id}"), None).await.json().await.unwrap();
         if ["Success", "Error", "Stopped"].contains(&run["job_status"].as_str().unwrap_or_default()) {
-            return (run, berth.meta().gc_result(id).await.unwrap());
+            return run;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("collection {id} never ended");
+}
+
+/// Run `id` once it ended, with what it freed.
+async fn ended(berth: &TestApp, id: i64) -> (Value, Option<GcResult>) {
+    let run = run_ended(berth, id).await;
+    (run, berth.meta().gc_result(id).await.unwrap())
 }
 
 /// Runs a collection through the API and waits for its result.
@@ -448,6 +455,71 @@ async fn collections_racing_pushes_lose_nothing_a_push_was_told_is_stored() {
             r.http.delete(r.url(&format!("/v2/{repo}/manifests/{digest}"))).send().await.unwrap();
         }
     }
+}
+
+/// The scale-out deployment: two instances on one PostgreSQL database and one bucket (Garage),
+/// behind nginx. Collections started through the load balancer run on whichever instance claims
+/// them, one at a time, while four clients push, mount, delete and re-push through it, with a
+/// time window of 0. Every manifest a client was told is stored and kept pulls completely; after a
+/// last run, the database and the bucket hold exactly the blobs of the kept images.
+#[tokio::test]
+async fn collections_on_two_instances_and_a_bucket_lose_nothing_a_push_was_told_is_stored() {
+    let _heavy = crate::support::HEAVY.lock().await;
+    let cluster = Cluster::start_with(2, &[("BERTH_GC_TIME_WINDOW_HOURS", "0"), ("BERTH_GC_UPLOAD_IDLE_HOURS", "1")]);
+    let done = tokio_util::sync::CancellationToken::new();
+    let collections = async {
+        let mut runs = 0;
+        while !done.is_cancelled() || runs == 0 {
+            let id = run_now(&cluster.lb, json!({"workers": 2})).await;
+            let run = run_ended(&cluster.lb, id).await;
+            assert_eq!(run["job_status"], "Success", "{run}");
+            runs += 1;
+        }
+        runs
+    };
+    let pushes = async {
+        let clients: Vec<_> =
+            (0..4).map(|c| tokio::spawn(push_while_collecting(Registry::new(cluster.lb.url("")), c, 6))).collect();
+        let mut seen = Vec::new();
+        for client in clients {
+            seen.push(client.await.unwrap());
+        }
+        done.cancel();
+        seen
+    };
+    let (runs, seen) = tokio::join!(collections, pushes);
+    assert!(runs > 1, "the collections did not overlap the pushes");
+    let r = Registry::new(cluster.lb.url(""));
+    for (repo, digest) in seen.iter().flat_map(|s| &s.live) {
+        pulls_completely(&r, repo, digest).await;
+    }
+    // A last run with nothing racing: the blobs left are exactly those the kept images use.
+    a_second_passes().await;
+    let id = run_now(&cluster.lb, json!({})).await;
+    assert_eq!(run_ended(&cluster.lb, id).await["job_status"], "Success");
+    let kept: HashSet<String> =
+        seen.iter().flat_map(|s| &s.live).flat_map(|(repo, digest)| image_blobs(&cluster, repo, digest)).collect();
+    let rows: HashSet<String> =
+        cluster.sql("SELECT string_agg(digest, ' ') FROM blobs").split_whitespace().map(str::to_owned).collect();
+    assert_eq!(rows, kept, "blob rows are those of the kept images");
+    let stored = cluster.store.open().await.stored_blobs().await.unwrap();
+    let objects: HashSet<String> = stored.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(objects, kept, "the bucket holds the kept images' blobs and nothing else");
+    for (repo, digest) in seen.iter().flat_map(|s| &s.live) {
+        pulls_completely(&r, repo, digest).await;
+    }
+}
+
+/// The blobs image `digest` of `repo` references, from its stored manifest.
+fn image_blobs(cluster: &Cluster, repo: &str, digest: &str) -> Vec<String> {
+    let content = cluster.sql(&format!(
+        "SELECT convert_from(m.content, 'UTF8') FROM manifests m JOIN repositories r ON r.id = m.repository_id
+         WHERE r.name = '{repo}' AND m.digest = '{digest}'"
+    ));
+    let manifest: Value = serde_json::from_str(&content).unwrap();
+    let mut blobs = vec![manifest["config"]["digest"].as_str().unwrap().to_owned()];
+    blobs.extend(manifest["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()));
+    blobs
 }
 
 /// `berth gc` killed with SIGKILL while it deletes blobs: the next run finishes what it began

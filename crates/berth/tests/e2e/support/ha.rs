@@ -5,7 +5,7 @@ use std::process::Command;
 
 use berth_testkit::nginx::Nginx;
 
-use crate::support::{Berth, BerthBuilder, TestDatabase, free_port};
+use crate::support::{Berth, BerthBuilder, Server, TestDatabase, free_port};
 
 /// The blob store every instance of a cluster uses: a fresh folder (`root_directory`) of the S3
 /// test bucket (Garage). Each instance keeps its own data volume, which holds nothing shared.
@@ -22,6 +22,11 @@ impl SharedStore {
     pub fn env(&self) -> Vec<(String, String)> {
         crate::support::s3::storage_env(&self.root)
     }
+
+    /// The store, opened as the instances open it.
+    pub async fn open(&self) -> berth_storage::BlobStore {
+        crate::support::s3::open_store(&self.root).await
+    }
 }
 
 /// Instances, their database, their store and the load balancer in front of them. Fields drop in
@@ -29,6 +34,7 @@ impl SharedStore {
 pub struct Cluster {
     pub lb: Nginx,
     pub instances: Vec<Berth>,
+    pub store: SharedStore,
     pub db: TestDatabase,
 }
 
@@ -37,23 +43,36 @@ impl Cluster {
     /// for, so they race through migrations and first-start set-up as a fleet started together
     /// would. Their `external_url` is the load balancer's URL.
     pub fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[])
+    }
+
+    /// [`Cluster::start`], every instance with configuration `env` (`BERTH_*` variables) as well.
+    pub fn start_with(n: usize, env: &[(&str, &str)]) -> Cluster {
         let db = TestDatabase::create();
         let store = SharedStore::new();
         // The instances must know the load balancer's URL before it knows theirs.
         let lb_port = free_port();
         let external_url = format!("http://127.0.0.1:{lb_port}");
-        let mut instances: Vec<Berth> = (0..n).map(|_| instance(&db, &store, &external_url).spawn()).collect();
+        let configured = || env.iter().fold(instance(&db, &store, &external_url), |b, (k, v)| b.with_env(k, v));
+        let mut instances: Vec<Berth> = (0..n).map(|_| configured().spawn()).collect();
         for berth in &mut instances {
             berth.wait_ready();
         }
         let upstreams: Vec<String> = instances.iter().map(Berth::host).collect();
         let lb = Nginx::start(lb_port, &upstreams);
-        Cluster { lb, instances, db }
+        Cluster { lb, instances, store, db }
     }
 
     /// One value from the cluster's database (`psql -tA`), e.g. a count.
     pub fn sql(&self, query: &str) -> String {
         self.db.sql(query)
+    }
+}
+
+/// The load balancer is where clients send requests.
+impl Server for Nginx {
+    fn url(&self, path: &str) -> String {
+        Nginx::url(self, path)
     }
 }
 

@@ -24,3 +24,18 @@ pub fn storage_env_of(s: &berth_testkit::s3::S3Settings, root_directory: &str) -
     .map(|(key, value)| (key.to_owned(), value.clone()))
     .collect()
 }
+
+/// The blob store under `root_directory` of the test bucket, as a Berth configured with
+/// [`storage_env`] opens it: for a test to see what is stored.
+pub async fn open_store(root_directory: &str) -> berth_storage::BlobStore {
+    let s = berth_testkit::s3::server();
+    let config = berth_storage::S3Config {
+        endpoint: s.endpoint.clone(),
+        bucket: s.bucket.clone(),
+        region: s.region.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+        root_directory: root_directory.to_owned(),
+    };
+    berth_storage::BlobStore::open_s3(&config).await.expect("the test bucket opens")
+}

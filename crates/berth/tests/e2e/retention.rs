@@ -2,9 +2,9 @@
 //! who may; bad input), and what a run keeps and deletes for every template and selector, a dry
 //! run deciding exactly what the real run then deletes, artifacts with an immutable tag skipped.
 //!
-//! Push and pull times a test cannot wait for (days ago) and label rows (the labels API is built
-//! elsewhere) are written with SQL on the test server's database ([`TestApp::execute_sql`]); the
-//! recent pull is a real pull.
+//! Push and pull times a test cannot wait for (days ago) are written with SQL on the test server's
+//! database ([`TestApp::execute_sql`]); the recent pull is a real pull, labels are put on
+//! artifacts through the labels API.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -214,23 +214,16 @@ async fn runs_keep_what_the_rules_say_and_delete_the_rest() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 
-    // Labels `keep` (on `labelled`) and `other` (on `other-label`), made with SQL.
+    // Labels `keep` (on `labelled`) and `other` (on `other-label`), through the labels API.
     let pid = project_id(&berth, "p").await;
-    for label in ["keep", "other"] {
-        berth
-            .execute_sql(&format!(
-                "INSERT INTO labels (name, scope, project_id, created_at, updated_at) VALUES ('{label}', 'p', {pid}, 0, 0)"
-            ))
-            .await;
-    }
     for (label, name) in [("keep", "labelled"), ("other", "other-label")] {
-        berth
-            .execute_sql(&format!(
-                "INSERT INTO artifact_labels (label_id, manifest_id, created_at)
-                 SELECT l.id, m.id, 0 FROM labels l, manifests m WHERE l.name = '{label}' AND m.digest = '{}'",
-                pushed.digest(name)
-            ))
-            .await;
+        let body = json!({"name": label, "scope": "p", "project_id": pid});
+        let made = api(&berth, ADMIN, Method::POST, "/labels", Some(body)).await;
+        assert_eq!(made.status(), StatusCode::CREATED);
+        let id: i64 = made.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().parse().unwrap();
+        let path = format!("/projects/p/repositories/labels/artifacts/{}/labels", pushed.digest(name));
+        let put = api(&berth, ADMIN, Method::POST, &path, Some(json!({"id": id}))).await;
+        assert_eq!(put.status(), StatusCode::OK, "{}", put.text().await.unwrap());
     }
     // Tag `locked` of `immutable` is immutable.
     let immutable = json!({

@@ -46,6 +46,7 @@ CORRECTIONS = [
     ("get", "/replication/policies", "400", BAD_QUERY),
     ("get", "/search", "400", BAD_QUERY),
     ("get", "/system/purgeaudit", "400", BAD_QUERY),
+    ("get", "/system/gc", "400", BAD_QUERY),
     ("get", "/users", "400", BAD_QUERY),
     ("get", "/users/current/permissions", "400", BAD_QUERY),
     ("get", "/users/search", "400", BAD_QUERY),

@@ -358,6 +358,7 @@ fn every_type_matches_harbors_model() {
         deleted: false,
         creation_time: "2026-01-01T00:00:00Z".into(),
         update_time: "2026-01-01T00:00:00Z".into(),
+        freed: None,
     };
     c.model("ExecHistory", run.clone());
     // `/system/gc*` answers the same shape under Harbor's other name.

@@ -1,8 +1,9 @@
 //! Administration, for system administrators only: one module a page (users, registry
-//! endpoints, replication, global labels, the audit log, its clean-up, the job queue, system settings and system
+//! endpoints, replication, global labels, the audit log, clean-up (its purge, garbage collection), the job queue, system settings and system
 //! information). Each handler checks `Viewer::admin` itself.
 
 mod cleanup;
+mod gc;
 mod jobs;
 mod labels;
 mod logs;
@@ -15,6 +16,7 @@ mod users;
 use serde::Deserialize;
 
 pub(crate) use cleanup::{cleanup, save_cleanup};
+pub(crate) use gc::{gc, gc_log, save_gc};
 pub(crate) use jobs::jobs;
 pub(crate) use labels::{change_label, create_label, labels};
 pub(crate) use logs::logs;

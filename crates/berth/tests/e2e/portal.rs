@@ -364,7 +364,7 @@ async fn the_main_journeys_work_in_a_real_browser() {
     )
     .unwrap_or_else(|e| panic!("{e}\n---- berth log ----\n{}", berth.log()));
     print!("{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 18, "steps done:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 19, "steps done:\n{out}");
 
     // What the browser did, as the API sees it.
     let summary: Value =

@@ -4,15 +4,14 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use berth_api_types::{ExecHistory, Schedule, ScheduleObj};
+use berth_api_types::ExecHistory;
 use serde_json::{Map, Value, json};
 
 use crate::Portal;
 use crate::format;
 use crate::page::{self, Chrome, PageError, Paging, Search};
-use crate::projects::capitalize;
 use crate::viewer::{Posted, Viewer};
 
 pub(crate) struct GcRow {
@@ -131,21 +130,9 @@ pub(crate) async fn save_gc(
         parameters.insert("workers".into(), workers.parse::<u64>().map_or(json!(workers), |w| json!(w)));
     }
     parameters.insert("dry_run".into(), json!(action == "dry-run"));
-    let schedule_type = if run { "Manual" } else { fields.get("schedule_type") };
-    let body = Schedule {
-        schedule: Some(ScheduleObj {
-            schedule_type: Some(schedule_type.to_owned()),
-            cron: Some(fields.get("cron").to_owned()),
-            next_scheduled_time: None,
-        }),
-        parameters: Some(parameters),
-        ..Schedule::default()
-    };
-    let method = if run { Method::POST } else { Method::PUT };
-    let notice = if run { "Started: the run is in the history below." } else { "Saved: in force on every instance." };
-    match portal.api.send(&viewer, method, "/system/gc/schedule", Some(&body)).await? {
-        Ok(_) => gc_page(&portal, &viewer, 1, None, Some(notice.to_owned())).await,
-        Err(r) => gc_page(&portal, &viewer, 1, Some(capitalize(&r.message)), None).await,
+    match super::send_schedule(&portal, &viewer, "/system/gc/schedule", &fields, run, parameters).await? {
+        Ok(notice) => gc_page(&portal, &viewer, 1, None, Some(notice)).await,
+        Err(error) => gc_page(&portal, &viewer, 1, Some(error), None).await,
     }
 }
 

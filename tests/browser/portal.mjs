@@ -229,6 +229,15 @@ try {
   check(runs.some((row) => row.includes("MANUAL") && row.includes('"dry_run":true')), `the run is not in the history: ${runs}`);
   step("run an audit-log purge from Clean Up");
 
+  // A garbage collection dry run from Clean Up's other tab: it shows in the history at once.
+  await page.click("nav.tabs >> text=Garbage Collection");
+  await page.waitForURL(`${base}/harbor/clean-up/gc`);
+  await Promise.all([page.waitForNavigation(), page.click("#gc button[value=dry-run]")]);
+  check((await page.textContent("[role=status]")).includes("Started"), "the collection was not started");
+  const gcRuns = await page.locator("#gc-runs tbody tr").allTextContents();
+  check(gcRuns.length === 1 && gcRuns[0].includes("MANUAL") && gcRuns[0].includes("Yes"), `the dry run is not in the history: ${gcRuns}`);
+  step("dry-run a garbage collection from Clean Up");
+
   // A registry endpoint and a replication policy, and an execution that succeeds.
   await page.goto(`${base}/harbor/registries`);
   await page.selectOption("#new-registry select[name=type]", "docker-registry");

@@ -63,7 +63,7 @@ pub use retention::{
     RetentionSelectorMetadata, RetentionTriggerSettings, StartRetentionExecution,
 };
 pub use robots::{Access, Robot, RobotCreate, RobotCreated, RobotPermission, RobotSec};
-pub use schedules::{ExecHistory, Schedule, ScheduleObj};
+pub use schedules::{ExecHistory, Freed, Schedule, ScheduleObj};
 pub use search::{Search, SearchRepository, Statistic};
 pub use system::{ComponentHealthStatus, GeneralInfo, OverallHealthStatus, Storage, SystemInfo};
 pub use users::{

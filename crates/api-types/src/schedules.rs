@@ -49,4 +49,15 @@ pub struct ExecHistory {
     pub deleted: bool,
     pub creation_time: String,
     pub update_time: String,
+    /// Berth's addition, on a garbage collection that ended well: what it freed (or, dry, would
+    /// free). Absent while it runs, after a failure, and on other jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freed: Option<Freed>,
+}
+
+/// What one garbage collection freed: blobs and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freed {
+    pub blobs: i64,
+    pub bytes: i64,
 }

@@ -13,8 +13,8 @@
 //!
 //! Berth's own types, which Harbor has no model for, are not checked here: `Job` (Berth's
 //! `/jobservice/jobs`), `BuildHistoryEntry` and `Descriptor` (the content of additions, which
-//! Harbor's document types as a plain string) and `ImageConfig` (inside `extra_attrs`, an open map
-//! in Harbor's document).
+//! Harbor's document types as a plain string), `ImageConfig` (inside `extra_attrs`, an open map
+//! in Harbor's document) and `Freed` (in Berth's `freed` of a garbage collection's run).
 
 use std::collections::BTreeMap;
 
@@ -25,6 +25,8 @@ use serde_json::{Map, Value};
 
 /// Fields Berth sends or reads that Harbor's model lacks (`Model.field`), and why each stays.
 const BERTH_FIELDS: &[(&str, &str)] = &[
+    ("ExecHistory.freed", "what a garbage collection freed, for the portal's history; absent on other jobs"),
+    ("GCHistory.freed", "as ExecHistory.freed: the blobs and bytes a collection freed (gc_results)"),
     ("Project.public", "Harbor 1.x's boolean of metadata.public; older clients read it"),
     ("Project.chart_count", "sent by Harbor before 2.8 (ChartMuseum); always 0"),
     ("ProjectSummary.chart_count", "as Project.chart_count"),
@@ -358,6 +360,7 @@ fn every_type_matches_harbors_model() {
         deleted: false,
         creation_time: "2026-01-01T00:00:00Z".into(),
         update_time: "2026-01-01T00:00:00Z".into(),
+        freed: Some(Freed { blobs: 2, bytes: 4096 }),
     };
     c.model("ExecHistory", run.clone());
     // `/system/gc*` answers the same shape under Harbor's other name.

@@ -2,6 +2,7 @@
 //! administrator sets one; a manual run is refused while another waits or runs (the collection
 //! lock also keeps two from overlapping across instances and `berth gc`).
 
+use berth_api_types::Freed;
 use berth_jobs::Job;
 use berth_jobs::gc::{GarbageCollection, MAX_WORKERS};
 use berth_jobs::schedule;
@@ -50,6 +51,11 @@ impl SystemJob for GarbageCollection {
             return Err(ApiError::conflict("a garbage collection is already pending or running"));
         }
         Ok(())
+    }
+
+    async fn freed(state: &ApiState, id: i64) -> Result<Option<Freed>, ApiError> {
+        let result = state.meta().gc_result(id).await?;
+        Ok(result.map(|r| Freed { blobs: r.blobs, bytes: r.bytes }))
     }
 }
 

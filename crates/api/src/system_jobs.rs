@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_api_types::{ExecHistory, Schedule, ScheduleObj};
+use berth_api_types::{ExecHistory, Freed, Schedule, ScheduleObj};
 use berth_jobs::Job;
 use berth_jobs::schedule;
 use berth_meta::JobRow;
@@ -41,6 +41,12 @@ pub(crate) trait SystemJob: Job + Sized {
         let _ = state;
         async { Ok(()) }
     }
+
+    /// What run `id` freed, for the jobs that free something.
+    fn freed(state: &ApiState, id: i64) -> impl Future<Output = Result<Option<Freed>, ApiError>> + Send {
+        let _ = (state, id);
+        async { Ok(None) }
+    }
 }
 
 fn history_model(j: &JobRow) -> ExecHistory {
@@ -54,7 +60,13 @@ fn history_model(j: &JobRow) -> ExecHistory {
         deleted: false,
         creation_time: rfc3339(j.created_at),
         update_time: rfc3339(j.updated_at),
+        freed: None,
     }
+}
+
+/// Run `j` as Harbor shows it, with what it freed.
+async fn run_model<J: SystemJob>(state: &ApiState, j: &JobRow) -> Result<ExecHistory, ApiError> {
+    Ok(ExecHistory { freed: J::freed(state, j.id).await?, ..history_model(j) })
 }
 
 #[derive(Deserialize)]
@@ -87,7 +99,10 @@ pub(crate) async fn history<J: SystemJob>(
         "id",
     )?;
     let (rows, total) = state.meta().job_history(J::KIND, status, &sort, page.offset(), page.size).await?;
-    let items: Vec<ExecHistory> = rows.iter().map(history_model).collect();
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(run_model::<J>(&state, row).await?);
+    }
     let query = raw.map(|q| format!("q={q}")).unwrap_or_default();
     Ok(page.respond(items, total, J::PATH, &query))
 }
@@ -103,7 +118,8 @@ pub(crate) async fn get<J: SystemJob>(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ExecHistory>, ApiError> {
     caller.require_sysadmin()?;
-    Ok(Json(history_model(&find_run::<J>(&state, &path?.0).await?)))
+    let run = find_run::<J>(&state, &path?.0).await?;
+    Ok(Json(run_model::<J>(&state, &run).await?))
 }
 
 /// `PUT /system/purgeaudit/{id}`: stops the run (a running one between two batches, at its next
@@ -160,6 +176,7 @@ pub(crate) async fn get_schedule<J: SystemJob>(
         deleted: false,
         creation_time: rfc3339(created),
         update_time: rfc3339(updated),
+        freed: None,
     }))
 }
 

@@ -63,12 +63,16 @@ pub(crate) fn quota(q: &ProjectSummaryQuota) -> String {
     quota_bar(q.used.get("storage").copied().unwrap_or(0), q.hard.get("storage").copied().unwrap_or(-1))
 }
 
-/// Bars of `(label, value)` scaled to the largest, inline SVG: artifact or layer sizes.
-pub(crate) fn size_chart(items: &[(String, i64)]) -> String {
+/// Bars of `(label, value)` scaled to the largest, inline SVG named `title` for screen readers:
+/// artifact or layer sizes, the bytes garbage collections freed.
+pub(crate) fn size_chart(title: &str, items: &[(String, i64)]) -> String {
     let max = items.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
     let row = 18;
-    let mut svg =
-        format!(r#"<svg class="chart" viewBox="0 0 400 {}" role="img" aria-label="sizes">"#, row * items.len().max(1));
+    let mut svg = format!(
+        r#"<svg class="chart" viewBox="0 0 400 {}" role="img" aria-label="{title}"><title>{title}</title>"#,
+        row * items.len().max(1),
+        title = escape(title)
+    );
     for (i, (label, value)) in items.iter().enumerate() {
         let width = (*value as f64 / max as f64 * 200.0).max(1.0);
         let y = i * row;
@@ -159,7 +163,8 @@ mod tests {
 
     #[test]
     fn labels_in_pictures_are_escaped() {
-        assert!(size_chart(&[("<b>".to_owned(), 5)]).contains("&lt;b&gt;"));
+        assert!(size_chart("<i>", &[("<b>".to_owned(), 5)]).contains("&lt;b&gt;"));
+        assert!(!size_chart("<i>", &[]).contains("<i>"));
         assert!(!history(&["<x>".to_owned()]).contains("<x>"));
     }
 

@@ -85,6 +85,8 @@ pub fn router(api: Router, auth: Arc<Auth>) -> Router {
         .route("/harbor/logs", get(admin::logs))
         .route("/harbor/job-service", get(admin::jobs))
         .route("/harbor/clean-up", get(admin::cleanup).post(admin::save_cleanup))
+        .route("/harbor/clean-up/gc", get(admin::gc).post(admin::save_gc))
+        .route("/harbor/clean-up/gc/{id}/log", get(admin::gc_log))
         .route("/harbor/settings", get(admin::settings).post(admin::save_settings))
         .route("/harbor/system-info", get(admin::system_info))
         .fallback(page::not_found)

@@ -182,7 +182,7 @@ async fn artifacts_page(
         segment: form_urlencoded(repo),
         repo: repo.to_owned(),
         description: info.description,
-        chart: if sizes.len() > 1 { format::size_chart(&sizes) } else { String::new() },
+        chart: if sizes.len() > 1 { format::size_chart("Artifact sizes", &sizes) } else { String::new() },
         rows,
         paging: Paging::of(page_no, &listing).keeping(keep),
         pull_host: pull_host(viewer),
@@ -342,7 +342,11 @@ async fn artifact_page(
         cmd: joined(config.cmd.as_ref()),
         env: config.env.unwrap_or_default(),
         labels,
-        layer_chart: if layer_sizes.len() > 1 { format::size_chart(&layer_sizes) } else { String::new() },
+        layer_chart: if layer_sizes.len() > 1 {
+            format::size_chart("Layer sizes", &layer_sizes)
+        } else {
+            String::new()
+        },
         layers,
         history,
         accessories,

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 const USER: (&str, &str) = ("u", "Passw0rdX");
 
-async fn collecting_app() -> TestApp {
+pub(crate) async fn collecting_app() -> TestApp {
     TestApp::builder()
         .with_env("BERTH_GC_TIME_WINDOW_HOURS", "0")
         .with_env("BERTH_GC_UPLOAD_IDLE_HOURS", "0")
@@ -37,7 +37,7 @@ async fn run_now(berth: &impl Server, parameters: Value) -> i64 {
 }
 
 /// Run `id` (`GET /system/gc/{id}`) once it ended.
-async fn run_ended(berth: &impl Server, id: i64) -> Value {
+pub(crate) async fn run_ended(berth: &impl Server, id: i64) -> Value {
     for _ in 0..800 {
         let run: Value =
             api_as(berth, ADMIN, Method::GET, &format!("/system/gc/{id}"), None).await.json().await.unwrap();
@@ -49,10 +49,13 @@ async fn run_ended(berth: &impl Server, id: i64) -> Value {
     panic!("collection {id} never ended");
 }
 
-/// Run `id` once it ended, with what it freed.
+/// Run `id` once it ended, with what it freed (which the API shows too).
 async fn ended(berth: &TestApp, id: i64) -> (Value, Option<GcResult>) {
     let run = run_ended(berth, id).await;
-    (run, berth.meta().gc_result(id).await.unwrap())
+    let result = berth.meta().gc_result(id).await.unwrap();
+    let freed = result.as_ref().map(|r| json!({"blobs": r.blobs, "bytes": r.bytes}));
+    assert_eq!(run.get("freed"), freed.as_ref(), "{run}");
+    (run, result)
 }
 
 /// Runs a collection through the API and waits for its result.
@@ -74,7 +77,7 @@ fn blob_file(berth: &TestApp, digest: &str) -> std::path::PathBuf {
 
 /// Lets the clock pass a whole second: with a time window of 0, what was used in the second a
 /// collection starts stays (the comparison is strict, see docs/architecture.md).
-async fn a_second_passes() {
+pub(crate) async fn a_second_passes() {
     tokio::time::sleep(Duration::from_millis(1_100)).await;
 }
 

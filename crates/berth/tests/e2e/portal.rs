@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::gc;
 use crate::support;
 use crate::support::clients::{Clients, require_tool};
 use crate::support::http::{Client, RequestBuilder, Response};
@@ -250,6 +251,8 @@ async fn administration_is_for_system_administrators_only() {
         "/harbor/logs",
         "/harbor/job-service",
         "/harbor/clean-up",
+        "/harbor/clean-up/gc",
+        "/harbor/clean-up/gc/1/log",
         "/harbor/system-info",
     ] {
         let (status, html) = client.page(path).await;
@@ -361,7 +364,7 @@ async fn the_main_journeys_work_in_a_real_browser() {
     )
     .unwrap_or_else(|e| panic!("{e}\n---- berth log ----\n{}", berth.log()));
     print!("{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 18, "steps done:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 19, "steps done:\n{out}");
 
     // What the browser did, as the API sees it.
     let summary: Value =
@@ -629,6 +632,92 @@ async fn the_audit_purge_is_scheduled_and_run_from_the_clean_up_page() {
     let set: Value =
         api_as(&berth, ADMIN, Method::GET, "/system/purgeaudit/schedule", None).await.json().await.unwrap();
     assert_eq!(set["schedule"]["type"], "Daily", "a run now left the schedule alone");
+}
+
+#[tokio::test]
+async fn garbage_collection_is_scheduled_run_and_followed_from_the_clean_up_page() {
+    let berth = gc::collecting_app().await;
+    let client = Browser::new(&berth);
+    client.sign_in(ADMIN).await;
+    let (status, html) = client.page("/harbor/clean-up/gc").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Schedule: None."), "{html}");
+    assert_eq!(column(&html, "gc-runs", "ID"), ["No runs."]);
+    let csrf = csrf_of(&html);
+    let schedule = || async {
+        let s: Value = api_as(&berth, ADMIN, Method::GET, "/system/gc/schedule", None).await.json().await.unwrap();
+        s
+    };
+
+    // Refused forms change nothing and say why.
+    let bad_cron = [("csrf", csrf.as_str()), ("action", "save"), ("schedule_type", "Custom"), ("cron", "nightly")];
+    let bad_workers = [("csrf", csrf.as_str()), ("action", "dry-run"), ("workers", "9")];
+    let forged = [("csrf", "forged"), ("action", "run"), ("workers", "1")];
+    for (form, status, why) in [
+        (&bad_cron[..], StatusCode::BAD_REQUEST, "Invalid cron"),
+        (&bad_workers[..], StatusCode::BAD_REQUEST, "Workers must be a whole number from 1 to 5"),
+        (&forged[..], StatusCode::FORBIDDEN, "Not allowed"),
+    ] {
+        let r = client.post("/harbor/clean-up/gc", form).await;
+        assert_eq!(r.status(), status, "{form:?}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(why), "{form:?}: {html}");
+    }
+    assert_eq!(schedule().await["schedule"]["type"], "None", "a refused form changed the schedule");
+    let runs: Value = api_as(&berth, ADMIN, Method::GET, "/system/gc", None).await.json().await.unwrap();
+    assert_eq!(runs, json!([]), "a refused form started a collection");
+
+    let weekly = [
+        ("csrf", csrf.as_str()),
+        ("action", "save"),
+        ("schedule_type", "Weekly"),
+        ("delete_untagged", "on"),
+        ("workers", "3"),
+    ];
+    let r = client.post("/harbor/clean-up/gc", &weekly).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Saved") && html.contains("Schedule: Weekly"), "{html}");
+    assert!(html.contains(r#"<option value="3" selected>"#), "{html}");
+    let set = schedule().await;
+    assert_eq!(set["schedule"]["type"], "Weekly");
+    let parameters: Value = serde_json::from_str(set["job_parameters"].as_str().unwrap()).unwrap();
+    assert_eq!(parameters, json!({"delete_untagged": true, "workers": 3, "dry_run": false}));
+
+    // Garbage: an image pushed, then deleted.
+    let registry = support::registry::Registry::new(berth.url(""));
+    let layer = support::random_bytes(4_000, 41);
+    let (_, digest) = registry.push_image("library/old", "v1", &layer).await;
+    let d = registry.http.delete(registry.url(&format!("/v2/library/old/manifests/{digest}"))).send().await.unwrap();
+    assert_eq!(d.status(), StatusCode::ACCEPTED);
+    gc::a_second_passes().await;
+
+    let dry = [("csrf", csrf.as_str()), ("action", "dry-run"), ("workers", "2")];
+    let r = client.post("/harbor/clean-up/gc", &dry).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Started"), "{html}");
+    assert_eq!(column(&html, "gc-runs", "Dry run"), ["Yes"]);
+    assert_eq!(column(&html, "gc-runs", "Trigger"), ["MANUAL"]);
+    assert_eq!(schedule().await["schedule"]["type"], "Weekly", "a run now left the schedule alone");
+    let id: i64 = column(&html, "gc-runs", "ID")[0].parse().unwrap();
+    let run = gc::run_ended(&berth, id).await;
+    assert_eq!(run["job_status"], "Success", "{run}");
+    let bytes = run["freed"]["bytes"].as_i64().unwrap();
+    assert!(bytes > layer.len() as i64, "the layer and its config: {run}");
+
+    let (_, html) = client.page("/harbor/clean-up/gc").await;
+    assert_eq!(column(&html, "gc-runs", "Status"), ["Success"]);
+    assert_eq!(column(&html, "gc-runs", "Freed"), [format!("{:.1} KiB (2 blobs)", bytes as f64 / 1024.0)]);
+    assert!(!column(&html, "gc-runs", "Ended")[0].is_empty(), "{html}");
+    assert!(html.contains(r#"aria-label="Bytes freed by the last collections"><title>"#), "no chart: {html}");
+    assert!(html.contains(&format!("#{id} (dry)")), "the chart does not name the run: {html}");
+
+    let log = client.get(&format!("/harbor/clean-up/gc/{id}/log")).await;
+    assert_eq!(log.status(), StatusCode::OK);
+    assert!(log.text().await.unwrap().contains(&format!("would free: 2 blobs, {bytes} bytes")));
+    let (status, _) = client.page("/harbor/clean-up/gc/999999/log").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 /// Repository names and references reach the API as the page's path gave them, one segment each:

@@ -3,15 +3,13 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::Method;
 use axum::response::Response;
-use berth_api_types::{ExecHistory, Schedule, ScheduleObj};
+use berth_api_types::ExecHistory;
 use serde_json::{Map, Value, json};
 
 use crate::Portal;
 use crate::format;
 use crate::page::{self, Chrome, PageError, Paging, Search};
-use crate::projects::capitalize;
 use crate::viewer::{Posted, Viewer};
 
 pub(crate) struct RunRow {
@@ -104,20 +102,8 @@ pub(crate) async fn save_cleanup(
         parameters.insert("include_event_types".into(), json!(fields.get("include_event_types")));
     }
     parameters.insert("dry_run".into(), json!(fields.checked("dry_run")));
-    let schedule_type = if run { "Manual" } else { fields.get("schedule_type") };
-    let body = Schedule {
-        schedule: Some(ScheduleObj {
-            schedule_type: Some(schedule_type.to_owned()),
-            cron: Some(fields.get("cron").to_owned()),
-            next_scheduled_time: None,
-        }),
-        parameters: Some(parameters),
-        ..Schedule::default()
-    };
-    let method = if run { Method::POST } else { Method::PUT };
-    let notice = if run { "Started: the run is in the history below." } else { "Saved: in force on every instance." };
-    match portal.api.send(&viewer, method, "/system/purgeaudit/schedule", Some(&body)).await? {
-        Ok(_) => cleanup_page(&portal, &viewer, 1, None, Some(notice.to_owned())).await,
-        Err(r) => cleanup_page(&portal, &viewer, 1, Some(capitalize(&r.message)), None).await,
+    match super::send_schedule(&portal, &viewer, "/system/purgeaudit/schedule", &fields, run, parameters).await? {
+        Ok(notice) => cleanup_page(&portal, &viewer, 1, None, Some(notice)).await,
+        Err(error) => cleanup_page(&portal, &viewer, 1, Some(error), None).await,
     }
 }

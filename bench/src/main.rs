@@ -2,6 +2,7 @@
 //! the machine's physical limits measured alongside so every number has a yardstick.
 //! Run through `bench/run` (which builds the release binaries first).
 
+mod gc;
 mod limits;
 mod report;
 mod servers;
@@ -27,6 +28,11 @@ pub struct Plan {
     pub wrk_seconds: u64,
     pub artifacts: usize,
     pub startup_reps: usize,
+    /// The garbage collection's load: unreferenced blobs, deleted artifacts, and how long the
+    /// pushes without a collection run.
+    pub gc_blobs: usize,
+    pub gc_artifacts: usize,
+    pub gc_push_time: Duration,
 }
 
 impl Plan {
@@ -45,6 +51,9 @@ impl Plan {
                 wrk_seconds: 3,
                 artifacts: 500,
                 startup_reps: 3,
+                gc_blobs: 2_000,
+                gc_artifacts: 200,
+                gc_push_time: Duration::from_secs(2),
             }
         } else {
             Plan {
@@ -59,6 +68,9 @@ impl Plan {
                 wrk_seconds: 10,
                 artifacts: 10_000,
                 startup_reps: 5,
+                gc_blobs: 100_000,
+                gc_artifacts: 10_000,
+                gc_push_time: Duration::from_secs(10),
             }
         }
     }
@@ -66,25 +78,29 @@ impl Plan {
 
 struct Args {
     quick: bool,
+    /// Only the garbage collection workload (its full run is long on S3).
+    gc_only: bool,
     berth: PathBuf,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut quick = false;
+    let mut gc_only = false;
     let mut berth = PathBuf::from("target/release/berth");
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--gc-only" => gc_only = true,
             "--berth" => berth = it.next().context("--berth needs a path")?.into(),
             "-h" | "--help" => {
-                println!("usage: bench/run [--quick]");
+                println!("usage: bench/run [--quick] [--gc-only]");
                 std::process::exit(0);
             }
-            other => bail!("unknown argument {other:?} (usage: bench/run [--quick])"),
+            other => bail!("unknown argument {other:?} (usage: bench/run [--quick] [--gc-only])"),
         }
     }
-    Ok(Args { quick, berth })
+    Ok(Args { quick, gc_only, berth })
 }
 
 #[tokio::main]
@@ -99,8 +115,13 @@ async fn main() -> anyhow::Result<()> {
         work.path().display()
     );
 
-    let limits = limits::measure(&plan, work.path()).await?;
     let mut report = Report::default();
+    if args.gc_only {
+        report.gc(gc::run_all(&plan, &args.berth, work.path()).await?);
+        report.print();
+        return Ok(());
+    }
+    let limits = limits::measure(&plan, work.path()).await?;
     report.limits(&limits);
 
     // Start-up, measured on fresh servers before the long-lived ones start.
@@ -121,6 +142,8 @@ async fn main() -> anyhow::Result<()> {
     let results = workloads::run_all(&plan, [&berth, &dist], &loopback, work.path()).await?;
     drop(loopback);
     let peak = [berth.peak_rss_kib()? as f64 / 1024.0, dist.peak_rss_kib()? as f64 / 1024.0];
+    drop((berth, dist));
+    report.gc(gc::run_all(&plan, &args.berth, work.path()).await?);
 
     report.row(Row::lower_is_better("start-up to first 200 on /v2/ (ms)", &startup[0], &startup[1], None));
     report.row(Row::single("idle RSS (MiB)", idle[0], idle[1], false));

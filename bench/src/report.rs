@@ -1,5 +1,6 @@
 //! Medians, spreads and the table.
 
+use crate::gc::GcRun;
 use crate::limits::Limits;
 use crate::workloads::{Results, Wrk};
 
@@ -65,6 +66,7 @@ impl Row {
 pub struct Report {
     limit_lines: Vec<String>,
     rows: Vec<Row>,
+    gc: Vec<GcRun>,
 }
 
 const MB: f64 = 1_000_000.0;
@@ -174,7 +176,60 @@ impl Report {
         }
     }
 
+    pub fn gc(&mut self, runs: Vec<GcRun>) {
+        self.gc = runs;
+    }
+
+    /// The collections under load; distribution has no online collection to compare with.
+    fn print_gc(&self) {
+        println!();
+        println!(
+            "Online garbage collection (Berth only: distribution collects offline), 8 clients pushing 1 KiB blobs:"
+        );
+        println!();
+        println!("| storage | garbage | run (s) | freed | pushes/s without GC | pushes/s during GC | pushes slowed |");
+        println!("|---|---|---|---|---|---|---|");
+        for g in &self.gc {
+            println!(
+                "| {} | {} blobs + {} deleted artifacts | {} | {} | {} | {} | {:.0}% |",
+                g.backend,
+                g.blobs,
+                g.artifacts,
+                fmt(g.seconds),
+                g.freed,
+                fmt(g.without),
+                fmt(g.during),
+                100.0 * (1.0 - g.during / g.without)
+            );
+        }
+    }
+
     pub fn print(&self) {
+        if !self.rows.is_empty() {
+            self.print_table();
+        }
+        if !self.gc.is_empty() {
+            self.print_gc();
+        }
+        println!();
+        let mut summary: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|r| !r.name.starts_with(' ') && !r.ratio().is_nan())
+            .map(|r| format!("{} {:.2}×", r.name.split(" (").next().unwrap_or(&r.name), r.ratio()))
+            .collect();
+        summary.extend(self.gc.iter().map(|g| {
+            format!(
+                "gc on {} {} s, pushes slowed {:.0}%",
+                g.backend,
+                fmt(g.seconds),
+                100.0 * (1.0 - g.during / g.without)
+            )
+        }));
+        println!("summary (berth advantage over distribution): {}", summary.join("; "));
+    }
+
+    fn print_table(&self) {
         println!();
         println!("Limits measured in this run:");
         for l in &self.limit_lines {
@@ -198,13 +253,5 @@ impl Report {
                 pct
             );
         }
-        println!();
-        let summary: Vec<String> = self
-            .rows
-            .iter()
-            .filter(|r| !r.name.starts_with(' ') && !r.ratio().is_nan())
-            .map(|r| format!("{} {:.2}×", r.name.split(" (").next().unwrap_or(&r.name), r.ratio()))
-            .collect();
-        println!("summary (berth advantage over distribution): {}", summary.join("; "));
     }
 }

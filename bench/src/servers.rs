@@ -40,6 +40,16 @@ impl Server {
     }
 
     pub async fn start(flavor: Flavor, berth: &Path, dir: &Path) -> anyhow::Result<Server> {
+        Server::start_with(flavor, berth, dir, &[]).await
+    }
+
+    /// [`Server::start`] with `env` added to the server's environment (Berth's settings).
+    pub async fn start_with(
+        flavor: Flavor,
+        berth: &Path,
+        dir: &Path,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Server> {
         std::fs::create_dir_all(dir)?;
         let port = berth_testkit::free_port();
         let log = std::fs::File::create(dir.join("server.log"))?;
@@ -50,7 +60,8 @@ impl Server {
                     .env("BERTH_HTTP_ADDRESS", "127.0.0.1")
                     .env("BERTH_HTTP_PORT", port.to_string())
                     .env("BERTH_DATA_VOLUME", dir.join("data"))
-                    .env("BERTH_LOG_LEVEL", "warn");
+                    .env("BERTH_LOG_LEVEL", "warn")
+                    .envs(env.iter().map(|(k, v)| (k, v)));
                 c
             }
             Flavor::Distribution => {

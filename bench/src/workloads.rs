@@ -54,7 +54,7 @@ pub struct Results {
 
 pub use berth_testkit::random_bytes as random;
 
-fn client(server: &Server) -> anyhow::Result<Client> {
+pub fn client(server: &Server) -> anyhow::Result<Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some((u, p)) = server.creds() {
         use base64::Engine;

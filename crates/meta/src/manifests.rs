@@ -75,7 +75,12 @@ impl Meta {
         let ManifestPush { manifest, required, tag, stamp, event } = push;
         let mut tx = self.write_tx(LockScope::Repository(repo)).await?;
         let now = now();
-        for (digest, declared) in &required.blobs {
+        // In digest order: each blob row stays locked until the commit, and two pushes that
+        // lock the same rows in different orders (their manifests list shared layers otherwise)
+        // would deadlock on PostgreSQL.
+        let mut blobs = required.blobs.clone();
+        blobs.sort_unstable();
+        for (digest, declared) in &blobs {
             // Written, not only read: the link and the blob count as used now. Garbage
             // collection's removal of the link and its flip of the blob to `deleting` are each one
             // statement on the same row: either it committed before, and the blob is absent here,

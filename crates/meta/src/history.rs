@@ -59,6 +59,39 @@ impl Executions {
     }
 }
 
+/// Where such an execution stands, from its planning job's status and its task jobs by state;
+/// each API names the four states in its own words (replication: `InProgress`, `Succeed`, `Failed`,
+/// `Stopped`; retention: `Running`, `Success`, `Error`, `Stopped`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionState {
+    Running,
+    Success,
+    Error,
+    Stopped,
+}
+
+impl ExecutionState {
+    /// The planning job decides while it runs or if it failed or was stopped; then the tasks do,
+    /// a running one first, a stopped one before a failed one.
+    pub fn of(plan_status: Option<&str>, in_progress: i64, stopped: i64, failed: i64) -> ExecutionState {
+        match plan_status {
+            Some("Pending" | "Running") => ExecutionState::Running,
+            Some("Error") => ExecutionState::Error,
+            Some("Stopped") => ExecutionState::Stopped,
+            _ if in_progress > 0 => ExecutionState::Running,
+            _ if stopped > 0 => ExecutionState::Stopped,
+            _ if failed > 0 => ExecutionState::Error,
+            _ => ExecutionState::Success,
+        }
+    }
+
+    /// When an execution in this state ended: its last job's end, else its start; `None` while it
+    /// runs.
+    pub fn end_time(self, tasks_finished: Option<i64>, plan_finished: Option<i64>, start_time: i64) -> Option<i64> {
+        (self != ExecutionState::Running).then(|| tasks_finished.max(plan_finished).unwrap_or(start_time))
+    }
+}
+
 /// Job states that are over: such a job is history.
 const FINISHED: &str = "('Success', 'Error', 'Stopped')";
 

@@ -56,7 +56,7 @@ pub use events::{
     AUDIT_TOTAL_CAP, AuditEntry, AuditFilter, AuditPage, AuditRow, Cursor, Event, EventRow, RegistryEvent,
 };
 pub use gc::{GcBlob, GcResult, IdleUpload, UnrecordedManifest, UntaggedManifest};
-pub use history::{AuditPurge, Executions, JobSchedule};
+pub use history::{AuditPurge, ExecutionState, Executions, JobSchedule};
 pub use immutable::{ImmutableRuleRow, MAX_IMMUTABLE_RULES, NewImmutableRule};
 pub use jobs::{ClaimedJob, JobRow, NewJob, QueueRow, WorkerRow};
 pub use labels::{ArtifactLabel, LabelFilter, LabelRow, NewLabel};

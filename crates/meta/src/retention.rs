@@ -6,7 +6,7 @@
 use crate::JobOf;
 use crate::db::{LockScope, Tx, query, query_as, query_scalar};
 use crate::jobs::insert_job;
-use crate::{Meta, Result, now};
+use crate::{ExecutionState, Meta, Result, now};
 
 /// The project metadata naming a project's retention policy.
 pub const RETENTION_ID: &str = "retention_id";
@@ -46,20 +46,21 @@ pub struct RetentionExecutionRow {
 impl RetentionExecutionRow {
     /// Harbor's execution status: `Running`, `Success`, `Error` or `Stopped`.
     pub fn status(&self) -> &'static str {
-        match self.plan_status.as_deref() {
-            Some("Pending" | "Running") => "Running",
-            Some("Error") => "Error",
-            Some("Stopped") => "Stopped",
-            _ if self.in_progress > 0 => "Running",
-            _ if self.stopped > 0 => "Stopped",
-            _ if self.failed > 0 => "Error",
-            _ => "Success",
+        match self.state() {
+            ExecutionState::Running => "Running",
+            ExecutionState::Success => "Success",
+            ExecutionState::Error => "Error",
+            ExecutionState::Stopped => "Stopped",
         }
     }
 
     /// When it ended, if it did.
     pub fn end_time(&self) -> Option<i64> {
-        (self.status() != "Running").then(|| self.tasks_finished.max(self.plan_finished).unwrap_or(self.start_time))
+        self.state().end_time(self.tasks_finished, self.plan_finished, self.start_time)
+    }
+
+    fn state(&self) -> ExecutionState {
+        ExecutionState::of(self.plan_status.as_deref(), self.in_progress, self.stopped, self.failed)
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::db::{LockScope, Tx, query, query_as, query_scalar};
 use crate::events::move_cursor;
 use crate::jobs::insert_job;
-use crate::{Cursor, Meta, NewJob, Result, now};
+use crate::{Cursor, ExecutionState, Meta, NewJob, Result, now};
 
 /// An execution with the counts of its tasks by state.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,29 +27,21 @@ pub struct ExecutionRow {
 impl ExecutionRow {
     /// Harbor's execution status: `InProgress`, `Succeed`, `Failed` or `Stopped`.
     pub fn status(&self) -> &'static str {
-        match self.plan_status.as_deref() {
-            Some("Pending" | "Running") => return "InProgress",
-            Some("Error") => return "Failed",
-            Some("Stopped") => return "Stopped",
-            _ => {}
-        }
-        if self.in_progress > 0 {
-            "InProgress"
-        } else if self.stopped > 0 {
-            "Stopped"
-        } else if self.failed > 0 {
-            "Failed"
-        } else {
-            "Succeed"
+        match self.state() {
+            ExecutionState::Running => "InProgress",
+            ExecutionState::Success => "Succeed",
+            ExecutionState::Error => "Failed",
+            ExecutionState::Stopped => "Stopped",
         }
     }
 
     /// When it ended, if it did.
     pub fn end_time(&self) -> Option<i64> {
-        if self.status() == "InProgress" {
-            return None;
-        }
-        self.tasks_finished.max(self.plan_finished).or(Some(self.start_time))
+        self.state().end_time(self.tasks_finished, self.plan_finished, self.start_time)
+    }
+
+    fn state(&self) -> ExecutionState {
+        ExecutionState::of(self.plan_status.as_deref(), self.in_progress, self.stopped, self.failed)
     }
 }
 
